@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of toolgate from Debian's packages.
+# Idempotent: it asks apt only for what is missing, and prints nothing unless
+# something fails (then it prints apt's log).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libjansson-dev libpcre2-dev libidn2-dev
+  clang clang-format libclang-rt-14-dev llvm
+  nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  log=$(mktemp)
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  if ! { "${sudo[@]}" apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: installing ${missing[*]} failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+fi
