@@ -1323,6 +1323,7 @@ static pcre2_code *rx_pcre_compile(const char *p, size_t n, int *ec, PCRE2_SIZE 
 tg_regex *tg_regex_compile(const char *pattern, size_t len, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
+    if (!pattern) len = 0;
     if (len > RX_MAX_PATTERN) {
         if (err && errlen)
             snprintf(err, errlen, "regular expression too long (%zu bytes, limit %d)", len,
@@ -1439,7 +1440,7 @@ int tg_regex_search(const tg_regex *re, const char *s, size_t len)
 bool tg_regex_is_valid(const char *pattern, size_t len)
 {
     rx_parser ps = {0};
-    bool ok = translate(&ps, pattern ? pattern : "", len, NULL, false);
+    bool ok = translate(&ps, pattern ? pattern : "", pattern ? len : 0, NULL, false);
     parser_free(&ps);
     return ok;
 }

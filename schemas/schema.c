@@ -220,6 +220,7 @@ struct node {
     uint32_t types;
     const json_t *const_value;
     const json_t *enum_values;
+    uint64_t *enum_hashes; /* json_hash_schema of each value, to skip unequal ones */
     num minimum, maximum, exclusive_minimum, exclusive_maximum, multiple_of;
     size_t min_length, max_length, min_items, max_items, min_props, max_props;
     size_t min_contains, max_contains;
@@ -446,6 +447,16 @@ static anchor *find_anchor(resource *r, const char *name)
     return NULL;
 }
 
+/* Equal anchor names share one string, so the dynamic scope is searched by
+ * pointer comparison at validation time. */
+static const char *intern_anchor_name(compiler *c, const char *name)
+{
+    for (resource *r = c->s->resources; r; r = r->next)
+        for (size_t i = 0; i < r->anchors_count; i++)
+            if (strcmp(r->anchors[i].name, name) == 0) return r->anchors[i].name;
+    return arena_strdup(&c->s->mem, name);
+}
+
 static int add_anchor(compiler *c, resource *r, const char *name, json_t *target, bool dynamic,
                       const char *loc)
 {
@@ -464,8 +475,8 @@ static int add_anchor(compiler *c, resource *r, const char *name, json_t *target
         r->anchors = n;
         r->anchors_cap = cap;
     }
-    r->anchors[r->anchors_count++] =
-        (anchor){arena_strdup(&c->s->mem, name), target, dynamic, NULL};
+    const char *interned = intern_anchor_name(c, name);
+    r->anchors[r->anchors_count++] = (anchor){interned, target, dynamic, NULL};
     return 0;
 }
 
@@ -884,6 +895,8 @@ static bool get_count(const json_t *v, size_t *out)
     return true;
 }
 
+static uint64_t json_hash_schema(const json_t *v);
+
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -1179,6 +1192,9 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
         if (KW("enum")) {
             if (!json_is_array(v)) return fail(c, TG_SCHEMA_EINVALID, KLOC("enum"), "enum must be an array");
             n->enum_values = v;
+            n->enum_hashes = arena_alloc(&c->s->mem, json_array_size(v) * sizeof *n->enum_hashes);
+            for (size_t i = 0; i < json_array_size(v); i++)
+                n->enum_hashes[i] = json_hash_schema(json_array_get(v, i));
             n->has |= K_ENUM;
         }
         static const struct {
@@ -1525,39 +1541,42 @@ static size_t json_member_count(const json_t *x)
     return json_is_object(x) ? json_object_size(x) : json_is_array(x) ? json_array_size(x) : 0;
 }
 
-static char *instance_pointer(const vctx *c, const char *extra_key)
+/* The i-th token of the instance path (extra_key past the end), with idx as
+ * the buffer for an index. */
+static const char *path_token(const vctx *c, size_t i, const char *extra_key, char idx[32])
 {
-    size_t cap = 64, n = 0;
-    char *out = tg_xmalloc(cap);
-    out[0] = '\0';
-    for (size_t i = 0; i <= c->path_len; i++) {
-        char idx[32];
-        const char *tok;
-        if (i == c->path_len) {
-            if (!extra_key) break;
-            tok = extra_key;
-        } else if (c->path[i].key) {
-            tok = c->path[i].key;
-        } else {
-            snprintf(idx, sizeof idx, "%zu", c->path[i].index);
-            tok = idx;
-        }
-        size_t need = n + 2 * strlen(tok) + 2;
-        if (need > cap) {
-            cap = need * 2;
-            out = tg_xrealloc(out, cap);
-        }
-        out[n++] = '/';
+    if (i == c->path_len) return extra_key;
+    if (c->path[i].key) return c->path[i].key;
+    snprintf(idx, 32, "%zu", c->path[i].index);
+    return idx;
+}
+
+/* Returns: a new string, the JSON Pointer of the current instance location
+ * (and extra_key below it, when not NULL), with `reserve` spare bytes after
+ * its terminator for the caller. */
+static char *instance_pointer(const vctx *c, const char *extra_key, size_t reserve)
+{
+    size_t tokens = c->path_len + (extra_key != NULL), len = 0;
+    char idx[32];
+    for (size_t i = 0; i < tokens; i++) {
+        const char *tok = path_token(c, i, extra_key, idx);
+        len++;
+        for (const char *p = tok; *p; p++) len += (*p == '~' || *p == '/') ? 2 : 1;
+    }
+    char *out = tg_xmalloc(len + 1 + reserve), *o = out;
+    for (size_t i = 0; i < tokens; i++) {
+        const char *tok = path_token(c, i, extra_key, idx);
+        *o++ = '/';
         for (const char *p = tok; *p; p++) {
             if (*p == '~' || *p == '/') {
-                out[n++] = '~';
-                out[n++] = *p == '~' ? '0' : '1';
+                *o++ = '~';
+                *o++ = *p == '~' ? '0' : '1';
             } else {
-                out[n++] = *p;
+                *o++ = *p;
             }
         }
-        out[n] = '\0';
     }
+    *o = '\0';
     return out;
 }
 
@@ -1589,15 +1608,31 @@ static void emit(vctx *c, const node *n, const char *keyword, const char *extra_
     if (!c->collect) return;
     tg_schema_violation *v = push_violation(c);
     if (!v) return;
-    v->path = instance_pointer(c, extra_key);
-    v->schema_path = *keyword ? tg_xasprintf("%s/%s", n->loc, keyword) : tg_xstrdup(n->loc);
-    v->keyword = keyword;
+    char message[1024];
     va_list ap;
     va_start(ap, fmt);
-    char buf[1024];
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int ml = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    v->message = tg_xstrdup(buf);
+    size_t mlen = ml < 0 ? 0 : (size_t)ml < sizeof message ? (size_t)ml : sizeof message - 1;
+    /* The three strings share one allocation, headed by the path. */
+    size_t llen = strlen(n->loc), klen = strlen(keyword);
+    size_t slen = llen + (klen ? klen + 1 : 0);
+    char *block = instance_pointer(c, extra_key, slen + 1 + mlen + 1);
+    size_t plen = strlen(block);
+    char *schema_path = block + plen + 1;
+    memcpy(schema_path, n->loc, llen);
+    if (klen) {
+        schema_path[llen] = '/';
+        memcpy(schema_path + llen + 1, keyword, klen);
+    }
+    schema_path[slen] = '\0';
+    char *msg = schema_path + slen + 1;
+    memcpy(msg, message, mlen);
+    msg[mlen] = '\0';
+    v->path = block;
+    v->schema_path = schema_path;
+    v->keyword = keyword;
+    v->message = msg;
 }
 
 /* Shortest decimal form that reads back as the same double. */
@@ -1897,7 +1932,7 @@ static const node *dynamic_target(const vctx *c, const node *n)
         const resource *r = c->scope[i];
         for (size_t j = 0; j < r->anchors_count; j++) {
             const anchor *a = &r->anchors[j];
-            if (a->dynamic && strcmp(a->name, n->dynref_anchor) == 0) return a->compiled;
+            if (a->dynamic && a->name == n->dynref_anchor) return a->compiled;
         }
     }
     return n->dynref;
@@ -1923,7 +1958,8 @@ static bool v_enum(vctx *c, const node *n, const json_t *x)
 {
     size_t i;
     const json_t *e;
-    json_array_foreach(n->enum_values, i, e) if (json_equal_schema(x, e)) return true;
+    uint64_t h = json_hash_schema(x);
+    json_array_foreach(n->enum_values, i, e) if (n->enum_hashes[i] == h && json_equal_schema(x, e)) return true;
     if (c->collect) {
         char list[384] = "", got[128];
         size_t len = 0;
@@ -2049,8 +2085,11 @@ static void emit_unexpected(vctx *c, const node *n, const char *keyword, const n
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
     for (size_t i = 0; owner && i < owner->props_count; i++) {
-        if (json_object_get(obj, owner->props[i].name)) continue;
-        size_t d = edit_distance(key, owner->props[i].name);
+        const char *name = owner->props[i].name;
+        size_t nl = strlen(name), kl = strlen(key);
+        /* Lengths that differ by more than the accepted distance cannot match. */
+        if ((nl > kl ? nl - kl : kl - nl) > 2 || json_object_get(obj, name)) continue;
+        size_t d = edit_distance(key, name);
         if (d < best_d) {
             best_d = d;
             best = owner->props[i].name;
@@ -2169,22 +2208,16 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
         json_object_foreach((json_t *)x, key, v)
         {
             json_t *name = json_string(key);
-            bool nok;
-            if (c->collect) {
-                /* Report why the name is refused, at the member it names. */
-                tg_schema_violations inner = {0};
-                vctx *sub = tg_xmalloc(sizeof *sub);
-                *sub = (vctx){.schema = c->schema, .collect = true, .out = &inner};
-                memcpy(sub->scope, c->scope, c->scope_len * sizeof *c->scope);
-                sub->scope_len = c->scope_len;
-                nok = v_node(sub, n->property_names, name, NULL);
-                if (!nok)
-                    emit(c, n, "propertyNames", key, "invalid property name \"%s\": %s", key,
-                         inner.count ? inner.items[0].message : "refused by propertyNames");
+            bool nok = v_quiet(c, n->property_names, name, NULL);
+            if (!nok && c->collect) {
+                /* Say why the name is refused, at the member it names. */
+                tg_schema_violations inner = {0}, *saved = c->out;
+                c->out = &inner;
+                v_node(c, n->property_names, name, NULL);
+                c->out = saved;
+                emit(c, n, "propertyNames", key, "invalid property name \"%s\": %s", key,
+                     inner.count ? inner.items[0].message : "refused by propertyNames");
                 tg_schema_violations_free(&inner);
-                free(sub);
-            } else {
-                nok = v_node(c, n->property_names, name, NULL);
             }
             json_decref(name);
             if (!nok) {
@@ -2307,7 +2340,7 @@ static void emit_branches(vctx *c, const node_list *branches, const json_t *x)
     tg_schema_violations *saved = c->out;
     tg_schema_violations *per = tg_xcalloc(branches->count, sizeof *per);
     bool *rejected = tg_xcalloc(branches->count, sizeof *rejected);
-    char *here = instance_pointer(c, NULL);
+    char *here = instance_pointer(c, NULL, 0);
     size_t meant = 0;
     for (size_t i = 0; i < branches->count; i++) {
         c->out = &per[i];
@@ -2328,8 +2361,6 @@ static void emit_branches(vctx *c, const node_list *branches, const json_t *x)
                 *slot = per[i].items[j];
             } else {
                 free(per[i].items[j].path);
-                free(per[i].items[j].schema_path);
-                free(per[i].items[j].message);
             }
         }
         saved->truncated = saved->truncated || per[i].truncated;
@@ -2543,17 +2574,16 @@ bool tg_schema_valid(const tg_schema *s, const json_t *instance)
 
 int tg_schema_validate(const tg_schema *s, const json_t *instance, tg_schema_violations *out)
 {
-    if (out) memset(out, 0, sizeof *out);
-    if (tg_schema_valid(s, instance)) return 0;
-    if (!out) return 1;
-    vctx *c = tg_xmalloc(sizeof *c);
-    c->schema = s;
-    c->collect = true;
-    c->out = out;
-    c->path_len = c->scope_len = c->refs_len = c->depth = 0;
-    v_node(c, s->root, instance, NULL);
-    free(c);
-    return 1;
+    if (!out) return tg_schema_valid(s, instance) ? 0 : 1;
+    memset(out, 0, sizeof *out);
+    /* One collecting pass: on a valid instance it costs little more than the
+     * fast path, and an invalid one is not walked twice. */
+    vctx c;
+    c.schema = s;
+    c.collect = true;
+    c.out = out;
+    c.path_len = c.scope_len = c.refs_len = c.depth = 0;
+    return v_node(&c, s->root, instance, NULL) ? 0 : 1;
 }
 
 json_t *tg_schema_violations_json(const tg_schema_violations *v)
@@ -2571,11 +2601,7 @@ json_t *tg_schema_violations_json(const tg_schema_violations *v)
 void tg_schema_violations_free(tg_schema_violations *v)
 {
     if (!v) return;
-    for (size_t i = 0; i < v->count; i++) {
-        free(v->items[i].path);
-        free(v->items[i].schema_path);
-        free(v->items[i].message);
-    }
+    for (size_t i = 0; i < v->count; i++) free(v->items[i].path);
     free(v->items);
     memset(v, 0, sizeof *v);
 }

@@ -37,7 +37,8 @@ typedef struct tg_schema_error {
     char message[512];
 } tg_schema_error;
 
-/* One reason an instance does not match. */
+/* One reason an instance does not match. The strings are owned by the list
+ * (one allocation per violation); tg_schema_violations_free releases them. */
 typedef struct tg_schema_violation {
     char *path;        /* JSON Pointer into the instance ("" is the root) */
     char *schema_path; /* JSON Pointer to the failing keyword in its schema document */
