@@ -2039,9 +2039,12 @@ static bool v_string(vctx *c, const node *n, const json_t *x)
             if (!c->collect) return false;
             if (m == TG_REGEX_NOMATCH)
                 emit(c, n, "pattern", NULL, "must match pattern \"%s\"", n->pattern_source);
-            else
+            else if (m == TG_REGEX_ELIMIT)
                 emit(c, n, "pattern", NULL,
                      "pattern \"%s\" is too costly to match against this value", n->pattern_source);
+            else
+                emit(c, n, "pattern", NULL, "pattern \"%s\" could not be matched against this value",
+                     n->pattern_source);
         }
     }
     if ((n->has & K_FORMAT) && !n->format(s, bytes)) {
