@@ -110,8 +110,8 @@ static int validate(int argc, char **argv)
     }
     tg_schema_violations v;
     rc = tg_schema_validate(schema, instance, &v);
-    json_t *result = json_pack("{s:b, s:o}", "valid", rc == 0, "violations",
-                               tg_schema_violations_json(&v));
+    json_t *result =
+        json_pack("{s:b, s:o}", "valid", rc == 0, "violations", tg_schema_violations_json(&v));
     if (v.truncated) json_object_set_new(result, "truncated", json_true());
     print_json(result);
     tg_schema_violations_free(&v);

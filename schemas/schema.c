@@ -119,8 +119,10 @@ static const struct {
  * draft-07). They are read with 2020-12 semantics, plus their array form of
  * "items", "additionalItems" and "dependencies". */
 static const char *const legacy_dialects[] = {
-    "http://json-schema.org/draft-04/schema", "http://json-schema.org/draft-06/schema",
-    "http://json-schema.org/draft-07/schema", "https://json-schema.org/draft/2019-09/schema",
+    "http://json-schema.org/draft-04/schema",
+    "http://json-schema.org/draft-06/schema",
+    "http://json-schema.org/draft-07/schema",
+    "https://json-schema.org/draft/2019-09/schema",
 };
 
 /* ---- compiled form ---- */
@@ -215,7 +217,7 @@ struct node {
     const json_t *json;
     const char *loc; /* where the subschema is, for schemaPath */
     resource *res;
-    int boolean;     /* -1 for an object schema, else the boolean schema's value */
+    int boolean; /* -1 for an object schema, else the boolean schema's value */
     uint32_t has;
     uint32_t types;
     const json_t *const_value;
@@ -234,8 +236,8 @@ struct node {
     dep_required *dep_required;
     size_t dep_required_count;
     node *ref;
-    node *dynref;               /* the static target of $dynamicRef */
-    const char *dynref_anchor;  /* set when the target may be replaced dynamically */
+    node *dynref;              /* the static target of $dynamicRef */
+    const char *dynref_anchor; /* set when the target may be replaced dynamically */
     node_list all_of, any_of, one_of;
     node *not_, *if_, *then_, *else_;
     prop *props;
@@ -334,7 +336,8 @@ static void info_put(info_map *m, subschema_info *info)
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->slots[i]) continue;
             size_t j = ptr_hash(m->slots[i]->json) & (cap - 1);
-            while (slots[j]) j = (j + 1) & (cap - 1);
+            while (slots[j])
+                j = (j + 1) & (cap - 1);
             slots[j] = m->slots[i];
         }
         free(m->slots);
@@ -342,7 +345,8 @@ static void info_put(info_map *m, subschema_info *info)
         m->cap = cap;
     }
     size_t i = ptr_hash(info->json) & (m->cap - 1);
-    while (m->slots[i]) i = (i + 1) & (m->cap - 1);
+    while (m->slots[i])
+        i = (i + 1) & (m->cap - 1);
     m->slots[i] = info;
     m->count++;
 }
@@ -382,7 +386,8 @@ static int fail(compiler *c, int rc, const char *loc, const char *fmt, ...)
 static const char *loc_push(compiler *c, const char *loc, const char *token)
 {
     size_t n = strlen(loc), extra = 0;
-    for (const char *p = token; *p; p++) extra += (*p == '~' || *p == '/') ? 2 : 1;
+    for (const char *p = token; *p; p++)
+        extra += (*p == '~' || *p == '/') ? 2 : 1;
     char *out = arena_alloc(&c->s->mem, n + extra + 2);
     memcpy(out, loc, n);
     char *o = out + n;
@@ -496,7 +501,8 @@ static bool is_legacy_dialect(const char *uri)
 {
     for (size_t i = 0; i < sizeof legacy_dialects / sizeof *legacy_dialects; i++) {
         size_t n = strlen(legacy_dialects[i]);
-        if (strncmp(uri, legacy_dialects[i], n) == 0 && (uri[n] == '\0' || strcmp(uri + n, "#") == 0))
+        if (strncmp(uri, legacy_dialects[i], n) == 0 &&
+            (uri[n] == '\0' || strcmp(uri + n, "#") == 0))
             return true;
     }
     return false;
@@ -557,8 +563,7 @@ static int scan(compiler *c, json_t *s, resource *res, const char *loc, size_t d
 static int scan_map(compiler *c, json_t *obj, resource *res, const char *loc, const char *kw,
                     size_t depth, bool legacy)
 {
-    if (!json_is_object(obj))
-        return fail(c, TG_SCHEMA_EINVALID, loc, "%s must be an object", kw);
+    if (!json_is_object(obj)) return fail(c, TG_SCHEMA_EINVALID, loc, "%s must be an object", kw);
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v)
@@ -585,9 +590,18 @@ static int scan_array(compiler *c, json_t *arr, resource *res, const char *loc, 
 }
 
 static const char *const single_schema_keywords[] = {
-    "additionalProperties", "propertyNames", "items",   "contains",
-    "not",                  "if",            "then",    "else",
-    "unevaluatedItems",     "unevaluatedProperties", "contentSchema", "additionalItems",
+    "additionalProperties",
+    "propertyNames",
+    "items",
+    "contains",
+    "not",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+    "additionalItems",
 };
 static const char *const array_schema_keywords[] = {"allOf", "anyOf", "oneOf", "prefixItems"};
 static const char *const map_schema_keywords[] = {"$defs", "properties", "patternProperties",
@@ -622,7 +636,8 @@ static int scan(compiler *c, json_t *s, resource *res, const char *loc, size_t d
     uint32_t vocab = res->vocab;
     if (dialect) {
         if (!json_is_string(dialect))
-            return fail(c, TG_SCHEMA_EINVALID, loc_push(c, loc, "$schema"), "$schema must be a string");
+            return fail(c, TG_SCHEMA_EINVALID, loc_push(c, loc, "$schema"),
+                        "$schema must be a string");
         int rc = dialect_vocab(c, json_string_value(dialect), loc_push(c, loc, "$schema"), &vocab,
                                &legacy);
         if (rc) return rc;
@@ -665,7 +680,8 @@ static int scan(compiler *c, json_t *s, resource *res, const char *loc, size_t d
     if (a) {
         if (!json_is_string(a) || !valid_anchor_name(json_string_value(a)))
             return fail(c, TG_SCHEMA_EINVALID, loc_push(c, loc, "$anchor"),
-                        "$anchor must be a plain name (a letter or '_', then letters, digits, '-', '_' or '.')");
+                        "$anchor must be a plain name (a letter or '_', then letters, digits, '-', "
+                        "'_' or '.')");
         int rc = add_anchor(c, res, json_string_value(a), s, false, loc);
         if (rc) return rc;
     }
@@ -716,8 +732,8 @@ static int scan(compiler *c, json_t *s, resource *res, const char *loc, size_t d
         json_object_foreach(deps, key, v)
         {
             if (json_is_array(v)) continue;
-            int rc = scan(c, v, res, loc_push(c, loc_push(c, loc, "dependencies"), key),
-                          depth + 1, legacy);
+            int rc = scan(c, v, res, loc_push(c, loc_push(c, loc, "dependencies"), key), depth + 1,
+                          legacy);
             if (rc) return rc;
         }
     }
@@ -900,7 +916,8 @@ static uint64_t json_hash_schema(const json_t *v);
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
 }
 
@@ -955,10 +972,12 @@ static int compile_types(compiler *c, node *n, json_t *v, const char *loc)
             if (json_is_string(one) && strcmp(json_string_value(one), type_names[t]) == 0)
                 bit = 1u << t;
         if (!bit)
-            return fail(c, TG_SCHEMA_EINVALID, loc,
-                        "type must be one of null, boolean, object, array, number, integer, string");
+            return fail(
+                c, TG_SCHEMA_EINVALID, loc,
+                "type must be one of null, boolean, object, array, number, integer, string");
         if (n->types & bit)
-            return fail(c, TG_SCHEMA_EINVALID, loc, "type lists \"%s\" twice", json_string_value(one));
+            return fail(c, TG_SCHEMA_EINVALID, loc, "type lists \"%s\" twice",
+                        json_string_value(one));
         n->types |= bit;
     }
     n->has |= K_TYPE;
@@ -968,17 +987,19 @@ static int compile_types(compiler *c, node *n, json_t *v, const char *loc)
 static int compile_string_array(compiler *c, json_t *v, const char *loc, const char *kw,
                                 const char ***out, size_t *count)
 {
-    if (!json_is_array(v)) return fail(c, TG_SCHEMA_EINVALID, loc, "%s must be an array of strings", kw);
+    if (!json_is_array(v))
+        return fail(c, TG_SCHEMA_EINVALID, loc, "%s must be an array of strings", kw);
     *count = json_array_size(v);
     *out = arena_alloc(&c->s->mem, *count * sizeof **out);
     for (size_t i = 0; i < *count; i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_string(e))
-            return fail(c, TG_SCHEMA_EINVALID, loc_index(c, loc, i), "%s must be an array of strings", kw);
+            return fail(c, TG_SCHEMA_EINVALID, loc_index(c, loc, i),
+                        "%s must be an array of strings", kw);
         for (size_t j = 0; j < i; j++)
             if (strcmp((*out)[j], json_string_value(e)) == 0)
-                return fail(c, TG_SCHEMA_EINVALID, loc_index(c, loc, i), "%s lists \"%s\" twice", kw,
-                            json_string_value(e));
+                return fail(c, TG_SCHEMA_EINVALID, loc_index(c, loc, i), "%s lists \"%s\" twice",
+                            kw, json_string_value(e));
         (*out)[i] = json_string_value(e);
     }
     return 0;
@@ -989,7 +1010,8 @@ static int compile_properties(compiler *c, node *n, json_t *v)
     n->props_count = json_object_size(v);
     n->props = arena_alloc(&c->s->mem, n->props_count * sizeof *n->props);
     uint32_t size = 8;
-    while (size < n->props_count * 2) size *= 2;
+    while (size < n->props_count * 2)
+        size *= 2;
     n->props_mask = size - 1;
     n->props_table = arena_alloc(&c->s->mem, size * sizeof *n->props_table);
     memset(n->props_table, 0xff, size * sizeof *n->props_table);
@@ -1004,7 +1026,8 @@ static int compile_properties(compiler *c, node *n, json_t *v)
         p->schema = compile_child(c, sub);
         if (!p->schema) return c->rc;
         uint32_t slot = p->hash & n->props_mask;
-        while (n->props_table[slot] >= 0) slot = (slot + 1) & n->props_mask;
+        while (n->props_table[slot] >= 0)
+            slot = (slot + 1) & n->props_mask;
         n->props_table[slot] = (int32_t)i;
         i++;
     }
@@ -1027,11 +1050,12 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
     uint32_t vocab = info->res->vocab;
     bool format_assert = c->opts->format_assert || (vocab & VOCAB_FORMAT_ASSERTION);
     json_t *v;
-#define KW(name) ((v = json_object_get(s, name)) != NULL)
+#define KW(name)   ((v = json_object_get(s, name)) != NULL)
 #define KLOC(name) loc_push(c, loc, name)
 
     if (KW("$ref")) {
-        if (!json_is_string(v)) return fail(c, TG_SCHEMA_EINVALID, KLOC("$ref"), "$ref must be a string");
+        if (!json_is_string(v))
+            return fail(c, TG_SCHEMA_EINVALID, KLOC("$ref"), "$ref must be a string");
         ref_target t;
         if (resolve_ref(c, info->res->uri, json_string_value(v), KLOC("$ref"), &t)) return c->rc;
         n->ref = compile_child(c, t.json);
@@ -1083,7 +1107,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
         }
         if (KW("patternProperties")) {
             n->pattern_props_count = json_object_size(v);
-            n->pattern_props = arena_alloc(&c->s->mem, n->pattern_props_count * sizeof *n->pattern_props);
+            n->pattern_props =
+                arena_alloc(&c->s->mem, n->pattern_props_count * sizeof *n->pattern_props);
             const char *key;
             json_t *sub;
             size_t i = 0;
@@ -1091,7 +1116,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
             {
                 pattern_prop *pp = &n->pattern_props[i++];
                 pp->source = key;
-                pp->re = compile_pattern(c, key, strlen(key), loc_push(c, KLOC("patternProperties"), key));
+                pp->re = compile_pattern(c, key, strlen(key),
+                                         loc_push(c, KLOC("patternProperties"), key));
                 if (!pp->re) return c->rc;
                 if (!(pp->schema = compile_child(c, sub))) return c->rc;
             }
@@ -1190,7 +1216,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
             n->has |= K_CONST;
         }
         if (KW("enum")) {
-            if (!json_is_array(v)) return fail(c, TG_SCHEMA_EINVALID, KLOC("enum"), "enum must be an array");
+            if (!json_is_array(v))
+                return fail(c, TG_SCHEMA_EINVALID, KLOC("enum"), "enum must be an array");
             n->enum_values = v;
             n->enum_hashes = arena_alloc(&c->s->mem, json_array_size(v) * sizeof *n->enum_hashes);
             for (size_t i = 0; i < json_array_size(v); i++)
@@ -1240,7 +1267,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
         }
         if (KW("uniqueItems")) {
             if (!json_is_boolean(v))
-                return fail(c, TG_SCHEMA_EINVALID, KLOC("uniqueItems"), "uniqueItems must be a boolean");
+                return fail(c, TG_SCHEMA_EINVALID, KLOC("uniqueItems"),
+                            "uniqueItems must be a boolean");
             if (json_is_true(v)) n->has |= K_UNIQUE;
         }
         if (KW("pattern")) {
@@ -1290,7 +1318,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
         }
     }
     if (KW("format")) {
-        if (!json_is_string(v)) return fail(c, TG_SCHEMA_EINVALID, KLOC("format"), "format must be a string");
+        if (!json_is_string(v))
+            return fail(c, TG_SCHEMA_EINVALID, KLOC("format"), "format must be a string");
         n->format_name = json_string_value(v);
         n->format = format_assert ? tg_format_lookup(n->format_name) : NULL;
         if (n->format) n->has |= K_FORMAT;
@@ -1429,9 +1458,9 @@ static int check_against_meta_schema(json_t *schema, tg_schema_error *err)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, compile_meta_schema);
     json_t *dialect = json_is_object(schema) ? json_object_get(schema, "$schema") : NULL;
-    if (!meta_schema || (dialect && !(json_is_string(dialect) &&
-                                      strncmp(json_string_value(dialect), META_2020_12,
-                                              strlen(META_2020_12)) == 0)))
+    if (!meta_schema ||
+        (dialect && !(json_is_string(dialect) && strncmp(json_string_value(dialect), META_2020_12,
+                                                         strlen(META_2020_12)) == 0)))
         return 0;
     tg_schema_violations v;
     if (tg_schema_validate(meta_schema, schema, &v) == 0) return 0;
@@ -1462,9 +1491,11 @@ int tg_schema_compile(json_t *schema, const tg_schema_options *opts, tg_schema *
 void tg_schema_free(tg_schema *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->regex_count; i++) tg_regex_free(s->regexes[i]);
+    for (size_t i = 0; i < s->regex_count; i++)
+        tg_regex_free(s->regexes[i]);
     free(s->regexes);
-    for (size_t i = 0; i < s->owned_count; i++) json_decref(s->owned_docs[i]);
+    for (size_t i = 0; i < s->owned_count; i++)
+        json_decref(s->owned_docs[i]);
     free(s->owned_docs);
     json_decref(s->root_json);
     arena_free(&s->mem);
@@ -1510,7 +1541,8 @@ static void track_merge(eval_track *into, const eval_track *from)
 {
     if (!into) return;
     into->all = into->all || from->all;
-    for (size_t i = 0; i < into->words && i < from->words; i++) into->bits[i] |= from->bits[i];
+    for (size_t i = 0; i < into->words && i < from->words; i++)
+        into->bits[i] |= from->bits[i];
 }
 
 typedef struct path_seg {
@@ -1561,7 +1593,8 @@ static char *instance_pointer(const vctx *c, const char *extra_key, size_t reser
     for (size_t i = 0; i < tokens; i++) {
         const char *tok = path_token(c, i, extra_key, idx);
         len++;
-        for (const char *p = tok; *p; p++) len += (*p == '~' || *p == '/') ? 2 : 1;
+        for (const char *p = tok; *p; p++)
+            len += (*p == '~' || *p == '/') ? 2 : 1;
     }
     char *out = tg_xmalloc(len + 1 + reserve), *o = out;
     for (size_t i = 0; i < tokens; i++) {
@@ -1662,7 +1695,8 @@ static void show(char *buf, size_t size, const json_t *v)
     } else {
         /* Cut on a UTF-8 boundary and mark the cut. */
         size_t keep = size > 4 ? size - 4 : 0;
-        while (keep > 0 && ((unsigned char)text[keep] & 0xC0) == 0x80) keep--;
+        while (keep > 0 && ((unsigned char)text[keep] & 0xC0) == 0x80)
+            keep--;
         memcpy(buf, text, keep);
         memcpy(buf + keep, "...", 4);
     }
@@ -1680,31 +1714,44 @@ static void show_num(char *buf, size_t size, const num *n)
 static const char *json_type_name(const json_t *x)
 {
     switch (json_typeof(x)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return json_real_value(x) == floor(json_real_value(x)) ? "integer" : "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return json_real_value(x) == floor(json_real_value(x)) ? "integer" : "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
 static uint32_t instance_types(const json_t *x)
 {
     switch (json_typeof(x)) {
-    case JSON_OBJECT: return T_OBJECT;
-    case JSON_ARRAY: return T_ARRAY;
-    case JSON_STRING: return T_STRING;
-    case JSON_INTEGER: return T_INTEGER | T_NUMBER;
+    case JSON_OBJECT:
+        return T_OBJECT;
+    case JSON_ARRAY:
+        return T_ARRAY;
+    case JSON_STRING:
+        return T_STRING;
+    case JSON_INTEGER:
+        return T_INTEGER | T_NUMBER;
     case JSON_REAL: {
         double d = json_real_value(x);
         return d == floor(d) && isfinite(d) ? T_INTEGER | T_NUMBER : T_NUMBER;
     }
     case JSON_TRUE:
-    case JSON_FALSE: return T_BOOLEAN;
-    default: return T_NULL;
+    case JSON_FALSE:
+        return T_BOOLEAN;
+    default:
+        return T_NULL;
     }
 }
 
@@ -1738,7 +1785,8 @@ static bool is_multiple(const json_t *x, const num *m)
 static size_t utf8_length(const char *s, size_t n)
 {
     size_t count = 0;
-    for (size_t i = 0; i < n; i++) count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
     return count;
 }
 
@@ -1751,8 +1799,10 @@ static bool json_equal_schema(const json_t *a, const json_t *b)
         if (!(an && bn)) return false;
         if (json_is_integer(a) && json_is_integer(b))
             return json_integer_value(a) == json_integer_value(b);
-        long double x = json_is_integer(a) ? (long double)json_integer_value(a) : json_real_value(a);
-        long double y = json_is_integer(b) ? (long double)json_integer_value(b) : json_real_value(b);
+        long double x =
+            json_is_integer(a) ? (long double)json_integer_value(a) : json_real_value(a);
+        long double y =
+            json_is_integer(b) ? (long double)json_integer_value(b) : json_real_value(b);
         return x == y;
     }
     if (json_typeof(a) != json_typeof(b)) return false;
@@ -1778,7 +1828,8 @@ static bool json_equal_schema(const json_t *a, const json_t *b)
         }
         return true;
     }
-    default: return true;
+    default:
+        return true;
     }
 }
 
@@ -1797,7 +1848,8 @@ static uint64_t json_hash_schema(const json_t *v)
     }
     case JSON_STRING: {
         const char *s = json_string_value(v);
-        for (size_t i = 0; i < json_string_length(v); i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+        for (size_t i = 0; i < json_string_length(v); i++)
+            h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
         return h;
     }
     case JSON_ARRAY:
@@ -1815,9 +1867,12 @@ static uint64_t json_hash_schema(const json_t *v)
         }
         return sum ^ 0x5A;
     }
-    case JSON_TRUE: return 1;
-    case JSON_FALSE: return 2;
-    default: return 3;
+    case JSON_TRUE:
+        return 1;
+    case JSON_FALSE:
+        return 2;
+    default:
+        return 3;
     }
 }
 
@@ -1848,7 +1903,8 @@ static bool find_duplicate(const json_t *arr, size_t *first, size_t *second)
         return false;
     }
     hashed_item *items = tg_xmalloc(n * sizeof *items);
-    for (size_t i = 0; i < n; i++) items[i] = (hashed_item){json_hash_schema(json_array_get(arr, i)), i};
+    for (size_t i = 0; i < n; i++)
+        items[i] = (hashed_item){json_hash_schema(json_array_get(arr, i)), i};
     qsort(items, n, sizeof *items, cmp_hashed);
     bool found = false;
     for (size_t i = 0; i < n && !found; i++) {
@@ -1946,7 +2002,8 @@ static bool v_types(vctx *c, const node *n, const json_t *x)
         size_t len = 0;
         for (size_t t = 0; t < sizeof type_names / sizeof *type_names; t++) {
             if (!(n->types & (1u << t))) continue;
-            int w = snprintf(want + len, sizeof want - len, "%s%s", len ? " or " : "", type_names[t]);
+            int w =
+                snprintf(want + len, sizeof want - len, "%s%s", len ? " or " : "", type_names[t]);
             if (w > 0) len += (size_t)w;
         }
         emit(c, n, "type", NULL, "must be %s (got %s)", want, json_type_name(x));
@@ -1959,7 +2016,8 @@ static bool v_enum(vctx *c, const node *n, const json_t *x)
     size_t i;
     const json_t *e;
     uint64_t h = json_hash_schema(x);
-    json_array_foreach(n->enum_values, i, e) if (n->enum_hashes[i] == h && json_equal_schema(x, e)) return true;
+    json_array_foreach(n->enum_values, i,
+                       e) if (n->enum_hashes[i] == h && json_equal_schema(x, e)) return true;
     if (c->collect) {
         char list[384] = "", got[128];
         size_t len = 0;
@@ -1984,13 +2042,13 @@ static bool v_number(vctx *c, const node *n, const json_t *x)
 {
     bool ok = true;
     char a[64], b[64];
-#define NUM_CHECK(bit, field, kw, cond, op)                                                   \
-    if ((n->has & bit) && !(num_cmp(x, &n->field) cond)) {                                   \
-        ok = false;                                                                           \
-        if (!c->collect) return false;                                                        \
-        show_num(a, sizeof a, &n->field);                                                     \
-        show(b, sizeof b, x);                                                                 \
-        emit(c, n, kw, NULL, "must be " op " %s (got %s)", a, b);                             \
+#define NUM_CHECK(bit, field, kw, cond, op)                                                        \
+    if ((n->has & bit) && !(num_cmp(x, &n->field) cond)) {                                         \
+        ok = false;                                                                                \
+        if (!c->collect) return false;                                                             \
+        show_num(a, sizeof a, &n->field);                                                          \
+        show(b, sizeof b, x);                                                                      \
+        emit(c, n, kw, NULL, "must be " op " %s (got %s)", a, b);                                  \
     }
     NUM_CHECK(K_MINIMUM, minimum, "minimum", >= 0, ">=")
     NUM_CHECK(K_MAXIMUM, maximum, "maximum", <= 0, "<=")
@@ -2043,8 +2101,8 @@ static bool v_string(vctx *c, const node *n, const json_t *x)
                 emit(c, n, "pattern", NULL,
                      "pattern \"%s\" is too costly to match against this value", n->pattern_source);
             else
-                emit(c, n, "pattern", NULL, "pattern \"%s\" could not be matched against this value",
-                     n->pattern_source);
+                emit(c, n, "pattern", NULL,
+                     "pattern \"%s\" could not be matched against this value", n->pattern_source);
         }
     }
     if ((n->has & K_FORMAT) && !n->format(s, bytes)) {
@@ -2064,7 +2122,8 @@ static size_t edit_distance(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return SIZE_MAX;
     size_t row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -2112,8 +2171,8 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
     if ((n->has & K_MINPROPS) && size < n->min_props) {
         ok = false;
         if (!c->collect) return false;
-        emit(c, n, "minProperties", NULL, "must have at least %zu propert%s (got %zu)", n->min_props,
-             n->min_props == 1 ? "y" : "ies", size);
+        emit(c, n, "minProperties", NULL, "must have at least %zu propert%s (got %zu)",
+             n->min_props, n->min_props == 1 ? "y" : "ies", size);
     }
     if ((n->has & K_MAXPROPS) && size > n->max_props) {
         ok = false;
@@ -2262,8 +2321,8 @@ static bool v_array(vctx *c, const node *n, const json_t *x, eval_track *t)
         if (find_duplicate(x, &a, &b)) {
             ok = false;
             if (!c->collect) return false;
-            emit(c, n, "uniqueItems", NULL, "must not contain duplicates (items %zu and %zu are equal)",
-                 a, b);
+            emit(c, n, "uniqueItems", NULL,
+                 "must not contain duplicates (items %zu and %zu are equal)", a, b);
         }
     }
     if (n->has & K_ARRAY_APPLICATORS) {
@@ -2406,15 +2465,18 @@ static bool v_combinators(vctx *c, const node *n, const json_t *x, eval_track *t
         size_t matched = 0, first = 0, second = 0;
         for (size_t i = 0; i < n->one_of.count && matched < 2; i++) {
             if (v_branch(c, n->one_of.items[i], x, t, true)) {
-                if (matched++) second = i;
-                else first = i;
+                if (matched++)
+                    second = i;
+                else
+                    first = i;
             }
         }
         if (matched != 1) {
             ok = false;
             if (!c->collect) return false;
             if (matched == 0) {
-                emit(c, n, "oneOf", NULL, "must match exactly one of the %zu schemas in oneOf (matched none)",
+                emit(c, n, "oneOf", NULL,
+                     "must match exactly one of the %zu schemas in oneOf (matched none)",
                      n->one_of.count);
                 emit_branches(c, &n->one_of, x);
             } else {
@@ -2496,10 +2558,10 @@ static bool v_unevaluated(vctx *c, const node *n, const json_t *x, eval_track *o
 static bool v_node_body(vctx *c, const node *n, const json_t *x, eval_track *t)
 {
     bool ok = true;
-#define STEP(expr)                                                                            \
-    if (!(expr)) {                                                                            \
-        ok = false;                                                                           \
-        if (!c->collect) return false;                                                        \
+#define STEP(expr)                                                                                 \
+    if (!(expr)) {                                                                                 \
+        ok = false;                                                                                \
+        if (!c->collect) return false;                                                             \
     }
     if (n->has & K_TYPE) STEP(v_types(c, n, x));
     if (n->has & K_CONST) {
@@ -2515,11 +2577,20 @@ static bool v_node_body(vctx *c, const node *n, const json_t *x, eval_track *t)
     if (n->has & K_ENUM) STEP(v_enum(c, n, x));
     switch (json_typeof(x)) {
     case JSON_INTEGER:
-    case JSON_REAL: STEP(v_number(c, n, x)); break;
-    case JSON_STRING: STEP(v_string(c, n, x)); break;
-    case JSON_OBJECT: STEP(v_object(c, n, x, t)); break;
-    case JSON_ARRAY: STEP(v_array(c, n, x, t)); break;
-    default: break;
+    case JSON_REAL:
+        STEP(v_number(c, n, x));
+        break;
+    case JSON_STRING:
+        STEP(v_string(c, n, x));
+        break;
+    case JSON_OBJECT:
+        STEP(v_object(c, n, x, t));
+        break;
+    case JSON_ARRAY:
+        STEP(v_array(c, n, x, t));
+        break;
+    default:
+        break;
     }
     if (n->has & K_REF) STEP(v_ref(c, n, n->ref, x, t, "$ref"));
     if (n->has & K_DYNREF) STEP(v_ref(c, n, dynamic_target(c, n), x, t, "$dynamicRef"));
@@ -2604,7 +2675,8 @@ json_t *tg_schema_violations_json(const tg_schema_violations *v)
 void tg_schema_violations_free(tg_schema_violations *v)
 {
     if (!v) return;
-    for (size_t i = 0; i < v->count; i++) free(v->items[i].path);
+    for (size_t i = 0; i < v->count; i++)
+        free(v->items[i].path);
     free(v->items);
     memset(v, 0, sizeof *v);
 }

@@ -26,9 +26,9 @@ typedef struct tg_schema_options {
     /* Makes "format" an assertion instead of an annotation. */
     bool format_assert;
     /* Limits for hostile schemas; 0 takes the default. */
-    size_t max_schema_nodes;  /* subschemas across every resource (default 100000) */
-    size_t max_schema_depth;  /* nesting of JSON values in a schema document (default 128) */
-    size_t max_violations;    /* violations reported by one validation (default 100) */
+    size_t max_schema_nodes; /* subschemas across every resource (default 100000) */
+    size_t max_schema_depth; /* nesting of JSON values in a schema document (default 128) */
+    size_t max_violations;   /* violations reported by one validation (default 100) */
 } tg_schema_options;
 
 /* Why a schema did not compile: where in the schema, and what is wrong. */
@@ -43,7 +43,7 @@ typedef struct tg_schema_violation {
     char *path;        /* JSON Pointer into the instance ("" is the root) */
     char *schema_path; /* JSON Pointer to the failing keyword in its schema document */
     const char *keyword;
-    char *message;     /* short and concrete: "must be <= 100 (got 500)" */
+    char *message; /* short and concrete: "must be <= 100 (got 500)" */
 } tg_schema_violation;
 
 typedef struct tg_schema_violations {
@@ -70,8 +70,7 @@ bool tg_schema_valid(const tg_schema *schema, const json_t *instance);
 
 /* Validates and, when out != NULL, collects every violation (up to the limit).
  * Returns 0 when instance matches, 1 when it does not. */
-int tg_schema_validate(const tg_schema *schema, const json_t *instance,
-                       tg_schema_violations *out);
+int tg_schema_validate(const tg_schema *schema, const json_t *instance, tg_schema_violations *out);
 
 /* Returns: new reference, an array of {path, schemaPath, keyword, message}. */
 json_t *tg_schema_violations_json(const tg_schema_violations *v);

@@ -29,7 +29,8 @@ static size_t scheme_length(const char *s)
 {
     if (!isalpha((unsigned char)s[0])) return 0;
     size_t i = 1;
-    while (is_scheme_char(s[i])) i++;
+    while (is_scheme_char(s[i]))
+        i++;
     return s[i] == ':' ? i : 0;
 }
 
@@ -109,7 +110,8 @@ static char *remove_dot_segments(const char *in, size_t n)
             i += 1;
             sb_put(&out, "/", 1);
             break;
-        } else if ((left >= 4 && memcmp(s, "/../", 4) == 0) || (left == 3 && memcmp(s, "/..", 3) == 0)) {
+        } else if ((left >= 4 && memcmp(s, "/../", 4) == 0) ||
+                   (left == 3 && memcmp(s, "/..", 3) == 0)) {
             char *slash = out.n ? memrchr(out.p, '/', out.n) : NULL;
             out.n = slash ? (size_t)(slash - out.p) : 0;
             out.p[out.n] = '\0';
@@ -122,7 +124,8 @@ static char *remove_dot_segments(const char *in, size_t n)
             break;
         } else {
             size_t seg = s[0] == '/' ? 1 : 0;
-            while (seg < left && s[seg] != '/') seg++;
+            while (seg < left && s[seg] != '/')
+                seg++;
             sb_put(&out, s, seg);
             i += seg;
         }

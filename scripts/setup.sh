@@ -8,8 +8,13 @@ packages=(
   build-essential cmake pkg-config git
   libjansson-dev libpcre2-dev libidn2-dev
   clang clang-format libclang-rt-14-dev llvm
-  nodejs npm
 )
+# Node.js runs the benchmark peers and the MCP clients. A machine that already
+# has node and npm (from any source) keeps them: Debian's npm cannot be
+# installed beside a Node.js that did not come from Debian.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -48,8 +48,7 @@ static void pass_errors(const bench_case *c)
     size_t errors = 0;
     for (size_t i = 0; i < c->count; i++) {
         tg_schema_violations v = {0};
-        if (tg_schema_validate(c->schema, c->instances[i], &v) != 0)
-            errors += v.count;
+        if (tg_schema_validate(c->schema, c->instances[i], &v) != 0) errors += v.count;
         tg_schema_violations_free(&v);
     }
     sink += errors;
@@ -70,8 +69,7 @@ static double passes_per_second(pass_fn pass, const bench_case *c, double second
         double t0 = now_s();
         for (size_t i = 0; i < batch; i++)
             pass(c);
-        if (now_s() - t0 < 0.001)
-            batch *= 2;
+        if (now_s() - t0 < 0.001) batch *= 2;
     }
     double best = 0;
     for (int round = 0; round < ROUNDS; round++) {
@@ -83,8 +81,7 @@ static double passes_per_second(pass_fn pass, const bench_case *c, double second
             passes += batch;
             elapsed = now_s() - start;
         } while (elapsed < seconds / ROUNDS);
-        if ((double)passes / elapsed > best)
-            best = (double)passes / elapsed;
+        if ((double)passes / elapsed > best) best = (double)passes / elapsed;
     }
     return best;
 }
@@ -102,8 +99,7 @@ static double compile_micros(json_t *schema, const tg_schema_options *opts, doub
         double t0 = now_s();
         int rc = tg_schema_compile(schema, opts, &s, err);
         total += now_s() - t0;
-        if (rc != 0)
-            return -1;
+        if (rc != 0) return -1;
         tg_schema_free(s);
         n++;
     } while (n < 3 || now_s() < end);
@@ -166,8 +162,7 @@ static json_t *run_case(const char *dir, const char *file, double seconds)
         tg_schema_violations v = {0};
         int rc = tg_schema_validate(schema, instances[i], &v);
         json_array_append_new(errors, json_boolean(rc == 0));
-        if (rc != 0)
-            error_count += v.count;
+        if (rc != 0) error_count += v.count;
         tg_schema_violations_free(&v);
     }
     json_object_set_new(line, "verdicts_check", check);
@@ -199,8 +194,7 @@ int main(int argc, char **argv)
     if (argc == 3) {
         char *end;
         seconds = strtod(argv[2], &end);
-        if (*end != '\0' || !(seconds > 0))
-            argc = 0;
+        if (*end != '\0' || !(seconds > 0)) argc = 0;
     }
     if (argc != 2 && argc != 3) {
         fprintf(stderr, "usage: bench_schema CASES_DIR [SECONDS]\n");
@@ -223,8 +217,7 @@ int main(int argc, char **argv)
         }
     }
     closedir(d);
-    if (n > 0)
-        qsort(files, n, sizeof *files, by_name);
+    if (n > 0) qsort(files, n, sizeof *files, by_name);
 
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
