@@ -235,6 +235,7 @@ struct node {
     size_t required_count;
     dep_required *dep_required;
     size_t dep_required_count;
+    const char *dep_required_keyword; /* "dependentRequired", or legacy "dependencies" */
     node *ref;
     node *dynref;              /* the static target of $dynamicRef */
     const char *dynref_anchor; /* set when the target may be replaced dynamically */
@@ -649,8 +650,9 @@ static int scan(compiler *c, json_t *s, resource *res, const char *loc, size_t d
         const char *fragment;
         char *abs = tg_uri_resolve(res->uri, json_string_value(id));
         char *doc = tg_uri_strip_fragment(abs, &fragment);
+        bool has_fragment = fragment && *fragment; /* fragment points into abs */
         free(abs);
-        if (fragment && *fragment) {
+        if (has_fragment) {
             free(doc);
             return fail(c, TG_SCHEMA_EINVALID, loc_push(c, loc, "$id"),
                         "$id must not have a fragment (use $anchor)");
@@ -1196,7 +1198,10 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
                 if (!(d->schema = compile_child(c, dep))) return c->rc;
             }
         }
-        if (nreq) n->has |= K_DEPREQUIRED;
+        if (nreq) {
+            n->has |= K_DEPREQUIRED;
+            n->dep_required_keyword = "dependencies";
+        }
         if (nsch) n->has |= K_DEPSCHEMAS;
     }
     if (vocab & VOCAB_UNEVALUATED) {
@@ -1304,6 +1309,7 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
                     return c->rc;
             }
             n->has |= K_DEPREQUIRED;
+            n->dep_required_keyword = "dependentRequired";
         }
         if (n->contains) {
             if (KW("minContains") && !get_count(v, &n->min_contains))
@@ -1647,6 +1653,17 @@ static void emit(vctx *c, const node *n, const char *keyword, const char *extra_
     int ml = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     size_t mlen = ml < 0 ? 0 : (size_t)ml < sizeof message ? (size_t)ml : sizeof message - 1;
+    /* A message cut short must not end inside a UTF-8 sequence. */
+    if (ml >= 0 && (size_t)ml >= sizeof message) {
+        size_t lead = mlen;
+        while (lead > 0 && ((unsigned char)message[lead - 1] & 0xC0) == 0x80)
+            lead--;
+        if (lead > 0) {
+            unsigned char b = (unsigned char)message[lead - 1];
+            size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+            if (mlen - (lead - 1) < need) mlen = lead - 1;
+        }
+    }
     /* The three strings share one allocation, headed by the path. */
     size_t llen = strlen(n->loc), klen = strlen(keyword);
     size_t slen = llen + (klen ? klen + 1 : 0);
@@ -2196,7 +2213,7 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
                 if (json_object_get(x, d->names[j])) continue;
                 ok = false;
                 if (!c->collect) return false;
-                emit(c, n, "dependentRequired", NULL,
+                emit(c, n, n->dep_required_keyword, NULL,
                      "missing property \"%s\" (required when \"%s\" is present)", d->names[j],
                      d->name);
             }

@@ -4,6 +4,7 @@
 #include "schemas/schema.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static json_t *parse(const char *text)
 {
@@ -187,6 +188,32 @@ static void test_tagged_union(void)
     tg_schema_free(s);
 }
 
+/* Regressions found by fuzz_schema. */
+static void test_fuzz_findings(void)
+{
+    tg_schema *s = compile("{\"dependencies\":{\"a\":[\"b\"]}}", false);
+    expect(s, "{\"a\":1}", 1, 0, "", "/dependencies", "dependencies",
+           "missing property \"b\" (required when \"a\" is present)");
+    tg_schema_free(s);
+
+    /* A message cut at its size limit stays valid UTF-8, so it can be sent. */
+    s = compile("{\"propertyNames\":{\"maxLength\":2}}", false);
+    json_t *x = json_object();
+    char key[2000] = "a";
+    for (size_t i = 1; i + 2 < sizeof key; i += 2)
+        memcpy(key + i, "\xc3\xa9", 2);
+    key[sizeof key - 1] = '\0';
+    json_object_set_new(x, key, json_true());
+    tg_schema_violations v;
+    CHECK_INT_EQ(tg_schema_validate(s, x, &v), 1);
+    json_t *out = tg_schema_violations_json(&v);
+    CHECK_INT_EQ(json_array_size(out), 1);
+    json_decref(out);
+    tg_schema_violations_free(&v);
+    json_decref(x);
+    tg_schema_free(s);
+}
+
 static void test_json_output(void)
 {
     tg_schema *s = compile("{\"properties\":{\"x\":{\"maximum\":3}}}", false);
@@ -241,6 +268,8 @@ static void test_bad_schemas(void)
     compile_fails("{\"allOf\":[]}", TG_SCHEMA_EINVALID, "/allOf",
                   "allOf must be a non-empty array of schemas");
     compile_fails("[]", TG_SCHEMA_EINVALID, "", "a schema must be an object or a boolean");
+    compile_fails("{\"$id\":\"/a#b\",\"properties\":{\"x\":{\"$ref\":\"#\"}}}", TG_SCHEMA_EINVALID,
+                  "/$id", "$id must not have a fragment (use $anchor)");
     /* What the compiler's own checks let through, the meta-schema catches. */
     compile_fails("{\"properties\":{\"a\":{\"title\":5}}}", TG_SCHEMA_EINVALID,
                   "/properties/a/title", "not a valid JSON Schema: must be string (got integer)");
@@ -251,6 +280,7 @@ int main(void)
     test_tool_arguments();
     test_keywords();
     test_tagged_union();
+    test_fuzz_findings();
     test_json_output();
     test_bad_schemas();
     return check_report();
