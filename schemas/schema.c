@@ -33,6 +33,10 @@
 #define DEFAULT_MAX_NODES      100000
 #define DEFAULT_MAX_DEPTH      128
 #define DEFAULT_MAX_VIOLATIONS 100
+#define DEFAULT_MAX_STEPS      5000000
+/* What a pattern search that hit its match limit costs against the step
+ * budget: each such search has already burned up to a million PCRE2 steps. */
+#define REGEX_LIMIT_COST 250000
 /* Nested node evaluations one validation may make: a guard for the C stack
  * against deeply nested instances and recursive schemas. */
 #define MAX_EVAL_DEPTH 512
@@ -302,6 +306,7 @@ struct tg_schema {
     node *root;
     resource *resources;
     size_t max_violations;
+    size_t max_steps;
 };
 
 /* ---- pointer-keyed hash map from a JSON value to its scan info ---- */
@@ -1412,6 +1417,7 @@ static int compile_document(json_t *schema, const tg_schema_options *opts, tg_sc
     tg_schema *s = tg_xcalloc(1, sizeof *s);
     s->root_json = json_incref(schema);
     s->max_violations = opts->max_violations ? opts->max_violations : DEFAULT_MAX_VIOLATIONS;
+    s->max_steps = opts->max_steps ? opts->max_steps : DEFAULT_MAX_STEPS;
     compiler c = {
         .s = s,
         .opts = opts,
@@ -1572,6 +1578,9 @@ typedef struct vctx {
     ref_frame refs[MAX_EVAL_DEPTH];
     size_t refs_len;
     size_t depth;
+    /* Work left before validation gives up: schemas can fan out (allOf of two
+     * refs to allOf of two refs ...) into exponential work on a small instance. */
+    size_t budget;
 } vctx;
 
 static size_t json_member_count(const json_t *x)
@@ -1941,6 +1950,11 @@ static bool find_duplicate(const json_t *arr, size_t *first, size_t *second)
 
 static bool v_node(vctx *c, const node *n, const json_t *x, eval_track *t);
 
+static inline void spend(vctx *c, size_t cost)
+{
+    c->budget = c->budget > cost ? c->budget - cost : 0;
+}
+
 static inline void path_push_key(vctx *c, const char *key)
 {
     if (c->collect) c->path[c->path_len++] = (path_seg){key, 0};
@@ -2109,6 +2123,7 @@ static bool v_string(vctx *c, const node *n, const json_t *x)
     }
     if (n->has & K_PATTERN) {
         int m = tg_regex_search(n->pattern, s, bytes);
+        if (m == TG_REGEX_ELIMIT) spend(c, REGEX_LIMIT_COST);
         if (m != TG_REGEX_MATCH) {
             ok = false;
             if (!c->collect) return false;
@@ -2243,6 +2258,7 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
             for (size_t k = 0; k < n->pattern_props_count; k++) {
                 const pattern_prop *pp = &n->pattern_props[k];
                 int m = tg_regex_search(pp->re, key, strlen(key));
+                if (m == TG_REGEX_ELIMIT) spend(c, REGEX_LIMIT_COST);
                 if (m < 0) {
                     ok = false;
                     if (!c->collect) return false;
@@ -2618,6 +2634,10 @@ static bool v_node_body(vctx *c, const node *n, const json_t *x, eval_track *t)
 
 static bool v_node(vctx *c, const node *n, const json_t *x, eval_track *t)
 {
+    /* Once the budget is spent every evaluation fails, and the caller reports
+     * the instance invalid whatever the failures combined into. */
+    if (c->budget == 0) return false;
+    c->budget--;
     if (n->boolean >= 0) {
         if (n->boolean) return true;
         emit(c, n, "", NULL, "no value is allowed here");
@@ -2660,7 +2680,8 @@ bool tg_schema_valid(const tg_schema *s, const json_t *instance)
     c.collect = false;
     c.out = NULL;
     c.path_len = c.scope_len = c.refs_len = c.depth = 0;
-    return v_node(&c, s->root, instance, NULL);
+    c.budget = s->max_steps;
+    return v_node(&c, s->root, instance, NULL) && c.budget > 0;
 }
 
 int tg_schema_validate(const tg_schema *s, const json_t *instance, tg_schema_violations *out)
@@ -2674,7 +2695,16 @@ int tg_schema_validate(const tg_schema *s, const json_t *instance, tg_schema_vio
     c.collect = true;
     c.out = out;
     c.path_len = c.scope_len = c.refs_len = c.depth = 0;
-    return v_node(&c, s->root, instance, NULL) ? 0 : 1;
+    c.budget = s->max_steps;
+    bool ok = v_node(&c, s->root, instance, NULL);
+    if (c.budget == 0) {
+        c.budget = 1;
+        emit(&c, s->root, "", NULL,
+             "validation stopped: the schema takes more than %zu steps on this instance",
+             s->max_steps);
+        return 1;
+    }
+    return ok ? 0 : 1;
 }
 
 json_t *tg_schema_violations_json(const tg_schema_violations *v)

@@ -29,6 +29,7 @@ typedef struct tg_schema_options {
     size_t max_schema_nodes; /* subschemas across every resource (default 100000) */
     size_t max_schema_depth; /* nesting of JSON values in a schema document (default 128) */
     size_t max_violations;   /* violations reported by one validation (default 100) */
+    size_t max_steps;        /* subschema evaluations one validation may make (default 5000000) */
 } tg_schema_options;
 
 /* Why a schema did not compile: where in the schema, and what is wrong. */

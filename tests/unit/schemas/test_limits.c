@@ -172,6 +172,37 @@ static void test_wide_objects(void)
     tg_schema_free(s);
 }
 
+static void test_fan_out(void)
+{
+    /* d0 -> d1 twice -> d2 four times ...: 2^40 evaluations of one integer. */
+    json_t *defs = json_object();
+    for (int i = 0; i < 40; i++) {
+        char name[16], ref[32];
+        snprintf(name, sizeof name, "d%d", i);
+        snprintf(ref, sizeof ref, "#/$defs/d%d", i + 1);
+        json_object_set_new(defs, name,
+                            json_pack("{s:[{s:s},{s:s}]}", "allOf", "$ref", ref, "$ref", ref));
+    }
+    json_object_set_new(defs, "d40", json_pack("{s:s}", "type", "integer"));
+    json_t *doc = json_pack("{s:o, s:s}", "$defs", defs, "$ref", "#/$defs/d0");
+    tg_schema_options opts = {.max_steps = 100000};
+    tg_schema *s = NULL;
+    CHECK_INT_EQ(tg_schema_compile(doc, &opts, &s, NULL), 0);
+    json_t *x = json_integer(1);
+    CHECK(!tg_schema_valid(s, x));
+    tg_schema_violations v;
+    CHECK_INT_EQ(tg_schema_validate(s, x, &v), 1);
+    CHECK_INT_EQ(v.count, 1);
+    if (v.count)
+        CHECK_STR_EQ(
+            v.items[0].message,
+            "validation stopped: the schema takes more than 100000 steps on this instance");
+    tg_schema_violations_free(&v);
+    json_decref(x);
+    json_decref(doc);
+    tg_schema_free(s);
+}
+
 typedef struct thread_job {
     const tg_schema *schema;
     int mismatches;
@@ -218,6 +249,7 @@ int main(void)
     test_deep_instance();
     test_large_arrays();
     test_wide_objects();
+    test_fan_out();
     test_threads();
     return check_report();
 }
