@@ -155,6 +155,7 @@ typedef struct num {
 
 typedef struct prop {
     const char *name;
+    size_t len;
     uint32_t hash;
     node *schema;
 } prop;
@@ -920,6 +921,23 @@ static bool get_count(const json_t *v, size_t *out)
 
 static uint64_t json_hash_schema(const json_t *v);
 
+/* The property-table hash: eight bytes a step, since it runs for every member
+ * of every object validated against "properties". */
+static uint32_t key_hash(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, s, n);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
+    return (uint32_t)(h ^ (h >> 29));
+}
+
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -1029,7 +1047,8 @@ static int compile_properties(compiler *c, node *n, json_t *v)
     {
         prop *p = &n->props[i];
         p->name = key;
-        p->hash = fnv1a(key);
+        p->len = strlen(key);
+        p->hash = key_hash(key, p->len);
         p->schema = compile_child(c, sub);
         if (!p->schema) return c->rc;
         uint32_t slot = p->hash & n->props_mask;
@@ -1043,11 +1062,13 @@ static int compile_properties(compiler *c, node *n, json_t *v)
 
 static const prop *find_prop(const node *n, const char *key)
 {
-    uint32_t h = fnv1a(key);
+    size_t len = strlen(key);
+    uint32_t h = key_hash(key, len);
     for (uint32_t slot = h & n->props_mask;; slot = (slot + 1) & n->props_mask) {
         int32_t i = n->props_table[slot];
         if (i < 0) return NULL;
-        if (n->props[i].hash == h && strcmp(n->props[i].name, key) == 0) return &n->props[i];
+        const prop *p = &n->props[i];
+        if (p->hash == h && p->len == len && memcmp(p->name, key, len) == 0) return p;
     }
 }
 
