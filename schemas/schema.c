@@ -315,6 +315,7 @@ struct tg_schema {
 typedef struct info_map {
     subschema_info **slots;
     size_t cap, count;
+    subschema_info **order; /* every entry, in the order the scan met them */
 } info_map;
 
 static size_t ptr_hash(const void *p)
@@ -355,7 +356,9 @@ static void info_put(info_map *m, subschema_info *info)
     while (m->slots[i])
         i = (i + 1) & (m->cap - 1);
     m->slots[i] = info;
-    m->count++;
+    if ((m->count & (m->count - 1)) == 0)
+        m->order = tg_xrealloc(m->order, (m->count ? m->count * 2 : 1) * sizeof *m->order);
+    m->order[m->count++] = info;
 }
 
 /* ---- the compiler ---- */
@@ -819,10 +822,11 @@ static json_t *walk_pointer(json_t *root, const char *ptr)
     }
 }
 
-static node *compile_node(compiler *c, json_t *s);
+static node *compile_node(compiler *c, json_t *s, const char *loc);
 
 typedef struct ref_target {
     json_t *json;
+    const char *loc; /* where the target is, needed for a boolean target */
     resource *res;
     const char *anchor_name; /* set when the fragment was a plain-name anchor */
 } ref_target;
@@ -849,6 +853,7 @@ static int resolve_ref(compiler *c, const char *base, const char *ref, const cha
     resource *r = find_resource(c, doc_uri);
     if (!fragment || !*fragment) {
         out->json = r->root;
+        out->loc = r->loc;
         out->res = r;
         goto out;
     }
@@ -875,6 +880,9 @@ static int resolve_ref(compiler *c, const char *base, const char *ref, const cha
             }
         }
         out->json = target;
+        char *l = tg_xasprintf("%s%s", r->loc, decoded);
+        out->loc = arena_strdup(&c->s->mem, l);
+        free(l);
         out->res = info_get(&c->infos, target)->res;
     } else {
         anchor *a = find_anchor(r, decoded);
@@ -946,17 +954,17 @@ static uint32_t fnv1a(const char *s)
     return h;
 }
 
-static node *compile_child(compiler *c, json_t *v)
+static node *compile_child(compiler *c, json_t *v, const char *loc)
 {
-    return compile_node(c, v);
+    return compile_node(c, v, loc);
 }
 
-static int compile_list(compiler *c, json_t *arr, node_list *out)
+static int compile_list(compiler *c, json_t *arr, node_list *out, const char *loc)
 {
     out->count = json_array_size(arr);
     out->items = arena_alloc(&c->s->mem, out->count * sizeof *out->items);
     for (size_t i = 0; i < out->count; i++) {
-        out->items[i] = compile_child(c, json_array_get(arr, i));
+        out->items[i] = compile_child(c, json_array_get(arr, i), loc_index(c, loc, i));
         if (!out->items[i]) return c->rc;
     }
     return 0;
@@ -1030,7 +1038,7 @@ static int compile_string_array(compiler *c, json_t *v, const char *loc, const c
     return 0;
 }
 
-static int compile_properties(compiler *c, node *n, json_t *v)
+static int compile_properties(compiler *c, node *n, json_t *v, const char *loc)
 {
     n->props_count = json_object_size(v);
     n->props = arena_alloc(&c->s->mem, n->props_count * sizeof *n->props);
@@ -1049,7 +1057,7 @@ static int compile_properties(compiler *c, node *n, json_t *v)
         p->name = key;
         p->len = strlen(key);
         p->hash = key_hash(key, p->len);
-        p->schema = compile_child(c, sub);
+        p->schema = compile_child(c, sub, loc_push(c, loc, key));
         if (!p->schema) return c->rc;
         uint32_t slot = p->hash & n->props_mask;
         while (n->props_table[slot] >= 0)
@@ -1086,7 +1094,7 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
             return fail(c, TG_SCHEMA_EINVALID, KLOC("$ref"), "$ref must be a string");
         ref_target t;
         if (resolve_ref(c, info->res->uri, json_string_value(v), KLOC("$ref"), &t)) return c->rc;
-        n->ref = compile_child(c, t.json);
+        n->ref = compile_child(c, t.json, t.loc);
         if (!n->ref) return c->rc;
         n->has |= K_REF;
     }
@@ -1096,7 +1104,7 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
         ref_target t;
         if (resolve_ref(c, info->res->uri, json_string_value(v), KLOC("$dynamicRef"), &t))
             return c->rc;
-        n->dynref = compile_child(c, t.json);
+        n->dynref = compile_child(c, t.json, t.loc);
         if (!n->dynref) return c->rc;
         /* Only a reference to an anchor that is itself dynamic may be redirected
          * by the dynamic scope; anything else is an ordinary $ref. */
@@ -1108,29 +1116,29 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
     }
     if (vocab & VOCAB_APPLICATOR) {
         if (KW("allOf")) {
-            if (compile_list(c, v, &n->all_of)) return c->rc;
+            if (compile_list(c, v, &n->all_of, KLOC("allOf"))) return c->rc;
             n->has |= K_ALLOF;
         }
         if (KW("anyOf")) {
-            if (compile_list(c, v, &n->any_of)) return c->rc;
+            if (compile_list(c, v, &n->any_of, KLOC("anyOf"))) return c->rc;
             n->has |= K_ANYOF;
         }
         if (KW("oneOf")) {
-            if (compile_list(c, v, &n->one_of)) return c->rc;
+            if (compile_list(c, v, &n->one_of, KLOC("oneOf"))) return c->rc;
             n->has |= K_ONEOF;
         }
         if (KW("not")) {
-            if (!(n->not_ = compile_child(c, v))) return c->rc;
+            if (!(n->not_ = compile_child(c, v, KLOC("not")))) return c->rc;
             n->has |= K_NOT;
         }
         if (KW("if")) {
-            if (!(n->if_ = compile_child(c, v))) return c->rc;
-            if (KW("then") && !(n->then_ = compile_child(c, v))) return c->rc;
-            if (KW("else") && !(n->else_ = compile_child(c, v))) return c->rc;
+            if (!(n->if_ = compile_child(c, v, KLOC("if")))) return c->rc;
+            if (KW("then") && !(n->then_ = compile_child(c, v, KLOC("then")))) return c->rc;
+            if (KW("else") && !(n->else_ = compile_child(c, v, KLOC("else")))) return c->rc;
             n->has |= K_IF;
         }
         if (KW("properties")) {
-            if (compile_properties(c, n, v)) return c->rc;
+            if (compile_properties(c, n, v, KLOC("properties"))) return c->rc;
             n->has |= K_OBJECT_APPLICATORS;
         }
         if (KW("patternProperties")) {
@@ -1147,16 +1155,19 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
                 pp->re = compile_pattern(c, key, strlen(key),
                                          loc_push(c, KLOC("patternProperties"), key));
                 if (!pp->re) return c->rc;
-                if (!(pp->schema = compile_child(c, sub))) return c->rc;
+                if (!(pp->schema =
+                          compile_child(c, sub, loc_push(c, KLOC("patternProperties"), key))))
+                    return c->rc;
             }
             n->has |= K_OBJECT_APPLICATORS;
         }
         if (KW("additionalProperties")) {
-            if (!(n->additional_props = compile_child(c, v))) return c->rc;
+            if (!(n->additional_props = compile_child(c, v, KLOC("additionalProperties"))))
+                return c->rc;
             n->has |= K_OBJECT_APPLICATORS;
         }
         if (KW("propertyNames")) {
-            if (!(n->property_names = compile_child(c, v))) return c->rc;
+            if (!(n->property_names = compile_child(c, v, KLOC("propertyNames")))) return c->rc;
             n->has |= K_PROPNAMES;
         }
         if (KW("dependentSchemas")) {
@@ -1168,29 +1179,31 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
             json_object_foreach(v, key, sub)
             {
                 n->dep_schemas[i].name = key;
-                if (!(n->dep_schemas[i++].schema = compile_child(c, sub))) return c->rc;
+                if (!(n->dep_schemas[i++].schema =
+                          compile_child(c, sub, loc_push(c, KLOC("dependentSchemas"), key))))
+                    return c->rc;
             }
             n->has |= K_DEPSCHEMAS;
         }
         n->items_keyword = "items";
         if (KW("prefixItems")) {
-            if (compile_list(c, v, &n->prefix_items)) return c->rc;
+            if (compile_list(c, v, &n->prefix_items, KLOC("prefixItems"))) return c->rc;
             n->has |= K_ARRAY_APPLICATORS;
         }
         if (KW("items")) {
             if (json_is_array(v) && info->legacy) {
-                if (compile_list(c, v, &n->prefix_items)) return c->rc;
+                if (compile_list(c, v, &n->prefix_items, KLOC("items"))) return c->rc;
                 if (KW("additionalItems")) {
-                    if (!(n->items = compile_child(c, v))) return c->rc;
+                    if (!(n->items = compile_child(c, v, KLOC("additionalItems")))) return c->rc;
                     n->items_keyword = "additionalItems";
                 }
-            } else if (!(n->items = compile_child(c, v))) {
+            } else if (!(n->items = compile_child(c, v, KLOC("items")))) {
                 return c->rc;
             }
             n->has |= K_ARRAY_APPLICATORS;
         }
         if (KW("contains")) {
-            if (!(n->contains = compile_child(c, v))) return c->rc;
+            if (!(n->contains = compile_child(c, v, KLOC("contains")))) return c->rc;
             n->min_contains = 1;
             n->has |= K_ARRAY_APPLICATORS;
         }
@@ -1221,7 +1234,8 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
             } else {
                 dep_schema *d = &n->dep_schemas[n->dep_schemas_count++];
                 d->name = key;
-                if (!(d->schema = compile_child(c, dep))) return c->rc;
+                if (!(d->schema = compile_child(c, dep, loc_push(c, KLOC("dependencies"), key))))
+                    return c->rc;
             }
         }
         if (nreq) {
@@ -1232,11 +1246,12 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
     }
     if (vocab & VOCAB_UNEVALUATED) {
         if (KW("unevaluatedProperties")) {
-            if (!(n->uneval_props = compile_child(c, v))) return c->rc;
+            if (!(n->uneval_props = compile_child(c, v, KLOC("unevaluatedProperties"))))
+                return c->rc;
             n->has |= K_UNEVAL_PROPS;
         }
         if (KW("unevaluatedItems")) {
-            if (!(n->uneval_items = compile_child(c, v))) return c->rc;
+            if (!(n->uneval_items = compile_child(c, v, KLOC("unevaluatedItems")))) return c->rc;
             n->has |= K_UNEVAL_ITEMS;
         }
     }
@@ -1361,12 +1376,22 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
     return 0;
 }
 
-static node *compile_node(compiler *c, json_t *s)
+/* Compiles the subschema s. Object schemas are compiled once, however many
+ * places refer to them; boolean schemas are jansson singletons shared by every
+ * place they appear, so each place gets its own node with its own location. */
+static node *compile_node(compiler *c, json_t *s, const char *loc)
 {
     if (c->rc) return NULL;
+    if (json_is_boolean(s)) {
+        node *b = arena_alloc(&c->s->mem, sizeof *b);
+        b->json = s;
+        b->loc = loc;
+        b->boolean = json_is_true(s);
+        return b;
+    }
     subschema_info *info = info_get(&c->infos, s);
     if (!info) {
-        fail(c, TG_SCHEMA_EINVALID, "", "internal: subschema was not scanned");
+        fail(c, TG_SCHEMA_EINVALID, loc, "internal: subschema was not scanned");
         return NULL;
     }
     if (info->compiled) return info->compiled;
@@ -1375,8 +1400,8 @@ static node *compile_node(compiler *c, json_t *s)
     n->json = s;
     n->loc = info->loc;
     n->res = info->res;
-    n->boolean = json_is_boolean(s) ? json_is_true(s) : -1;
-    if (n->boolean < 0 && compile_keywords(c, n, s, info)) return NULL;
+    n->boolean = -1;
+    if (compile_keywords(c, n, s, info)) return NULL;
     return n;
 }
 
@@ -1422,7 +1447,7 @@ static int compile_dynamic_anchors(compiler *c)
             for (size_t i = 0; i < r->anchors_count; i++) {
                 anchor *a = &r->anchors[i];
                 if (!a->dynamic || a->compiled) continue;
-                a->compiled = compile_node(c, a->target);
+                a->compiled = compile_node(c, a->target, "");
                 if (!a->compiled) return c->rc;
                 progress = true;
             }
@@ -1451,16 +1476,21 @@ static int compile_document(json_t *schema, const tg_schema_options *opts, tg_sc
     resource *root = new_resource(&c, base_doc, schema, "", VOCAB_ALL_2020);
     free(base_doc);
     if (scan(&c, schema, root, "", 0, false) == 0) {
-        s->root = compile_node(&c, schema);
+        s->root = compile_node(&c, schema, "");
         if (s->root) compile_dynamic_anchors(&c);
+        /* Subschemas nothing refers to are compiled too, so that a broken
+         * pattern or keyword in an unused $defs entry is still an error. */
+        for (size_t i = 0; i < c.infos.count && !c.rc; i++)
+            if (json_is_object(c.infos.order[i]->json))
+                compile_node(&c, (json_t *)c.infos.order[i]->json, c.infos.order[i]->loc);
         /* From the root first, so a loop is reported where a reader entering
-         * the schema meets it; then whatever only dynamic anchors reach. */
+         * the schema meets it. */
         check_cycles(&c, s->root);
-        for (size_t i = 0; i < c.infos.cap && !c.rc; i++)
-            if (c.infos.slots[i] && c.infos.slots[i]->compiled)
-                check_cycles(&c, c.infos.slots[i]->compiled);
+        for (size_t i = 0; i < c.infos.count && !c.rc; i++)
+            check_cycles(&c, c.infos.order[i]->compiled);
     }
     free(c.infos.slots);
+    free(c.infos.order);
     free(c.aliases);
     if (c.rc) {
         tg_schema_free(s);
@@ -1815,18 +1845,79 @@ static int num_cmp(const json_t *x, const num *limit)
     return a < b ? -1 : a > b;
 }
 
+/* A number as the decimal its author wrote: digits * 10^exp, read from the
+ * shortest representation that converts back to the same double. */
+typedef struct decimal {
+    uint64_t digits;
+    int exp;
+} decimal;
+
+static decimal to_decimal(double d)
+{
+    char buf[40];
+    d = fabs(d);
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    decimal out = {0, 0};
+    const char *p = buf;
+    int fraction_digits = 0;
+    bool after_point = false;
+    for (; *p && *p != 'e'; p++) {
+        if (*p == '.') {
+            after_point = true;
+            continue;
+        }
+        out.digits = out.digits * 10 + (uint64_t)(*p - '0');
+        fraction_digits += after_point;
+    }
+    out.exp = (*p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0) - fraction_digits;
+    return out;
+}
+
+static decimal int_decimal(json_int_t i)
+{
+    return (decimal){i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i, 0};
+}
+
+/* 10^k mod m, by repeated squaring in 128 bits. */
+static uint64_t pow10_mod(unsigned k, uint64_t m)
+{
+    unsigned __int128 result = 1 % m, base = 10 % m;
+    for (; k; k >>= 1) {
+        if (k & 1) result = result * base % m;
+        base = base * base % m;
+    }
+    return (uint64_t)result;
+}
+
+/* multipleOf is decided on the decimals, not on binary floating point, so
+ * that 19.99 is a multiple of 0.01 as the person who wrote the schema meant,
+ * and 1e308 is a multiple of 0.5 although 1e308 / 0.5 overflows. */
 static bool is_multiple(const json_t *x, const num *m)
 {
     if (json_is_integer(x) && m->is_int) {
         if (m->i == -1 || m->i == 1) return true;
         return json_integer_value(x) % m->i == 0;
     }
-    double a = json_is_integer(x) ? (double)json_integer_value(x) : json_real_value(x);
-    double q = a / m->d;
-    if (isfinite(q)) return q == floor(q);
-    /* The quotient overflowed: the remainder still decides (1e308 is a
-     * multiple of 0.5, and not of 0.123456789). */
-    return fmod(a, m->d) == 0;
+    decimal a =
+        json_is_integer(x) ? int_decimal(json_integer_value(x)) : to_decimal(json_real_value(x));
+    decimal b = m->is_int ? int_decimal(m->i) : to_decimal(m->d);
+    if (a.digits == 0) return true;
+    if (b.digits == 0) return false;
+    if (a.exp >= b.exp) {
+        /* a.digits * 10^(a.exp - b.exp) divisible by b.digits? */
+        unsigned __int128 r = a.digits % b.digits;
+        return r * pow10_mod((unsigned)(a.exp - b.exp), b.digits) % b.digits == 0;
+    }
+    /* a.digits divisible by b.digits * 10^(b.exp - a.exp)? */
+    unsigned __int128 divisor = b.digits;
+    for (int k = a.exp; k < b.exp; k++) {
+        divisor *= 10;
+        if (divisor > a.digits) return false;
+    }
+    return a.digits % divisor == 0;
 }
 
 static size_t utf8_length(const char *s, size_t n)

@@ -41,15 +41,11 @@ for t in "${targets[@]}"; do
   if [[ -d $seeds ]]; then
     cp -R "$seeds/." "$run/corpus/"
   fi
-  dict=()
-  if [[ -f tests/fuzz/${t#fuzz_}.dict ]]; then
-    dict=(-dict="tests/fuzz/${t#fuzz_}.dict")
-  fi
 
   rc=0
   "$build/tests/fuzz/$t" -max_total_time="$secs" -max_len=65536 -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
-    "${dict[@]}" "$run/corpus" > "$run/log" 2>&1 || rc=$?
+    "$run/corpus" > "$run/log" 2>&1 || rc=$?
 
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run/log" | tail -n 1)
   cov=$(grep -oE 'cov: [0-9]+' "$run/log" | tail -n 1 | cut -d' ' -f2 || true)

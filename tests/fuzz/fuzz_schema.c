@@ -35,10 +35,10 @@
 
 #include "schemas/schema.h"
 
-#define MAX_INPUT (64 * 1024)
+#define MAX_INPUT      (64 * 1024)
 #define MAX_VIOLATIONS 100
-#define SEPARATOR "\n---\n"
-#define DIALECT "https://json-schema.org/draft/2020-12/schema"
+#define SEPARATOR      "\n---\n"
+#define DIALECT        "https://json-schema.org/draft/2020-12/schema"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,8 +81,7 @@ static void fail(const char *what, const json_t *schema, const json_t *instance)
 /* Serves the fixed remotes, and the input's own schema (userdata) as SELF_URI. */
 static json_t *resolve(const char *uri, void *userdata)
 {
-    if (strcmp(uri, SELF_URI) == 0)
-        return json_incref((json_t *)userdata);
+    if (strcmp(uri, SELF_URI) == 0) return json_incref((json_t *)userdata);
     for (size_t i = 0; i < sizeof remotes / sizeof remotes[0]; i++)
         if (strcmp(uri, remotes[i].uri) == 0)
             return json_loads(remotes[i].text, JSON_DECODE_ANY, NULL);
@@ -96,8 +95,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     json_t *ref = json_pack("{ss}", "$ref", DIALECT);
     tg_schema_error err = {{0}, {0}};
     tg_schema_options opts = {0};
-    if (!ref)
-        abort();
+    if (!ref) abort();
     if (tg_schema_compile(ref, &opts, &meta, &err) != 0) {
         fprintf(stderr, "fuzz_schema: the built-in meta-schema does not compile: %s: %s\n",
                 err.schema_path, err.message);
@@ -113,22 +111,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool dialect_is_2020_12(const json_t *doc)
 {
     if (json_is_array(doc)) {
-        size_t i;
-        const json_t *v;
-        json_array_foreach(doc, i, v)
-            if (!dialect_is_2020_12(v))
-                return false;
+        for (size_t i = 0; i < json_array_size(doc); i++)
+            if (!dialect_is_2020_12(json_array_get(doc, i))) return false;
     } else if (json_is_object(doc)) {
-        const char *k;
-        const json_t *v;
-        json_object_foreach((json_t *)doc, k, v) {
-            if (strcmp(k, "$schema") == 0) {
+        for (void *it = json_object_iter((json_t *)doc); it;
+             it = json_object_iter_next((json_t *)doc, it)) {
+            const json_t *v = json_object_iter_value(it);
+            if (strcmp(json_object_iter_key(it), "$schema") == 0) {
                 const char *s = json_string_value(v);
-                if (!s || (strcmp(s, DIALECT) != 0 && strcmp(s, DIALECT "#") != 0))
-                    return false;
+                if (!s || (strcmp(s, DIALECT) != 0 && strcmp(s, DIALECT "#") != 0)) return false;
             }
-            if (!dialect_is_2020_12(v))
-                return false;
+            if (!dialect_is_2020_12(v)) return false;
         }
     }
     return true;
@@ -138,8 +131,7 @@ static bool dialect_is_2020_12(const json_t *doc)
 static const json_t *pointer_get(const json_t *doc, const char *ptr)
 {
     char *tok = malloc(strlen(ptr) + 1);
-    if (!tok)
-        abort();
+    if (!tok) abort();
     while (doc && *ptr) {
         if (*ptr++ != '/') {
             doc = NULL;
@@ -158,8 +150,7 @@ static const json_t *pointer_get(const json_t *doc, const char *ptr)
             }
             tok[n++] = c;
         }
-        if (!doc)
-            break;
+        if (!doc) break;
         if (json_is_object(doc)) {
             doc = json_object_getn(doc, tok, n);
         } else if (json_is_array(doc)) {
@@ -188,15 +179,13 @@ static void check_instance(const tg_schema *s, const json_t *schema, const json_
     int rc = tg_schema_validate(s, instance, &v);
     int rc2 = tg_schema_validate(s, instance, &again);
 
-    if (rc != 0 && rc != 1)
-        fail("tg_schema_validate returned neither 0 nor 1", schema, instance);
+    if (rc != 0 && rc != 1) fail("tg_schema_validate returned neither 0 nor 1", schema, instance);
     if (valid != (rc == 0))
         fail(valid ? "tg_schema_valid accepts what tg_schema_validate rejects"
                    : "tg_schema_valid rejects what tg_schema_validate accepts",
              schema, instance);
     if (quick != rc || rc2 != rc)
-        fail("tg_schema_validate gives different answers for the same instance", schema,
-             instance);
+        fail("tg_schema_validate gives different answers for the same instance", schema, instance);
     if ((rc == 0) != (v.count == 0))
         fail(rc == 0 ? "valid instance with violations" : "invalid instance without violations",
              schema, instance);
@@ -218,8 +207,8 @@ static void check_instance(const tg_schema *s, const json_t *schema, const json_
             const char *last = strrchr(x->schema_path, '/');
             if (!pointer_get(schema, x->schema_path) ||
                 (*x->keyword && (!last || strcmp(last + 1, x->keyword) != 0))) {
-                fprintf(stderr, "fuzz_schema: schemaPath \"%s\" (keyword %s: %s)\n",
-                        x->schema_path, x->keyword, x->message);
+                fprintf(stderr, "fuzz_schema: schemaPath \"%s\" (keyword %s: %s)\n", x->schema_path,
+                        x->keyword, x->message);
                 fail("violation schemaPath does not name the keyword in the schema", schema,
                      instance);
             }
@@ -251,15 +240,13 @@ static void check_instance(const tg_schema *s, const json_t *schema, const json_
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0 || size > MAX_INPUT)
-        return 0;
+    if (size == 0 || size > MAX_INPUT) return 0;
     const char *text = (const char *)data;
     const char *sep = memmem(text, size, SEPARATOR, strlen(SEPARATOR));
     size_t schema_len = sep ? (size_t)(sep - text) : size;
 
     json_t *schema = json_loadb(text, schema_len, JSON_DECODE_ANY, NULL);
-    if (!schema)
-        return 0;
+    if (!schema) return 0;
     json_t *instance = schema;
     if (sep) {
         const char *rest = sep + strlen(SEPARATOR);
@@ -281,8 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_schema_error err = {{0}, {0}};
     int rc = tg_schema_compile(schema, &opts, &s, &err);
     if (rc == TG_SCHEMA_OK) {
-        if (!s)
-            fail("tg_schema_compile succeeded without a schema", schema, instance);
+        if (!s) fail("tg_schema_compile succeeded without a schema", schema, instance);
         if (dialect_is_2020_12(schema) && !tg_schema_valid(meta, schema))
             fail("compiled a schema that the 2020-12 meta-schema rejects", schema, instance);
         check_instance(s, schema, instance);
@@ -295,8 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("compile error without a terminated message", schema, instance);
     }
 
-    if (instance != schema)
-        json_decref(instance);
+    if (instance != schema) json_decref(instance);
     json_decref(schema);
     return 0;
 }
