@@ -157,6 +157,7 @@ typedef struct prop {
     const char *name;
     size_t len;
     uint32_t hash;
+    bool required; /* also listed in "required" */
     node *schema;
 } prop;
 
@@ -237,7 +238,9 @@ struct node {
     const char *format_name;
     tg_format_fn format;
     const char **required;
+    bool *required_declared; /* required[i] is also in "properties" */
     size_t required_count;
+    size_t required_declared_count;
     dep_required *dep_required;
     size_t dep_required_count;
     const char *dep_required_keyword; /* "dependentRequired", or legacy "dependencies" */
@@ -940,8 +943,18 @@ static uint32_t key_hash(const char *s, size_t n)
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
     }
+    /* The last 0-7 bytes, read as at most two loads: assembling them byte by
+     * byte in memory and reloading the word stalls store forwarding. */
     uint64_t tail = 0;
-    memcpy(&tail, s, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        tail = (uint64_t)lo << 32 | hi;
+    } else if (n > 0) {
+        tail =
+            (uint64_t)(uint8_t)s[0] << 16 | (uint64_t)(uint8_t)s[n >> 1] << 8 | (uint8_t)s[n - 1];
+    }
     h = (h ^ tail) * 0xc4ceb9fe1a85ec53ULL;
     return (uint32_t)(h ^ (h >> 29));
 }
@@ -1362,6 +1375,18 @@ static int compile_keywords(compiler *c, node *n, json_t *s, const subschema_inf
                                 "maxContains must be a non-negative integer");
                 n->has_max_contains = true;
             }
+        }
+    }
+    /* The fast path counts required properties that are also declared while it
+     * walks the members for "properties", instead of looking each one up. */
+    if (n->required_count) {
+        n->required_declared = arena_alloc(&c->s->mem, n->required_count * sizeof(bool));
+        for (size_t i = 0; i < n->required_count && n->props_count; i++) {
+            prop *p = (prop *)find_prop(n, n->required[i]);
+            if (!p) continue;
+            p->required = true;
+            n->required_declared[i] = true;
+            n->required_declared_count++;
         }
     }
     if (KW("format")) {
@@ -2326,7 +2351,8 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
     }
     if (n->has & K_REQUIRED) {
         for (size_t i = 0; i < n->required_count; i++) {
-            if (json_object_get(x, n->required[i])) continue;
+            if ((!c->collect && n->required_declared[i]) || json_object_get(x, n->required[i]))
+                continue;
             ok = false;
             if (!c->collect) return false;
             emit(c, n, "required", NULL, "missing required property \"%s\"", n->required[i]);
@@ -2349,13 +2375,14 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
     if (n->has & K_OBJECT_APPLICATORS) {
         const char *key;
         const json_t *v;
-        size_t i = 0;
+        size_t i = 0, seen_required = 0;
         json_object_foreach((json_t *)x, key, v)
         {
             bool matched = false;
             if (n->props_count) {
                 const prop *p = find_prop(n, key);
                 if (p) {
+                    seen_required += p->required;
                     matched = true;
                     track_mark(t, i);
                     path_push_key(c, key);
@@ -2408,6 +2435,7 @@ static bool v_object(vctx *c, const node *n, const json_t *x, eval_track *t)
             }
             i++;
         }
+        if (!c->collect && seen_required < n->required_declared_count) return false;
     }
     if (n->has & K_PROPNAMES) {
         const char *key;
