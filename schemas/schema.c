@@ -2813,14 +2813,19 @@ static bool v_node(vctx *c, const node *n, const json_t *x, eval_track *t)
 
 /* The context lives on the caller's stack (about 20 KiB): the fast path must
  * not allocate. */
+static void vctx_start(vctx *c, const tg_schema *s, tg_schema_violations *out)
+{
+    c->schema = s;
+    c->collect = out != NULL;
+    c->out = out;
+    c->path_len = c->scope_len = c->refs_len = c->depth = 0;
+    c->budget = s->max_steps;
+}
+
 bool tg_schema_valid(const tg_schema *s, const json_t *instance)
 {
     vctx c;
-    c.schema = s;
-    c.collect = false;
-    c.out = NULL;
-    c.path_len = c.scope_len = c.refs_len = c.depth = 0;
-    c.budget = s->max_steps;
+    vctx_start(&c, s, NULL);
     return v_node(&c, s->root, instance, NULL) && c.budget > 0;
 }
 
@@ -2831,11 +2836,7 @@ int tg_schema_validate(const tg_schema *s, const json_t *instance, tg_schema_vio
     /* One collecting pass: on a valid instance it costs little more than the
      * fast path, and an invalid one is not walked twice. */
     vctx c;
-    c.schema = s;
-    c.collect = true;
-    c.out = out;
-    c.path_len = c.scope_len = c.refs_len = c.depth = 0;
-    c.budget = s->max_steps;
+    vctx_start(&c, s, out);
     bool ok = v_node(&c, s->root, instance, NULL);
     if (c.budget == 0) {
         c.budget = 1;
