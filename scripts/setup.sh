@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libjansson-dev libpcre2-dev libidn2-dev
+  libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
+  busybox-static python3 curl
   clang clang-format libclang-rt-14-dev llvm
 )
 # Node.js runs the benchmark peers and the MCP clients. A machine that already
