@@ -4,5 +4,6 @@
 #define TG_GATEWAY_COMMANDS_H
 
 int tg_cmd_schema(int argc, char **argv);
+int tg_cmd_serve(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"version", cmd_version, "print the version"},
+    {"serve", tg_cmd_serve, "run the gateway"},
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
 };
 

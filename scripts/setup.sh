@@ -35,3 +35,15 @@ if ((${#missing[@]})); then
   fi
   rm -f "$log"
 fi
+
+# The official MCP SDK client, which the integration tests drive the gateway with.
+sdk="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/sdk"
+if [ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ]; then
+  log=$(mktemp)
+  if ! (cd "$sdk" && npm ci --silent --no-audit --no-fund) >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: npm ci in tests/integration/sdk failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+fi

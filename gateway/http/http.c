@@ -149,6 +149,124 @@ void tg_http_reply_error(tg_http_request *req, unsigned status, const char *code
                        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
+struct tg_http_stream {
+    pthread_mutex_t lock;
+    struct MHD_Connection *conn;
+    char *buf;
+    size_t len, cap, sent;
+    bool ended;
+    bool waiting; /* the connection is suspended until there is more to send */
+    bool closed;  /* MHD is done with the response: nothing reaches the client */
+    int refs;     /* the writer's and MHD's */
+};
+
+static void stream_unref(tg_http_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!last) return;
+    pthread_mutex_destroy(&st->lock);
+    free(st->buf);
+    free(st);
+}
+
+/* MHD asks for more body. With nothing queued the connection is suspended
+ * rather than polled: returning 0 alone would make MHD spin. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    tg_http_stream *st = cls;
+    pthread_mutex_lock(&st->lock);
+    ssize_t n;
+    size_t avail = st->len - st->sent;
+    if (avail) {
+        size_t take = avail < max ? avail : max;
+        memcpy(out, st->buf + st->sent, take);
+        st->sent += take;
+        if (st->sent == st->len) st->sent = st->len = 0;
+        n = (ssize_t)take;
+    } else if (st->ended) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        st->waiting = true;
+        MHD_suspend_connection(st->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}
+
+static void stream_released(void *cls)
+{
+    tg_http_stream *st = cls;
+    pthread_mutex_lock(&st->lock);
+    st->closed = true;
+    pthread_mutex_unlock(&st->lock);
+    stream_unref(st);
+}
+
+/* Called with st->lock held. */
+static void stream_wake(tg_http_stream *st)
+{
+    if (st->waiting && !st->closed) {
+        st->waiting = false;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
+                                     const char *content_type)
+{
+    tg_http_stream *st = tg_xcalloc(1, sizeof *st);
+    pthread_mutex_init(&st->lock, NULL);
+    st->conn = req->conn;
+    st->refs = 2;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                  stream_read, st, stream_released);
+    if (!resp) {
+        fprintf(stderr, "toolgate: out of memory building an HTTP response\n");
+        abort();
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    for (pending_header *h = req->headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    pthread_mutex_lock(&req->lock);
+    req->response = resp;
+    req->status = status;
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+    return st;
+}
+
+void tg_http_stream_write(tg_http_stream *st, const char *data, size_t len)
+{
+    pthread_mutex_lock(&st->lock);
+    if (!st->closed) {
+        if (st->len + len > st->cap) {
+            st->cap = (st->len + len) * 2;
+            st->buf = tg_xrealloc(st->buf, st->cap);
+        }
+        memcpy(st->buf + st->len, data, len);
+        st->len += len;
+        stream_wake(st);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void tg_http_stream_end(tg_http_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ended = true;
+    stream_wake(st);
+    pthread_mutex_unlock(&st->lock);
+    stream_unref(st);
+}
+
 static bool host_allowed(const tg_http_server *s, const char *host)
 {
     if (!host) return false;
@@ -358,10 +476,14 @@ int tg_http_start(const tg_http_config *config, tg_http_handler handler, void *u
     }
     for (size_t i = 0; i < config->extra_hosts_count; i++)
         add_host(s, config->extra_hosts[i]);
-    s->origins_count = config->allowed_origins_count;
-    s->origins = tg_xcalloc(s->origins_count ? s->origins_count : 1, sizeof *s->origins);
-    for (size_t i = 0; i < s->origins_count; i++)
-        s->origins[i] = tg_xstrdup(config->allowed_origins[i]);
+    /* A page served by the gateway itself (under any of its own host names)
+     * is same-origin; any other Origin must be listed. */
+    s->origins_count = s->hosts_count + config->allowed_origins_count;
+    s->origins = tg_xcalloc(s->origins_count, sizeof *s->origins);
+    for (size_t i = 0; i < s->hosts_count; i++)
+        s->origins[i] = tg_xasprintf("http://%s", s->hosts[i]);
+    for (size_t i = 0; i < config->allowed_origins_count; i++)
+        s->origins[s->hosts_count + i] = tg_xstrdup(config->allowed_origins[i]);
     *out = s;
     return 0;
 }

@@ -29,7 +29,8 @@ typedef struct tg_http_config {
      * ("127.0.0.1:PORT", "localhost:PORT"). */
     const char *const *extra_hosts;
     size_t extra_hosts_count;
-    /* Origins a browser may call from; a request with any other Origin gets 403. */
+    /* Origins a browser may call from besides the gateway's own ("http://" and
+     * an accepted Host); a request with any other Origin gets 403. */
     const char *const *allowed_origins;
     size_t allowed_origins_count;
 } tg_http_config;
@@ -66,5 +67,18 @@ void tg_http_reply_json(tg_http_request *req, unsigned status, json_t *doc);
 /* Answers with the transport's error shape: {"error": {"code", "message"}}. */
 void tg_http_reply_error(tg_http_request *req, unsigned status, const char *code,
                          const char *message);
+
+/* A streamed reply (Server-Sent Events): the status and headers go out now,
+ * the body in pieces as they come, from any thread. */
+typedef struct tg_http_stream tg_http_stream;
+
+/* Answers req with a body to come. After this call req must not be touched;
+ * the stream must be ended with tg_http_stream_end. */
+tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
+                                     const char *content_type);
+/* Queues bytes for the client. A stream whose client went away swallows them. */
+void tg_http_stream_write(tg_http_stream *stream, const char *data, size_t len);
+/* Ends the body and releases the caller's hold on the stream. */
+void tg_http_stream_end(tg_http_stream *stream);
 
 #endif

@@ -1,0 +1,282 @@
+/* The call pipeline; see call.h.
+ *
+ * Calls wait in one queue and run on a fixed set of threads. A call that is
+ * queued or running is listed with its session and request id, so that
+ * notifications/cancelled can find it: a queued one answers CANCELLED without
+ * running, a running one has its sandbox killed. Every call answers exactly
+ * once through its done callback. */
+#include "gateway/calls/call.h"
+
+#include "gateway/calls/result.h"
+#include "gateway/core/alloc.h"
+#include "gateway/core/errors.h"
+#include "vm-pool/frame.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_THREADS    32
+#define DEFAULT_ACQUIRE_MS 5000
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_MAX_OUTPUT (1024 * 1024)
+
+typedef struct job {
+    tg_registry_snapshot *tool;
+    json_t *arguments;
+    char *session_id;
+    json_t *request_id;
+    tg_call_event_fn on_event;
+    tg_call_done_fn done;
+    void *userdata;
+    tg_sandbox *sandbox; /* while it runs; guarded by the calls lock */
+    bool cancelled;
+    struct job *next;      /* queue */
+    struct job *live_next; /* every queued or running job */
+} job;
+
+struct tg_calls {
+    tg_pool *pool;
+    int64_t acquire_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    job *head, *tail;
+    job *live;
+    bool stopping;
+    pthread_t *threads;
+    unsigned nthreads;
+};
+
+static void job_free(job *j)
+{
+    tg_registry_snapshot_unref(j->tool);
+    json_decref(j->arguments);
+    json_decref(j->request_id);
+    free(j->session_id);
+    free(j);
+}
+
+static void unlist(tg_calls *c, job *j)
+{
+    for (job **p = &c->live; *p; p = &(*p)->live_next) {
+        if (*p == j) {
+            *p = j->live_next;
+            return;
+        }
+    }
+}
+
+static json_t *gateway_error(tg_err_code code, const char *message)
+{
+    return tg_tool_error_result(code, message, NULL, NULL);
+}
+
+static json_t *manifest_get(const tg_registry_snapshot *tool, const char *a, const char *b)
+{
+    json_t *v = json_object_get(tg_registry_snapshot_manifest(tool), a);
+    return b ? json_object_get(v, b) : v;
+}
+
+static int64_t limit(const tg_registry_snapshot *tool, const char *name, int64_t fallback)
+{
+    json_t *v = manifest_get(tool, "limits", name);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : fallback;
+}
+
+static void forward_event(const json_t *event, void *userdata)
+{
+    job *j = userdata;
+    if (j->on_event) j->on_event(event, j->userdata);
+}
+
+/* Steps 2 and 5-8 of the pipeline for one call; returns its result. */
+static json_t *run(tg_calls *c, job *j)
+{
+    json_t *refusal = NULL;
+    if (tg_call_check_arguments(j->tool, j->arguments, NULL, &refusal) != 0) return refusal;
+
+    const char *runtime = json_string_value(manifest_get(j->tool, "runtime", NULL));
+    tg_sandbox *sb = NULL;
+    int rc = tg_pool_acquire(c->pool, runtime ? runtime : "",
+                             tg_frame_now_ns() + c->acquire_ms * 1000000, &sb);
+    if (rc == TG_POOL_ECAPACITY) return gateway_error(TG_ECAPACITY, NULL);
+    if (rc == TG_POOL_ERUNTIME)
+        return gateway_error(TG_EUNAVAILABLE, "this gateway does not run the worker's runtime");
+    if (rc != 0) return gateway_error(TG_EUNAVAILABLE, NULL);
+
+    pthread_mutex_lock(&c->lock);
+    j->sandbox = sb;
+    bool cancelled = j->cancelled;
+    pthread_mutex_unlock(&c->lock);
+    json_t *result;
+    if (cancelled) {
+        result = gateway_error(TG_ECANCELLED, NULL);
+    } else {
+        size_t nfiles = tg_registry_snapshot_file_count(j->tool);
+        tg_sandbox_file *files = tg_xcalloc(nfiles ? nfiles : 1, sizeof *files);
+        for (size_t i = 0; i < nfiles; i++) {
+            const tg_registry_file *f = tg_registry_snapshot_file(j->tool, i);
+            files[i] = (tg_sandbox_file){f->path, f->data, f->len};
+        }
+        char *input = json_dumps(j->arguments, JSON_COMPACT);
+        tg_sandbox_request req = {
+            .entry = json_string_value(manifest_get(j->tool, "entry", NULL)),
+            .files = files,
+            .nfiles = nfiles,
+            .stdin_data = input,
+            .stdin_len = strlen(input),
+            .timeout_ms = (uint32_t)limit(j->tool, "timeout_ms", DEFAULT_TIMEOUT_MS),
+            .max_output_bytes = (size_t)limit(j->tool, "max_output_bytes", DEFAULT_MAX_OUTPUT),
+            .on_event = forward_event,
+            .userdata = j,
+        };
+        tg_sandbox_result res;
+        rc = tg_sandbox_run(sb, &req, &res);
+        if (res.cancelled) {
+            result = gateway_error(TG_ECANCELLED, NULL);
+        } else if (rc != 0) {
+            result =
+                gateway_error(TG_EWORKER_FAILED, "the sandbox died before the worker finished");
+        } else {
+            tg_run_outcome outcome = {
+                .exit_code = res.exit_code,
+                .signal = res.signal,
+                .timed_out = res.timed_out,
+                .output_truncated = res.output_truncated,
+                .stdout_data = res.out,
+                .stdout_len = res.out_len,
+                .stderr_tail = res.err_tail,
+            };
+            result = tg_call_result(j->tool, &outcome, NULL);
+        }
+        tg_sandbox_result_free(&res);
+        free(input);
+        free(files);
+    }
+    pthread_mutex_lock(&c->lock);
+    j->sandbox = NULL;
+    pthread_mutex_unlock(&c->lock);
+    /* One call, one sandbox: it is never handed out again. */
+    tg_sandbox_destroy(sb);
+    return result;
+}
+
+/* A client checks structuredContent against the tool's outputSchema even in
+ * an error result (the TypeScript SDK does, and throws), so for a tool with
+ * an outputSchema the error object travels in _meta instead. */
+static json_t *fit_to_tool(const tg_registry_snapshot *tool, json_t *result)
+{
+    if (!json_is_true(json_object_get(result, "isError")) ||
+        !tg_registry_snapshot_output_schema(tool))
+        return result;
+    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    if (error) {
+        json_t *meta = json_object_get(result, "_meta");
+        if (!json_is_object(meta)) {
+            meta = json_object();
+            json_object_set_new(result, "_meta", meta);
+        }
+        json_object_set(meta, "dev.toolgate/error", error);
+    }
+    json_object_del(result, "structuredContent");
+    return result;
+}
+
+static void *worker_thread(void *arg)
+{
+    tg_calls *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        while (!c->head && !c->stopping)
+            pthread_cond_wait(&c->wake, &c->lock);
+        job *j = c->head;
+        if (!j) {
+            pthread_mutex_unlock(&c->lock);
+            return NULL;
+        }
+        c->head = j->next;
+        if (!c->head) c->tail = NULL;
+        bool cancelled = j->cancelled, stopping = c->stopping;
+        pthread_mutex_unlock(&c->lock);
+
+        json_t *result = cancelled  ? gateway_error(TG_ECANCELLED, NULL)
+                         : stopping ? gateway_error(TG_EUNAVAILABLE, NULL)
+                                    : run(c, j);
+        pthread_mutex_lock(&c->lock);
+        unlist(c, j);
+        pthread_mutex_unlock(&c->lock);
+        j->done(fit_to_tool(j->tool, result), j->userdata);
+        job_free(j);
+    }
+}
+
+int tg_calls_new(const tg_calls_config *config, tg_calls **out)
+{
+    tg_calls *c = tg_xcalloc(1, sizeof *c);
+    c->pool = config->pool;
+    c->acquire_ms = config->acquire_ms > 0 ? config->acquire_ms : DEFAULT_ACQUIRE_MS;
+    c->nthreads = config->threads ? config->threads : DEFAULT_THREADS;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    c->threads = tg_xcalloc(c->nthreads, sizeof *c->threads);
+    for (unsigned i = 0; i < c->nthreads; i++) {
+        if (pthread_create(&c->threads[i], NULL, worker_thread, c) != 0) {
+            c->nthreads = i;
+            tg_calls_free(c);
+            *out = NULL;
+            return TG_EINTERNAL;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+void tg_calls_free(tg_calls *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_broadcast(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    for (unsigned i = 0; i < c->nthreads; i++)
+        pthread_join(c->threads[i], NULL);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    free(c->threads);
+    free(c);
+}
+
+void tg_call_start(tg_calls *c, const tg_call_request *r)
+{
+    job *j = tg_xcalloc(1, sizeof *j);
+    j->tool = tg_registry_snapshot_ref(r->tool);
+    j->arguments = json_incref((json_t *)r->arguments);
+    j->session_id = r->session_id ? tg_xstrdup(r->session_id) : NULL;
+    j->request_id = r->request_id ? json_incref((json_t *)r->request_id) : NULL;
+    j->on_event = r->on_event;
+    j->done = r->done;
+    j->userdata = r->userdata;
+    pthread_mutex_lock(&c->lock);
+    if (c->tail)
+        c->tail->next = j;
+    else
+        c->head = j;
+    c->tail = j;
+    j->live_next = c->live;
+    c->live = j;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tg_call_cancel(tg_calls *c, const char *session_id, const json_t *request_id)
+{
+    pthread_mutex_lock(&c->lock);
+    for (job *j = c->live; j; j = j->live_next) {
+        if (!j->session_id || !session_id || strcmp(j->session_id, session_id) != 0 ||
+            !j->request_id || !json_equal(j->request_id, (json_t *)request_id))
+            continue;
+        j->cancelled = true;
+        if (j->sandbox) tg_sandbox_cancel(j->sandbox);
+    }
+    pthread_mutex_unlock(&c->lock);
+}

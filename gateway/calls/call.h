@@ -1,0 +1,50 @@
+/* The one pipeline every invocation goes through, whatever its front:
+ * resolve (done by the caller, who holds the tool's snapshot), validate the
+ * arguments, (admission and the audit's begin record: later), acquire a
+ * sandbox, run, check the output, destroy the sandbox, (audit end: later),
+ * respond. Calls run on the pipeline's own threads, so a front never blocks
+ * on a worker; the answer comes through a callback. */
+#ifndef TG_CALLS_CALL_H
+#define TG_CALLS_CALL_H
+
+#include "gateway/registry/registry.h"
+#include "vm-pool/pool.h"
+
+#include <jansson.h>
+
+typedef struct tg_calls tg_calls;
+
+/* Receives the CallToolResult (stolen) on a pipeline thread. */
+typedef void (*tg_call_done_fn)(json_t *result, void *userdata);
+
+/* A progress or log line the worker wrote on fd 3 while it ran (borrowed). */
+typedef void (*tg_call_event_fn)(const json_t *event, void *userdata);
+
+typedef struct tg_call_request {
+    tg_registry_snapshot *tool; /* borrowed; the pipeline takes its own reference */
+    const json_t *arguments;    /* borrowed; an object */
+    const char *session_id;     /* with request_id, names the call for cancellation; may be NULL */
+    const json_t *request_id;   /* borrowed; may be NULL */
+    tg_call_event_fn on_event;  /* may be NULL */
+    tg_call_done_fn done;
+    void *userdata;
+} tg_call_request;
+
+typedef struct tg_calls_config {
+    tg_pool *pool;      /* borrowed */
+    unsigned threads;   /* calls running at once; default 32 */
+    int64_t acquire_ms; /* how long a call waits for a sandbox before CAPACITY; default 5000 */
+} tg_calls_config;
+
+int tg_calls_new(const tg_calls_config *config, tg_calls **out);
+/* Fails every queued call with UNAVAILABLE (retryable), waits for running
+ * ones, then frees. */
+void tg_calls_free(tg_calls *calls);
+
+/* Queues the call; done is called exactly once, from a pipeline thread. */
+void tg_call_start(tg_calls *calls, const tg_call_request *request);
+/* Cancels the call the session made with request_id, if it is still queued
+ * or running: its sandbox is killed and it answers CANCELLED. */
+void tg_call_cancel(tg_calls *calls, const char *session_id, const json_t *request_id);
+
+#endif

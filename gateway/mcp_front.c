@@ -1,0 +1,377 @@
+/* The MCP Streamable HTTP endpoint (/mcp): transport rules, sessions and the
+ * dispatch of each JSON-RPC message to its method.
+ *
+ * Transport rules (MCP 2025-11-25, basic/transports): POST carries one client
+ * message; requests are answered with one JSON response, except tools/call,
+ * answered with an SSE stream that carries the call's progress and log
+ * notifications before its response; notifications and responses get 202
+ * and no body. Accept must allow application/json and
+ * text/event-stream (406), the body must be application/json (415). Every
+ * request but initialize names its session in Mcp-Session-Id (400 without,
+ * 404 for an unknown or ended one) and may name the protocol version in
+ * MCP-Protocol-Version (400 when unsupported). DELETE ends the session. GET
+ * would open a server-to-client stream, which this gateway does not offer
+ * yet, so it answers 405 as the transport allows. */
+#include "gateway/mcp_front.h"
+
+#include "gateway/calls/call.h"
+#include "gateway/core/alloc.h"
+#include "gateway/core/errors.h"
+#include "gateway/mcp/jsonrpc.h"
+#include "gateway/mcp/methods.h"
+#include "gateway/mcp/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TOOLS_PAGE_SIZE 100
+
+/* Answers with the transport's error body and the table's HTTP status. */
+static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
+{
+    tg_http_reply_json(req, (unsigned)tg_err_http_status(code),
+                       json_pack("{s:o}", "error", tg_error_json(code, message, NULL, NULL)));
+}
+
+/* A JSON-RPC response to a request: HTTP 200, whatever it says. */
+static void reply_rpc(tg_http_request *req, json_t *response)
+{
+    tg_http_reply_json(req, 200, response);
+}
+
+static bool media_type_is(const char *value, const char *type)
+{
+    size_t n = strlen(type);
+    return value && strncasecmp(value, type, n) == 0 &&
+           (value[n] == '\0' || value[n] == ';' || value[n] == ' ');
+}
+
+/* Accept lists application/json and text/event-stream (or wildcards covering them). */
+static bool accept_ok(const char *accept)
+{
+    if (!accept) return false;
+    bool json = strstr(accept, "application/json") || strstr(accept, "application/*") ||
+                strstr(accept, "*/*");
+    bool sse =
+        strstr(accept, "text/event-stream") || strstr(accept, "text/*") || strstr(accept, "*/*");
+    return json && sse;
+}
+
+/* The definition of one tool as tools/list shows it. */
+static json_t *tool_definition(const tg_registry_snapshot *tool)
+{
+    const json_t *m = tg_registry_snapshot_manifest(tool);
+    json_t *def = json_pack("{s:s}", "name", tg_registry_snapshot_name(tool));
+    static const char *const copied[] = {"title", "description", "inputSchema", "outputSchema",
+                                         "annotations"};
+    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
+        json_t *v = json_object_get(m, copied[i]);
+        if (v) json_object_set(def, copied[i], v);
+    }
+    /* Clients pin this to notice a silent change of the definition. */
+    json_object_set_new(def, "_meta",
+                        json_pack("{s:s, s:s}", "dev.toolgate/definitionHash",
+                                  tg_registry_snapshot_definition_hash(tool),
+                                  "dev.toolgate/version", tg_registry_snapshot_version(tool)));
+    return def;
+}
+
+static json_t *tools_list(tg_mcp_front *front, json_t *params, tg_error *err)
+{
+    size_t offset = 0;
+    json_t *cursor = params ? json_object_get(params, "cursor") : NULL;
+    if (cursor) {
+        char *end;
+        const char *c = json_string_value(cursor);
+        unsigned long long n = c ? strtoull(c, &end, 10) : 0;
+        if (!c || !*c || *end) {
+            tg_error_set(err, TG_EINVALID_PARAMS, "cursor is not one this server gave out");
+            return NULL;
+        }
+        offset = (size_t)n;
+    }
+    json_t *workers = NULL;
+    tg_registry_error rerr = {0};
+    if (tg_registry_list(front->registry, front->tenant, &workers, &rerr) != 0) {
+        tg_error_set(err, TG_EUNAVAILABLE, "%s", rerr.message);
+        tg_registry_error_clear(&rerr);
+        return NULL;
+    }
+    json_t *tools = json_array();
+    size_t count = json_array_size(workers), i;
+    for (i = offset; i < count && json_array_size(tools) < TOOLS_PAGE_SIZE; i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(workers, i), "name"));
+        tg_registry_snapshot *tool = NULL;
+        /* A worker deleted since the list was read is simply not shown. */
+        if (!name || tg_registry_resolve(front->registry, front->tenant, name, &tool, &rerr) != 0) {
+            tg_registry_error_clear(&rerr);
+            continue;
+        }
+        json_array_append_new(tools, tool_definition(tool));
+        tg_registry_snapshot_unref(tool);
+    }
+    json_t *result = json_pack("{s:o}", "tools", tools);
+    if (i < count) {
+        char next[32];
+        snprintf(next, sizeof next, "%zu", i);
+        json_object_set_new(result, "nextCursor", json_string(next));
+    }
+    json_decref(workers);
+    return result;
+}
+
+/* A tools/call in flight. Its answer is an SSE stream: the notifications the
+ * worker causes (progress, log messages) as they happen, then the response. */
+typedef struct pending_call {
+    tg_http_stream *stream;
+    json_t *id;
+    json_t *progress_token; /* NULL when the client asked for no progress */
+    tg_session *session;
+} pending_call;
+
+/* Sends one JSON-RPC message as an SSE event (steals msg). */
+static void sse_send(tg_http_stream *stream, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    char *event = tg_xasprintf("event: message\ndata: %s\n\n", text);
+    tg_http_stream_write(stream, event, strlen(event));
+    free(event);
+    free(text);
+}
+
+/* A line the worker wrote on fd 3 (docs/workers.md), as an MCP notification. */
+static void call_event(const json_t *event, void *userdata)
+{
+    pending_call *p = userdata;
+    json_t *progress = json_object_get(event, "progress");
+    const char *level_name = json_string_value(json_object_get(event, "log"));
+    if (json_is_number(progress) && p->progress_token) {
+        json_t *params =
+            json_pack("{s:O, s:O}", "progressToken", p->progress_token, "progress", progress);
+        json_t *total = json_object_get(event, "total");
+        json_t *message = json_object_get(event, "message");
+        if (json_is_number(total)) json_object_set(params, "total", total);
+        if (json_is_string(message)) json_object_set(params, "message", message);
+        sse_send(p->stream, tg_jsonrpc_notification("notifications/progress", params));
+    } else if (level_name) {
+        tg_log_level level;
+        if (tg_log_level_parse(level_name, &level) != 0 || level < tg_session_log_level(p->session))
+            return;
+        json_t *data = json_object_get(event, "data");
+        json_t *params = json_pack("{s:s, s:O}", "level", tg_log_level_name(level), "data",
+                                   data ? data : json_null());
+        json_t *logger = json_object_get(event, "logger");
+        if (json_is_string(logger)) json_object_set(params, "logger", logger);
+        sse_send(p->stream, tg_jsonrpc_notification("notifications/message", params));
+    }
+}
+
+/* The pipeline's answer to a tools/call, on whatever thread finished it. */
+static void call_done(json_t *result, void *userdata)
+{
+    pending_call *p = userdata;
+    sse_send(p->stream, tg_jsonrpc_result(p->id, result));
+    tg_http_stream_end(p->stream);
+    json_decref(p->id);
+    json_decref(p->progress_token);
+    tg_session_release(p->session);
+    free(p);
+}
+
+static void tools_call(tg_mcp_front *front, tg_http_request *req, tg_session *session, json_t *id,
+                       json_t *params)
+{
+    const char *name = json_string_value(json_object_get(params, "name"));
+    json_t *args = json_object_get(params, "arguments");
+    if (!name) {
+        reply_rpc(req,
+                  tg_jsonrpc_error(id, TG_EINVALID_PARAMS, "params.name must be a string", NULL));
+        return;
+    }
+    if (args && !json_is_object(args)) {
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
+                                        "params.arguments must be an object", NULL));
+        return;
+    }
+    tg_registry_snapshot *tool = NULL;
+    tg_registry_error rerr = {0};
+    int rc = tg_registry_resolve(front->registry, front->tenant, name, &tool, &rerr);
+    if (rc == TG_REGISTRY_ENOTFOUND) {
+        char *msg = tg_xasprintf("unknown tool \"%s\"", name);
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS, msg, NULL));
+        free(msg);
+        tg_registry_error_clear(&rerr);
+        return;
+    }
+    if (rc != 0) {
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EUNAVAILABLE, rerr.message, NULL));
+        tg_registry_error_clear(&rerr);
+        return;
+    }
+    pending_call *p = tg_xmalloc(sizeof *p);
+    p->id = json_incref(id);
+    json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
+    p->progress_token = json_is_string(token) || json_is_integer(token) ? json_incref(token) : NULL;
+    tg_session_retain(session);
+    p->session = session;
+    p->stream = tg_http_stream_start(req, 200, "text/event-stream");
+    json_t *empty = args ? NULL : json_object();
+    tg_call_request call = {
+        .tool = tool,
+        .arguments = args ? args : empty,
+        .session_id = tg_session_id(session),
+        .request_id = id,
+        .on_event = call_event,
+        .done = call_done,
+        .userdata = p,
+    };
+    /* The pipeline takes its own references; events and the answer arrive
+     * on a pipeline thread and go out on the stream. */
+    tg_call_start(front->calls, &call);
+    json_decref(empty);
+    tg_registry_snapshot_unref(tool);
+}
+
+static void handle_request(tg_mcp_front *front, tg_http_request *req, tg_session *session,
+                           const tg_mcp_method *method, json_t *id, json_t *params)
+{
+    tg_error err = {0};
+    switch (method->id) {
+    case TG_MCP_INITIALIZE: {
+        tg_session *created = NULL;
+        if (tg_session_create(front->sessions, params, NULL, &created, &err) != 0) {
+            reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
+            return;
+        }
+        tg_http_set_header(req, "Mcp-Session-Id", tg_session_id(created));
+        reply_rpc(req, tg_jsonrpc_result(id, tg_session_initialize_result(created, NULL)));
+        tg_session_release(created);
+        return;
+    }
+    case TG_MCP_PING:
+        reply_rpc(req, tg_jsonrpc_result(id, json_object()));
+        return;
+    case TG_MCP_TOOLS_LIST: {
+        json_t *result = tools_list(front, params, &err);
+        reply_rpc(req, result ? tg_jsonrpc_result(id, result)
+                              : tg_jsonrpc_error(id, err.code, err.message, NULL));
+        return;
+    }
+    case TG_MCP_TOOLS_CALL:
+        tools_call(front, req, session, id, params);
+        return;
+    case TG_MCP_LOGGING_SET_LEVEL: {
+        tg_log_level level;
+        const char *name = json_string_value(json_object_get(params, "level"));
+        if (!name || tg_log_level_parse(name, &level) != 0) {
+            reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
+                                            "params.level must be a log level name", NULL));
+            return;
+        }
+        tg_session_set_log_level(session, level);
+        reply_rpc(req, tg_jsonrpc_result(id, json_object()));
+        return;
+    }
+    default:
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EMETHOD_NOT_FOUND, NULL, NULL));
+        return;
+    }
+}
+
+static void handle_notification(tg_mcp_front *front, tg_session *session,
+                                const tg_mcp_method *method, json_t *params)
+{
+    if (method->id == TG_MCP_INITIALIZED) {
+        tg_session_set_initialized(session);
+    } else if (method->id == TG_MCP_CANCELLED) {
+        json_t *request_id = json_object_get(params, "requestId");
+        if (request_id) tg_call_cancel(front->calls, tg_session_id(session), request_id);
+    }
+}
+
+static void handle_post(tg_mcp_front *front, tg_http_request *req)
+{
+    if (!accept_ok(tg_http_header(req, "Accept"))) {
+        reply_error(req, TG_ENOT_ACCEPTABLE,
+                    "Accept must list application/json and text/event-stream");
+        return;
+    }
+    if (!media_type_is(tg_http_header(req, "Content-Type"), "application/json")) {
+        reply_error(req, TG_EUNSUPPORTED_MEDIA_TYPE, "the body must be application/json");
+        return;
+    }
+    tg_session *session = NULL;
+    const char *sid = tg_http_header(req, "Mcp-Session-Id");
+    if (sid && tg_session_lookup(front->sessions, sid, NULL, &session) != 0) {
+        reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
+        return;
+    }
+    size_t len;
+    const char *body = tg_http_body(req, &len);
+    tg_jsonrpc_limits limits = {
+        .allow_batch = session && tg_session_version_allows_batch(tg_session_version(session)),
+    };
+    tg_jsonrpc_msg *msg = NULL;
+    tg_jsonrpc_parse(body, len, &limits, &msg);
+    tg_jsonrpc_kind kind = tg_jsonrpc_msg_kind(msg);
+    const tg_mcp_method *method = NULL;
+    tg_error err = {0};
+
+    if (kind == TG_JSONRPC_INVALID) {
+        tg_http_reply_json(req, 400, tg_jsonrpc_error_for(msg));
+    } else if (kind == TG_JSONRPC_RESPONSE) {
+        /* This gateway sends clients no requests, so there is nothing to match. */
+        tg_http_reply(req, 202, NULL, NULL, 0);
+    } else if (kind == TG_JSONRPC_BATCH) {
+        tg_http_reply_json(req, 400,
+                           tg_jsonrpc_error(NULL, TG_EINVALID_REQUEST,
+                                            "batches are not served by this gateway", NULL));
+    } else if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(msg), kind == TG_JSONRPC_REQUEST, &method,
+                                    &err) != 0) {
+        if (kind == TG_JSONRPC_REQUEST)
+            reply_rpc(req, tg_jsonrpc_error(tg_jsonrpc_msg_id(msg), err.code, err.message, NULL));
+        else
+            tg_http_reply(req, 202, NULL, NULL, 0);
+    } else if (method->needs_session && !session) {
+        reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required after initialize");
+    } else {
+        const char *version;
+        if (method->id != TG_MCP_INITIALIZE &&
+            tg_session_version_check(tg_http_header(req, "MCP-Protocol-Version"),
+                                     session ? tg_session_version(session) : NULL, &version,
+                                     &err) != 0) {
+            reply_error(req, TG_EBAD_REQUEST, err.message);
+        } else if (kind == TG_JSONRPC_NOTIFICATION) {
+            if (session) handle_notification(front, session, method, tg_jsonrpc_msg_params(msg));
+            tg_http_reply(req, 202, NULL, NULL, 0);
+        } else {
+            handle_request(front, req, session, method, tg_jsonrpc_msg_id(msg),
+                           tg_jsonrpc_msg_params(msg));
+        }
+    }
+    tg_jsonrpc_msg_free(msg);
+    if (session) tg_session_release(session);
+}
+
+void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req)
+{
+    const char *method = tg_http_method(req);
+    if (strcmp(method, "POST") == 0) {
+        handle_post(front, req);
+    } else if (strcmp(method, "DELETE") == 0) {
+        const char *sid = tg_http_header(req, "Mcp-Session-Id");
+        if (!sid) {
+            reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
+        } else if (tg_session_end(front->sessions, sid, NULL) != 0) {
+            reply_error(req, TG_ENOT_FOUND, "unknown or ended session");
+        } else {
+            tg_http_reply(req, 204, NULL, NULL, 0);
+        }
+    } else {
+        tg_http_set_header(req, "Allow", "POST, DELETE");
+        reply_error(req, TG_EMETHOD_NOT_ALLOWED,
+                    "use POST for messages and DELETE to end a session");
+    }
+}

@@ -1,0 +1,1364 @@
+/* The worker registry: a sqlite store (WAL) of workers, their immutable
+ * versions and their files, scoped by tenant in every statement.
+ *
+ * Concurrency: one writer connection, used only under write_mu, so deploys,
+ * rollbacks and deletes are serialized; readers take a connection of their own
+ * from a free list (opened on demand, kept for reuse), so a reader never waits
+ * for the writer: WAL gives each read transaction a consistent snapshot while a
+ * write commits. Each connection is used by one thread at a time, which is
+ * what SQLITE_OPEN_NOMUTEX asks for.
+ *
+ * Resolved versions (manifest, files, compiled schemas) are cached by
+ * (tenant, version id); a version is immutable, so a cached entry never goes
+ * stale, and a call never recompiles a schema it has seen. */
+#include "gateway/registry/registry.h"
+
+#include "gateway/core/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The embedded schemas/worker-manifest.schema.json (embed_schema.cmake). */
+extern const unsigned char tg__registry_manifest_schema[];
+extern const size_t tg__registry_manifest_schema_len;
+
+#define MANIFEST_FILE          "toolgate.json"
+#define MAX_MANIFEST_BYTES     (1u << 20)
+#define MAX_PATH_BYTES         1024
+#define MAX_TENANT_BYTES       128
+#define MAX_NAME_BYTES         128
+#define DEFAULT_MAX_TOTAL      (16u << 20)
+#define DEFAULT_MAX_FILES      1000
+#define DEFAULT_MAX_DEPTH      16
+#define CACHE_MAX              256
+#define BUSY_TIMEOUT_MS        5000
+#define VERSION_HASH_DOMAIN    "toolgate.version.v1"
+#define DEFINITION_HASH_DOMAIN "toolgate.definition.v1"
+
+struct tg_registry_snapshot {
+    atomic_long refs;
+    char *tenant;
+    char *name;
+    char version[65];
+    char definition_hash[65];
+    json_t *manifest;
+    tg_schema *input;
+    tg_schema *output;
+    tg_registry_file *files; /* paths and data owned here */
+    size_t nfiles;
+};
+
+typedef struct cache_entry {
+    struct cache_entry *next;
+    tg_registry_snapshot *snap; /* the cache holds one reference */
+} cache_entry;
+
+struct tg_registry {
+    char *path;
+    tg_registry_options opts;
+    tg_schema *manifest_schema;
+
+    pthread_mutex_t write_mu; /* guards wdb */
+    sqlite3 *wdb;
+
+    pthread_mutex_t pool_mu; /* guards readers */
+    sqlite3 **readers;       /* idle read connections */
+    size_t nreaders, readers_cap;
+
+    pthread_mutex_t cache_mu; /* guards cache, ncache */
+    cache_entry *cache;       /* most recently inserted first */
+    size_t ncache;
+
+    tg_registry_change_fn change_fn;
+    void *change_userdata;
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+void tg_registry_error_clear(tg_registry_error *err)
+{
+    if (!err) return;
+    json_decref(err->details);
+    err->details = NULL;
+    err->code = 0;
+    err->message[0] = '\0';
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(tg_registry_error *err, int code,
+                                                      const char *fmt, ...)
+{
+    if (!err) return code;
+    /* An error struct may be reused: no details from an earlier failure stay. */
+    json_decref(err->details);
+    err->details = NULL;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int fail_db(tg_registry_error *err, sqlite3 *db, const char *what)
+{
+    return fail(err, TG_REGISTRY_ESTORE, "%s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+}
+
+/* Appends {path, keyword, message} to *details (created on first use). */
+static void add_problem(json_t **details, const char *path, const char *keyword,
+                        const char *message)
+{
+    if (!*details) *details = json_array();
+    json_array_append_new(*details, json_pack("{s:s, s:s, s:s}", "path", path, "keyword", keyword,
+                                              "message", message));
+}
+
+/* Hands details to err (or drops them) and returns TG_REGISTRY_EINVALID. */
+static int fail_problems(tg_registry_error *err, json_t *details, const char *message)
+{
+    if (!err) {
+        json_decref(details);
+        return TG_REGISTRY_EINVALID;
+    }
+    fail(err, TG_REGISTRY_EINVALID, "%s (%zu problem%s)", message, json_array_size(details),
+         json_array_size(details) == 1 ? "" : "s");
+    err->details = details;
+    return TG_REGISTRY_EINVALID;
+}
+
+/* ---- small helpers --------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool valid_key(const char *s, size_t max)
+{
+    if (!s || !*s) return false;
+    size_t n = strnlen(s, max + 1);
+    return n <= max;
+}
+
+/* A relative, '/'-separated path that stays inside the worker folder: no
+ * leading '/', no empty, "." or ".." component, no backslash or control byte. */
+static bool valid_rel_path(const char *p)
+{
+    size_t n = strnlen(p, MAX_PATH_BYTES + 1);
+    if (n == 0 || n > MAX_PATH_BYTES || p[0] == '/' || p[n - 1] == '/') return false;
+    const char *c = p;
+    while (*c) {
+        const char *end = strchr(c, '/');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)c[i] < 0x20 || c[i] == '\\' || c[i] == 0x7f) return false;
+        c += len;
+        if (*c == '/') c++;
+    }
+    return true;
+}
+
+static void hex(const unsigned char *md, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Lengths go into the hash as 8 bytes big-endian, so no two different
+ * (path, content) sequences can feed the digest the same bytes. */
+static int digest_len(EVP_MD_CTX *ctx, uint64_t n)
+{
+    unsigned char b[8];
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (unsigned char)(n & 0xff);
+        n >>= 8;
+    }
+    return EVP_DigestUpdate(ctx, b, sizeof b);
+}
+
+static int digest_field(EVP_MD_CTX *ctx, const void *data, size_t len)
+{
+    if (digest_len(ctx, len) != 1) return 0;
+    return len == 0 || EVP_DigestUpdate(ctx, data, len) == 1;
+}
+
+/* The version id: SHA-256 over a domain tag, the canonical manifest and the
+ * files in path order (files must already be sorted). */
+static int version_hash(const char *canon, const tg_registry_file *files, size_t nfiles,
+                        const size_t *order, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, VERSION_HASH_DOMAIN, sizeof VERSION_HASH_DOMAIN) == 1 &&
+             digest_field(ctx, canon, strlen(canon)) && digest_len(ctx, nfiles) == 1;
+    for (size_t i = 0; ok && i < nfiles; i++) {
+        const tg_registry_file *f = &files[order[i]];
+        ok = digest_field(ctx, f->path, strlen(f->path)) && digest_field(ctx, f->data, f->len);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) return -1;
+    hex(md, 32, out);
+    return 0;
+}
+
+/* The definition hash: SHA-256 over the tool as tools/list shows it, so a
+ * client that pinned it notices any change to what the model sees. */
+static int definition_hash(const json_t *manifest, char out[65])
+{
+    static const char *const keys[] = {"name",        "title",        "description",
+                                       "inputSchema", "outputSchema", "annotations"};
+    json_t *def = json_object();
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(manifest, keys[i]);
+        if (v) json_object_set(def, keys[i], v);
+    }
+    char *canon = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(def);
+    if (!canon) return -1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, DEFINITION_HASH_DOMAIN, sizeof DEFINITION_HASH_DOMAIN) == 1 &&
+             EVP_DigestUpdate(ctx, canon, strlen(canon)) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    free(canon);
+    if (!ok) return -1;
+    hex(md, 32, out);
+    return 0;
+}
+
+/* ---- sqlite ---------------------------------------------------------- */
+
+/* Each migration moves the store from user_version i to i + 1, inside one
+ * transaction; a store newer than this binary is refused. */
+static const char *const migrations[] = {
+    "CREATE TABLE versions ("
+    "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  semver TEXT NOT NULL, title TEXT, description TEXT, manifest TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant, name, hash));"
+    "CREATE TABLE files ("
+    "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
+    "  path TEXT NOT NULL, content BLOB NOT NULL,"
+    "  PRIMARY KEY (tenant, name, hash, path),"
+    "  FOREIGN KEY (tenant, name, hash) REFERENCES versions (tenant, name, hash)"
+    "    ON DELETE CASCADE);"
+    "CREATE TABLE workers ("
+    "  tenant TEXT NOT NULL, name TEXT NOT NULL, current_version TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant, name),"
+    "  FOREIGN KEY (tenant, name, current_version) REFERENCES versions (tenant, name, hash)"
+    "    DEFERRABLE INITIALLY DEFERRED);",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int exec(sqlite3 *db, const char *sql, tg_registry_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = fail(err, TG_REGISTRY_ESTORE, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+/* Prepares sql and binds the n text arguments that follow (borrowed: they
+ * must outlive the statement). */
+static int prep(sqlite3 *db, sqlite3_stmt **st, tg_registry_error *err, const char *sql, int n, ...)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return fail_db(err, db, "prepare");
+    }
+    va_list ap;
+    va_start(ap, n);
+    int rc = 0;
+    for (int i = 1; i <= n && rc == 0; i++) {
+        const char *v = va_arg(ap, const char *);
+        if (sqlite3_bind_text(*st, i, v, -1, SQLITE_STATIC) != SQLITE_OK)
+            rc = fail_db(err, db, "bind");
+    }
+    va_end(ap);
+    if (rc) {
+        sqlite3_finalize(*st); /* the bind error is the one reported */
+        *st = NULL;
+    }
+    return rc;
+}
+
+/* A TEXT column; "" rather than NULL (only out of memory gives NULL for a
+ * NOT NULL column), so callers can compare and copy it safely. */
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    return s ? (const char *)s : "";
+}
+
+/* Steps a statement that returns no row (or whose rows are ignored). */
+static int step_done(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
+{
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE && s != SQLITE_ROW) return fail_db(err, db, "step");
+    return 0;
+}
+
+/* Returns 1 for a row, 0 at the end, negative on error. */
+static int step_row(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
+{
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) return 1;
+    if (s == SQLITE_DONE) return 0;
+    return fail_db(err, db, "step");
+}
+
+static int open_conn(const char *path, bool readonly, int busy_ms, sqlite3 **out,
+                     tg_registry_error *err)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        int rc = fail_db(err, db, path);
+        sqlite3_close(db);
+        return rc;
+    }
+    int rc = 0;
+    if (sqlite3_busy_timeout(db, busy_ms) != SQLITE_OK) rc = fail_db(err, db, "busy_timeout");
+    if (!rc) rc = exec(db, "PRAGMA foreign_keys = ON", err);
+    if (!rc && readonly) rc = exec(db, "PRAGMA query_only = ON", err);
+    if (!rc && !readonly) {
+        /* journal_mode answers with the mode it ended up in. */
+        sqlite3_stmt *st = NULL;
+        rc = prep(db, &st, err, "PRAGMA journal_mode = WAL", 0);
+        if (!rc && step_row(db, st, err) == 1) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            if (!mode || strcmp((const char *)mode, "wal") != 0)
+                rc = fail(err, TG_REGISTRY_ESTORE, "%s: cannot use WAL mode", path);
+        } else if (!rc) {
+            rc = fail_db(err, db, "journal_mode");
+        }
+        sqlite3_finalize(st);
+        if (!rc) rc = exec(db, "PRAGMA synchronous = FULL", err);
+    }
+    if (rc) {
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+/* Reads user_version inside the write transaction, so two processes opening
+ * a new store at once cannot both run the same migration. */
+static int migrate(sqlite3 *db, tg_registry_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+    rc = prep(db, &st, err, "PRAGMA user_version", 0);
+    int have = 0;
+    if (!rc) {
+        if (step_row(db, st, err) == 1)
+            have = sqlite3_column_int(st, 0);
+        else
+            rc = fail_db(err, db, "user_version");
+    }
+    sqlite3_finalize(st);
+    if (!rc && have > SCHEMA_VERSION)
+        rc = fail(err, TG_REGISTRY_ESTORE,
+                  "the store has schema version %d; this toolgate knows up to %d", have,
+                  SCHEMA_VERSION);
+    for (int v = have; !rc && v < SCHEMA_VERSION; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        rc = exec(db, migrations[v], err);
+        if (!rc) rc = exec(db, bump, err);
+    }
+    if (!rc) rc = exec(db, "COMMIT", err);
+    if (rc) exec(db, "ROLLBACK", NULL);
+    return rc;
+}
+
+static int reader_get(tg_registry *reg, sqlite3 **out, tg_registry_error *err)
+{
+    pthread_mutex_lock(&reg->pool_mu);
+    sqlite3 *db = reg->nreaders ? reg->readers[--reg->nreaders] : NULL;
+    pthread_mutex_unlock(&reg->pool_mu);
+    if (db) {
+        *out = db;
+        return 0;
+    }
+    return open_conn(reg->path, true, reg->opts.busy_timeout_ms, out, err);
+}
+
+static void reader_put(tg_registry *reg, sqlite3 *db)
+{
+    if (!db) return;
+    /* A connection goes back idle, never inside a transaction. */
+    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK", NULL);
+    pthread_mutex_lock(&reg->pool_mu);
+    if (reg->nreaders == reg->readers_cap) {
+        reg->readers_cap = reg->readers_cap ? 2 * reg->readers_cap : 8;
+        reg->readers = tg_xrealloc(reg->readers, reg->readers_cap * sizeof *reg->readers);
+    }
+    reg->readers[reg->nreaders++] = db;
+    pthread_mutex_unlock(&reg->pool_mu);
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+int tg_registry_open(const char *path, const tg_registry_options *opts, tg_registry **out,
+                     tg_registry_error *err)
+{
+    if (!path || !*path || !out) return fail(err, TG_REGISTRY_EARG, "no store path");
+    *out = NULL;
+    tg_registry *reg = tg_xcalloc(1, sizeof *reg);
+    reg->path = tg_xstrdup(path);
+    if (opts) reg->opts = *opts;
+    if (!reg->opts.max_total_bytes) reg->opts.max_total_bytes = DEFAULT_MAX_TOTAL;
+    if (!reg->opts.max_files) reg->opts.max_files = DEFAULT_MAX_FILES;
+    if (!reg->opts.max_depth) reg->opts.max_depth = DEFAULT_MAX_DEPTH;
+    if (reg->opts.busy_timeout_ms <= 0) reg->opts.busy_timeout_ms = BUSY_TIMEOUT_MS;
+    pthread_mutex_init(&reg->write_mu, NULL);
+    pthread_mutex_init(&reg->pool_mu, NULL);
+    pthread_mutex_init(&reg->cache_mu, NULL);
+
+    int rc;
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)tg__registry_manifest_schema,
+                             tg__registry_manifest_schema_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "embedded manifest schema: %s", jerr.text);
+        goto out;
+    }
+    tg_schema_options so = {.format_assert = true};
+    tg_schema_error serr;
+    rc = tg_schema_compile(doc, &so, &reg->manifest_schema, &serr);
+    json_decref(doc);
+    if (rc) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "embedded manifest schema: %s at %s", serr.message,
+                  serr.schema_path);
+        goto out;
+    }
+    rc = open_conn(path, false, reg->opts.busy_timeout_ms, &reg->wdb, err);
+    if (!rc) rc = migrate(reg->wdb, err);
+out:
+    if (rc) {
+        tg_registry_close(reg);
+        return rc;
+    }
+    *out = reg;
+    return 0;
+}
+
+static void snapshot_free(tg_registry_snapshot *s)
+{
+    for (size_t i = 0; i < s->nfiles; i++) {
+        free((void *)s->files[i].path);
+        free((void *)s->files[i].data);
+    }
+    free(s->files);
+    tg_schema_free(s->input);
+    tg_schema_free(s->output);
+    json_decref(s->manifest);
+    free(s->tenant);
+    free(s->name);
+    free(s);
+}
+
+void tg_registry_close(tg_registry *reg)
+{
+    if (!reg) return;
+    for (cache_entry *e = reg->cache, *next; e; e = next) {
+        next = e->next;
+        tg_registry_snapshot_unref(e->snap);
+        free(e);
+    }
+    for (size_t i = 0; i < reg->nreaders; i++)
+        sqlite3_close(reg->readers[i]);
+    free(reg->readers);
+    /* Every statement is finalized where it was prepared, so close succeeds. */
+    sqlite3_close(reg->wdb);
+    tg_schema_free(reg->manifest_schema);
+    pthread_mutex_destroy(&reg->write_mu);
+    pthread_mutex_destroy(&reg->pool_mu);
+    pthread_mutex_destroy(&reg->cache_mu);
+    free(reg->path);
+    free(reg);
+}
+
+void tg_registry_set_change_callback(tg_registry *reg, tg_registry_change_fn fn, void *userdata)
+{
+    reg->change_fn = fn;
+    reg->change_userdata = userdata;
+}
+
+static void notify(tg_registry *reg, const char *tenant, const char *name, tg_registry_event ev)
+{
+    if (reg->change_fn) reg->change_fn(tenant, name, ev, reg->change_userdata);
+}
+
+/* ---- snapshot cache -------------------------------------------------- */
+
+static tg_registry_snapshot *cache_find(tg_registry *reg, const char *tenant, const char *version)
+{
+    tg_registry_snapshot *found = NULL;
+    pthread_mutex_lock(&reg->cache_mu);
+    for (cache_entry *e = reg->cache; e; e = e->next) {
+        if (strcmp(e->snap->version, version) == 0 && strcmp(e->snap->tenant, tenant) == 0) {
+            found = tg_registry_snapshot_ref(e->snap);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg->cache_mu);
+    return found;
+}
+
+/* Inserts s (steals the caller's reference) unless another thread got there
+ * first. Returns: new reference to the cached snapshot. */
+static tg_registry_snapshot *cache_insert(tg_registry *reg, tg_registry_snapshot *s)
+{
+    tg_registry_snapshot *have = cache_find(reg, s->tenant, s->version);
+    if (have) {
+        tg_registry_snapshot_unref(s);
+        return have;
+    }
+    tg_registry_snapshot *evicted = NULL;
+    pthread_mutex_lock(&reg->cache_mu);
+    cache_entry *e = tg_xmalloc(sizeof *e);
+    e->snap = s;
+    e->next = reg->cache;
+    reg->cache = e;
+    if (++reg->ncache > CACHE_MAX) {
+        /* Drop the oldest entry; whoever still holds it keeps it alive. */
+        cache_entry **pp = &reg->cache;
+        while ((*pp)->next)
+            pp = &(*pp)->next;
+        evicted = (*pp)->snap;
+        free(*pp);
+        *pp = NULL;
+        reg->ncache--;
+    }
+    tg_registry_snapshot *ret = tg_registry_snapshot_ref(s);
+    pthread_mutex_unlock(&reg->cache_mu);
+    if (evicted) tg_registry_snapshot_unref(evicted);
+    return ret;
+}
+
+static void cache_forget(tg_registry *reg, const char *tenant, const char *name)
+{
+    cache_entry *dropped = NULL;
+    pthread_mutex_lock(&reg->cache_mu);
+    for (cache_entry **pp = &reg->cache; *pp;) {
+        cache_entry *e = *pp;
+        if (strcmp(e->snap->tenant, tenant) == 0 && strcmp(e->snap->name, name) == 0) {
+            *pp = e->next;
+            e->next = dropped;
+            dropped = e;
+            reg->ncache--;
+        } else {
+            pp = &e->next;
+        }
+    }
+    pthread_mutex_unlock(&reg->cache_mu);
+    while (dropped) {
+        cache_entry *next = dropped->next;
+        tg_registry_snapshot_unref(dropped->snap);
+        free(dropped);
+        dropped = next;
+    }
+}
+
+/* ---- deploy ---------------------------------------------------------- */
+
+static const char *json_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* Compiles the schema at manifest[key] and records why it does not compile. */
+static void check_tool_schema(json_t *manifest, const char *key, json_t **details)
+{
+    json_t *schema = json_object_get(manifest, key);
+    if (!json_is_object(schema)) return; /* the manifest schema already said so */
+    tg_schema_options so = {.format_assert = true};
+    tg_schema *compiled = NULL;
+    tg_schema_error serr;
+    if (tg_schema_compile(schema, &so, &compiled, &serr) != 0) {
+        char *path = tg_xasprintf("/%s%s", key, serr.schema_path);
+        add_problem(details, path, "schema", serr.message);
+        free(path);
+        return;
+    }
+    tg_schema_free(compiled);
+}
+
+static int cmp_paths(const void *a, const void *b, void *files)
+{
+    const tg_registry_file *f = files;
+    return strcmp(f[*(const size_t *)a].path, f[*(const size_t *)b].path);
+}
+
+/* Returns: new string, the JSON Pointer /files/<path> with path escaped
+ * (RFC 6901: '~' as ~0, '/' as ~1), so a nested path stays one token. */
+static char *files_pointer(const char *path)
+{
+    size_t n = strnlen(path, MAX_PATH_BYTES + 1);
+    char *out = tg_xmalloc(sizeof "/files/" + 2 * n);
+    char *o = out + strlen("/files/");
+    memcpy(out, "/files/", strlen("/files/"));
+    for (size_t i = 0; i < n; i++) {
+        if (path[i] == '~' || path[i] == '/') {
+            *o++ = '~';
+            *o++ = path[i] == '~' ? '0' : '1';
+        } else {
+            *o++ = path[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Every problem with the manifest and the files, or NULL when there is none. */
+static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registry_file *files,
+                            size_t nfiles, const size_t *order)
+{
+    json_t *details = NULL;
+    tg_schema_violations v = {0};
+    if (tg_schema_validate(reg->manifest_schema, manifest, &v) != 0) {
+        for (size_t i = 0; i < v.count; i++)
+            add_problem(&details, v.items[i].path, v.items[i].keyword, v.items[i].message);
+    }
+    tg_schema_violations_free(&v);
+
+    for (size_t i = 0; i < nfiles; i++) {
+        const char *p = files[order[i]].path;
+        char *where = files_pointer(p);
+        if (!valid_rel_path(p))
+            add_problem(&details, where, "path",
+                        "must be a relative path inside the worker folder (no '..')");
+        else if (strcmp(p, MANIFEST_FILE) == 0)
+            add_problem(&details, where, "path", "the manifest is not a code file");
+        else if (i > 0 && strcmp(p, files[order[i - 1]].path) == 0)
+            add_problem(&details, where, "path", "appears twice");
+        free(where);
+    }
+    const char *entry = json_str(manifest, "entry");
+    if (entry) {
+        bool found = false;
+        for (size_t i = 0; i < nfiles && !found; i++)
+            found = strcmp(files[i].path, entry) == 0;
+        if (!found) {
+            char *msg = tg_xasprintf("the entry file %s is not in the worker", entry);
+            add_problem(&details, "/entry", "entry", msg);
+            free(msg);
+        }
+    }
+    check_tool_schema(manifest, "inputSchema", &details);
+    check_tool_schema(manifest, "outputSchema", &details);
+    return details;
+}
+
+static int insert_version(sqlite3 *db, const char *tenant, const char *name, const char *version,
+                          json_t *manifest, const char *canon, const tg_registry_file *files,
+                          size_t nfiles, tg_registry_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(db, &st, err,
+                  "INSERT INTO versions (tenant, name, hash, semver, title, description,"
+                  " manifest, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                  7, tenant, name, version, json_str(manifest, "version"),
+                  json_str(manifest, "title"), json_str(manifest, "description"), canon);
+    if (rc) return rc;
+    if (sqlite3_bind_int64(st, 8, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    if (!rc) rc = step_done(db, st, err);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+
+    rc = prep(db, &st, err,
+              "INSERT INTO files (tenant, name, hash, path, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+              3, tenant, name, version);
+    for (size_t i = 0; !rc && i < nfiles; i++) {
+        /* A non-NULL pointer keeps an empty file an empty blob, not NULL. */
+        const void *data = files[i].data ? (const void *)files[i].data : (const void *)"";
+        if (sqlite3_bind_text(st, 4, files[i].path, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_blob64(st, 5, data, files[i].len, SQLITE_STATIC) != SQLITE_OK)
+            rc = fail_db(err, db, "bind");
+        if (!rc) rc = step_done(db, st, err);
+        if (!rc && sqlite3_reset(st) != SQLITE_OK) rc = fail_db(err, db, "reset");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The write half of a deploy, under write_mu: store the version when it is
+ * new, then make it current. */
+static int store_version(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version, json_t *manifest, const char *canon,
+                         const tg_registry_file *files, size_t nfiles,
+                         tg_registry_deploy_result *res, tg_registry_error *err)
+{
+    sqlite3 *db = reg->wdb;
+    sqlite3_stmt *st = NULL;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    if (rc) return rc;
+
+    rc = prep(db, &st, err, "SELECT 1 FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
+              3, tenant, name, version);
+    int exists = rc ? rc : step_row(db, st, err);
+    sqlite3_finalize(st);
+    if (exists < 0) {
+        rc = exists;
+        goto out;
+    }
+    if (!exists) {
+        rc = insert_version(db, tenant, name, version, manifest, canon, files, nfiles, err);
+        if (rc) goto out;
+        res->created = true;
+    }
+
+    rc = prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
+              2, tenant, name);
+    if (rc) goto out;
+    int row = step_row(db, st, err);
+    bool same = row == 1 && strcmp(col_text(st, 0), version) == 0;
+    sqlite3_finalize(st);
+    if (row < 0) {
+        rc = row;
+        goto out;
+    }
+    if (!same) {
+        rc = prep(db, &st, err,
+                  row ? "UPDATE workers SET current_version = ?3, updated_at = ?4"
+                        " WHERE tenant = ?1 AND name = ?2"
+                      : "INSERT INTO workers (tenant, name, current_version, updated_at,"
+                        " created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                  3, tenant, name, version);
+        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+        if (!rc) rc = step_done(db, st, err);
+        sqlite3_finalize(st);
+        if (rc) goto out;
+        res->changed = true;
+    }
+    rc = exec(db, "COMMIT", err);
+out:
+    if (rc) {
+        exec(db, "ROLLBACK", NULL);
+        res->created = res->changed = false;
+    }
+    return rc;
+}
+
+int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
+                       const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
+                       tg_registry_error *err)
+{
+    if (!reg || !res || !json_is_object(manifest) || (nfiles && !files))
+        return fail(err, TG_REGISTRY_EARG, "a manifest object and a result are required");
+    if (!valid_key(tenant, MAX_TENANT_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "the tenant must be 1-%d bytes", MAX_TENANT_BYTES);
+    memset(res, 0, sizeof *res);
+    if (nfiles > reg->opts.max_files)
+        return fail(err, TG_REGISTRY_ELIMIT, "%zu files; the limit is %zu", nfiles,
+                    reg->opts.max_files);
+    size_t total = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        if (!files[i].path || (files[i].len && !files[i].data))
+            return fail(err, TG_REGISTRY_EARG, "file %zu has no path or no data", i);
+        total += files[i].len;
+        if (total > reg->opts.max_total_bytes || total < files[i].len)
+            return fail(err, TG_REGISTRY_ELIMIT, "the files exceed %zu bytes",
+                        reg->opts.max_total_bytes);
+    }
+
+    size_t *order = tg_xmalloc((nfiles ? nfiles : 1) * sizeof *order);
+    for (size_t i = 0; i < nfiles; i++)
+        order[i] = i;
+    qsort_r(order, nfiles, sizeof *order, cmp_paths, (void *)files);
+
+    char *canon = NULL;
+    int rc;
+    json_t *details = check_worker(reg, manifest, files, nfiles, order);
+    if (details) {
+        rc = fail_problems(err, details, "the worker cannot be deployed");
+        goto out;
+    }
+    canon = json_dumps(manifest, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon || version_hash(canon, files, nfiles, order, res->version) != 0) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the worker");
+        goto out;
+    }
+    const char *name = json_str(manifest, "name");
+    pthread_mutex_lock(&reg->write_mu);
+    rc = store_version(reg, tenant, name, res->version, manifest, canon, files, nfiles, res, err);
+    pthread_mutex_unlock(&reg->write_mu);
+    if (!rc && res->changed) notify(reg, tenant, name, TG_REGISTRY_DEPLOYED);
+out:
+    free(canon);
+    free(order);
+    return rc;
+}
+
+/* ---- deploy from a folder -------------------------------------------- */
+
+typedef struct dir_files {
+    tg_registry_file *items;
+    size_t count, cap;
+    size_t total;
+} dir_files;
+
+static void dir_files_free(dir_files *d)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        free((void *)d->items[i].path);
+        free((void *)d->items[i].data);
+    }
+    free(d->items);
+}
+
+/* Reads the regular file open on fd (size from fstat) within the byte budget
+ * left. A file that grows while it is read is refused, not cut. */
+static int read_fd(int fd, const char *rel, size_t budget, unsigned char **data, size_t *len,
+                   tg_registry_error *err)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return fail(err, TG_REGISTRY_EIO, "%s: %s", rel, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return fail(err, TG_REGISTRY_EINVALID, "%s: not a regular file", rel);
+    if ((uint64_t)sb.st_size > budget)
+        return fail(err, TG_REGISTRY_ELIMIT, "%s: the worker exceeds the size limit", rel);
+    size_t want = (size_t)sb.st_size;
+    unsigned char *buf = tg_xmalloc(want + 1);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, want + 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            free(buf);
+            return fail(err, TG_REGISTRY_EIO, "%s: %s", rel, strerror(errno));
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+        if (got > want) {
+            free(buf);
+            return fail(err, TG_REGISTRY_EIO, "%s: changed while being read", rel);
+        }
+    }
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+/* Walks root/rel (rel "" is the root). root is a canonical path. */
+static int walk(tg_registry *reg, const char *root, const char *rel, size_t depth, dir_files *out,
+                tg_registry_error *err)
+{
+    if (depth > reg->opts.max_depth)
+        return fail(err, TG_REGISTRY_ELIMIT, "%s: folders nest deeper than %zu", rel,
+                    reg->opts.max_depth);
+    char *dirpath = *rel ? tg_xasprintf("%s/%s", root, rel) : tg_xstrdup(root);
+    DIR *d = opendir(dirpath);
+    if (!d) {
+        int rc = fail(err, TG_REGISTRY_EIO, "%s: %s", dirpath, strerror(errno));
+        free(dirpath);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *de;
+    char *child_rel = NULL, *child = NULL, *target = NULL;
+    while (rc == 0) {
+        errno = 0;
+        de = readdir(d);
+        if (!de) {
+            if (errno) rc = fail(err, TG_REGISTRY_EIO, "%s: %s", dirpath, strerror(errno));
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (depth == 0 && strcmp(de->d_name, MANIFEST_FILE) == 0) continue; /* the manifest */
+        child_rel = *rel ? tg_xasprintf("%s/%s", rel, de->d_name) : tg_xstrdup(de->d_name);
+        child = tg_xasprintf("%s/%s", root, child_rel);
+        struct stat sb;
+        if (strlen(child_rel) > MAX_PATH_BYTES || !valid_rel_path(child_rel)) {
+            rc = fail(err, TG_REGISTRY_EINVALID, "%s: unusable file name", child_rel);
+        } else if (lstat(child, &sb) != 0) {
+            rc = fail(err, TG_REGISTRY_EIO, "%s: %s", child_rel, strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
+            rc = walk(reg, root, child_rel, depth + 1, out, err);
+        } else if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) {
+            const char *open_path = child;
+            if (S_ISLNK(sb.st_mode)) {
+                /* A link is kept only when it resolves inside the folder to a
+                 * regular file: a deploy must not carry files from elsewhere. */
+                target = realpath(child, NULL);
+                size_t rl = strlen(root);
+                if (!target || strncmp(target, root, rl) != 0 || target[rl] != '/') {
+                    rc = fail(err, TG_REGISTRY_EINVALID, "%s: a symlink that leaves the folder",
+                              child_rel);
+                }
+                open_path = target;
+            }
+            if (!rc && out->count >= reg->opts.max_files)
+                rc = fail(err, TG_REGISTRY_ELIMIT, "more than %zu files", reg->opts.max_files);
+            if (!rc) {
+                int fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0) {
+                    rc = fail(err, TG_REGISTRY_EIO, "%s: %s", child_rel, strerror(errno));
+                } else {
+                    unsigned char *data = NULL;
+                    size_t len = 0;
+                    rc = read_fd(fd, child_rel, reg->opts.max_total_bytes - out->total, &data, &len,
+                                 err);
+                    close(fd);
+                    if (!rc) {
+                        if (out->count == out->cap) {
+                            out->cap = out->cap ? 2 * out->cap : 16;
+                            out->items = tg_xrealloc(out->items, out->cap * sizeof *out->items);
+                        }
+                        out->items[out->count++] =
+                            (tg_registry_file){.path = child_rel, .data = data, .len = len};
+                        out->total += len;
+                        child_rel = NULL; /* owned by out now */
+                    }
+                }
+            }
+        } else {
+            rc = fail(err, TG_REGISTRY_EINVALID, "%s: not a regular file or folder", child_rel);
+        }
+        free(target);
+        free(child);
+        free(child_rel);
+        target = child = child_rel = NULL;
+    }
+    closedir(d);
+    free(dirpath);
+    return rc;
+}
+
+static int read_manifest(const char *root, json_t **out, tg_registry_error *err)
+{
+    char *path = tg_xasprintf("%s/%s", root, MANIFEST_FILE);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    int rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        rc = fail(err, errno == ENOENT ? TG_REGISTRY_EINVALID : TG_REGISTRY_EIO, "%s: %s", path,
+                  strerror(errno));
+        goto out;
+    }
+    rc = read_fd(fd, MANIFEST_FILE, MAX_MANIFEST_BYTES, &text, &len, err);
+    close(fd);
+    if (rc) goto out;
+    json_error_t jerr;
+    *out = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*out) {
+        json_t *details = NULL;
+        char *msg = tg_xasprintf("line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        add_problem(&details, "", "json", msg);
+        free(msg);
+        rc = fail_problems(err, details, MANIFEST_FILE " is not valid JSON");
+    }
+out:
+    free(text);
+    free(path);
+    return rc;
+}
+
+int tg_registry_deploy_dir(tg_registry *reg, const char *tenant, const char *dir,
+                           tg_registry_deploy_result *res, tg_registry_error *err)
+{
+    if (!reg || !dir || !res) return fail(err, TG_REGISTRY_EARG, "a folder is required");
+    char *root = realpath(dir, NULL);
+    if (!root) return fail(err, TG_REGISTRY_EIO, "%s: %s", dir, strerror(errno));
+    json_t *manifest = NULL;
+    dir_files files = {0};
+    int rc = read_manifest(root, &manifest, err);
+    if (!rc) rc = walk(reg, root, "", 0, &files, err);
+    if (!rc) rc = tg_registry_deploy(reg, tenant, manifest, files.items, files.count, res, err);
+    dir_files_free(&files);
+    json_decref(manifest);
+    free(root);
+    return rc;
+}
+
+/* ---- reads ----------------------------------------------------------- */
+
+static json_t *col_json_str(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    return s ? json_string((const char *)s) : json_null();
+}
+
+int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err)
+{
+    if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant is required");
+    *out = NULL;
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = prep(db, &st, err,
+              "SELECT w.name, w.current_version, v.semver, v.title, v.description, w.updated_at"
+              " FROM workers w JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
+              " AND v.hash = w.current_version WHERE w.tenant = ?1 ORDER BY w.name",
+              1, tenant);
+    json_t *arr = json_array();
+    int row;
+    while (!rc && (row = step_row(db, st, err)) != 0) {
+        if (row < 0) {
+            rc = row;
+            break;
+        }
+        json_array_append_new(
+            arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:I}", "name", col_json_str(st, 0), "version",
+                           col_json_str(st, 1), "semver", col_json_str(st, 2), "title",
+                           col_json_str(st, 3), "description", col_json_str(st, 4), "updated_at",
+                           (json_int_t)sqlite3_column_int64(st, 5)));
+    }
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,
+                    tg_registry_error *err)
+{
+    if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    *out = NULL;
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    json_t *res = NULL, *versions = NULL;
+    /* One read transaction: the worker row and its versions agree. */
+    rc = exec(db, "BEGIN", err);
+    if (rc) goto out;
+    rc = prep(db, &st, err,
+              "SELECT w.current_version, w.updated_at, v.manifest FROM workers w"
+              " JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
+              " AND v.hash = w.current_version WHERE w.tenant = ?1 AND w.name = ?2",
+              2, tenant, name);
+    if (rc) goto out;
+    int row = step_row(db, st, err);
+    if (row <= 0) {
+        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
+        goto out;
+    }
+    json_error_t jerr;
+    json_t *manifest = json_loads((const char *)sqlite3_column_text(st, 2), 0, &jerr);
+    if (!manifest) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "stored manifest of %s: %s", name, jerr.text);
+        goto out;
+    }
+    res = json_pack("{s:s, s:o, s:o, s:I}", "name", name, "version", col_json_str(st, 0),
+                    "manifest", manifest, "updated_at", (json_int_t)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    st = NULL;
+
+    rc = prep(db, &st, err,
+              "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version FROM versions v"
+              " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"
+              " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, v.rowid",
+              2, tenant, name);
+    versions = json_array();
+    while (!rc && (row = step_row(db, st, err)) != 0) {
+        if (row < 0) {
+            rc = row;
+            break;
+        }
+        json_array_append_new(versions,
+                              json_pack("{s:o, s:o, s:I, s:b}", "version", col_json_str(st, 0),
+                                        "semver", col_json_str(st, 1), "created_at",
+                                        (json_int_t)sqlite3_column_int64(st, 2), "current",
+                                        sqlite3_column_int(st, 3)));
+    }
+    if (!rc) {
+        json_object_set_new(res, "versions", versions);
+        versions = NULL;
+    }
+out:
+    sqlite3_finalize(st);
+    json_decref(versions);
+    reader_put(reg, db); /* ends the read transaction */
+    if (rc) {
+        json_decref(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+/* ---- rollback, delete ------------------------------------------------ */
+
+int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version, tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
+        !version)
+        return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
+    pthread_mutex_lock(&reg->write_mu);
+    sqlite3 *db = reg->wdb;
+    sqlite3_stmt *st = NULL;
+    bool changed = false;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    if (rc) goto unlock;
+    rc = prep(db, &st, err,
+              "SELECT w.current_version FROM workers w JOIN versions v"
+              " ON v.tenant = w.tenant AND v.name = w.name"
+              " WHERE w.tenant = ?1 AND w.name = ?2 AND v.hash = ?3",
+              3, tenant, name, version);
+    if (rc) goto out;
+    int row = step_row(db, st, err);
+    if (row <= 0) {
+        rc = row < 0
+                 ? row
+                 : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
+        goto out;
+    }
+    changed = strcmp(col_text(st, 0), version) != 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (changed) {
+        rc = prep(db, &st, err,
+                  "UPDATE workers SET current_version = ?3, updated_at = ?4"
+                  " WHERE tenant = ?1 AND name = ?2",
+                  3, tenant, name, version);
+        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+        if (!rc) rc = step_done(db, st, err);
+    }
+    if (!rc) rc = exec(db, "COMMIT", err);
+out:
+    sqlite3_finalize(st);
+    if (rc) exec(db, "ROLLBACK", NULL);
+unlock:
+    pthread_mutex_unlock(&reg->write_mu);
+    if (!rc && changed) notify(reg, tenant, name, TG_REGISTRY_ROLLED_BACK);
+    return rc;
+}
+
+int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
+                       tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    static const char *const sql[] = {
+        "DELETE FROM workers WHERE tenant = ?1 AND name = ?2",
+        "DELETE FROM files WHERE tenant = ?1 AND name = ?2",
+        "DELETE FROM versions WHERE tenant = ?1 AND name = ?2",
+    };
+    pthread_mutex_lock(&reg->write_mu);
+    sqlite3 *db = reg->wdb;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        rc = prep(db, &st, err, sql[i], 2, tenant, name);
+        if (!rc) rc = step_done(db, st, err);
+        sqlite3_finalize(st);
+        if (!rc && i == 0 && sqlite3_changes(db) == 0)
+            rc = fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
+    }
+    if (!rc) rc = exec(db, "COMMIT", err);
+    if (rc) exec(db, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&reg->write_mu);
+    if (rc) return rc;
+    cache_forget(reg, tenant, name);
+    notify(reg, tenant, name, TG_REGISTRY_DELETED);
+    return 0;
+}
+
+/* ---- resolve --------------------------------------------------------- */
+
+/* Builds the snapshot of (tenant, name, version) from the store, inside the
+ * caller's read transaction on db. */
+static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, const char *version,
+                         tg_registry_snapshot **out, tg_registry_error *err)
+{
+    tg_registry_snapshot *s = tg_xcalloc(1, sizeof *s);
+    atomic_init(&s->refs, 1);
+    s->tenant = tg_xstrdup(tenant);
+    s->name = tg_xstrdup(name);
+    snprintf(s->version, sizeof s->version, "%s", version);
+    sqlite3_stmt *st = NULL;
+    int rc = prep(db, &st, err,
+                  "SELECT manifest FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
+                  tenant, name, version);
+    if (rc) goto out;
+    int row = step_row(db, st, err);
+    if (row <= 0) {
+        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "version %s is gone", version);
+        goto out;
+    }
+    json_error_t jerr;
+    s->manifest = json_loads((const char *)sqlite3_column_text(st, 0), 0, &jerr);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!s->manifest) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "stored manifest of %s: %s", name, jerr.text);
+        goto out;
+    }
+
+    rc = prep(db, &st, err,
+              "SELECT path, content FROM files WHERE tenant = ?1 AND name = ?2 AND hash = ?3"
+              " ORDER BY path",
+              3, tenant, name, version);
+    size_t cap = 0;
+    while (!rc && (row = step_row(db, st, err)) != 0) {
+        if (row < 0) {
+            rc = row;
+            break;
+        }
+        if (s->nfiles == cap) {
+            cap = cap ? 2 * cap : 8;
+            s->files = tg_xrealloc(s->files, cap * sizeof *s->files);
+        }
+        const void *blob = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        unsigned char *data = tg_xmalloc(len + 1);
+        if (len) memcpy(data, blob, len);
+        data[len] = '\0';
+        s->files[s->nfiles++] =
+            (tg_registry_file){.path = tg_xstrdup(col_text(st, 0)), .data = data, .len = len};
+    }
+    if (rc) goto out;
+
+    tg_schema_options so = {.format_assert = true};
+    tg_schema_error serr;
+    json_t *out_schema = json_object_get(s->manifest, "outputSchema");
+    if (tg_schema_compile(json_object_get(s->manifest, "inputSchema"), &so, &s->input, &serr) ||
+        (out_schema && tg_schema_compile(out_schema, &so, &s->output, &serr))) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "stored schema of %s: %s at %s", name, serr.message,
+                  serr.schema_path);
+        goto out;
+    }
+    if (definition_hash(s->manifest, s->definition_hash) != 0)
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
+out:
+    sqlite3_finalize(st);
+    if (rc) {
+        snapshot_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
+                        tg_registry_snapshot **out, tg_registry_error *err)
+{
+    if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    *out = NULL;
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    tg_registry_snapshot *s = NULL;
+    char version[65];
+    rc = exec(db, "BEGIN", err);
+    if (!rc)
+        rc = prep(db, &st, err,
+                  "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2", 2, tenant,
+                  name);
+    if (rc) goto out;
+    int row = step_row(db, st, err);
+    if (row <= 0) {
+        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
+        goto out;
+    }
+    snprintf(version, sizeof version, "%s", col_text(st, 0));
+    s = cache_find(reg, tenant, version);
+    if (!s) {
+        rc = load_snapshot(db, tenant, name, version, &s, err);
+        if (!rc) s = cache_insert(reg, s);
+    }
+out:
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    if (rc) return rc;
+    *out = s;
+    return 0;
+}
+
+/* ---- snapshot accessors ---------------------------------------------- */
+
+tg_registry_snapshot *tg_registry_snapshot_ref(tg_registry_snapshot *s)
+{
+    if (s) atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void tg_registry_snapshot_unref(tg_registry_snapshot *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) snapshot_free(s);
+}
+
+const char *tg_registry_snapshot_name(const tg_registry_snapshot *s)
+{
+    return s->name;
+}
+
+const char *tg_registry_snapshot_version(const tg_registry_snapshot *s)
+{
+    return s->version;
+}
+
+const char *tg_registry_snapshot_definition_hash(const tg_registry_snapshot *s)
+{
+    return s->definition_hash;
+}
+
+const json_t *tg_registry_snapshot_manifest(const tg_registry_snapshot *s)
+{
+    return s->manifest;
+}
+
+const tg_schema *tg_registry_snapshot_input_schema(const tg_registry_snapshot *s)
+{
+    return s->input;
+}
+
+const tg_schema *tg_registry_snapshot_output_schema(const tg_registry_snapshot *s)
+{
+    return s->output;
+}
+
+size_t tg_registry_snapshot_file_count(const tg_registry_snapshot *s)
+{
+    return s->nfiles;
+}
+
+const tg_registry_file *tg_registry_snapshot_file(const tg_registry_snapshot *s, size_t i)
+{
+    return i < s->nfiles ? &s->files[i] : NULL;
+}

@@ -1,0 +1,144 @@
+/* The worker registry: every deployed version of every worker, per tenant, in
+ * one sqlite file (WAL), and the current version of each tool for calls.
+ *
+ * Invariants: a version is immutable and named by the SHA-256 of its canonical
+ * manifest and its files, so deploying the same content twice changes nothing;
+ * exactly one version of a worker is current, and rollback only moves that
+ * pointer; every read and write is scoped by tenant, so one tenant never sees
+ * another's workers. Any number of threads may read (list, get, resolve) while
+ * one deploys; writes are serialized. */
+#ifndef TG_REGISTRY_REGISTRY_H
+#define TG_REGISTRY_REGISTRY_H
+
+#include "schemas/schema.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tg_registry tg_registry;
+/* An immutable, reference-counted view of one version, safe to share between
+ * threads; it stays valid after a rollback or delete until its last unref. */
+typedef struct tg_registry_snapshot tg_registry_snapshot;
+
+enum {
+    TG_REGISTRY_OK = 0,
+    TG_REGISTRY_EINVALID = -1,  /* the manifest or the files are wrong: see details */
+    TG_REGISTRY_ENOTFOUND = -2, /* no such worker or version in this tenant */
+    TG_REGISTRY_ELIMIT = -3,    /* too many files, too many bytes, too deep */
+    TG_REGISTRY_EIO = -4,       /* the worker folder could not be read */
+    TG_REGISTRY_ESTORE = -5,    /* sqlite failed (full disk, corrupt file, locked) */
+    TG_REGISTRY_EARG = -6,      /* a NULL or empty argument where one is needed */
+    TG_REGISTRY_EINTERNAL = -7, /* hashing failed, or a stored version no longer loads */
+};
+
+/* Why a call failed. details, when not NULL, is an array of
+ * {path, keyword, message} (every problem found, not just the first).
+ * Start it zeroed (= {0}); a failing call replaces earlier details, and
+ * tg_registry_error_clear releases them when done. */
+typedef struct tg_registry_error {
+    int code;
+    char message[512];
+    json_t *details;
+} tg_registry_error;
+
+void tg_registry_error_clear(tg_registry_error *err);
+
+/* Limits on what one deploy may hold; 0 takes the default. */
+typedef struct tg_registry_options {
+    size_t max_total_bytes; /* sum of all file sizes (default 16 MiB) */
+    size_t max_files;       /* default 1000 */
+    size_t max_depth;       /* folder nesting (default 16) */
+    int busy_timeout_ms;    /* how long a write waits for another process's lock (default 5000) */
+} tg_registry_options;
+
+/* One code file of a worker, in memory. path is relative, '/'-separated. */
+typedef struct tg_registry_file {
+    const char *path;
+    const unsigned char *data;
+    size_t len;
+} tg_registry_file;
+
+/* What a successful deploy did. */
+typedef struct tg_registry_deploy_result {
+    char version[65]; /* lowercase hex SHA-256: the version id */
+    bool created;     /* a new version row was written */
+    bool changed;     /* the current version of the worker moved */
+} tg_registry_deploy_result;
+
+typedef enum tg_registry_event {
+    TG_REGISTRY_DEPLOYED,
+    TG_REGISTRY_ROLLED_BACK,
+    TG_REGISTRY_DELETED,
+} tg_registry_event;
+
+/* Called after a deploy, rollback or delete has committed and changed what
+ * tools/list shows, outside the registry's locks (the callback may call the
+ * registry). tenant and name are borrowed for the call. */
+typedef void (*tg_registry_change_fn)(const char *tenant, const char *name, tg_registry_event event,
+                                      void *userdata);
+
+/* Opens (creating when missing) the store at path and brings its tables to the
+ * current schema version. opts may be NULL. */
+int tg_registry_open(const char *path, const tg_registry_options *opts, tg_registry **out,
+                     tg_registry_error *err);
+/* Snapshots still held stay valid: they do not point back to the registry. */
+void tg_registry_close(tg_registry *reg);
+
+/* One callback; a second call replaces it, NULL removes it. Set it before
+ * other threads use the registry. */
+void tg_registry_set_change_callback(tg_registry *reg, tg_registry_change_fn fn, void *userdata);
+
+/* Deploys the worker folder dir: toolgate.json is the manifest (duplicate keys
+ * refused); every other regular file under dir is a code file. Symlinks are
+ * followed only when they stay inside dir and name a regular file. */
+int tg_registry_deploy_dir(tg_registry *reg, const char *tenant, const char *dir,
+                           tg_registry_deploy_result *res, tg_registry_error *err);
+
+/* Deploys from memory (POST /v1/workers). manifest is borrowed; the caller
+ * parses it with JSON_REJECT_DUPLICATES. files must not include toolgate.json. */
+int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
+                       const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
+                       tg_registry_error *err);
+
+/* *out: new reference, an array of {name, version, semver, title, description,
+ * updated_at} sorted by name (updated_at in ms since the epoch). */
+int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err);
+
+/* *out: new reference, {name, version, manifest, updated_at, versions: [{version,
+ * semver, created_at, current}]} with versions oldest first. */
+int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,
+                    tg_registry_error *err);
+
+/* Makes version (a full version id of this worker) current again. */
+int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version, tg_registry_error *err);
+
+/* Deletes the worker with every version and file. */
+int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
+                       tg_registry_error *err);
+
+/* The current version of tool name, for a call. *out: new reference, release
+ * with tg_registry_snapshot_unref. Compiled schemas are cached by version, so
+ * resolving never recompiles a version already seen. */
+int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
+                        tg_registry_snapshot **out, tg_registry_error *err);
+
+tg_registry_snapshot *tg_registry_snapshot_ref(tg_registry_snapshot *s);
+void tg_registry_snapshot_unref(tg_registry_snapshot *s);
+
+/* All borrowed from the snapshot and read-only. */
+const char *tg_registry_snapshot_name(const tg_registry_snapshot *s);
+const char *tg_registry_snapshot_version(const tg_registry_snapshot *s);
+/* SHA-256 (hex) over the tool as tools/list shows it: name, title,
+ * description, inputSchema, outputSchema, annotations. */
+const char *tg_registry_snapshot_definition_hash(const tg_registry_snapshot *s);
+const json_t *tg_registry_snapshot_manifest(const tg_registry_snapshot *s);
+const tg_schema *tg_registry_snapshot_input_schema(const tg_registry_snapshot *s);
+/* NULL when the manifest has no outputSchema. */
+const tg_schema *tg_registry_snapshot_output_schema(const tg_registry_snapshot *s);
+size_t tg_registry_snapshot_file_count(const tg_registry_snapshot *s);
+/* Files sorted by path; NULL past the end. */
+const tg_registry_file *tg_registry_snapshot_file(const tg_registry_snapshot *s, size_t i);
+
+#endif

@@ -1,0 +1,112 @@
+// Drives a real toolgate daemon with the official MCP TypeScript SDK client:
+// connect over Streamable HTTP, list the tools, call one with an outputSchema
+// (the SDK itself validates structuredContent against it), call one with bad
+// arguments and read the structured error, and follow a call's progress.
+//
+//   node client_test.mjs PATH/TO/toolgate
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+
+const toolgate = process.argv[2];
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const examples = join(root, "examples", "workers");
+const data = mkdtempSync(join(tmpdir(), "toolgate-sdk-"));
+
+let passed = 0;
+let failed = 0;
+function check(what, ok, detail) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    console.error(`FAIL: ${what}${detail === undefined ? "" : `: ${JSON.stringify(detail)}`}`);
+  }
+}
+
+function startGateway() {
+  const args = ["serve", "--insecure-no-auth", "--listen", "127.0.0.1:0", "--data-dir", data, "--warm", "2"];
+  for (const dir of readdirSync(examples, { withFileTypes: true }))
+    if (dir.isDirectory()) args.push("--deploy", join(examples, dir.name));
+  const child = spawn(toolgate, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/serving MCP at (http\S+)/);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on("exit", (code) => reject(new Error(`toolgate exited (${code}): ${stderr}`)));
+    setTimeout(() => reject(new Error(`toolgate did not start: ${stderr}`)), 20000).unref();
+  });
+}
+
+const { child, url } = await startGateway();
+try {
+  const client = new Client({ name: "toolgate-sdk-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  check("negotiated a protocol version", typeof client.getServerVersion()?.name === "string");
+
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name);
+  check("tools/list shows the sample workers", names.includes("format_text") && names.includes("date_time"), names);
+  const format = tools.find((t) => t.name === "format_text");
+  check("format_text has its outputSchema", format?.outputSchema?.required?.includes("words"), format);
+
+  // The SDK validates structuredContent against the tool's outputSchema and
+  // throws when it does not match.
+  const ok = await client.callTool({ name: "format_text", arguments: { text: "  two  words ", case: "upper" } });
+  check("format_text result", ok.structuredContent?.text === "TWO WORDS" && ok.structuredContent?.words === 2, ok);
+  check("format_text text block", ok.content?.[0]?.type === "text", ok);
+
+  // format_text has an outputSchema, so its errors come in _meta, where the
+  // SDK's output validation does not look.
+  const bad = await client.callTool({ name: "format_text", arguments: { txt: "x" } });
+  const error = bad._meta?.["dev.toolgate/error"];
+  check("bad arguments: no structuredContent to fail the outputSchema", bad.structuredContent === undefined, bad);
+  check("bad arguments: isError", bad.isError === true, bad);
+  check("bad arguments: INVALID_ARGUMENTS", error?.code === "INVALID_ARGUMENTS", bad);
+  check("bad arguments: not retryable", error?.retryable === false, bad);
+  check(
+    "bad arguments: every violation with its path",
+    error?.details?.some((d) => d.path === "" && d.keyword === "required") &&
+      error?.details?.some((d) => d.path === "/txt" && d.keyword === "additionalProperties"),
+    error?.details,
+  );
+
+  const progress = [];
+  const withProgress = await client.request(
+    { method: "tools/call", params: { name: "test_tool_with_progress", arguments: {}, _meta: { progressToken: "t1" } } },
+    CallToolResultSchema,
+    { onprogress: (p) => progress.push(p.progress) },
+  );
+  check("progress notifications arrive in order", progress.join(",") === "0,50,100", progress);
+  check("progress call result", withProgress.content?.[0]?.text === "Progress test completed", withProgress);
+
+  const failedCall = await client.callTool({ name: "test_error_handling", arguments: {} });
+  check("worker error: isError with the worker's code", failedCall.isError === true && failedCall.structuredContent?.error?.code === "TEST_ERROR", failedCall);
+
+  let unknownRejected = false;
+  try {
+    await client.callTool({ name: "no_such_tool", arguments: {} });
+  } catch (e) {
+    unknownRejected = /-32602|unknown tool/i.test(String(e?.code ?? "") + String(e?.message ?? ""));
+  }
+  check("unknown tool: JSON-RPC -32602", unknownRejected);
+
+  await client.close();
+} catch (e) {
+  check("the SDK session ran to the end", false, String(e?.stack ?? e));
+} finally {
+  child.kill("SIGTERM");
+  rmSync(data, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The real daemon on 127.0.0.1 with a temporary data dir, driven with curl:
+# the Streamable HTTP rules of /mcp with each bad input's status and error
+# code, tool calls end to end through real jail sandboxes, and hostile workers
+# (an endless loop, a fork bomb, a memory bomb, a network socket, a read of the
+# host's /etc/shadow) that must all fail while the gateway stays healthy.
+#
+#   tests/integration/test_gateway.sh PATH/TO/toolgate
+set -uo pipefail
+
+toolgate=${1:?usage: $0 PATH/TO/toolgate}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+passed=0
+failed=0
+server_pid=
+
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+check() { # check DESCRIPTION CONDITION...
+  local what=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $what" >&2
+    [ -f "$tmp/body" ] && echo "  last body: $(head -c 600 "$tmp/body")" >&2
+  fi
+}
+
+# A hostile or slow worker: worker NAME TIMEOUT_MS SCRIPT
+worker() {
+  mkdir -p "$tmp/workers/$1"
+  cat >"$tmp/workers/$1/toolgate.json" <<EOF
+{ "name": "$1", "version": "1.0.0", "description": "integration test worker $1",
+  "runtime": "sh", "entry": "main.sh",
+  "inputSchema": { "type": "object" },
+  "limits": { "timeout_ms": $2, "memory_mb": 64, "max_output_bytes": 65536 } }
+EOF
+  printf '%s\n' "$3" >"$tmp/workers/$1/main.sh"
+}
+worker loop_forever 1000 'while :; do :; done'
+worker fork_bomb 5000 'b() { b | b & }; b; sleep 1; echo "{\"survived\":true}"'
+mkdir -p "$tmp/workers/memory_bomb"
+cat >"$tmp/workers/memory_bomb/toolgate.json" <<EOF
+{ "name": "memory_bomb", "version": "1.0.0", "description": "integration test worker memory_bomb",
+  "runtime": "python3", "entry": "main.py", "inputSchema": { "type": "object" },
+  "limits": { "timeout_ms": 10000, "memory_mb": 64, "max_output_bytes": 65536 } }
+EOF
+cat >"$tmp/workers/memory_bomb/main.py" <<'EOF'
+x = bytearray(1 << 30)
+x[::4096] = b"x" * len(x[::4096])
+print('{"allocated": true}')
+EOF
+worker open_socket 5000 'busybox nc -w 1 127.0.0.1 22 </dev/null && echo "{\"connected\":true}" || { echo "{\"error\":{\"code\":\"NO_NETWORK\",\"message\":\"connect failed\",\"retryable\":false}}"; exit 1; }'
+worker read_shadow 5000 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
+
+deploys=()
+for d in "$root"/examples/workers/*/ "$tmp"/workers/*/; do deploys+=(--deploy "$d"); done
+"$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" --warm 2 \
+  "${deploys[@]}" >"$tmp/out" 2>"$tmp/err" &
+server_pid=$!
+url=
+for _ in $(seq 100); do
+  url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/out")
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  echo "the gateway did not start:" >&2
+  cat "$tmp/err" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+base=${url%/mcp}
+
+# post [HEADER...] BODY: POST to /mcp, leaving the status in $status and the
+# body in $tmp/body.
+accept='Accept: application/json, text/event-stream'
+json='Content-Type: application/json'
+post() {
+  local body=${!#}
+  local headers=("${@:1:$#-1}")
+  local args=()
+  for h in "${headers[@]}"; do args+=(-H "$h"); done
+  status=$(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X POST "${args[@]}" \
+    --data-binary "$body" "$url")
+}
+# The JSON body, or the last event's data of an SSE body (tools/call).
+jq_body() {
+  python3 -c "
+import json, sys
+text = open('$tmp/body').read()
+if text.startswith('event:') or text.startswith('data:'):
+    text = [l[5:] for l in text.splitlines() if l.startswith('data:')][-1]
+d = json.loads(text)
+print($1)"
+}
+jq_quiet() { jq_body "$1" >/dev/null; }
+
+# --- transport rules ---
+post "$json" 'Accept: text/html' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+check "Accept without JSON and SSE: 406" [ "$status" = 406 ]
+check "406 names NOT_ACCEPTABLE" [ "$(jq_body "d['error']['code']")" = NOT_ACCEPTABLE ]
+post "$accept" 'Content-Type: text/plain' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+check "text/plain body: 415" [ "$status" = 415 ]
+post "$accept" "$json" '{"jsonrpc":"2.0","id":1,'
+check "unparsable body: 400" [ "$status" = 400 ]
+check "unparsable body: -32700 as JSON" [ "$(jq_body "d['error']['code']")" = -32700 ]
+post "$accept" "$json" '{"id":1,"method":"ping"}'
+check "missing jsonrpc: -32600" [ "$(jq_body "d['error']['code']")" = -32600 ]
+post "$accept" "$json" '[{"jsonrpc":"2.0","id":1,"method":"ping"}]'
+check "batch: -32600" [ "$(jq_body "d['error']['code']")" = -32600 ]
+{
+  printf '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"'
+  head -c 1200000 /dev/zero | tr '\0' a
+  printf '"}}'
+} >"$tmp/big"
+post "$accept" "$json" "@$tmp/big"
+check "oversized body: 413" [ "$status" = 413 ]
+post "$accept" "$json" "$(python3 -c "print('{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":' + '[' * 5000 + ']' * 5000 + '}}')")"
+check "deep nesting: -32700, no crash" [ "$(jq_body "d['error']['code']")" = -32700 ]
+post "$accept" "$json" 'Host: rebind.example' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+check "foreign Host: 403" [ "$status" = 403 ]
+post "$accept" "$json" 'Origin: https://evil.example' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+check "foreign Origin: 403" [ "$status" = 403 ]
+check "GET /mcp: 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$accept" "$url")" = 405 ]
+
+post "$accept" "$json" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
+check "initialize: 200" [ "$status" = 200 ]
+sid=$(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")
+check "initialize gives a session id" [ -n "$sid" ]
+check "version negotiated" [ "$(jq_body "d['result']['protocolVersion']")" = 2025-11-25 ]
+s="Mcp-Session-Id: $sid"
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+check "notification: 202" [ "$status" = 202 ]
+post "$accept" "$json" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "no session id: 400" [ "$status" = 400 ]
+post "$accept" "$json" 'Mcp-Session-Id: nosuchsession' '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "unknown session: 404" [ "$status" = 404 ]
+post "$accept" "$json" "$s" 'MCP-Protocol-Version: 1999-01-01' '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "unsupported protocol version: 400" [ "$status" = 400 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":2,"method":"no/such"}'
+check "unknown method: -32601" [ "$(jq_body "d['error']['code']")" = -32601 ]
+
+# --- tools ---
+post "$accept" "$json" "$s" 'MCP-Protocol-Version: 2025-11-25' '{"jsonrpc":"2.0","id":3,"method":"tools/list"}'
+check "tools/list: 200" [ "$status" = 200 ]
+check "tools/list has format_text" jq_quiet "'x' if any(t['name']=='format_text' for t in d['result']['tools']) else sys.exit(1)"
+check "tools carry a definition hash" jq_quiet "'x' if all(len(t['_meta']['dev.toolgate/definitionHash'])==64 for t in d['result']['tools']) else sys.exit(1)"
+check "json_schema_2020_12_tool keeps \$schema, \$defs, additionalProperties" jq_quiet "'x' if [t for t in d['result']['tools'] if t['name']=='json_schema_2020_12_tool' and t['inputSchema']['\$schema'].endswith('2020-12/schema') and 'address' in t['inputSchema']['\$defs'] and t['inputSchema']['additionalProperties'] is False] else sys.exit(1)"
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}'
+check "unknown tool: -32602" [ "$(jq_body "d['error']['code']")" = -32602 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"format_text","arguments":{"text":" a  b ","case":"upper"}}}'
+check "format_text runs in a sandbox" [ "$(jq_body "d['result']['structuredContent']['text']")" = "A B" ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"format_text","arguments":{"txt":"x"}}}'
+# format_text has an outputSchema: its errors travel in _meta (docs/workers.md).
+check "bad arguments: INVALID_ARGUMENTS" [ "$(jq_body "d['result']['_meta']['dev.toolgate/error']['code']")" = INVALID_ARGUMENTS ]
+check "bad arguments: no structuredContent" [ "$(jq_body "'structuredContent' in d['result']")" = False ]
+check "bad arguments: isError" [ "$(jq_body "d['result']['isError']")" = True ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"test_error_handling","arguments":{}}}'
+check "worker error keeps its code" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = TEST_ERROR ]
+check "worker error source" [ "$(jq_body "d['result']['structuredContent']['error']['source']")" = worker ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"test_image_content","arguments":{}}}'
+check "image content" [ "$(jq_body "d['result']['content'][0]['mimeType']")" = image/png ]
+
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p1"}}}'
+check "tools/call answers as an SSE stream" grep -qi '^content-type: text/event-stream' "$tmp/headers"
+check "three progress notifications, then the result" [ "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p1"' "$tmp/body")" = 3 ]
+check "progress result" [ "$(jq_body "d['result']['content'][0]['text']")" = "Progress test completed" ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":13,"method":"logging/setLevel","params":{"level":"debug"}}'
+check "logging/setLevel" [ "$status" = 200 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"test_tool_with_logging","arguments":{}}}'
+check "three log notifications" [ "$(grep -c '"method":"notifications/message"' "$tmp/body")" = 3 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":15,"method":"logging/setLevel","params":{"level":"error"}}'
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"test_tool_with_logging","arguments":{}}}'
+check "info logs filtered at level error" [ "$(grep -c '"method":"notifications/message"' "$tmp/body")" = 0 ]
+
+# --- hostile workers ---
+call() { post "$accept" "$json" "$s" "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":{}}}"; }
+call loop_forever
+check "endless loop: TIMEOUT" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = TIMEOUT ]
+call fork_bomb
+check "fork bomb: contained (the call ends)" [ "$status" = 200 ]
+call memory_bomb
+check "memory bomb: no gigabyte allocated" [ "$(jq_body "d['result'].get('structuredContent',{}).get('allocated')")" != True ]
+call open_socket
+check "network socket: refused" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = NO_NETWORK ]
+call read_shadow
+check "/etc/shadow: not readable" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = NO_SHADOW ]
+
+check "healthy after all that" [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"date_time","arguments":{}}}'
+check "still serving calls" jq_quiet "d['result']['structuredContent']['utc']"
+
+check "DELETE ends the session" [ "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "$s" "$url")" = 204 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":11,"method":"ping"}'
+check "ended session: 404" [ "$status" = 404 ]
+
+kill -TERM "$server_pid"
+wait "$server_pid"
+check "clean exit on SIGTERM" [ $? = 0 ]
+server_pid=
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,660 @@
+/* The worker registry against a real sqlite store in a temporary folder:
+ * deploys from folders the test writes, idempotence, versions, rollback,
+ * delete, tenant isolation, manifest problems listed in full, path and size
+ * limits, definition hashes, reopening, and reads racing a deploy. */
+#include "check.h"
+#include "gateway/registry/registry.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char base[256];
+
+#define MANIFEST_FMT                                                                               \
+    "{\"name\": \"crm_sync\", \"version\": \"%s\", \"title\": \"Sync CRM contacts\","              \
+    " \"description\": \"Fetches contacts.\", \"runtime\": \"python3\", \"entry\": \"main.py\","   \
+    " \"inputSchema\": {\"type\": \"object\", \"properties\": {\"since\": {\"type\": \"%s\","      \
+    " \"format\": \"date\"}}, \"required\": [\"since\"]},"                                         \
+    " \"outputSchema\": {\"type\": \"object\"},"                                                   \
+    " \"annotations\": {\"readOnlyHint\": true},"                                                  \
+    " \"limits\": {\"timeout_ms\": 10000, \"memory_mb\": 128, \"max_output_bytes\": 1048576},"     \
+    " \"egress\": [{\"origin\": \"https://api.crm.example\", \"methods\": [\"GET\"],"              \
+    " \"inject\": {\"header\": \"Authorization\", \"secret\": \"CRM_TOKEN\","                      \
+    " \"format\": \"Bearer {}\"}}],"                                                               \
+    " \"triggers\": {\"schedule\": \"*/15 * * * *\", \"button\": true}}"
+
+static void write_file(const char *dir, const char *rel, const char *content)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    /* Make the parent folders of rel. */
+    for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')); p++) {
+        *p = '\0';
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    fputs(content, f);
+    fclose(f);
+}
+
+/* A worker folder base/<name> with the standard manifest and main.py. */
+static char *make_worker(const char *name, const char *semver, const char *since_type,
+                         const char *code)
+{
+    char *dir = malloc(512);
+    snprintf(dir, 512, "%s/%s", base, name);
+    mkdir(dir, 0755);
+    char manifest[4096];
+    snprintf(manifest, sizeof manifest, MANIFEST_FMT, semver, since_type);
+    write_file(dir, "toolgate.json", manifest);
+    write_file(dir, "main.py", code);
+    write_file(dir, "lib/util.py", "def f(): return 1\n");
+    return dir;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int changes;
+static tg_registry_event last_event;
+static void on_change(const char *tenant, const char *name, tg_registry_event ev, void *ud)
+{
+    (void)tenant;
+    (void)name;
+    (void)ud;
+    changes++;
+    last_event = ev;
+}
+
+static json_t *detail(const tg_registry_error *err, size_t i, const char *key)
+{
+    return json_object_get(json_array_get(err->details, i), key);
+}
+
+static const char *detail_str(const tg_registry_error *err, size_t i, const char *key)
+{
+    const char *s = json_string_value(detail(err, i, key));
+    return s ? s : "(none)";
+}
+
+/* The engine's order of violations is its own; look for one anywhere. */
+static bool has_problem(const tg_registry_error *err, const char *path, const char *keyword)
+{
+    for (size_t i = 0; i < json_array_size(err->details); i++)
+        if (strcmp(detail_str(err, i, "path"), path) == 0 &&
+            strcmp(detail_str(err, i, "keyword"), keyword) == 0)
+            return true;
+    return false;
+}
+
+static void dump_details(const tg_registry_error *err)
+{
+    if (!err->details) return;
+    char *s = json_dumps(err->details, JSON_COMPACT);
+    fprintf(stderr, "  details: %s\n", s);
+    free(s);
+}
+
+static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char *dir = make_worker("w1", "1.0.0", "string", "print('hello')\n");
+
+    int rc = tg_registry_deploy_dir(reg, "acme", dir, &res, &err);
+    if (rc) fprintf(stderr, "deploy: %s\n", err.message), dump_details(&err);
+    CHECK_INT_EQ(rc, 0);
+    CHECK(res.created);
+    CHECK(res.changed);
+    CHECK_INT_EQ(strlen(res.version), 64);
+    CHECK_INT_EQ(changes, 1);
+    CHECK_INT_EQ(last_event, TG_REGISTRY_DEPLOYED);
+    memcpy(v1, res.version, 65);
+
+    /* The same content again: same version, nothing written, no notification. */
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), 0);
+    CHECK_STR_EQ(res.version, v1);
+    CHECK(!res.created);
+    CHECK(!res.changed);
+    CHECK_INT_EQ(changes, 1);
+
+    /* New code: a new version that becomes current. */
+    write_file(dir, "main.py", "print('hello, world')\n");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), 0);
+    CHECK(res.created);
+    CHECK(res.changed);
+    CHECK(strcmp(res.version, v1) != 0);
+    CHECK_INT_EQ(changes, 2);
+    memcpy(v2, res.version, 65);
+
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "acme", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 1);
+    json_t *w = json_array_get(list, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(w, "name")), "crm_sync");
+    CHECK_STR_EQ(json_string_value(json_object_get(w, "version")), v2);
+    CHECK_STR_EQ(json_string_value(json_object_get(w, "semver")), "1.0.0");
+    CHECK_STR_EQ(json_string_value(json_object_get(w, "title")), "Sync CRM contacts");
+    CHECK_STR_EQ(json_string_value(json_object_get(w, "description")), "Fetches contacts.");
+    CHECK(json_integer_value(json_object_get(w, "updated_at")) > 0);
+    json_decref(list);
+
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "acme", "crm_sync", &got, &err), 0);
+    json_t *versions = json_object_get(got, "versions");
+    CHECK_INT_EQ(json_array_size(versions), 2);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(versions, 0), "version")), v1);
+    CHECK(json_is_false(json_object_get(json_array_get(versions, 0), "current")));
+    CHECK(json_is_true(json_object_get(json_array_get(versions, 1), "current")));
+    CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(got, "manifest"), "entry")),
+                 "main.py");
+    json_decref(got);
+
+    /* Resolve sees the code files, sorted, without the manifest. */
+    tg_registry_snapshot *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &s, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), v2);
+    CHECK_STR_EQ(tg_registry_snapshot_name(s), "crm_sync");
+    CHECK_INT_EQ(tg_registry_snapshot_file_count(s), 2);
+    CHECK_STR_EQ(tg_registry_snapshot_file(s, 0)->path, "lib/util.py");
+    CHECK_STR_EQ(tg_registry_snapshot_file(s, 1)->path, "main.py");
+    CHECK_STR_EQ((const char *)tg_registry_snapshot_file(s, 1)->data, "print('hello, world')\n");
+    CHECK(tg_registry_snapshot_file(s, 2) == NULL);
+    CHECK(tg_registry_snapshot_input_schema(s) != NULL);
+    CHECK(tg_registry_snapshot_output_schema(s) != NULL);
+    /* format is an assertion in the compiled input schema. */
+    json_t *good = json_pack("{s:s}", "since", "2024-01-31");
+    json_t *bad = json_pack("{s:s}", "since", "yesterday");
+    CHECK(tg_schema_valid(tg_registry_snapshot_input_schema(s), good));
+    CHECK(!tg_schema_valid(tg_registry_snapshot_input_schema(s), bad));
+    json_decref(good);
+    json_decref(bad);
+
+    /* Resolving again hands out the cached snapshot: nothing recompiled. */
+    tg_registry_snapshot *again = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &again, &err), 0);
+    CHECK(again == s);
+    tg_registry_snapshot_unref(again);
+
+    /* Rollback moves the pointer; the old snapshot stays usable. */
+    CHECK_INT_EQ(tg_registry_rollback(reg, "acme", "crm_sync", v1, &err), 0);
+    CHECK_INT_EQ(changes, 3);
+    CHECK_INT_EQ(last_event, TG_REGISTRY_ROLLED_BACK);
+    tg_registry_snapshot *old = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &old, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(old), v1);
+    CHECK_STR_EQ((const char *)tg_registry_snapshot_file(old, 1)->data, "print('hello')\n");
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), v2);
+    /* Only the code changed: the tool definition, and its hash, did not. */
+    CHECK_STR_EQ(tg_registry_snapshot_definition_hash(old),
+                 tg_registry_snapshot_definition_hash(s));
+    CHECK_INT_EQ(strlen(tg_registry_snapshot_definition_hash(s)), 64);
+    tg_registry_snapshot_unref(old);
+    tg_registry_snapshot_unref(s);
+
+    /* Rolling back to the current version is a no-op; to an unknown one, refused. */
+    CHECK_INT_EQ(tg_registry_rollback(reg, "acme", "crm_sync", v1, &err), 0);
+    CHECK_INT_EQ(changes, 3);
+    CHECK_INT_EQ(tg_registry_rollback(reg, "acme", "crm_sync", "00", &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_rollback(reg, "acme", "nope", v1, &err), TG_REGISTRY_ENOTFOUND);
+
+    /* Redeploying an older version's content makes it current without a new row. */
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), 0);
+    CHECK_STR_EQ(res.version, v2);
+    CHECK(!res.created);
+    CHECK(res.changed);
+    CHECK_INT_EQ(changes, 4);
+
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+static void test_tenants(tg_registry *reg, const char *v2)
+{
+    tg_registry_error err = {0};
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "other", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 0);
+    json_decref(list);
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "other", "crm_sync", &got, &err), TG_REGISTRY_ENOTFOUND);
+    CHECK(got == NULL);
+    tg_registry_snapshot *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "other", "crm_sync", &s, &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_rollback(reg, "other", "crm_sync", v2, &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_delete(reg, "other", "crm_sync", &err), TG_REGISTRY_ENOTFOUND);
+
+    /* The same worker in tenant B is B's own: deleting it leaves A's alone. */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/w1", base);
+    tg_registry_deploy_result res;
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "other", dir, &res, &err), 0);
+    CHECK(res.created);
+    CHECK_INT_EQ(tg_registry_delete(reg, "other", "crm_sync", &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &s, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), v2);
+    tg_registry_snapshot_unref(s);
+    CHECK_INT_EQ(tg_registry_get(reg, "acme", "crm_sync", &got, &err), 0);
+    CHECK_INT_EQ(json_array_size(json_object_get(got, "versions")), 2);
+    json_decref(got);
+    tg_registry_error_clear(&err);
+}
+
+static void test_manifest_problems(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char *dir = make_worker("w3", "1.0.0", "string", "x\n");
+    /* Three problems: a bad name, an unknown runtime, a timeout below the minimum. */
+    write_file(dir, "toolgate.json",
+               "{\"name\": \"bad name!\", \"version\": \"1.0.0\", \"runtime\": \"ruby\","
+               " \"entry\": \"main.py\", \"inputSchema\": {\"type\": \"object\"},"
+               " \"limits\": {\"timeout_ms\": 5}}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_INT_EQ(json_array_size(err.details), 3);
+    if (json_array_size(err.details) != 3) dump_details(&err);
+    CHECK(has_problem(&err, "/name", "pattern"));
+    CHECK(has_problem(&err, "/runtime", "enum"));
+    CHECK(has_problem(&err, "/limits/timeout_ms", "minimum"));
+    CHECK(json_is_string(detail(&err, 0, "message")));
+
+    /* An unknown top-level key, a bad version and a missing entry file. */
+    write_file(dir, "toolgate.json",
+               "{\"name\": \"ok\", \"version\": \"1.0\", \"runtime\": \"sh\","
+               " \"entry\": \"run.sh\", \"inputSchema\": {\"type\": \"object\"}, \"extra\": 1}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_INT_EQ(json_array_size(err.details), 3);
+    if (json_array_size(err.details) != 3) dump_details(&err);
+    CHECK(has_problem(&err, "/extra", "additionalProperties"));
+    CHECK(has_problem(&err, "/version", "pattern"));
+    CHECK(has_problem(&err, "/entry", "entry"));
+
+    /* inputSchema must be an object schema, as MCP requires. */
+    write_file(dir, "toolgate.json",
+               "{\"name\": \"ok\", \"version\": \"1.0.0\", \"runtime\": \"sh\","
+               " \"entry\": \"main.py\", \"inputSchema\": {\"type\": \"array\"}}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_STR_EQ(detail_str(&err, 0, "path"), "/inputSchema/type");
+
+    /* An inputSchema that does not compile: refused with its schema path. */
+    write_file(dir, "toolgate.json",
+               "{\"name\": \"ok\", \"version\": \"1.0.0\", \"runtime\": \"sh\","
+               " \"entry\": \"main.py\", \"inputSchema\": {\"type\": \"object\","
+               " \"properties\": {\"x\": {\"type\": \"strnig\"}}}}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_INT_EQ(json_array_size(err.details), 1);
+    CHECK(strncmp(detail_str(&err, 0, "path"), "/inputSchema/properties/x", 25) == 0);
+    if (strncmp(detail_str(&err, 0, "path"), "/inputSchema/properties/x", 25) != 0)
+        dump_details(&err);
+    CHECK_STR_EQ(detail_str(&err, 0, "keyword"), "schema");
+
+    /* Entries that leave the folder are refused by the schema. */
+    write_file(dir, "toolgate.json",
+               "{\"name\": \"ok\", \"version\": \"1.0.0\", \"runtime\": \"sh\","
+               " \"entry\": \"../main.py\", \"inputSchema\": {\"type\": \"object\"}}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_STR_EQ(detail_str(&err, 0, "path"), "/entry");
+
+    /* Duplicate keys and broken JSON. */
+    write_file(dir, "toolgate.json", "{\"name\": \"a\", \"name\": \"b\"}");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_STR_EQ(detail_str(&err, 0, "keyword"), "json");
+    write_file(dir, "toolgate.json", "{\"name\": ");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+
+    /* Nothing of those reached the store. */
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "acme", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 1);
+    json_decref(list);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+static void test_paths_and_limits(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char *dir = make_worker("w4", "2.0.0", "string", "print(1)\n");
+    char link[600], outside[600];
+
+    /* A symlink inside the folder is a file of the worker... */
+    snprintf(link, sizeof link, "%s/alias.py", dir);
+    CHECK_INT_EQ(symlink("main.py", link), 0);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "paths", dir, &res, &err), 0);
+    tg_registry_snapshot *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "paths", "crm_sync", &s, &err), 0);
+    CHECK_INT_EQ(tg_registry_snapshot_file_count(s), 3);
+    CHECK_STR_EQ(tg_registry_snapshot_file(s, 0)->path, "alias.py");
+    CHECK_STR_EQ((const char *)tg_registry_snapshot_file(s, 0)->data, "print(1)\n");
+    tg_registry_snapshot_unref(s);
+    unlink(link);
+
+    /* ...one that leaves it is refused. */
+    snprintf(outside, sizeof outside, "%s/secret.txt", base);
+    write_file(base, "secret.txt", "s3cret\n");
+    snprintf(link, sizeof link, "%s/lib/leak.txt", dir);
+    CHECK_INT_EQ(symlink(outside, link), 0);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "paths", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK(strstr(err.message, "lib/leak.txt") != NULL);
+    unlink(link);
+    snprintf(link, sizeof link, "%s/up", dir);
+    CHECK_INT_EQ(symlink("..", link), 0);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "paths", dir, &res, &err), TG_REGISTRY_EINVALID);
+    unlink(link);
+
+    /* In memory: paths that escape, duplicates and a missing entry, all listed. */
+    json_error_t jerr;
+    char manifest_text[4096];
+    snprintf(manifest_text, sizeof manifest_text, MANIFEST_FMT, "3.0.0", "string");
+    json_t *manifest = json_loads(manifest_text, JSON_REJECT_DUPLICATES, &jerr);
+    const unsigned char code[] = "x";
+    tg_registry_file files[] = {
+        {"../evil.py", code, 1}, {"/abs.py", code, 1}, {"a/./b", code, 1},
+        {"dup.py", code, 1},     {"dup.py", code, 1},  {"toolgate.json", code, 1},
+    };
+    CHECK_INT_EQ(tg_registry_deploy(reg, "paths", manifest, files, 6, &res, &err),
+                 TG_REGISTRY_EINVALID);
+    /* five bad paths, and entry main.py is missing */
+    CHECK_INT_EQ(json_array_size(err.details), 6);
+    if (json_array_size(err.details) != 6) dump_details(&err);
+    CHECK(has_problem(&err, "/files/..~1evil.py", "path"));
+    CHECK(has_problem(&err, "/files/a~1.~1b", "path"));
+    CHECK(has_problem(&err, "/files/dup.py", "path"));
+    CHECK(has_problem(&err, "/entry", "entry"));
+
+    tg_registry_file ok[] = {{"main.py", code, 1}, {"empty", NULL, 0}};
+    CHECK_INT_EQ(tg_registry_deploy(reg, "paths", manifest, ok, 2, &res, &err), 0);
+    CHECK(res.created);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "paths", "crm_sync", &s, &err), 0);
+    CHECK_INT_EQ(tg_registry_snapshot_file_count(s), 2);
+    CHECK_INT_EQ(tg_registry_snapshot_file(s, 0)->len, 0);
+    tg_registry_snapshot_unref(s);
+
+    /* Size, count and depth limits, from a store opened with small ones. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/small.db", base);
+    tg_registry *small = NULL;
+    tg_registry_options opts = {.max_total_bytes = 1000, .max_files = 3, .max_depth = 2};
+    CHECK_INT_EQ(tg_registry_open(path, &opts, &small, &err), 0);
+    CHECK_INT_EQ(tg_registry_deploy_dir(small, "t", dir, &res, &err), 0);
+    char big[1500];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    write_file(dir, "big.bin", big);
+    CHECK_INT_EQ(tg_registry_deploy_dir(small, "t", dir, &res, &err), TG_REGISTRY_ELIMIT);
+    write_file(dir, "big.bin", "small");
+    write_file(dir, "more.txt", "one too many");
+    CHECK_INT_EQ(tg_registry_deploy_dir(small, "t", dir, &res, &err), TG_REGISTRY_ELIMIT);
+    snprintf(path, sizeof path, "%s/big.bin", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/more.txt", dir);
+    unlink(path);
+    write_file(dir, "a/b/c/deep.txt", "deep");
+    CHECK_INT_EQ(tg_registry_deploy_dir(small, "t", dir, &res, &err), TG_REGISTRY_ELIMIT);
+    big[999] = '\0';
+    tg_registry_file too_big[] = {{"main.py", (const unsigned char *)big, 1001}};
+    CHECK_INT_EQ(tg_registry_deploy(small, "t", manifest, too_big, 1, &res, &err),
+                 TG_REGISTRY_ELIMIT);
+    tg_registry_close(small);
+
+    json_decref(manifest);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+static void test_definition_hash(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char *dir = make_worker("w5", "1.0.0", "string", "a\n");
+    tg_registry_snapshot *a = NULL, *b = NULL, *c = NULL;
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "defs", dir, &res, &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "defs", "crm_sync", &a, &err), 0);
+    /* A semver bump and new code leave the tool definition unchanged... */
+    free(make_worker("w5", "1.0.1", "string", "b\n"));
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "defs", dir, &res, &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "defs", "crm_sync", &b, &err), 0);
+    CHECK(strcmp(tg_registry_snapshot_version(a), tg_registry_snapshot_version(b)) != 0);
+    CHECK_STR_EQ(tg_registry_snapshot_definition_hash(a), tg_registry_snapshot_definition_hash(b));
+    /* ...a change to the inputSchema changes it. */
+    free(make_worker("w5", "1.0.2", "integer", "b\n"));
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "defs", dir, &res, &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "defs", "crm_sync", &c, &err), 0);
+    CHECK(strcmp(tg_registry_snapshot_definition_hash(a),
+                 tg_registry_snapshot_definition_hash(c)) != 0);
+    tg_registry_snapshot_unref(a);
+    tg_registry_snapshot_unref(b);
+    tg_registry_snapshot_unref(c);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+/* Readers hammer resolve, list and get while the main thread deploys. */
+typedef struct reader_arg {
+    tg_registry *reg;
+    atomic_int *stop;
+    int errors;
+    int reads;
+} reader_arg;
+
+static void *reader(void *p)
+{
+    reader_arg *a = p;
+    tg_registry_error err = {0};
+    while (!atomic_load(a->stop)) {
+        tg_registry_snapshot *s = NULL;
+        if (tg_registry_resolve(a->reg, "race", "crm_sync", &s, &err) != 0) {
+            fprintf(stderr, "resolve: %s\n", err.message);
+            a->errors++;
+        } else if (tg_registry_snapshot_file_count(s) != 2 ||
+                   strncmp((const char *)tg_registry_snapshot_file(s, 1)->data, "v", 1) != 0) {
+            a->errors++;
+        }
+        tg_registry_snapshot_unref(s);
+        json_t *list = NULL;
+        if (tg_registry_list(a->reg, "race", &list, &err) != 0 || json_array_size(list) != 1)
+            a->errors++;
+        json_decref(list);
+        json_t *got = NULL;
+        if (tg_registry_get(a->reg, "race", "crm_sync", &got, &err) != 0) a->errors++;
+        json_decref(got);
+        a->reads++;
+    }
+    tg_registry_error_clear(&err);
+    return NULL;
+}
+
+static void test_concurrent_reads(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char *dir = make_worker("w6", "1.0.0", "string", "v0\n");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "race", dir, &res, &err), 0);
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    enum { NREADERS = 4 };
+    pthread_t th[NREADERS];
+    reader_arg args[NREADERS];
+    for (int i = 0; i < NREADERS; i++) {
+        args[i] = (reader_arg){.reg = reg, .stop = &stop};
+        CHECK_INT_EQ(pthread_create(&th[i], NULL, reader, &args[i]), 0);
+    }
+    int deploy_errors = 0;
+    for (int i = 1; i <= 30; i++) {
+        char code[32];
+        snprintf(code, sizeof code, "v%d\n", i);
+        write_file(dir, "main.py", code);
+        if (tg_registry_deploy_dir(reg, "race", dir, &res, &err) != 0 || !res.created) {
+            fprintf(stderr, "deploy %d: %s\n", i, err.message);
+            deploy_errors++;
+        }
+    }
+    atomic_store(&stop, 1);
+    int reads = 0, errors = 0;
+    for (int i = 0; i < NREADERS; i++) {
+        pthread_join(th[i], NULL);
+        reads += args[i].reads;
+        errors += args[i].errors;
+    }
+    CHECK_INT_EQ(deploy_errors, 0);
+    CHECK_INT_EQ(errors, 0);
+    CHECK(reads > 0);
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "race", "crm_sync", &got, &err), 0);
+    CHECK_INT_EQ(json_array_size(json_object_get(got, "versions")), 31);
+    json_decref(got);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+static void test_reopen_and_delete(const char *db, const char *v2)
+{
+    tg_registry *reg = NULL;
+    tg_registry_error err = {0};
+    CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), 0);
+    tg_registry_set_change_callback(reg, on_change, NULL);
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "acme", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "version")), v2);
+    json_decref(list);
+    tg_registry_snapshot *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &s, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), v2);
+    CHECK_STR_EQ((const char *)tg_registry_snapshot_file(s, 1)->data, "print('hello, world')\n");
+
+    /* Delete: gone from every read, while a held snapshot stays valid. */
+    int before = changes;
+    CHECK_INT_EQ(tg_registry_delete(reg, "acme", "crm_sync", &err), 0);
+    CHECK_INT_EQ(changes, before + 1);
+    CHECK_INT_EQ(last_event, TG_REGISTRY_DELETED);
+    CHECK_STR_EQ(tg_registry_snapshot_name(s), "crm_sync");
+    tg_registry_snapshot_unref(s);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &s, &err), TG_REGISTRY_ENOTFOUND);
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "acme", "crm_sync", &got, &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_list(reg, "acme", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 0);
+    json_decref(list);
+    CHECK_INT_EQ(tg_registry_delete(reg, "acme", "crm_sync", &err), TG_REGISTRY_ENOTFOUND);
+    tg_registry_close(reg);
+    tg_registry_error_clear(&err);
+}
+
+/* The store is in WAL mode at schema version 1, and a store from a newer
+ * toolgate is refused rather than misread. */
+static void test_store_format(const char *db)
+{
+    sqlite3 *h = NULL;
+    CHECK_INT_EQ(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    tg_registry *reg = NULL;
+    tg_registry_error err = {0};
+    CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), TG_REGISTRY_ESTORE);
+    CHECK(reg == NULL);
+    CHECK(strstr(err.message, "99") != NULL);
+    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
+    tg_registry_error_clear(&err);
+}
+
+/* A store another process holds locked: the deploy fails with ESTORE after
+ * the busy timeout, writes nothing, and succeeds once the lock is gone. */
+static void test_store_busy(const char *db)
+{
+    tg_registry *reg = NULL;
+    tg_registry_error err = {0};
+    tg_registry_options opts = {.busy_timeout_ms = 50};
+    CHECK_INT_EQ(tg_registry_open(db, &opts, &reg, &err), 0);
+    char *dir = make_worker("w7", "9.0.0", "string", "locked\n");
+    sqlite3 *h = NULL;
+    CHECK_INT_EQ(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tg_registry_deploy_result res;
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", dir, &res, &err), TG_REGISTRY_ESTORE);
+    CHECK(!res.created && !res.changed);
+    /* Readers are not blocked by the writer (WAL). */
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "busy", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 0);
+    json_decref(list);
+    CHECK_INT_EQ(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", dir, &res, &err), 0);
+    CHECK(res.created);
+    CHECK_INT_EQ(tg_registry_delete(reg, "busy", "crm_sync", &err), 0);
+
+    /* A folder without a manifest is refused with the reason. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/toolgate.json", dir);
+    unlink(path);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK(strstr(err.message, "toolgate.json") != NULL);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", "/nonexistent/worker", &res, &err),
+                 TG_REGISTRY_EIO);
+    tg_registry_close(reg);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(base, sizeof base, "%s/tg-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(base)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    char db[512];
+    snprintf(db, sizeof db, "%s/registry.db", base);
+
+    tg_registry *reg = NULL;
+    tg_registry_error err = {0};
+    int rc = tg_registry_open(db, NULL, &reg, &err);
+    if (rc) fprintf(stderr, "open: %s\n", err.message);
+    CHECK_INT_EQ(rc, 0);
+    if (rc) return check_report();
+    tg_registry_set_change_callback(reg, on_change, NULL);
+
+    char v1[65], v2[65];
+    test_deploy_cycle(reg, v1, v2);
+    test_tenants(reg, v2);
+    test_manifest_problems(reg);
+    test_paths_and_limits(reg);
+    test_definition_hash(reg);
+    test_concurrent_reads(reg);
+    tg_registry_close(reg);
+    test_store_busy(db);
+    test_store_format(db);
+    test_reopen_and_delete(db, v2);
+
+    nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return check_report();
+}

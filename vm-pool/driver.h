@@ -1,0 +1,56 @@
+/* The sandbox driver interface: the pool talks to sandboxes only through this
+ * table, so a microVM driver can sit beside the jail driver.
+ *
+ * A driver sandbox is single-use and owned by whoever spawned it until
+ * destroy(). kill() may be called from any thread while another thread uses
+ * the sandbox's channel, but never after (or concurrently with) destroy(). */
+#ifndef TG_VMPOOL_DRIVER_H
+#define TG_VMPOOL_DRIVER_H
+
+#include <stdint.h>
+
+typedef struct tg_driver_sandbox tg_driver_sandbox;
+
+/* Limits every sandbox of a pool gets; 0 takes the default in brackets. */
+typedef struct tg_driver_config {
+    const char *agent_path;    /* the static toolgate-agent binary (required) */
+    uint64_t memory_bytes;     /* memory cgroup limit (128 MiB) */
+    uint32_t max_pids;         /* pids cgroup limit (64) */
+    uint64_t work_bytes;       /* size of the private /work tmpfs (64 MiB) */
+    uint32_t cpu_seconds;      /* RLIMIT_CPU (60) */
+    uint32_t max_files;        /* RLIMIT_NOFILE (256) */
+    uint64_t max_file_bytes;   /* RLIMIT_FSIZE (64 MiB) */
+    uint32_t spawn_timeout_ms; /* how long a spawn may take to reach "ready" (10000) */
+} tg_driver_config;
+
+enum {
+    TG_DRIVER_EINVAL = -1,  /* bad configuration, or a runtime this driver cannot run */
+    TG_DRIVER_ESYS = -2,    /* a system call failed (see errno in the log line) */
+    TG_DRIVER_ESPAWN = -3,  /* the sandbox did not come up */
+    TG_DRIVER_ENOTSUP = -4, /* the host cannot run this driver */
+};
+
+typedef struct tg_driver {
+    const char *name;
+    /* Sets up what all sandboxes share (cgroup parents, ...). */
+    int (*open)(const tg_driver_config *cfg, void **state);
+    /* Checks that runtime can run here ("sh", "python3", "exec"), before any spawn. */
+    int (*prepare)(void *state, const char *runtime);
+    /* Starts one sandbox and returns once its agent waits for the run frame. */
+    int (*spawn)(void *state, const char *runtime, tg_driver_sandbox **out);
+    /* The host's end of the frame stream (a socket). Owned by the sandbox. */
+    int (*channel)(tg_driver_sandbox *sb);
+    /* Stops everything in the sandbox now; thread-safe (see above). */
+    void (*kill)(tg_driver_sandbox *sb);
+    /* Kills, reaps and removes every trace of the sandbox (processes, cgroups). */
+    void (*destroy)(tg_driver_sandbox *sb);
+    /* Optional: NULL when the driver has no snapshots (jail). */
+    int (*snapshot)(void *state, const char *runtime);
+    int (*restore)(void *state, const char *runtime, tg_driver_sandbox **out);
+    void (*close)(void *state);
+} tg_driver;
+
+/* Namespaces, a read-only root, seccomp, cgroups and rlimits (jail.c). */
+extern const tg_driver tg_jail_driver;
+
+#endif

@@ -1,0 +1,435 @@
+/* The jail driver: each sandbox is a process tree in fresh pid, mount, network,
+ * ipc, uts and cgroup namespaces, inside its own memory and pids cgroups.
+ *
+ * The host side (this file) only creates the cgroups, clones the child into
+ * the namespaces and execs the static agent; the agent, as the namespace's
+ * init, builds the read-only root, drops privileges and loads the seccomp
+ * filter before it reports "ready" (agent/agent.c). Invariant: a sandbox's
+ * init pid is reaped only in destroy(), so kill() can never hit a reused pid. */
+#include "vm-pool/driver.h"
+#include "vm-pool/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway/core/alloc.h"
+
+/* The sandboxes' uids come from this range, one per sandbox, so RLIMIT_NPROC
+ * (counted per uid) is per sandbox and no two sandboxes share an identity. */
+#define UID_BASE  200000u
+#define UID_COUNT 50000u
+
+typedef struct jail_state {
+    tg_driver_config cfg;
+    bool v2;           /* unified cgroup hierarchy */
+    char *mem_parent;  /* v1: .../memory/<our cgroup>; v2: /sys/fs/cgroup/<our cgroup> */
+    char *pids_parent; /* v1 only */
+} jail_state;
+
+struct tg_driver_sandbox {
+    pid_t pid; /* the sandbox's init (the agent), in our pid namespace */
+    int sock;
+    char *mem_dir;
+    char *pids_dir; /* NULL on v2 (the same directory) */
+};
+
+static atomic_uint_fast64_t jail_seq;
+
+static void jail_log(const char *what, const char *path)
+{
+    fprintf(stderr, "toolgate: jail: %s%s%s: %s\n", what, path ? " " : "", path ? path : "",
+            strerror(errno));
+}
+
+static int write_file(const char *dir, const char *name, const char *value)
+{
+    char *path = tg_xasprintf("%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int rc = -1;
+    if (fd >= 0) {
+        size_t len = strlen(value);
+        rc = write(fd, value, len) == (ssize_t)len ? 0 : -1;
+        close(fd);
+    }
+    free(path);
+    return rc;
+}
+
+/* Our own cgroup in controller's hierarchy ("" for v2's unified line). */
+static char *own_cgroup(const char *controller)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f) return NULL;
+    char line[4096];
+    char *found = NULL;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        *c2 = '\0';
+        const char *list = c1 + 1;
+        if (controller[0] == '\0' ? list[0] == '\0' : false) {
+            found = tg_xstrdup(c2 + 1);
+            break;
+        }
+        /* The controller list is comma-separated ("cpu,cpuacct"). */
+        size_t n = strlen(controller);
+        for (const char *p = list; n && *p;) {
+            size_t len = strcspn(p, ",");
+            if (len == n && memcmp(p, controller, n) == 0) {
+                found = tg_xstrdup(c2 + 1);
+                break;
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Removes cgroups a crashed process of ours left behind: "tg-<pid>-<seq>"
+ * whose pid no longer runs. Best effort; a live pid's cgroups are not ours. */
+static void sweep(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned long pid;
+        unsigned long long seq;
+        if (sscanf(e->d_name, "tg-%lu-%llu", &pid, &seq) != 2) continue;
+        if ((pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *path = tg_xasprintf("%s/%s", parent, e->d_name);
+        rmdir(path);
+        free(path);
+    }
+    closedir(d);
+}
+
+/* On cgroup v2, children get memory and pids only if their parent hands
+ * them down, and a cgroup with processes of its own cannot (the "no internal
+ * processes" rule): then this process moves into a leaf of its own cgroup
+ * first. Untested here (the CI host runs v1); a daemon under systemd wants
+ * Delegate=yes. */
+static int v2_delegate(const char *parent)
+{
+    if (write_file(parent, "cgroup.subtree_control", "+memory +pids") == 0) return 0;
+    if (errno != EBUSY) {
+        jail_log("cgroup.subtree_control", parent);
+        return TG_DRIVER_ENOTSUP;
+    }
+    char *leaf = tg_xasprintf("%s/toolgate", parent);
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    int rc = TG_DRIVER_ENOTSUP;
+    if ((mkdir(leaf, 0755) == 0 || errno == EEXIST) && write_file(leaf, "cgroup.procs", pid) == 0 &&
+        write_file(parent, "cgroup.subtree_control", "+memory +pids") == 0)
+        rc = 0;
+    else
+        jail_log("cannot delegate memory and pids controllers under", parent);
+    free(leaf);
+    return rc;
+}
+
+static int jail_open(const tg_driver_config *cfg, void **out)
+{
+    if (!cfg->agent_path || access(cfg->agent_path, X_OK) != 0) return TG_DRIVER_EINVAL;
+    jail_state *st = tg_xcalloc(1, sizeof *st);
+    st->cfg = *cfg;
+    st->cfg.agent_path = tg_xstrdup(cfg->agent_path);
+    if (!st->cfg.memory_bytes) st->cfg.memory_bytes = 128u << 20;
+    if (!st->cfg.max_pids) st->cfg.max_pids = 64;
+    if (!st->cfg.work_bytes) st->cfg.work_bytes = 64u << 20;
+    if (!st->cfg.cpu_seconds) st->cfg.cpu_seconds = 60;
+    if (!st->cfg.max_files) st->cfg.max_files = 256;
+    if (!st->cfg.max_file_bytes) st->cfg.max_file_bytes = 64u << 20;
+    if (!st->cfg.spawn_timeout_ms) st->cfg.spawn_timeout_ms = 10000;
+
+    st->v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    int rc = TG_DRIVER_ENOTSUP;
+    if (st->v2) {
+        char *own = own_cgroup("");
+        if (own) {
+            st->mem_parent = tg_xasprintf("/sys/fs/cgroup%s", strcmp(own, "/") ? own : "");
+            rc = v2_delegate(st->mem_parent);
+            free(own);
+        }
+    } else {
+        char *mem = own_cgroup("memory"), *pids = own_cgroup("pids");
+        if (mem && pids) {
+            st->mem_parent = tg_xasprintf("/sys/fs/cgroup/memory%s", strcmp(mem, "/") ? mem : "");
+            st->pids_parent = tg_xasprintf("/sys/fs/cgroup/pids%s", strcmp(pids, "/") ? pids : "");
+            rc = 0;
+        }
+        free(mem);
+        free(pids);
+    }
+    if (rc < 0) {
+        free((char *)st->cfg.agent_path);
+        free(st);
+        return rc;
+    }
+    sweep(st->mem_parent);
+    if (st->pids_parent) sweep(st->pids_parent);
+    *out = st;
+    return 0;
+}
+
+static void jail_close(void *state)
+{
+    jail_state *st = state;
+    if (!st) return;
+    free((char *)st->cfg.agent_path);
+    free(st->mem_parent);
+    free(st->pids_parent);
+    free(st);
+}
+
+static int jail_prepare(void *state, const char *runtime)
+{
+    (void)state;
+    if (strcmp(runtime, "sh") == 0)
+        return access("/bin/busybox", X_OK) == 0 ? 0 : TG_DRIVER_ENOTSUP;
+    if (strcmp(runtime, "python3") == 0)
+        return access("/usr/bin/python3", X_OK) == 0 ? 0 : TG_DRIVER_ENOTSUP;
+    if (strcmp(runtime, "exec") == 0) return 0;
+    return TG_DRIVER_EINVAL;
+}
+
+/* rmdir retried briefly: a v1 cgroup can stay busy for a moment after its
+ * last task was reaped. */
+static void remove_cgroup(const char *dir)
+{
+    if (!dir) return;
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(dir) == 0 || errno == ENOENT) return;
+        if (errno != EBUSY) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    jail_log("cannot remove cgroup", dir);
+}
+
+static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
+{
+    char num[32];
+    sb->mem_dir = tg_xasprintf("%s/%s", st->mem_parent, name);
+    if (mkdir(sb->mem_dir, 0700) != 0) {
+        jail_log("mkdir", sb->mem_dir);
+        free(sb->mem_dir);
+        sb->mem_dir = NULL;
+        return TG_DRIVER_ESYS;
+    }
+    snprintf(num, sizeof num, "%" PRIu64, st->cfg.memory_bytes);
+    if (st->v2) {
+        if (write_file(sb->mem_dir, "memory.max", num) != 0) {
+            jail_log("cgroup v2 limits", sb->mem_dir);
+            return TG_DRIVER_ESYS;
+        }
+        write_file(sb->mem_dir, "memory.swap.max", "0");
+    } else {
+        if (write_file(sb->mem_dir, "memory.limit_in_bytes", num) != 0) {
+            jail_log("memory.limit_in_bytes", sb->mem_dir);
+            return TG_DRIVER_ESYS;
+        }
+        /* Without swap accounting this file is absent; then swap cannot be
+         * used to step around the limit through this cgroup either way. */
+        write_file(sb->mem_dir, "memory.memsw.limit_in_bytes", num);
+        sb->pids_dir = tg_xasprintf("%s/%s", st->pids_parent, name);
+        if (mkdir(sb->pids_dir, 0700) != 0) {
+            jail_log("mkdir", sb->pids_dir);
+            free(sb->pids_dir);
+            sb->pids_dir = NULL;
+            return TG_DRIVER_ESYS;
+        }
+    }
+    snprintf(num, sizeof num, "%" PRIu32, st->cfg.max_pids);
+    if (write_file(sb->pids_dir ? sb->pids_dir : sb->mem_dir, "pids.max", num) != 0) {
+        jail_log("pids.max", sb->pids_dir ? sb->pids_dir : sb->mem_dir);
+        return TG_DRIVER_ESYS;
+    }
+    return 0;
+}
+
+static void jail_destroy(tg_driver_sandbox *sb)
+{
+    if (!sb) return;
+    if (sb->pid > 0) {
+        /* Killing a pid namespace's init kills every process in it; waitpid
+         * returns only once the namespace is empty. */
+        kill(sb->pid, SIGKILL);
+        while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (sb->sock >= 0) close(sb->sock);
+    remove_cgroup(sb->mem_dir);
+    remove_cgroup(sb->pids_dir);
+    free(sb->mem_dir);
+    free(sb->pids_dir);
+    free(sb);
+}
+
+struct child_args {
+    int sock, devnull, cg1, cg2;
+    const char *agent;
+    char **argv;
+};
+
+/* Runs in the cloned child, which shares memory with the parent (CLONE_VM,
+ * the parent thread waits: CLONE_VFORK, as posix_spawn does): only plain
+ * system calls until execve, and nothing written that the parent reads. */
+static int child(void *arg)
+{
+    const struct child_args *a = arg;
+    static char *const envp[] = {NULL};
+    if ((a->cg1 >= 0 && write(a->cg1, "0", 1) != 1) || (a->cg2 >= 0 && write(a->cg2, "0", 1) != 1))
+        _exit(120);
+    /* A cgroup namespace made after joining the cgroups shows the sandbox
+     * its own cgroup as the root. */
+    if (unshare(CLONE_NEWCGROUP) != 0) _exit(121);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* sock and devnull are >= 10 (see jail_spawn), so no dup2 clobbers another. */
+    if (dup2(a->sock, 3) != 3 || dup2(a->devnull, 0) != 0 || dup2(a->devnull, 1) != 1) _exit(122);
+    syscall(SYS_close_range, 4u, ~0u, 0u);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    execve(a->agent, a->argv, envp);
+    _exit(123);
+}
+
+/* Moves fd to a descriptor >= 10 (close-on-exec). */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd >= 10) return fd;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return hi;
+}
+
+static int open_procs(const char *dir)
+{
+    if (!dir) return -1;
+    char *path = tg_xasprintf("%s/cgroup.procs", dir);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) jail_log("open", path);
+    free(path);
+    return fd;
+}
+
+static int jail_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
+{
+    jail_state *st = state;
+    (void)runtime; /* every jail carries every runtime; the run frame picks one */
+    *out = NULL;
+    uint64_t seq = atomic_fetch_add(&jail_seq, 1);
+    char name[64];
+    snprintf(name, sizeof name, "tg-%ld-%" PRIu64, (long)getpid(), seq);
+
+    tg_driver_sandbox *sb = tg_xcalloc(1, sizeof *sb);
+    sb->sock = -1;
+    int fds[2] = {-1, -1}, devnull = -1, cg1 = -1, cg2 = -1;
+    int rc = make_cgroups(st, sb, name);
+    if (rc < 0) goto out;
+    rc = TG_DRIVER_ESYS;
+    cg1 = open_procs(sb->mem_dir);
+    cg2 = open_procs(sb->pids_dir);
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (cg1 < 0 || (sb->pids_dir && cg2 < 0) || devnull < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        goto out;
+
+    /* Everything the child needs is built before the clone: it may not allocate. */
+    char a_uid[24], a_work[24], a_cpu[24], a_files[24], a_fsize[24], a_nproc[24];
+    snprintf(a_uid, sizeof a_uid, "%u", UID_BASE + (unsigned)(seq % UID_COUNT));
+    snprintf(a_work, sizeof a_work, "%" PRIu64, st->cfg.work_bytes);
+    snprintf(a_cpu, sizeof a_cpu, "%" PRIu32, st->cfg.cpu_seconds);
+    snprintf(a_files, sizeof a_files, "%" PRIu32, st->cfg.max_files);
+    snprintf(a_fsize, sizeof a_fsize, "%" PRIu64, st->cfg.max_file_bytes);
+    snprintf(a_nproc, sizeof a_nproc, "%" PRIu32, st->cfg.max_pids);
+    char *argv[] = {"toolgate-agent", a_uid, a_work, a_cpu, a_files, a_fsize, a_nproc, NULL};
+
+    fds[1] = high_fd(fds[1]);
+    devnull = high_fd(devnull);
+    if (fds[1] < 0 || devnull < 0) goto out;
+    struct child_args ca = {fds[1], devnull, cg1, cg2, st->cfg.agent_path, argv};
+    /* CLONE_VM spares copying the daemon's page tables (and stalling its
+     * other threads on the mm lock meanwhile); the child gets its own stack. */
+    size_t stack_size = 64 * 1024;
+    char *stack = tg_xmalloc(stack_size);
+    int pid = clone(child, stack + stack_size,
+                    CLONE_VM | CLONE_VFORK | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET |
+                        CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+                    &ca);
+    free(stack);
+    if (pid < 0) {
+        jail_log("clone", NULL);
+        goto out;
+    }
+    sb->pid = pid;
+    sb->sock = fds[0];
+    fds[0] = -1;
+    close(fds[1]);
+    fds[1] = -1;
+
+    json_t *ready = NULL;
+    tg_frame_type type;
+    int64_t deadline = tg_frame_now_ns() + (int64_t)st->cfg.spawn_timeout_ms * 1000000;
+    if (tg_frame_read(sb->sock, 4096, deadline, &ready, &type) != 0 || type != TG_FRAME_READY) {
+        rc = TG_DRIVER_ESPAWN;
+        json_decref(ready);
+        goto out;
+    }
+    json_decref(ready);
+    *out = sb;
+    sb = NULL;
+    rc = 0;
+out:
+    if (fds[0] >= 0) close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+    if (devnull >= 0) close(devnull);
+    if (cg1 >= 0) close(cg1);
+    if (cg2 >= 0) close(cg2);
+    jail_destroy(sb);
+    return rc;
+}
+
+static int jail_channel(tg_driver_sandbox *sb)
+{
+    return sb->sock;
+}
+
+static void jail_kill(tg_driver_sandbox *sb)
+{
+    if (sb->pid > 0) kill(sb->pid, SIGKILL);
+}
+
+const tg_driver tg_jail_driver = {
+    .name = "jail",
+    .open = jail_open,
+    .prepare = jail_prepare,
+    .spawn = jail_spawn,
+    .channel = jail_channel,
+    .kill = jail_kill,
+    .destroy = jail_destroy,
+    .snapshot = NULL,
+    .restore = NULL,
+    .close = jail_close,
+};

@@ -1,0 +1,410 @@
+/* The warm sandbox pool (pool.h).
+ *
+ * Per runtime, one mutex-guarded ready list and counters; one refill thread
+ * spawns through the driver with the mutex released. Invariant: for every
+ * runtime, ready + spawning + in_use <= max, and a sandbox leaves the ready
+ * list exactly once, to one caller, which must destroy it. */
+#include "vm-pool/pool.h"
+#include "vm-pool/frame.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/core/alloc.h"
+
+/* The largest frame the host accepts from a guest: a 64 KiB stdout chunk in
+ * base64, or a 64 KiB event line with every byte escaped. */
+#define GUEST_FRAME_MAX (1u << 20)
+#define STDERR_TAIL_MAX 4096
+
+typedef struct pool_runtime {
+    char *name;
+    tg_sandbox **ready; /* stack of max entries */
+    unsigned nready, in_use, spawning, waiters;
+    uint64_t spawned, failures;
+    int64_t last_spawn_ns;
+} pool_runtime;
+
+struct tg_pool {
+    const tg_driver *driver;
+    void *dstate;
+    unsigned warm, max;
+    pool_runtime *rts;
+    size_t nrts;
+    pthread_mutex_t mu;
+    pthread_cond_t refill_cv; /* the refill thread waits here */
+    pthread_cond_t avail_cv;  /* acquirers wait here */
+    bool stopping;
+    pthread_t thread;
+    atomic_uint_fast64_t seq;
+};
+
+struct tg_sandbox {
+    tg_pool *pool;
+    pool_runtime *rt;
+    tg_driver_sandbox *d;
+    atomic_bool ran;
+    atomic_bool cancelled;
+    char id[40];
+};
+
+static int64_t deadline_after(int64_t ns)
+{
+    return tg_frame_now_ns() + ns;
+}
+
+static struct timespec to_timespec(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    return ts;
+}
+
+/* The runtime that most needs a sandbox, or NULL. Called with mu held. */
+static pool_runtime *next_to_fill(tg_pool *p)
+{
+    for (size_t i = 0; i < p->nrts; i++) {
+        pool_runtime *rt = &p->rts[i];
+        unsigned want = p->warm + rt->waiters;
+        if (rt->nready + rt->spawning < want && rt->nready + rt->spawning + rt->in_use < p->max)
+            return rt;
+    }
+    return NULL;
+}
+
+static void *refill_main(void *arg)
+{
+    tg_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping) {
+        pool_runtime *rt = next_to_fill(p);
+        if (!rt) {
+            pthread_cond_wait(&p->refill_cv, &p->mu);
+            continue;
+        }
+        rt->spawning++;
+        pthread_mutex_unlock(&p->mu);
+        int64_t t0 = tg_frame_now_ns();
+        tg_driver_sandbox *d = NULL;
+        int rc = p->driver->spawn(p->dstate, rt->name, &d);
+        int64_t took = tg_frame_now_ns() - t0;
+        tg_sandbox *sb = NULL;
+        if (rc == 0) {
+            sb = tg_xcalloc(1, sizeof *sb);
+            sb->pool = p;
+            sb->rt = rt;
+            sb->d = d;
+            snprintf(sb->id, sizeof sb->id, "%s-%llu", p->driver->name,
+                     (unsigned long long)atomic_fetch_add(&p->seq, 1));
+        }
+        pthread_mutex_lock(&p->mu);
+        rt->spawning--;
+        if (sb) {
+            rt->ready[rt->nready++] = sb;
+            rt->spawned++;
+            rt->last_spawn_ns = took;
+            pthread_cond_broadcast(&p->avail_cv);
+        } else {
+            /* Back off, so a host that cannot spawn is not spun on. */
+            rt->failures++;
+            struct timespec ts = to_timespec(deadline_after(100000000));
+            pthread_cond_timedwait(&p->refill_cv, &p->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
+{
+    *out = NULL;
+    if (!cfg->driver || !cfg->runtimes || cfg->nruntimes == 0) return TG_POOL_EINVAL;
+    void *dstate = NULL;
+    if (cfg->driver->open(&cfg->driver_config, &dstate) != 0) return TG_POOL_ESYS;
+    for (size_t i = 0; i < cfg->nruntimes; i++) {
+        if (cfg->driver->prepare(dstate, cfg->runtimes[i]) != 0) {
+            cfg->driver->close(dstate);
+            return TG_POOL_ERUNTIME;
+        }
+    }
+    tg_pool *p = tg_xcalloc(1, sizeof *p);
+    p->driver = cfg->driver;
+    p->dstate = dstate;
+    p->warm = cfg->warm ? cfg->warm : 4;
+    p->max = cfg->max ? cfg->max : 32;
+    if (p->max < p->warm) p->max = p->warm;
+    p->nrts = cfg->nruntimes;
+    p->rts = tg_xcalloc(p->nrts, sizeof *p->rts);
+    for (size_t i = 0; i < p->nrts; i++) {
+        p->rts[i].name = tg_xstrdup(cfg->runtimes[i]);
+        p->rts[i].ready = tg_xcalloc(p->max, sizeof *p->rts[i].ready);
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->refill_cv, &ca);
+    pthread_cond_init(&p->avail_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&p->thread, NULL, refill_main, p) != 0) {
+        p->driver->close(p->dstate);
+        for (size_t i = 0; i < p->nrts; i++) {
+            free(p->rts[i].name);
+            free(p->rts[i].ready);
+        }
+        free(p->rts);
+        free(p);
+        return TG_POOL_ESYS;
+    }
+    *out = p;
+    return 0;
+}
+
+static pool_runtime *find_runtime(tg_pool *p, const char *runtime)
+{
+    for (size_t i = 0; i < p->nrts; i++)
+        if (strcmp(p->rts[i].name, runtime) == 0) return &p->rts[i];
+    return NULL;
+}
+
+int tg_pool_acquire(tg_pool *p, const char *runtime, int64_t deadline_ns, tg_sandbox **out)
+{
+    *out = NULL;
+    pool_runtime *rt = find_runtime(p, runtime);
+    if (!rt) return TG_POOL_ERUNTIME;
+    struct timespec ts = to_timespec(deadline_ns);
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    rt->waiters++;
+    while (!p->stopping && rt->nready == 0) {
+        pthread_cond_signal(&p->refill_cv);
+        if (pthread_cond_timedwait(&p->avail_cv, &p->mu, &ts) == ETIMEDOUT && rt->nready == 0) {
+            rc = TG_POOL_ECAPACITY;
+            break;
+        }
+    }
+    rt->waiters--;
+    if (p->stopping) rc = TG_POOL_ESHUTDOWN;
+    if (rc == 0) {
+        *out = rt->ready[--rt->nready];
+        rt->in_use++;
+        pthread_cond_signal(&p->refill_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+const char *tg_sandbox_id(const tg_sandbox *sb)
+{
+    return sb->id;
+}
+
+void tg_sandbox_cancel(tg_sandbox *sb)
+{
+    atomic_store(&sb->cancelled, true);
+    sb->pool->driver->kill(sb->d);
+}
+
+void tg_sandbox_destroy(tg_sandbox *sb)
+{
+    if (!sb) return;
+    tg_pool *p = sb->pool;
+    p->driver->destroy(sb->d);
+    pthread_mutex_lock(&p->mu);
+    sb->rt->in_use--;
+    pthread_cond_signal(&p->refill_cv);
+    pthread_mutex_unlock(&p->mu);
+    free(sb);
+}
+
+void tg_sandbox_result_free(tg_sandbox_result *res)
+{
+    free(res->out);
+    free(res->err_tail);
+    memset(res, 0, sizeof *res);
+}
+
+/* Returns: new reference, the run frame for req, or NULL when req is invalid
+ * (stdin or env not UTF-8, an env entry without '='). */
+static json_t *run_frame(const char *runtime, const tg_sandbox_request *req)
+{
+    json_t *o = json_object(), *files = json_array(), *env = json_object(), *limits = json_object();
+    json_object_set_new(o, "type", json_string("run"));
+    json_object_set_new(o, "runtime", json_string(runtime));
+    json_object_set_new(o, "entry", json_string(req->entry));
+    json_object_set_new(o, "files", files);
+    json_object_set_new(o, "env", env);
+    json_object_set_new(o, "limits", limits);
+    json_t *in = json_stringn(req->stdin_data ? req->stdin_data : "", req->stdin_len);
+    bool ok = in != NULL && json_object_get(o, "entry") != NULL;
+    json_object_set_new(o, "stdin", in);
+    for (size_t i = 0; ok && i < req->nfiles; i++) {
+        json_t *f = json_object();
+        json_t *path = json_string(req->files[i].path);
+        json_t *data = tg_frame_b64(req->files[i].data, req->files[i].len);
+        ok = path && data;
+        json_object_set_new(f, "path", path);
+        json_object_set_new(f, "data", data);
+        json_array_append_new(files, f);
+    }
+    for (size_t i = 0; ok && i < req->nenv; i++) {
+        const char *eq = strchr(req->env[i], '=');
+        if (!eq || eq == req->env[i]) {
+            ok = false;
+            break;
+        }
+        char *name = tg_xstrndup(req->env[i], (size_t)(eq - req->env[i]));
+        json_t *v = json_string(eq + 1);
+        ok = v && json_object_set_new(env, name, v) == 0;
+        free(name);
+    }
+    json_object_set_new(limits, "timeout_ms", json_integer(req->timeout_ms));
+    json_object_set_new(limits, "max_output_bytes",
+                        json_integer((json_int_t)req->max_output_bytes));
+    tg_frame_type type;
+    if (!ok || tg_frame_check(o, &type) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Handles one guest frame. Returns 1 when it was the result, 0 to go on,
+ * TG_POOL_ESANDBOX when the guest broke the protocol. */
+static int on_frame(const tg_sandbox_request *req, tg_sandbox_result *res, const json_t *f,
+                    tg_frame_type type)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    switch (type) {
+    case TG_FRAME_STDOUT:
+        if (tg_frame_unb64(json_object_get(f, "data"), &data, &len) != 0) return TG_POOL_ESANDBOX;
+        /* The agent caps stdout; more than the cap means it is not our agent. */
+        if (len > req->max_output_bytes - res->out_len) {
+            free(data);
+            return TG_POOL_ESANDBOX;
+        }
+        res->out = tg_xrealloc(res->out, res->out_len + len + 1);
+        memcpy(res->out + res->out_len, data, len);
+        res->out_len += len;
+        res->out[res->out_len] = '\0';
+        free(data);
+        return 0;
+    case TG_FRAME_STDERR:
+        if (tg_frame_unb64(json_object_get(f, "data"), &data, &len) != 0 || len > STDERR_TAIL_MAX) {
+            free(data);
+            return TG_POOL_ESANDBOX;
+        }
+        free(res->err_tail);
+        res->err_tail = (char *)data;
+        res->err_len = len;
+        return 0;
+    case TG_FRAME_EVENT:
+        /* A worker may print events in a loop; the callback's consumer
+         * (notifications to a client) should not see all of them. */
+        if (res->events >= (req->max_events ? req->max_events : 1000)) {
+            res->events_dropped++;
+        } else {
+            res->events++;
+            if (req->on_event) req->on_event(json_object_get(f, "event"), req->userdata);
+        }
+        return 0;
+    case TG_FRAME_RESULT:
+        res->exit_code = (int)json_integer_value(json_object_get(f, "exit_code"));
+        res->signal = (int)json_integer_value(json_object_get(f, "signal"));
+        res->output_truncated = json_is_true(json_object_get(f, "output_truncated"));
+        res->cpu_us = json_integer_value(json_object_get(f, "cpu_us"));
+        return 1;
+    case TG_FRAME_READY:
+    case TG_FRAME_RUN:
+        break;
+    }
+    return TG_POOL_ESANDBOX;
+}
+
+int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->exit_code = -1;
+    res->out = tg_xcalloc(1, 1);
+    if (!req->entry || req->timeout_ms == 0 || req->max_output_bytes > TG_FRAME_MAX ||
+        atomic_exchange(&sb->ran, true))
+        return TG_POOL_EINVAL;
+    json_t *frame = run_frame(sb->rt->name, req);
+    if (!frame) return TG_POOL_EINVAL;
+    int fd = sb->pool->driver->channel(sb->d);
+    int64_t start = tg_frame_now_ns();
+    int64_t deadline = start + (int64_t)req->timeout_ms * 1000000;
+    int rc = tg_frame_write(fd, frame, deadline);
+    json_decref(frame);
+    if (rc == TG_FRAME_ETOOBIG || rc == TG_FRAME_EINVAL) return TG_POOL_EINVAL;
+    while (rc == 0) {
+        json_t *f = NULL;
+        tg_frame_type type;
+        rc = tg_frame_read(fd, GUEST_FRAME_MAX, deadline, &f, &type);
+        if (rc == 0) {
+            rc = on_frame(req, res, f, type);
+            json_decref(f);
+            if (rc == 1) {
+                rc = 0;
+                break;
+            }
+        }
+    }
+    if (rc == TG_FRAME_ETIMEDOUT) {
+        sb->pool->driver->kill(sb->d);
+        res->timed_out = true;
+        rc = 0;
+    } else if (rc < 0 && atomic_load(&sb->cancelled)) {
+        res->cancelled = true;
+        rc = 0;
+    } else if (rc < 0) {
+        rc = TG_POOL_ESANDBOX;
+    }
+    res->wall_ns = tg_frame_now_ns() - start;
+    return rc;
+}
+
+int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out)
+{
+    pool_runtime *rt = find_runtime(p, runtime);
+    if (!rt) return TG_POOL_ERUNTIME;
+    pthread_mutex_lock(&p->mu);
+    out->ready = rt->nready;
+    out->in_use = rt->in_use;
+    out->spawning = rt->spawning;
+    out->spawned = rt->spawned;
+    out->spawn_failures = rt->failures;
+    out->last_spawn_ns = rt->last_spawn_ns;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void tg_pool_destroy(tg_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->refill_cv);
+    pthread_cond_broadcast(&p->avail_cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    for (size_t i = 0; i < p->nrts; i++) {
+        pool_runtime *rt = &p->rts[i];
+        for (unsigned j = 0; j < rt->nready; j++) {
+            p->driver->destroy(rt->ready[j]->d);
+            free(rt->ready[j]);
+        }
+        free(rt->ready);
+        free(rt->name);
+    }
+    p->driver->close(p->dstate);
+    pthread_cond_destroy(&p->refill_cv);
+    pthread_cond_destroy(&p->avail_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->rts);
+    free(p);
+}

@@ -1,0 +1,126 @@
+/* The sandbox pool: keeps `warm` sandboxes per runtime booted and idle, hands
+ * one out per call, and refills in a background thread.
+ *
+ * A sandbox runs exactly one request and is then destroyed: never reused.
+ * Every function here is thread-safe; many threads acquire and run at once.
+ * Times are CLOCK_MONOTONIC nanoseconds (tg_frame_now_ns()). */
+#ifndef TG_VMPOOL_POOL_H
+#define TG_VMPOOL_POOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vm-pool/driver.h"
+
+typedef struct tg_pool tg_pool;
+typedef struct tg_sandbox tg_sandbox;
+
+enum {
+    TG_POOL_OK = 0,
+    TG_POOL_EINVAL = -1,    /* bad configuration or request; a sandbox run twice */
+    TG_POOL_ECAPACITY = -2, /* no sandbox could be had before the deadline (retryable) */
+    TG_POOL_ERUNTIME = -3,  /* the pool does not serve this runtime */
+    TG_POOL_ESANDBOX = -4,  /* the sandbox died or broke the frame protocol */
+    TG_POOL_ESYS = -5,      /* the driver or a system call failed */
+    TG_POOL_ESHUTDOWN = -6, /* the pool is being destroyed */
+};
+
+typedef struct tg_pool_config {
+    const tg_driver *driver;        /* e.g. &tg_jail_driver */
+    tg_driver_config driver_config; /* agent_path is required */
+    const char *const *runtimes;    /* e.g. {"sh", "python3"} */
+    size_t nruntimes;
+    unsigned warm; /* idle sandboxes kept per runtime (4) */
+    unsigned max;  /* sandboxes alive per runtime, idle or in use (32) */
+} tg_pool_config;
+
+/* Opens the driver, checks every runtime and starts the refill thread.
+ * Returns 0, or a negative TG_POOL_E* code. */
+int tg_pool_create(const tg_pool_config *cfg, tg_pool **out);
+
+/* Takes an idle sandbox of runtime, waiting until deadline_ns for one.
+ * Returns 0 with *out (the caller owns it: tg_sandbox_destroy), or
+ * TG_POOL_ECAPACITY / TG_POOL_ERUNTIME / TG_POOL_ESHUTDOWN. */
+int tg_pool_acquire(tg_pool *p, const char *runtime, int64_t deadline_ns, tg_sandbox **out);
+
+/* Called, on the thread running the sandbox, for each fd 3 line the worker
+ * wrote, in order, as it arrives. event is borrowed. */
+typedef void (*tg_sandbox_event_cb)(const json_t *event, void *userdata);
+
+typedef struct tg_sandbox_file {
+    const char *path; /* relative to the work dir; no ".." */
+    const void *data;
+    size_t len;
+} tg_sandbox_file;
+
+typedef struct tg_sandbox_request {
+    const char *entry; /* one of files' paths */
+    const tg_sandbox_file *files;
+    size_t nfiles;
+    const char *stdin_data; /* the arguments, one JSON document */
+    size_t stdin_len;
+    const char *const *env; /* "NAME=value" strings */
+    size_t nenv;
+    uint32_t timeout_ms;          /* wall clock, enforced by the host (required) */
+    size_t max_output_bytes;      /* stdout beyond this is cut and the worker killed */
+    tg_sandbox_event_cb on_event; /* optional */
+    unsigned max_events;          /* events passed on; later ones are counted, not passed (1000) */
+    void *userdata;
+} tg_sandbox_request;
+
+typedef struct tg_sandbox_result {
+    int exit_code; /* -1 when the worker was killed by a signal or never started */
+    int signal;    /* the signal that ended the worker, or 0 */
+    bool timed_out;
+    bool cancelled;
+    bool output_truncated;
+    char *out; /* stdout, malloc'd and NUL-terminated (binary-safe with out_len) */
+    size_t out_len;
+    char *err_tail; /* the last 4 KiB of stderr, malloc'd, NUL-terminated */
+    size_t err_len;
+    int64_t wall_ns;         /* from sending "run" to the result */
+    int64_t cpu_us;          /* user + system time of the worker, as the agent measured it */
+    unsigned events;         /* events passed to on_event */
+    unsigned events_dropped; /* events beyond max_events */
+} tg_sandbox_result;
+
+/* Runs req in sb. Returns 0 when the run reached an outcome (the worker
+ * exited, was killed, timed out, or was cancelled; see res), TG_POOL_ESANDBOX
+ * when the sandbox died or sent an invalid frame (res holds what arrived), or
+ * TG_POOL_EINVAL for a bad request (stdin or env not UTF-8, a run frame over
+ * TG_FRAME_MAX) or a sandbox that already ran.
+ * res must be released with tg_sandbox_result_free in every case. */
+int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_result *res);
+
+/* Ends a run early (notifications/cancelled): kills the sandbox; the run
+ * returns with res->cancelled. Any thread, any time before tg_sandbox_destroy. */
+void tg_sandbox_cancel(tg_sandbox *sb);
+
+/* A stable id for logs and audit ("jail-<n>"). Borrowed from sb. */
+const char *tg_sandbox_id(const tg_sandbox *sb);
+
+/* Destroys sb (never reused) and lets the pool refill. NULL is a no-op. */
+void tg_sandbox_destroy(tg_sandbox *sb);
+
+void tg_sandbox_result_free(tg_sandbox_result *res);
+
+/* Counts for one runtime, for /metrics and tests. */
+typedef struct tg_pool_stats {
+    unsigned ready;  /* idle, warm */
+    unsigned in_use; /* acquired, not yet destroyed */
+    unsigned spawning;
+    uint64_t spawned; /* since creation */
+    uint64_t spawn_failures;
+    int64_t last_spawn_ns; /* how long the last successful spawn took */
+} tg_pool_stats;
+int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out);
+
+/* Stops the refill thread and destroys every idle sandbox. Sandboxes still
+ * acquired must be destroyed first, and no acquire may be under way or follow
+ * (their sandboxes die with the refill thread that spawned them anyway:
+ * PR_SET_PDEATHSIG). NULL is a no-op. */
+void tg_pool_destroy(tg_pool *p);
+
+#endif
