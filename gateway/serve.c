@@ -16,6 +16,7 @@
 #include "gateway/registry/registry.h"
 #include "vm-pool/pool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,7 +35,8 @@ static const char usage_text[] =
     "                      [--deploy WORKER_DIR]... [--warm N]\n"
     "  --listen ADDR        address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --data-dir DIR       where the registry lives (default ./toolgate-data)\n"
-    "  --deploy DIR         deploy this worker folder before serving (repeatable)\n"
+    "  --deploy DIR         deploy this worker folder, or every worker folder in DIR,\n"
+    "                       before serving (repeatable)\n"
     "  --warm N             idle sandboxes kept ready per runtime (default 4)\n"
     "  --insecure-no-auth   serve without authentication (loopback addresses only)\n";
 
@@ -102,6 +104,56 @@ static char *agent_path(const char *argv0)
     return NULL;
 }
 
+static int deploy_one(tg_registry *registry, const char *dir)
+{
+    tg_registry_deploy_result res;
+    tg_registry_error err = {0};
+    if (tg_registry_deploy_dir(registry, TENANT, dir, &res, &err) != 0) {
+        char *details = err.details ? json_dumps(err.details, JSON_INDENT(2)) : NULL;
+        fprintf(stderr, "toolgate: cannot deploy %s: %s\n%s\n", dir, err.message,
+                details ? details : "");
+        free(details);
+        tg_registry_error_clear(&err);
+        return -1;
+    }
+    fprintf(stderr, "toolgate: deployed %s (version %.12s)\n", dir, res.version);
+    return 0;
+}
+
+/* A worker folder (it holds toolgate.json), or a folder of worker folders. */
+static int deploy_path(tg_registry *registry, const char *path)
+{
+    char *manifest = tg_xasprintf("%s/toolgate.json", path);
+    bool is_worker = access(manifest, F_OK) == 0;
+    free(manifest);
+    if (is_worker) return deploy_one(registry, path);
+    struct dirent **entries;
+    int n = scandir(path, &entries, NULL, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "toolgate: cannot deploy %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0, found = 0;
+    for (int i = 0; i < n; i++) {
+        char *sub = tg_xasprintf("%s/%s", path, entries[i]->d_name);
+        char *sub_manifest = tg_xasprintf("%s/toolgate.json", sub);
+        if (entries[i]->d_name[0] != '.' && access(sub_manifest, F_OK) == 0) {
+            found++;
+            if (rc == 0) rc = deploy_one(registry, sub);
+        }
+        free(sub_manifest);
+        free(sub);
+        free(entries[i]);
+    }
+    free(entries);
+    if (rc == 0 && found == 0) {
+        fprintf(stderr, "toolgate: cannot deploy %s: no toolgate.json in it or its folders\n",
+                path);
+        rc = -1;
+    }
+    return rc;
+}
+
 int tg_cmd_serve(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:8080", *data_dir = "./toolgate-data";
@@ -167,18 +219,8 @@ int tg_cmd_serve(int argc, char **argv)
         tg_registry_error_clear(&rerr);
         goto out;
     }
-    for (size_t i = 0; i < ndeploys; i++) {
-        tg_registry_deploy_result res;
-        if (tg_registry_deploy_dir(registry, TENANT, deploys[i], &res, &rerr) != 0) {
-            char *details = rerr.details ? json_dumps(rerr.details, JSON_INDENT(2)) : NULL;
-            fprintf(stderr, "toolgate: cannot deploy %s: %s\n%s\n", deploys[i], rerr.message,
-                    details ? details : "");
-            free(details);
-            tg_registry_error_clear(&rerr);
-            goto out;
-        }
-        fprintf(stderr, "toolgate: deployed %s (version %.12s)\n", deploys[i], res.version);
-    }
+    for (size_t i = 0; i < ndeploys; i++)
+        if (deploy_path(registry, deploys[i]) != 0) goto out;
 
     agent = agent_path(argv[0]);
     if (!agent) {

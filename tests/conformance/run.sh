@@ -23,9 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-deploys=()
-for d in "$root"/examples/workers/*/; do deploys+=(--deploy "$d"); done
-"$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" "${deploys[@]}" \
+"$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" \
+  --deploy "$root/examples/workers" \
   >"$tmp/out" 2>"$tmp/err" &
 server_pid=$!
 url=

@@ -60,10 +60,8 @@ EOF
 worker open_socket 5000 'busybox nc -w 1 127.0.0.1 22 </dev/null && echo "{\"connected\":true}" || { echo "{\"error\":{\"code\":\"NO_NETWORK\",\"message\":\"connect failed\",\"retryable\":false}}"; exit 1; }'
 worker read_shadow 5000 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
 
-deploys=()
-for d in "$root"/examples/workers/*/ "$tmp"/workers/*/; do deploys+=(--deploy "$d"); done
 "$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" --warm 2 \
-  "${deploys[@]}" >"$tmp/out" 2>"$tmp/err" &
+  --deploy "$root/examples/workers" --deploy "$tmp/workers" >"$tmp/out" 2>"$tmp/err" &
 server_pid=$!
 url=
 for _ in $(seq 100); do
