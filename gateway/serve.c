@@ -8,6 +8,7 @@
  * so that nobody runs an open gateway by accident. */
 #include "gateway/commands.h"
 
+#include "gateway/admin/admin.h"
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
 #include "gateway/http/http.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
 
 typedef struct server_ctx {
     tg_mcp_front front;
+    tg_admin admin;
     const char *driver;
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
@@ -57,6 +59,8 @@ static void route(server_ctx *ctx, tg_http_request *req)
         tg_http_reply_error(req, 503, "UNAVAILABLE", "the gateway is shutting down");
     } else if (strcmp(path, "/mcp") == 0) {
         tg_mcp_front_handle(&ctx->front, req);
+    } else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/')) {
+        tg_admin_handle(&ctx->admin, req);
     } else if (strcmp(path, "/healthz") == 0) {
         tg_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(path, "/readyz") == 0) {
@@ -255,6 +259,7 @@ int tg_cmd_serve(int argc, char **argv)
 
     ctx.front = (tg_mcp_front){
         .registry = registry, .sessions = sessions, .calls = calls, .tenant = TENANT};
+    ctx.admin = (tg_admin){.registry = registry, .tenant = TENANT};
     ctx.driver = tg_jail_driver.name;
     tg_http_config http_config = {.listen = listen};
     char err[256];

@@ -45,6 +45,7 @@ EOF
   printf '%s\n' "$3" >"$tmp/workers/$1/main.sh"
 }
 worker loop_forever 1000 'while :; do :; done'
+worker sleep_two 5000 'cat >/dev/null; sleep 2; echo "{\"slept\":true}"'
 worker fork_bomb 5000 'b() { b | b & }; b; sleep 1; echo "{\"survived\":true}"'
 mkdir -p "$tmp/workers/memory_bomb"
 cat >"$tmp/workers/memory_bomb/toolgate.json" <<EOF
@@ -178,6 +179,60 @@ check "three log notifications" [ "$(grep -c '"method":"notifications/message"' 
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":15,"method":"logging/setLevel","params":{"level":"error"}}'
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"test_tool_with_logging","arguments":{}}}'
 check "info logs filtered at level error" [ "$(grep -c '"method":"notifications/message"' "$tmp/body")" = 0 ]
+
+# --- the admin API ---
+admin() { # admin METHOD PATH [BODY]: status in $status, body in $tmp/body
+  status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "$json" ${3:+--data-binary "$3"} "$base$2")
+}
+admin GET /v1/workers
+check "GET /v1/workers" [ "$status" = 200 ]
+check "the list holds format_text" jq_quiet "'x' if any(w['name']=='format_text' for w in d['workers']) else sys.exit(1)"
+code=$(printf '#!/bin/sh\ncat >/dev/null\necho "{\\"v\\":1}"\n' | base64 -w0)
+admin POST /v1/workers "{\"manifest\":{\"name\":\"deployed_over_http\",\"version\":\"1.0.0\",\"description\":\"x\",\"runtime\":\"sh\",\"entry\":\"main.sh\",\"inputSchema\":{\"type\":\"object\"}},\"files\":[{\"path\":\"main.sh\",\"content_base64\":\"$code\"}]}"
+check "POST /v1/workers deploys: 201" [ "$status" = 201 ]
+first=$(jq_body "d['version']")
+code2=$(printf '#!/bin/sh\ncat >/dev/null\necho "{\\"v\\":2}"\n' | base64 -w0)
+admin POST /v1/workers "{\"manifest\":{\"name\":\"deployed_over_http\",\"version\":\"1.0.1\",\"description\":\"x\",\"runtime\":\"sh\",\"entry\":\"main.sh\",\"inputSchema\":{\"type\":\"object\"}},\"files\":[{\"path\":\"main.sh\",\"content_base64\":\"$code2\"}]}"
+check "a second deploy makes a new version" [ "$(jq_body "d['version']")" != "$first" ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"deployed_over_http","arguments":{}}}'
+check "the new version runs" [ "$(jq_body "d['result']['structuredContent']['v']")" = 2 ]
+admin POST /v1/workers/deployed_over_http/rollback "{\"version\":\"$first\"}"
+check "rollback: 200" [ "$status" = 200 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"deployed_over_http","arguments":{}}}'
+check "the rolled-back version runs" [ "$(jq_body "d['result']['structuredContent']['v']")" = 1 ]
+admin GET /v1/workers/deployed_over_http
+check "GET one worker lists both versions" [ "$(jq_body "len(d['versions'])")" = 2 ]
+admin POST /v1/workers '{"manifest":{"name":"bad name!","version":"one","runtime":"cobol","entry":"x"},"files":[]}'
+check "bad manifest: 400" [ "$status" = 400 ]
+check "bad manifest: every problem listed" [ "$(jq_body "len(d['error']['details'])")" -ge 3 ]
+admin DELETE /v1/workers/deployed_over_http
+check "DELETE: 204" [ "$status" = 204 ]
+admin GET /v1/workers/deployed_over_http
+check "deleted: 404" [ "$status" = 404 ]
+
+# --- slow calls do not hold up the rest ---
+# 200 calls of a 2-second worker at once: they fill the pool and queue up, and
+# meanwhile ping and tools/list are still answered (a blocked server would let
+# these requests time out, failing the checks).
+pids=()
+for i in $(seq 200); do
+  curl -s -o "$tmp/slow.$i" -H "$accept" -H "$json" -H "$s" --max-time 60 \
+    --data-binary "{\"jsonrpc\":\"2.0\",\"id\":$i,\"method\":\"tools/call\",\"params\":{\"name\":\"sleep_two\",\"arguments\":{}}}" \
+    "$url" &
+  pids+=($!)
+done
+sleep 0.5
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":30,"method":"ping"}'
+check "ping answered while 200 calls wait" [ "$status" = 200 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":31,"method":"tools/list"}'
+check "tools/list answered while 200 calls wait" [ "$status" = 200 ]
+wait "${pids[@]}"
+answered=0
+for i in $(seq 200); do
+  grep -q '"result"' "$tmp/slow.$i" && answered=$((answered + 1))
+done
+check "every waiting call got a result (done, or a retryable CAPACITY)" [ "$answered" = 200 ]
+check "the ones that found no sandbox say CAPACITY" [ "$(grep -L '"slept"' "$tmp"/slow.* | xargs -r grep -L '"code":"CAPACITY"' | wc -l)" = 0 ]
 
 # --- hostile workers ---
 call() { post "$accept" "$json" "$s" "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":{}}}"; }

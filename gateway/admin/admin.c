@@ -1,0 +1,174 @@
+/* The admin REST API for workers (/v1/workers): list, inspect, deploy,
+ * roll back, delete. Bodies are JSON; errors carry the gateway's error object
+ * with the registry's list of problems as details, so a refused deploy says
+ * everything that is wrong with it at once. */
+#include "gateway/admin/admin.h"
+
+#include "gateway/core/alloc.h"
+#include "gateway/core/errors.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILES 1000
+
+static void reply_error(tg_http_request *req, tg_err_code code, const char *message,
+                        json_t *details)
+{
+    tg_http_reply_json(req, (unsigned)tg_err_http_status(code),
+                       json_pack("{s:o}", "error", tg_error_json(code, message, details, NULL)));
+}
+
+/* Maps a registry failure onto the error table. */
+static void reply_registry_error(tg_http_request *req, int rc, tg_registry_error *err)
+{
+    tg_err_code code = rc == TG_REGISTRY_ENOTFOUND                            ? TG_ENOT_FOUND
+                       : rc == TG_REGISTRY_EINVALID || rc == TG_REGISTRY_EARG ? TG_EBAD_REQUEST
+                       : rc == TG_REGISTRY_ELIMIT ? TG_EPAYLOAD_TOO_LARGE
+                       : rc == TG_REGISTRY_ESTORE ? TG_EUNAVAILABLE
+                                                  : TG_EINTERNAL;
+    reply_error(req, code, err->message, err->details);
+    tg_registry_error_clear(err);
+}
+
+/* Decodes base64 into a new buffer; returns false when s is not base64. */
+static bool unbase64(const char *s, unsigned char **out, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n % 4) return false;
+    unsigned char *buf = tg_xmalloc(n / 4 * 3 + 1);
+    int got = n ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n) : 0;
+    if (got < 0) {
+        free(buf);
+        return false;
+    }
+    /* EVP_DecodeBlock counts the padding as data. */
+    size_t pad = n >= 2 && s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    *out = buf;
+    *len = (size_t)got - pad;
+    return true;
+}
+
+/* POST /v1/workers: {"manifest": {...}, "files": [{"path", "content_base64"}]}. */
+static void deploy(tg_admin *admin, tg_http_request *req)
+{
+    size_t len;
+    const char *body = tg_http_body(req, &len);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *manifest = json_object_get(doc, "manifest");
+    json_t *files = json_object_get(doc, "files");
+    if (!json_is_object(manifest) || (files && !json_is_array(files)) ||
+        json_array_size(files) > MAX_FILES) {
+        reply_error(req, TG_EBAD_REQUEST,
+                    doc ? "the body must be {\"manifest\": {...}, \"files\": [{\"path\", "
+                          "\"content_base64\"}]}"
+                        : "the body is not valid JSON",
+                    NULL);
+        json_decref(doc);
+        return;
+    }
+    size_t nfiles = json_array_size(files);
+    tg_registry_file *list = tg_xcalloc(nfiles ? nfiles : 1, sizeof *list);
+    json_t *problems = json_array();
+    for (size_t i = 0; i < nfiles; i++) {
+        json_t *f = json_array_get(files, i);
+        const char *path = json_string_value(json_object_get(f, "path"));
+        const char *content = json_string_value(json_object_get(f, "content_base64"));
+        unsigned char *data = NULL;
+        size_t dlen = 0;
+        if (!path || !content || !unbase64(content, &data, &dlen)) {
+            char *where = tg_xasprintf("/files/%zu", i);
+            json_array_append_new(
+                problems, json_pack("{s:s, s:s, s:s}", "path", where, "keyword", "files", "message",
+                                    "each file needs a path and base64 content_base64"));
+            free(where);
+            continue;
+        }
+        list[i] = (tg_registry_file){path, data, dlen};
+    }
+    if (json_array_size(problems)) {
+        reply_error(req, TG_EBAD_REQUEST, "the files are malformed", problems);
+    } else {
+        tg_registry_deploy_result res;
+        tg_registry_error err = {0};
+        int rc =
+            tg_registry_deploy(admin->registry, admin->tenant, manifest, list, nfiles, &res, &err);
+        if (rc != 0)
+            reply_registry_error(req, rc, &err);
+        else
+            tg_http_reply_json(req, res.created ? 201 : 200,
+                               json_pack("{s:O, s:s, s:b, s:b}", "name",
+                                         json_object_get(manifest, "name"), "version", res.version,
+                                         "created", res.created, "current_changed", res.changed));
+    }
+    for (size_t i = 0; i < nfiles; i++)
+        free((void *)list[i].data);
+    free(list);
+    json_decref(problems);
+    json_decref(doc);
+}
+
+static void rollback(tg_admin *admin, tg_http_request *req, const char *name)
+{
+    size_t len;
+    const char *body = tg_http_body(req, &len);
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const char *version = json_string_value(json_object_get(doc, "version"));
+    if (!version) {
+        reply_error(req, TG_EBAD_REQUEST, "the body must be {\"version\": \"<version id>\"}", NULL);
+    } else {
+        tg_registry_error err = {0};
+        int rc = tg_registry_rollback(admin->registry, admin->tenant, name, version, &err);
+        if (rc != 0)
+            reply_registry_error(req, rc, &err);
+        else
+            tg_http_reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "version", version));
+    }
+    json_decref(doc);
+}
+
+void tg_admin_handle(tg_admin *admin, tg_http_request *req)
+{
+    const char *method = tg_http_method(req);
+    const char *path = tg_http_path(req) + strlen("/v1/workers");
+    tg_registry_error err = {0};
+    json_t *out = NULL;
+    int rc;
+    if (*path == '\0' || strcmp(path, "/") == 0) {
+        if (strcmp(method, "GET") == 0) {
+            if ((rc = tg_registry_list(admin->registry, admin->tenant, &out, &err)) != 0)
+                reply_registry_error(req, rc, &err);
+            else
+                tg_http_reply_json(req, 200, json_pack("{s:o}", "workers", out));
+        } else if (strcmp(method, "POST") == 0) {
+            deploy(admin, req);
+        } else {
+            tg_http_set_header(req, "Allow", "GET, POST");
+            reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL, NULL);
+        }
+        return;
+    }
+    /* /{name} or /{name}/rollback */
+    char *name = tg_xstrdup(path + 1);
+    char *slash = strchr(name, '/');
+    const char *action = slash ? slash + 1 : "";
+    if (slash) *slash = '\0';
+    if (*action == '\0' && strcmp(method, "GET") == 0) {
+        if ((rc = tg_registry_get(admin->registry, admin->tenant, name, &out, &err)) != 0)
+            reply_registry_error(req, rc, &err);
+        else
+            tg_http_reply_json(req, 200, out);
+    } else if (*action == '\0' && strcmp(method, "DELETE") == 0) {
+        if ((rc = tg_registry_delete(admin->registry, admin->tenant, name, &err)) != 0)
+            reply_registry_error(req, rc, &err);
+        else
+            tg_http_reply(req, 204, NULL, NULL, 0);
+    } else if (strcmp(action, "rollback") == 0 && strcmp(method, "POST") == 0) {
+        rollback(admin, req, name);
+    } else {
+        reply_error(req, TG_ENOT_FOUND, "no such admin endpoint", NULL);
+    }
+    free(name);
+}

@@ -1,0 +1,22 @@
+/* The admin REST API (/v1/...): workers for now; secrets, runs and audit
+ * arrive with their modules. */
+#ifndef TG_GATEWAY_ADMIN_H
+#define TG_GATEWAY_ADMIN_H
+
+#include "gateway/http/http.h"
+#include "gateway/registry/registry.h"
+
+typedef struct tg_admin {
+    tg_registry *registry; /* borrowed */
+    const char *tenant;
+} tg_admin;
+
+/* Answers one request under /v1/workers:
+ *   GET    /v1/workers                   {"workers": [...]}
+ *   POST   /v1/workers                   deploy {"manifest", "files": [{path, content_base64}]}
+ *   GET    /v1/workers/{name}            the worker with its versions
+ *   POST   /v1/workers/{name}/rollback   {"version"}
+ *   DELETE /v1/workers/{name} */
+void tg_admin_handle(tg_admin *admin, tg_http_request *req);
+
+#endif
