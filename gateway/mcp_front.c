@@ -10,8 +10,9 @@
  * request but initialize names its session in Mcp-Session-Id (400 without,
  * 404 for an unknown or ended one) and may name the protocol version in
  * MCP-Protocol-Version (400 when unsupported). DELETE ends the session. GET
- * would open a server-to-client stream, which this gateway does not offer
- * yet, so it answers 405 as the transport allows. */
+ * opens the session's server-to-client stream, on which the gateway sends
+ * notifications/tools/list_changed when a deploy, rollback or delete changes
+ * the tools. */
 #include "gateway/mcp_front.h"
 
 #include "gateway/calls/call.h"
@@ -355,6 +356,94 @@ static void handle_post(tg_mcp_front *front, tg_http_request *req)
     if (session) tg_session_release(session);
 }
 
+struct tg_mcp_listener {
+    tg_http_stream *stream;
+    char *session_id;
+    tg_mcp_listener *next;
+};
+
+void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
+                       tg_calls *calls, const char *tenant)
+{
+    *front = (tg_mcp_front){
+        .registry = registry, .sessions = sessions, .calls = calls, .tenant = tenant};
+    pthread_mutex_init(&front->lock, NULL);
+}
+
+static void listener_free(tg_mcp_listener *l)
+{
+    tg_http_stream_end(l->stream);
+    free(l->session_id);
+    free(l);
+}
+
+void tg_mcp_front_close(tg_mcp_front *front)
+{
+    pthread_mutex_lock(&front->lock);
+    while (front->listeners) {
+        tg_mcp_listener *next = front->listeners->next;
+        listener_free(front->listeners);
+        front->listeners = next;
+    }
+    pthread_mutex_unlock(&front->lock);
+    pthread_mutex_destroy(&front->lock);
+}
+
+/* Drops listeners whose client left or whose session ended (NULL: only the
+ * former). Called with front->lock held. */
+static void prune(tg_mcp_front *front, const char *ended_session)
+{
+    for (tg_mcp_listener **p = &front->listeners; *p;) {
+        tg_mcp_listener *l = *p;
+        if (tg_http_stream_closed(l->stream) ||
+            (ended_session && strcmp(l->session_id, ended_session) == 0)) {
+            *p = l->next;
+            listener_free(l);
+        } else {
+            p = &l->next;
+        }
+    }
+}
+
+void tg_mcp_front_tools_changed(tg_mcp_front *front)
+{
+    pthread_mutex_lock(&front->lock);
+    prune(front, NULL);
+    for (tg_mcp_listener *l = front->listeners; l; l = l->next)
+        sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
+    pthread_mutex_unlock(&front->lock);
+}
+
+static void handle_get(tg_mcp_front *front, tg_http_request *req)
+{
+    const char *accept = tg_http_header(req, "Accept");
+    if (!accept || !(strstr(accept, "text/event-stream") || strstr(accept, "*/*"))) {
+        reply_error(req, TG_ENOT_ACCEPTABLE, "Accept must list text/event-stream");
+        return;
+    }
+    const char *sid = tg_http_header(req, "Mcp-Session-Id");
+    tg_session *session = NULL;
+    if (!sid) {
+        reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
+        return;
+    }
+    if (tg_session_lookup(front->sessions, sid, NULL, &session) != 0) {
+        reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
+        return;
+    }
+    tg_mcp_listener *l = tg_xmalloc(sizeof *l);
+    l->session_id = tg_xstrdup(sid);
+    l->stream = tg_http_stream_start(req, 200, "text/event-stream");
+    /* A comment line, so the client sees the stream open at once. */
+    tg_http_stream_write(l->stream, ": toolgate\n\n", 12);
+    pthread_mutex_lock(&front->lock);
+    prune(front, NULL);
+    l->next = front->listeners;
+    front->listeners = l;
+    pthread_mutex_unlock(&front->lock);
+    tg_session_release(session);
+}
+
 void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req)
 {
     const char *method = tg_http_method(req);
@@ -367,10 +456,15 @@ void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req)
         } else if (tg_session_end(front->sessions, sid, NULL) != 0) {
             reply_error(req, TG_ENOT_FOUND, "unknown or ended session");
         } else {
+            pthread_mutex_lock(&front->lock);
+            prune(front, sid);
+            pthread_mutex_unlock(&front->lock);
             tg_http_reply(req, 204, NULL, NULL, 0);
         }
+    } else if (strcmp(method, "GET") == 0) {
+        handle_get(front, req);
     } else {
-        tg_http_set_header(req, "Allow", "POST, DELETE");
+        tg_http_set_header(req, "Allow", "GET, POST, DELETE");
         reply_error(req, TG_EMETHOD_NOT_ALLOWED,
                     "use POST for messages and DELETE to end a session");
     }

@@ -8,14 +8,30 @@
 #include "gateway/mcp/session.h"
 #include "gateway/registry/registry.h"
 
+#include <pthread.h>
+
+typedef struct tg_mcp_listener tg_mcp_listener;
+
 typedef struct tg_mcp_front {
     tg_registry *registry;      /* borrowed */
     tg_session_table *sessions; /* borrowed */
     tg_calls *calls;            /* borrowed */
     const char *tenant;         /* the workspace served (one until auth arrives) */
+    pthread_mutex_t lock;       /* guards listeners */
+    tg_mcp_listener *listeners; /* open GET streams */
 } tg_mcp_front;
+
+/* Sets the front up over its borrowed parts. */
+void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
+                       tg_calls *calls, const char *tenant);
+/* Ends every open GET stream. */
+void tg_mcp_front_close(tg_mcp_front *front);
 
 /* Answers one request to /mcp (now, or later for a tools/call). */
 void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req);
+
+/* Tells every client with an open GET stream that the tool list changed
+ * (notifications/tools/list_changed). Any thread. */
+void tg_mcp_front_tools_changed(tg_mcp_front *front);
 
 #endif

@@ -80,6 +80,16 @@ static void handle(tg_http_request *req, void *userdata)
     pthread_rwlock_unlock(&ctx->lock);
 }
 
+/* The registry's change callback: tools/list may now read differently. */
+static void tools_changed(const char *tenant, const char *name, tg_registry_event event,
+                          void *userdata)
+{
+    (void)tenant;
+    (void)name;
+    (void)event;
+    tg_mcp_front_tools_changed(userdata);
+}
+
 static bool is_loopback(const char *listen)
 {
     return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0 ||
@@ -210,6 +220,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_http_server *http = NULL;
     char *agent = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
+    bool front_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
 
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
@@ -257,8 +268,9 @@ int tg_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ctx.front = (tg_mcp_front){
-        .registry = registry, .sessions = sessions, .calls = calls, .tenant = TENANT};
+    tg_mcp_front_init(&ctx.front, registry, sessions, calls, TENANT);
+    front_ready = true;
+    tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
     ctx.admin = (tg_admin){.registry = registry, .tenant = TENANT};
     ctx.driver = tg_jail_driver.name;
     tg_http_config http_config = {.listen = listen};
@@ -284,6 +296,10 @@ out:
      * the store. Calls still queued answer UNAVAILABLE (retryable) through
      * their suspended connections before the server goes. */
     tg_calls_free(calls);
+    if (front_ready) {
+        tg_registry_set_change_callback(registry, NULL, NULL);
+        tg_mcp_front_close(&ctx.front);
+    }
     tg_http_stop(http);
     tg_session_table_free(sessions);
     tg_pool_destroy(pool);

@@ -258,6 +258,14 @@ void tg_http_stream_write(tg_http_stream *st, const char *data, size_t len)
     pthread_mutex_unlock(&st->lock);
 }
 
+bool tg_http_stream_closed(tg_http_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    bool closed = st->closed;
+    pthread_mutex_unlock(&st->lock);
+    return closed;
+}
+
 void tg_http_stream_end(tg_http_stream *st)
 {
     pthread_mutex_lock(&st->lock);

@@ -11,6 +11,7 @@
 #define TG_GATEWAY_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,8 @@ tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
                                      const char *content_type);
 /* Queues bytes for the client. A stream whose client went away swallows them. */
 void tg_http_stream_write(tg_http_stream *stream, const char *data, size_t len);
+/* True once the client is gone: writes are swallowed from then on. */
+bool tg_http_stream_closed(tg_http_stream *stream);
 /* Ends the body and releases the caller's hold on the stream. */
 void tg_http_stream_end(tg_http_stream *stream);
 

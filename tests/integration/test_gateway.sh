@@ -128,7 +128,8 @@ post "$accept" "$json" 'Host: rebind.example' '{"jsonrpc":"2.0","id":1,"method":
 check "foreign Host: 403" [ "$status" = 403 ]
 post "$accept" "$json" 'Origin: https://evil.example' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
 check "foreign Origin: 403" [ "$status" = 403 ]
-check "GET /mcp: 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$accept" "$url")" = 405 ]
+check "GET /mcp without a session: 400" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$accept" "$url")" = 400 ]
+check "PUT /mcp: 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$accept" "$url")" = 405 ]
 
 post "$accept" "$json" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
 check "initialize: 200" [ "$status" = 200 ]
@@ -180,6 +181,11 @@ post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":15,"method":"logging/setLevel
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"test_tool_with_logging","arguments":{}}}'
 check "info logs filtered at level error" [ "$(grep -c '"method":"notifications/message"' "$tmp/body")" = 0 ]
 
+# --- the GET stream hears deploys ---
+curl -s -N --max-time 4 -H 'Accept: text/event-stream' -H "$s" "$url" >"$tmp/stream" &
+stream_pid=$!
+sleep 0.5
+
 # --- the admin API ---
 admin() { # admin METHOD PATH [BODY]: status in $status, body in $tmp/body
   status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "$json" ${3:+--data-binary "$3"} "$base$2")
@@ -207,6 +213,9 @@ check "bad manifest: 400" [ "$status" = 400 ]
 check "bad manifest: every problem listed" [ "$(jq_body "len(d['error']['details'])")" -ge 3 ]
 admin DELETE /v1/workers/deployed_over_http
 check "DELETE: 204" [ "$status" = 204 ]
+wait "$stream_pid"
+check "deploy, rollback and delete reach the GET stream as tools/list_changed" \
+  [ "$(grep -c 'notifications/tools/list_changed' "$tmp/stream")" -ge 3 ]
 admin GET /v1/workers/deployed_over_http
 check "deleted: 404" [ "$status" = 404 ]
 
