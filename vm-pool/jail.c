@@ -358,7 +358,10 @@ static int jail_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
 
     /* Everything the child needs is built before the clone: it may not allocate. */
     char a_uid[24], a_work[24], a_cpu[24], a_files[24], a_fsize[24], a_nproc[24];
-    snprintf(a_uid, sizeof a_uid, "%u", UID_BASE + (unsigned)(seq % UID_COUNT));
+    /* Mixing in our pid keeps two daemons (or a daemon and a test) on one
+     * host from starting at the same uid. */
+    uint64_t slot = ((uint64_t)getpid() * 1009 + seq) % UID_COUNT;
+    snprintf(a_uid, sizeof a_uid, "%u", UID_BASE + (unsigned)slot);
     snprintf(a_work, sizeof a_work, "%" PRIu64, st->cfg.work_bytes);
     snprintf(a_cpu, sizeof a_cpu, "%" PRIu32, st->cfg.cpu_seconds);
     snprintf(a_files, sizeof a_files, "%" PRIu32, st->cfg.max_files);
