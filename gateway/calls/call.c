@@ -89,9 +89,13 @@ static void forward_event(const json_t *event, void *userdata)
     if (j->on_event) j->on_event(event, j->userdata);
 }
 
-/* Steps 2 and 5-8 of the pipeline for one call; returns its result. */
-static json_t *run(tg_calls *c, job *j)
+/* Steps 2 and 5-7 of the pipeline for one call; returns its result. The
+ * sandbox it used is left in *used for the caller to destroy (step 8) once
+ * the answer is on its way: tearing down cgroups and processes takes a
+ * millisecond or so the client need not wait for. */
+static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
 {
+    *used = NULL;
     json_t *refusal = NULL;
     if (tg_call_check_arguments(j->tool, j->arguments, NULL, &refusal) != 0) return refusal;
 
@@ -156,8 +160,7 @@ static json_t *run(tg_calls *c, job *j)
     pthread_mutex_lock(&c->lock);
     j->sandbox = NULL;
     pthread_mutex_unlock(&c->lock);
-    /* One call, one sandbox: it is never handed out again. */
-    tg_sandbox_destroy(sb);
+    *used = sb;
     return result;
 }
 
@@ -199,13 +202,16 @@ static void *worker_thread(void *arg)
         bool cancelled = j->cancelled, stopping = c->stopping;
         pthread_mutex_unlock(&c->lock);
 
+        tg_sandbox *used = NULL;
         json_t *result = cancelled  ? gateway_error(TG_ECANCELLED, NULL)
                          : stopping ? gateway_error(TG_EUNAVAILABLE, NULL)
-                                    : run(c, j);
+                                    : run(c, j, &used);
         pthread_mutex_lock(&c->lock);
         unlist(c, j);
         pthread_mutex_unlock(&c->lock);
         j->done(fit_to_tool(j->tool, result), j->userdata);
+        /* One call, one sandbox: it is never handed out again. */
+        tg_sandbox_destroy(used);
         job_free(j);
     }
 }
