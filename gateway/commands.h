@@ -5,5 +5,6 @@
 
 int tg_cmd_schema(int argc, char **argv);
 int tg_cmd_serve(int argc, char **argv);
+int tg_cmd_deploy(int argc, char **argv);
 
 #endif

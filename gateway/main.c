@@ -20,6 +20,7 @@ static const struct {
 } commands[] = {
     {"version", cmd_version, "print the version"},
     {"serve", tg_cmd_serve, "run the gateway"},
+    {"deploy", tg_cmd_deploy, "deploy a worker folder to a running gateway"},
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
 };
 

@@ -874,12 +874,12 @@ static int read_fd(int fd, const char *rel, size_t budget, unsigned char **data,
 }
 
 /* Walks root/rel (rel "" is the root). root is a canonical path. */
-static int walk(tg_registry *reg, const char *root, const char *rel, size_t depth, dir_files *out,
-                tg_registry_error *err)
+static int walk(const tg_registry_options *opts, const char *root, const char *rel, size_t depth,
+                dir_files *out, tg_registry_error *err)
 {
-    if (depth > reg->opts.max_depth)
+    if (depth > opts->max_depth)
         return fail(err, TG_REGISTRY_ELIMIT, "%s: folders nest deeper than %zu", rel,
-                    reg->opts.max_depth);
+                    opts->max_depth);
     char *dirpath = *rel ? tg_xasprintf("%s/%s", root, rel) : tg_xstrdup(root);
     DIR *d = opendir(dirpath);
     if (!d) {
@@ -907,7 +907,7 @@ static int walk(tg_registry *reg, const char *root, const char *rel, size_t dept
         } else if (lstat(child, &sb) != 0) {
             rc = fail(err, TG_REGISTRY_EIO, "%s: %s", child_rel, strerror(errno));
         } else if (S_ISDIR(sb.st_mode)) {
-            rc = walk(reg, root, child_rel, depth + 1, out, err);
+            rc = walk(opts, root, child_rel, depth + 1, out, err);
         } else if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) {
             const char *open_path = child;
             if (S_ISLNK(sb.st_mode)) {
@@ -921,8 +921,8 @@ static int walk(tg_registry *reg, const char *root, const char *rel, size_t dept
                 }
                 open_path = target;
             }
-            if (!rc && out->count >= reg->opts.max_files)
-                rc = fail(err, TG_REGISTRY_ELIMIT, "more than %zu files", reg->opts.max_files);
+            if (!rc && out->count >= opts->max_files)
+                rc = fail(err, TG_REGISTRY_ELIMIT, "more than %zu files", opts->max_files);
             if (!rc) {
                 int fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fd < 0) {
@@ -930,7 +930,7 @@ static int walk(tg_registry *reg, const char *root, const char *rel, size_t dept
                 } else {
                     unsigned char *data = NULL;
                     size_t len = 0;
-                    rc = read_fd(fd, child_rel, reg->opts.max_total_bytes - out->total, &data, &len,
+                    rc = read_fd(fd, child_rel, opts->max_total_bytes - out->total, &data, &len,
                                  err);
                     close(fd);
                     if (!rc) {
@@ -988,20 +988,58 @@ out:
     return rc;
 }
 
+/* Fills the defaults of a deploy's limits. */
+static tg_registry_options with_defaults(const tg_registry_options *opts)
+{
+    tg_registry_options o = opts ? *opts : (tg_registry_options){0};
+    if (!o.max_total_bytes) o.max_total_bytes = DEFAULT_MAX_TOTAL;
+    if (!o.max_files) o.max_files = DEFAULT_MAX_FILES;
+    if (!o.max_depth) o.max_depth = DEFAULT_MAX_DEPTH;
+    return o;
+}
+
+int tg_registry_read_dir(const char *dir, const tg_registry_options *opts, json_t **manifest,
+                         tg_registry_file **files, size_t *nfiles, tg_registry_error *err)
+{
+    *manifest = NULL;
+    *files = NULL;
+    *nfiles = 0;
+    if (!dir) return fail(err, TG_REGISTRY_EARG, "a folder is required");
+    char *root = realpath(dir, NULL);
+    if (!root) return fail(err, TG_REGISTRY_EIO, "%s: %s", dir, strerror(errno));
+    tg_registry_options limits = with_defaults(opts);
+    dir_files found = {0};
+    int rc = read_manifest(root, manifest, err);
+    if (!rc) rc = walk(&limits, root, "", 0, &found, err);
+    if (rc) {
+        dir_files_free(&found);
+        json_decref(*manifest);
+        *manifest = NULL;
+    } else {
+        *files = found.items;
+        *nfiles = found.count;
+    }
+    free(root);
+    return rc;
+}
+
+void tg_registry_files_free(tg_registry_file *files, size_t nfiles)
+{
+    dir_files d = {files, nfiles, nfiles, 0};
+    dir_files_free(&d);
+}
+
 int tg_registry_deploy_dir(tg_registry *reg, const char *tenant, const char *dir,
                            tg_registry_deploy_result *res, tg_registry_error *err)
 {
-    if (!reg || !dir || !res) return fail(err, TG_REGISTRY_EARG, "a folder is required");
-    char *root = realpath(dir, NULL);
-    if (!root) return fail(err, TG_REGISTRY_EIO, "%s: %s", dir, strerror(errno));
+    if (!reg || !res) return fail(err, TG_REGISTRY_EARG, "a registry is required");
     json_t *manifest = NULL;
-    dir_files files = {0};
-    int rc = read_manifest(root, &manifest, err);
-    if (!rc) rc = walk(reg, root, "", 0, &files, err);
-    if (!rc) rc = tg_registry_deploy(reg, tenant, manifest, files.items, files.count, res, err);
-    dir_files_free(&files);
+    tg_registry_file *files = NULL;
+    size_t nfiles = 0;
+    int rc = tg_registry_read_dir(dir, &reg->opts, &manifest, &files, &nfiles, err);
+    if (!rc) rc = tg_registry_deploy(reg, tenant, manifest, files, nfiles, res, err);
+    tg_registry_files_free(files, nfiles);
     json_decref(manifest);
-    free(root);
     return rc;
 }
 

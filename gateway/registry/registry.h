@@ -95,6 +95,13 @@ void tg_registry_set_change_callback(tg_registry *reg, tg_registry_change_fn fn,
 int tg_registry_deploy_dir(tg_registry *reg, const char *tenant, const char *dir,
                            tg_registry_deploy_result *res, tg_registry_error *err);
 
+/* Reads the worker folder dir into memory by the rules and limits of a deploy
+ * (opts may be NULL), for a client that deploys over HTTP. On success the
+ * caller owns *manifest and *files (tg_registry_files_free). */
+int tg_registry_read_dir(const char *dir, const tg_registry_options *opts, json_t **manifest,
+                         tg_registry_file **files, size_t *nfiles, tg_registry_error *err);
+void tg_registry_files_free(tg_registry_file *files, size_t nfiles);
+
 /* Deploys from memory (POST /v1/workers). manifest is borrowed; the caller
  * parses it with JSON_REJECT_DUPLICATES. files must not include toolgate.json. */
 int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,

@@ -211,6 +211,14 @@ check "GET one worker lists both versions" [ "$(jq_body "len(d['versions'])")" =
 admin POST /v1/workers '{"manifest":{"name":"bad name!","version":"one","runtime":"cobol","entry":"x"},"files":[]}'
 check "bad manifest: 400" [ "$status" = 400 ]
 check "bad manifest: every problem listed" [ "$(jq_body "len(d['error']['details'])")" -ge 3 ]
+check "toolgate deploy sends a folder" "$toolgate" deploy "$root/examples/workers/date_time" --url "$base" >/dev/null
+check "toolgate deploy fails when the gateway is unreachable" \
+  bash -c "! '$toolgate' deploy '$tmp/workers/memory_bomb' --url http://127.0.0.1:1 >/dev/null 2>&1"
+mkdir -p "$tmp/bad_worker"
+printf '{"name": "bad worker", "version": "x", "runtime": "cobol", "entry": "main.sh"}' >"$tmp/bad_worker/toolgate.json"
+"$toolgate" deploy "$tmp/bad_worker" --url "$base" >"$tmp/body" 2>/dev/null
+check "toolgate deploy of a bad manifest exits 1" [ $? = 1 ]
+check "and prints every problem the gateway found" [ "$(jq_body "len(d['error']['details'])")" -ge 3 ]
 admin DELETE /v1/workers/deployed_over_http
 check "DELETE: 204" [ "$status" = 204 ]
 wait "$stream_pid"

@@ -1,0 +1,125 @@
+/* `toolgate deploy DIR`: reads a worker folder by the same rules as the
+ * gateway (registry's reader) and sends it to a running gateway's admin API
+ * (POST /v1/workers), so a refused manifest is reported with every problem
+ * the gateway found.
+ *
+ * Exit status: 0 deployed, 1 refused or unreachable, 2 bad command line or
+ * an unreadable folder. */
+#include "gateway/commands.h"
+
+#include "gateway/core/alloc.h"
+#include "gateway/registry/registry.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: toolgate deploy DIR [--url URL] [--token TOKEN]\n"
+    "  --url URL      the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
+    "  --token TOKEN  a bearer token with workers:deploy (default $TOOLGATE_TOKEN)\n";
+
+typedef struct buffer {
+    char *data;
+    size_t len;
+} buffer;
+
+static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
+{
+    buffer *b = userdata;
+    b->data = tg_xrealloc(b->data, b->len + size * n + 1);
+    memcpy(b->data + b->len, chunk, size * n);
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/* Returns: new reference, the POST /v1/workers body for the folder. */
+static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size_t nfiles)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < nfiles; i++) {
+        char *b64 = tg_xmalloc(4 * ((files[i].len + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, files[i].data, (int)files[i].len);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "path", files[i].path, "content_base64", b64));
+        free(b64);
+    }
+    return json_pack("{s:O, s:o}", "manifest", manifest, "files", list);
+}
+
+int tg_cmd_deploy(int argc, char **argv)
+{
+    const char *dir = NULL, *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+            url = argv[++i];
+        } else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
+            token = argv[++i];
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            fputs(usage_text, stderr);
+            return 2;
+        }
+    }
+    if (!dir) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!url || !*url) url = "http://127.0.0.1:8080";
+
+    json_t *manifest = NULL;
+    tg_registry_file *files = NULL;
+    size_t nfiles = 0;
+    tg_registry_error err = {0};
+    if (tg_registry_read_dir(dir, NULL, &manifest, &files, &nfiles, &err) != 0) {
+        char *details = err.details ? json_dumps(err.details, JSON_INDENT(2)) : NULL;
+        fprintf(stderr, "toolgate: cannot read %s: %s\n%s%s", dir, err.message,
+                details ? details : "", details ? "\n" : "");
+        free(details);
+        tg_registry_error_clear(&err);
+        return 2;
+    }
+    json_t *body = deploy_body(manifest, files, nfiles);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    tg_registry_files_free(files, nfiles);
+    json_decref(manifest);
+
+    char *endpoint = tg_xasprintf("%s/v1/workers", url);
+    char *auth = token ? tg_xasprintf("Authorization: Bearer %s", token) : NULL;
+    buffer reply = {NULL, 0};
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (auth) headers = curl_slist_append(headers, auth);
+    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    CURLcode cc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    int rc;
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "toolgate: cannot reach %s: %s\n", endpoint, curl_easy_strerror(cc));
+        rc = 1;
+    } else {
+        /* The gateway's answer, as it gave it: the version, or every problem. */
+        printf("%s\n", reply.data ? reply.data : "");
+        rc = status >= 200 && status < 300 ? 0 : 1;
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    curl_global_cleanup();
+    free(reply.data);
+    free(auth);
+    free(endpoint);
+    free(text);
+    return rc;
+}
