@@ -1,0 +1,50 @@
+/* libFuzzer target for worker manifests as POST /v1/workers receives them
+ * (gateway/registry): the manifest is parsed and deployed with one code file
+ * into a registry in a temporary folder, which checks it against the
+ * manifest schema and compiles its inputSchema and outputSchema.
+ *
+ * Input: the manifest's JSON text. Beyond "no crash, no leak", the target
+ * abort()s when a refused deploy comes without a message, or a refusal for
+ * bad content (TG_REGISTRY_EINVALID) lists no problem. */
+#include "gateway/registry/registry.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static tg_registry *registry;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char dir[] = "/tmp/fuzz_manifest.XXXXXX";
+    if (!mkdtemp(dir)) abort();
+    char path[64];
+    snprintf(path, sizeof path, "%s/registry.db", dir);
+    tg_registry_error err = {0};
+    if (tg_registry_open(path, NULL, &registry, &err) != 0) abort();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 64 * 1024) return 0;
+    json_t *manifest = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (!manifest) return 0;
+    static const unsigned char code[] = "#!/bin/sh\ncat\n";
+    const char *entry = json_string_value(json_object_get(manifest, "entry"));
+    tg_registry_file file = {entry && *entry ? entry : "main.sh", code, sizeof code - 1};
+    tg_registry_deploy_result res;
+    tg_registry_error err = {0};
+    int rc = tg_registry_deploy(registry, "fuzz", manifest, &file, 1, &res, &err);
+    if (rc != 0 && err.message[0] == '\0') abort();
+    if (rc == TG_REGISTRY_EINVALID && json_array_size(err.details) == 0) abort();
+    tg_registry_error_clear(&err);
+    json_decref(manifest);
+    return 0;
+}
