@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_THREADS  4
@@ -501,10 +502,23 @@ uint16_t tg_http_port(const tg_http_server *server)
     return server->port;
 }
 
+/* How long stopping waits for answers already given to reach their clients. */
+#define DRAIN_MS 2000
+
 void tg_http_stop(tg_http_server *s)
 {
     if (!s) return;
+    /* No new connections; the open ones get a bounded time to finish sending
+     * what was already answered (the last events of a stream, say). */
+    MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+    for (int waited = 0; waited < DRAIN_MS; waited += 10) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0) break;
+        usleep(10 * 1000);
+    }
     MHD_stop_daemon(s->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
     for (size_t i = 0; i < s->hosts_count; i++)
         free(s->hosts[i]);
     for (size_t i = 0; i < s->origins_count; i++)

@@ -46,8 +46,9 @@ int tg_http_start(const tg_http_config *config, tg_http_handler handler, void *u
                   tg_http_server **out, char *err, size_t errlen);
 /* The port the server listens on (the one picked when the config said 0). */
 uint16_t tg_http_port(const tg_http_server *server);
-/* Stops accepting, closes every connection and frees the server. Requests whose
- * reply is still pending must be answered before this is called. */
+/* Stops accepting, gives open connections up to 2 s to finish sending what
+ * was answered, closes them and frees the server. Requests whose reply is
+ * still pending must be answered before this is called. */
 void tg_http_stop(tg_http_server *server);
 
 /* Borrowed strings, valid until the request is answered. */

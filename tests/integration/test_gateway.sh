@@ -272,9 +272,23 @@ check "DELETE ends the session" [ "$(curl -s -o /dev/null -w '%{http_code}' -X D
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":11,"method":"ping"}'
 check "ended session: 404" [ "$status" = 404 ]
 
+# Stopping with calls in flight: they finish (or, still queued, fail with a
+# retryable UNAVAILABLE), and every client gets its answer before the exit.
+post "$accept" "$json" '{"jsonrpc":"2.0","id":40,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
+s="Mcp-Session-Id: $(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")"
+pids=()
+for i in 1 2 3; do
+  curl -s -o "$tmp/inflight.$i" -H "$accept" -H "$json" -H "$s" --max-time 30 \
+    --data-binary "{\"jsonrpc\":\"2.0\",\"id\":$i,\"method\":\"tools/call\",\"params\":{\"name\":\"sleep_two\",\"arguments\":{}}}" \
+    "$url" &
+  pids+=($!)
+done
+sleep 0.5
 kill -TERM "$server_pid"
 wait "$server_pid"
 check "clean exit on SIGTERM" [ $? = 0 ]
+wait "${pids[@]}"
+check "calls in flight at SIGTERM got their answers" [ "$(cat "$tmp"/inflight.* | grep -c '"slept":true')" = 3 ]
 server_pid=
 
 echo "$passed passed, $failed failed"
