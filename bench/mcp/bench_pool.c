@@ -20,12 +20,13 @@
 #include "vm-pool/frame.h"
 #include "vm-pool/pool.h"
 
-#define MAX_ITERATIONS 1000
+#define MAX_ITERATIONS  1000
 #define COLD_ITERATIONS 10
-#define WAIT_NS (30LL * 1000000000)
+#define WAIT_NS         (30LL * 1000000000)
 
-static const char worker[] = "#!/bin/sh\ncat >/dev/null\n"
-                             "printf '%s\\n' '{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}'\n";
+static const char worker[] =
+    "#!/bin/sh\ncat >/dev/null\n"
+    "printf '%s\\n' '{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}'\n";
 static const char expected[] = "{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}\n";
 
 typedef struct samples {
@@ -47,10 +48,11 @@ static void report(const char *what, samples *s)
     }
     qsort(s->ns, s->n, sizeof *s->ns, cmp_i64);
     int64_t sum = 0;
-    for (size_t i = 0; i < s->n; i++) sum += s->ns[i];
+    for (size_t i = 0; i < s->n; i++)
+        sum += s->ns[i];
     printf("  %-34s median %9.3f ms  mean %9.3f ms  min %9.3f ms  max %9.3f ms  (n=%zu)\n", what,
-           (double)s->ns[s->n / 2] / 1e6, (double)sum / (double)s->n / 1e6,
-           (double)s->ns[0] / 1e6, (double)s->ns[s->n - 1] / 1e6, s->n);
+           (double)s->ns[s->n / 2] / 1e6, (double)sum / (double)s->n / 1e6, (double)s->ns[0] / 1e6,
+           (double)s->ns[s->n - 1] / 1e6, s->n);
 }
 
 static void pause_briefly(void)
@@ -115,7 +117,8 @@ static double cycles_per_second(tg_pool *pool, const tg_sandbox_request *req, un
     while (started < nthreads && started < 16 &&
            pthread_create(&threads[started], NULL, cycle_main, &cx) == 0)
         started++;
-    for (unsigned i = 0; i < started; i++) pthread_join(threads[i], NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
     int64_t took = tg_frame_now_ns() - t0;
     if (started < nthreads || atomic_load(&cx.failed) > 0) return -1;
     return (double)atomic_load(&cx.done) / ((double)took / 1e9);
@@ -200,8 +203,10 @@ int main(int argc, char **argv)
         int64_t c = tg_frame_now_ns();
         /* A benchmark that does not check the answer measures nothing. */
         if (rc != 0 || res.exit_code != 0 || strcmp(res.out, expected) != 0) {
-            fprintf(stderr, "bench_pool: run %zu went wrong: rc %d, exit %d, stdout \"%s\", stderr \"%s\"\n",
-                    i, rc, res.exit_code, res.out ? res.out : "", res.err_tail ? res.err_tail : "");
+            fprintf(
+                stderr,
+                "bench_pool: run %zu went wrong: rc %d, exit %d, stdout \"%s\", stderr \"%s\"\n", i,
+                rc, res.exit_code, res.out ? res.out : "", res.err_tail ? res.err_tail : "");
             failures++;
         } else {
             run.ns[run.n++] = c - b;
@@ -223,8 +228,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < COLD_ITERATIONS && failures == 0; i++) {
         tg_sandbox *held[16] = {0};
         unsigned nheld = 0;
-        while (nheld < warm && tg_pool_acquire(pool, "sh", tg_frame_now_ns() + WAIT_NS,
-                                               &held[nheld]) == 0)
+        while (nheld < warm &&
+               tg_pool_acquire(pool, "sh", tg_frame_now_ns() + WAIT_NS, &held[nheld]) == 0)
             nheld++;
         if (nheld < warm || tg_pool_stats_get(pool, "sh", &st) != 0 || st.ready != 0 ||
             st.spawning != 0) {
@@ -243,7 +248,8 @@ int main(int argc, char **argv)
                 failures++;
             }
         }
-        for (unsigned j = 0; j < nheld; j++) tg_sandbox_destroy(held[j]);
+        for (unsigned j = 0; j < nheld; j++)
+            tg_sandbox_destroy(held[j]);
         if (wait_full(pool, warm, &st) != 0) {
             failures++;
             break;
