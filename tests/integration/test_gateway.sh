@@ -251,6 +251,18 @@ done
 check "every waiting call got a result (done, or a retryable CAPACITY)" [ "$answered" = 200 ]
 check "the ones that found no sandbox say CAPACITY" [ "$(grep -L '"slept"' "$tmp"/slow.* | xargs -r grep -L '"code":"CAPACITY"' | wc -l)" = 0 ]
 
+# --- cancellation stops the sandbox ---
+curl -s -o "$tmp/cancelled" -H "$accept" -H "$json" -H "$s" --max-time 30 \
+  --data-binary '{"jsonrpc":"2.0","id":51,"method":"tools/call","params":{"name":"sleep_two","arguments":{}}}' \
+  "$url" &
+cancel_pid=$!
+sleep 0.5
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":51,"reason":"test"}}'
+check "notifications/cancelled: 202" [ "$status" = 202 ]
+wait "$cancel_pid"
+cp "$tmp/cancelled" "$tmp/body"
+check "the cancelled call answers CANCELLED" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = CANCELLED ]
+
 # --- hostile workers ---
 call() { post "$accept" "$json" "$s" "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":{}}}"; }
 call loop_forever
