@@ -32,8 +32,10 @@
 #define TENANT      "default"
 
 static const char usage_text[] =
-    "usage: toolgate serve --insecure-no-auth [--listen 127.0.0.1:8080] [--data-dir DIR]\n"
+    "usage: toolgate serve --insecure-no-auth [--config FILE] [--listen 127.0.0.1:8080]\n"
+    "                      [--data-dir DIR]\n"
     "                      [--deploy WORKER_DIR]... [--warm N]\n"
+    "  --config FILE        a JSON configuration (docs/configuration.md); flags override it\n"
     "  --listen ADDR        address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --data-dir DIR       where the registry lives (default ./toolgate-data)\n"
     "  --deploy DIR         deploy this worker folder, or every worker folder in DIR,\n"
@@ -168,46 +170,160 @@ static int deploy_path(tg_registry *registry, const char *path)
     return rc;
 }
 
-int tg_cmd_serve(int argc, char **argv)
-{
-    const char *listen = "127.0.0.1:8080", *data_dir = "./toolgate-data";
+/* The configuration file's shape: anything else is refused with every
+ * problem listed, before the gateway starts. */
+static const char config_schema_text[] =
+    "{\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    " \"listen\": {\"type\": \"string\", \"minLength\": 3},"
+    " \"data_dir\": {\"type\": \"string\", \"minLength\": 1},"
+    " \"insecure_no_auth\": {\"type\": \"boolean\"},"
+    " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
+    " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
+    "   \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024}}},"
+    " \"calls\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
+    "   \"acquire_ms\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 600000}}},"
+    " \"http\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"max_body_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 67108864},"
+    "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 256},"
+    "   \"allowed_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
+    "\"maxItems\": 8},"
+    "   \"allowed_origins\": {\"type\": \"array\", \"items\": {\"type\": \"string\", "
+    "\"format\": \"uri\"}, \"maxItems\": 64}}}}}";
+
+typedef struct serve_options {
+    const char *listen, *data_dir;
     const char *deploys[MAX_DEPLOYS];
-    size_t ndeploys = 0;
-    unsigned warm = 4;
-    bool no_auth = false;
+    size_t ndeploys;
+    bool no_auth;
+    tg_pool_config pool;
+    tg_calls_config calls;
+    tg_http_config http;
+    const char *hosts[8], *origins[64];
+} serve_options;
+
+static unsigned config_uint(const json_t *section, const char *key, unsigned fallback)
+{
+    json_t *v = json_object_get(section, key);
+    return json_is_integer(v) ? (unsigned)json_integer_value(v) : fallback;
+}
+
+/* Reads the configuration file into o. Returns: new reference to the document
+ * (o's strings are borrowed from it), or NULL after printing every problem. */
+static json_t *load_config(const char *path, serve_options *o)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        fprintf(stderr, "toolgate: configuration %s: %s (line %d)\n", path, jerr.text, jerr.line);
+        return NULL;
+    }
+    json_t *schema_doc = json_loads(config_schema_text, 0, NULL);
+    tg_schema_options sopts = {.format_assert = true};
+    tg_schema *schema = NULL;
+    tg_schema_compile(schema_doc, &sopts, &schema, NULL);
+    json_decref(schema_doc);
+    tg_schema_violations v;
+    int bad = schema ? tg_schema_validate(schema, doc, &v) : 1;
+    if (bad) {
+        fprintf(stderr, "toolgate: configuration %s is refused:\n", path);
+        for (size_t i = 0; schema && i < v.count; i++)
+            fprintf(stderr, "  %s: %s\n", v.items[i].path[0] ? v.items[i].path : "(top)",
+                    v.items[i].message);
+        if (schema) tg_schema_violations_free(&v);
+        tg_schema_free(schema);
+        json_decref(doc);
+        return NULL;
+    }
+    tg_schema_violations_free(&v);
+    tg_schema_free(schema);
+
+    const char *str;
+    if ((str = json_string_value(json_object_get(doc, "listen")))) o->listen = str;
+    if ((str = json_string_value(json_object_get(doc, "data_dir")))) o->data_dir = str;
+    if (json_is_true(json_object_get(doc, "insecure_no_auth"))) o->no_auth = true;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(doc, "deploy"), i, item) o->deploys[o->ndeploys++] =
+        json_string_value(item);
+    json_t *pool = json_object_get(doc, "pool"), *calls = json_object_get(doc, "calls");
+    json_t *http = json_object_get(doc, "http");
+    o->pool.warm = config_uint(pool, "warm", o->pool.warm);
+    o->pool.max = config_uint(pool, "max", o->pool.max);
+    o->calls.threads = config_uint(calls, "threads", o->calls.threads);
+    o->calls.acquire_ms = config_uint(calls, "acquire_ms", (unsigned)o->calls.acquire_ms);
+    o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
+    o->http.threads = config_uint(http, "threads", o->http.threads);
+    json_array_foreach(json_object_get(http, "allowed_hosts"), i, item) o->hosts[i] =
+        json_string_value(item);
+    o->http.extra_hosts = o->hosts;
+    o->http.extra_hosts_count = json_array_size(json_object_get(http, "allowed_hosts"));
+    json_array_foreach(json_object_get(http, "allowed_origins"), i, item) o->origins[i] =
+        json_string_value(item);
+    o->http.allowed_origins = o->origins;
+    o->http.allowed_origins_count = json_array_size(json_object_get(http, "allowed_origins"));
+    return doc;
+}
+
+/* Applies the command line over o. Returns false on a usage error. */
+static bool parse_flags(int argc, char **argv, serve_options *o)
+{
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
-        if (strcmp(argv[i], "--listen") == 0 && has_value) {
-            listen = argv[++i];
+        if (strcmp(argv[i], "--config") == 0 && has_value) {
+            i++;
+        } else if (strcmp(argv[i], "--listen") == 0 && has_value) {
+            o->listen = argv[++i];
         } else if (strcmp(argv[i], "--data-dir") == 0 && has_value) {
-            data_dir = argv[++i];
-        } else if (strcmp(argv[i], "--deploy") == 0 && has_value && ndeploys < MAX_DEPLOYS) {
-            deploys[ndeploys++] = argv[++i];
+            o->data_dir = argv[++i];
+        } else if (strcmp(argv[i], "--deploy") == 0 && has_value && o->ndeploys < MAX_DEPLOYS) {
+            o->deploys[o->ndeploys++] = argv[++i];
         } else if (strcmp(argv[i], "--warm") == 0 && has_value) {
             char *end;
             unsigned long n = strtoul(argv[++i], &end, 10);
-            if (*end || n > 64) {
-                fputs(usage_text, stderr);
-                return 2;
-            }
-            warm = (unsigned)n;
+            if (*end || n > 64) return false;
+            o->pool.warm = (unsigned)n;
         } else if (strcmp(argv[i], "--insecure-no-auth") == 0) {
-            no_auth = true;
+            o->no_auth = true;
         } else {
-            fputs(usage_text, stderr);
-            return 2;
+            return false;
         }
     }
-    if (!no_auth) {
-        fprintf(stderr, "toolgate: authentication is not available in this build yet; start with "
-                        "--insecure-no-auth to serve on loopback without it\n");
+    return true;
+}
+
+int tg_cmd_serve(int argc, char **argv)
+{
+    serve_options o = {
+        .listen = "127.0.0.1:8080",
+        .data_dir = "./toolgate-data",
+        .pool = {.warm = 4},
+    };
+    /* The file first, so that flags override what it says. */
+    json_t *config = NULL;
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--config") != 0) continue;
+        if (!(config = load_config(argv[i + 1], &o))) return 2;
+        break;
+    }
+    if (!parse_flags(argc, argv, &o)) {
+        fputs(usage_text, stderr);
+        json_decref(config);
         return 2;
     }
-    if (!is_loopback(listen)) {
+    if (!o.no_auth) {
+        fprintf(stderr, "toolgate: authentication is not available in this build yet; start with "
+                        "--insecure-no-auth to serve on loopback without it\n");
+        json_decref(config);
+        return 2;
+    }
+    if (!is_loopback(o.listen)) {
         fprintf(stderr,
                 "toolgate: --insecure-no-auth is refused on %s: only loopback addresses "
                 "may be served without authentication\n",
-                listen);
+                o.listen);
+        json_decref(config);
         return 2;
     }
     fprintf(stderr, "toolgate: WARNING: serving without authentication (--insecure-no-auth)\n");
@@ -223,19 +339,19 @@ int tg_cmd_serve(int argc, char **argv)
     bool front_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
 
-    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "toolgate: cannot create data dir %s: %s\n", data_dir, strerror(errno));
+    if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "toolgate: cannot create data dir %s: %s\n", o.data_dir, strerror(errno));
         goto out;
     }
-    db = tg_xasprintf("%s/registry.db", data_dir);
+    db = tg_xasprintf("%s/registry.db", o.data_dir);
     tg_registry_error rerr = {0};
     if (tg_registry_open(db, NULL, &registry, &rerr) != 0) {
         fprintf(stderr, "toolgate: cannot open the registry %s: %s\n", db, rerr.message);
         tg_registry_error_clear(&rerr);
         goto out;
     }
-    for (size_t i = 0; i < ndeploys; i++)
-        if (deploy_path(registry, deploys[i]) != 0) goto out;
+    for (size_t i = 0; i < o.ndeploys; i++)
+        if (deploy_path(registry, o.deploys[i]) != 0) goto out;
 
     agent = agent_path(argv[0]);
     if (!agent) {
@@ -243,19 +359,16 @@ int tg_cmd_serve(int argc, char **argv)
         goto out;
     }
     static const char *const runtimes[] = {"sh", "python3"};
-    tg_pool_config pool_config = {
-        .driver = &tg_jail_driver,
-        .driver_config = {.agent_path = agent},
-        .runtimes = runtimes,
-        .nruntimes = sizeof runtimes / sizeof *runtimes,
-        .warm = warm,
-    };
-    if (tg_pool_create(&pool_config, &pool) != 0) {
+    o.pool.driver = &tg_jail_driver;
+    o.pool.driver_config.agent_path = agent;
+    o.pool.runtimes = runtimes;
+    o.pool.nruntimes = sizeof runtimes / sizeof *runtimes;
+    if (tg_pool_create(&o.pool, &pool) != 0) {
         fprintf(stderr, "toolgate: the jail driver cannot run sandboxes on this host\n");
         goto out;
     }
-    tg_calls_config calls_config = {.pool = pool};
-    if (tg_calls_new(&calls_config, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
+    o.calls.pool = pool;
+    if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;
     }
@@ -273,13 +386,13 @@ int tg_cmd_serve(int argc, char **argv)
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
     ctx.admin = (tg_admin){.registry = registry, .tenant = TENANT};
     ctx.driver = tg_jail_driver.name;
-    tg_http_config http_config = {.listen = listen};
+    o.http.listen = o.listen;
     char err[256];
-    if (tg_http_start(&http_config, handle, &ctx, &http, err, sizeof err) != 0) {
+    if (tg_http_start(&o.http, handle, &ctx, &http, err, sizeof err) != 0) {
         fprintf(stderr, "toolgate: %s\n", err);
         goto out;
     }
-    const char *host = strncmp(listen, "[", 1) == 0 ? "[::1]" : "127.0.0.1";
+    const char *host = strncmp(o.listen, "[", 1) == 0 ? "[::1]" : "127.0.0.1";
     printf("toolgate: serving MCP at http://%s:%u/mcp (sandbox driver: %s)\n", host,
            tg_http_port(http), tg_jail_driver.name);
     fflush(stdout);
@@ -307,5 +420,6 @@ out:
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);
     free(db);
+    json_decref(config);
     return rc;
 }

@@ -61,6 +61,12 @@ EOF
 worker open_socket 5000 'busybox nc -w 1 127.0.0.1 22 </dev/null && echo "{\"connected\":true}" || { echo "{\"error\":{\"code\":\"NO_NETWORK\",\"message\":\"connect failed\",\"retryable\":false}}"; exit 1; }'
 worker read_shadow 5000 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
 
+# A configuration file that does not fit is refused with every problem.
+printf '{"listen": 5, "pool": {"warm": 1000, "bogus": 1}}' >"$tmp/bad-config.json"
+"$toolgate" serve --config "$tmp/bad-config.json" 2>"$tmp/config-err"
+check "a bad configuration refuses to start" [ $? = 2 ]
+check "and lists every problem" [ "$(grep -c '^  /' "$tmp/config-err")" = 3 ]
+
 "$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" --warm 2 \
   --deploy "$root/examples/workers" --deploy "$tmp/workers" >"$tmp/out" 2>"$tmp/err" &
 server_pid=$!
