@@ -107,6 +107,23 @@ static enum MHD_Result queue(tg_http_request *r)
     return rc;
 }
 
+/* Gives req its reply (with the headers set on it). A suspended connection is
+ * woken, and its next access-handler call queues the reply; one not yet
+ * suspended is queued when the handler returns. */
+static void hand_over(tg_http_request *req, struct MHD_Response *resp, unsigned status)
+{
+    for (pending_header *h = req->headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    pthread_mutex_lock(&req->lock);
+    req->response = resp;
+    req->status = status;
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+}
+
 void tg_http_reply(tg_http_request *req, unsigned status, const char *content_type, char *body,
                    size_t len)
 {
@@ -118,18 +135,7 @@ void tg_http_reply(tg_http_request *req, unsigned status, const char *content_ty
         abort();
     }
     if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (pending_header *h = req->headers; h; h = h->next)
-        MHD_add_response_header(resp, h->name, h->value);
-    pthread_mutex_lock(&req->lock);
-    req->response = resp;
-    req->status = status;
-    /* A suspended connection is woken; its next access-handler call queues
-     * the reply. One not yet suspended is queued when the handler returns. */
-    if (req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection(req->conn);
-    }
-    pthread_mutex_unlock(&req->lock);
+    hand_over(req, resp, status);
 }
 
 void tg_http_reply_json(tg_http_request *req, unsigned status, json_t *doc)
@@ -231,16 +237,7 @@ tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    for (pending_header *h = req->headers; h; h = h->next)
-        MHD_add_response_header(resp, h->name, h->value);
-    pthread_mutex_lock(&req->lock);
-    req->response = resp;
-    req->status = status;
-    if (req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection(req->conn);
-    }
-    pthread_mutex_unlock(&req->lock);
+    hand_over(req, resp, status);
     return st;
 }
 
