@@ -35,6 +35,15 @@ for _ in $(seq 100); do
 done
 [ -n "$url" ] || { cat "$tmp/err" >&2; echo "toolgate did not start" >&2; exit 1; }
 
+# The suite's own log is long; it is shown whole only when the baseline check
+# fails. Otherwise one line says what ran.
 cd "$tmp"
-"$here/node_modules/.bin/node" "$here/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
-  server --url "$url" --expected-failures "$here/expected-failures.yml"
+if ! "$here/node_modules/.bin/node" "$here/node_modules/@modelcontextprotocol/conformance/dist/index.js" \
+  server --url "$url" --expected-failures "$here/expected-failures.yml" >"$tmp/log" 2>&1; then
+  cat "$tmp/log"
+  echo "conformance: the baseline check failed (see above)" >&2
+  exit 1
+fi
+passing=$(grep -c '^✓' "$tmp/log" || true)
+expected=$(grep -c '^  ~ ' "$tmp/log" || true)
+echo "conformance: $passing scenarios pass; $expected fail as expected-failures.yml says they must"
