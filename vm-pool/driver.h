@@ -16,7 +16,7 @@ typedef struct tg_driver_config {
     const char *agent_path;    /* the static toolgate-agent binary (required) */
     uint64_t memory_bytes;     /* memory cgroup limit (128 MiB) */
     uint32_t max_pids;         /* pids cgroup limit (64) */
-    uint64_t work_bytes;       /* size of the private /work tmpfs (64 MiB) */
+    uint64_t work_bytes;       /* size of the private /job tmpfs (64 MiB) */
     uint32_t cpu_seconds;      /* RLIMIT_CPU (60) */
     uint32_t max_files;        /* RLIMIT_NOFILE (256) */
     uint64_t max_file_bytes;   /* RLIMIT_FSIZE (64 MiB) */

@@ -2,13 +2,13 @@
  *
  * Started by the jail driver as init of fresh pid/mount/net/ipc/uts/cgroup
  * namespaces, with its frame stream on fd 3. It builds the sandbox (read-only
- * root of bind mounts, private /work tmpfs, /proc), drops to an unprivileged
+ * root of bind mounts, private /job tmpfs, /proc), drops to an unprivileged
  * uid with no capabilities, loads the seccomp filter, says "ready" and waits
  * for one "run" frame: that is the warm state. Then it writes the files, runs
  * the worker, streams its stdout and fd 3 events, sends "result" and exits.
  *
  * It trusts nothing it did not build itself: the run frame is checked
- * (tg_frame_check), file paths are confined to /work, and every byte the
+ * (tg_frame_check), file paths are confined to /job, and every byte the
  * worker writes is bounded before it becomes a frame. Linked statically, so
  * the jail needs no libraries for it; it uses jansson for frames rather than
  * a hand-written parser. */
@@ -148,11 +148,11 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
     bind_ro("/dev/urandom");
     mkdir_p(ROOT "/etc");
     mkdir_p(ROOT "/proc");
-    mkdir_p(ROOT "/work");
+    mkdir_p(ROOT "/job");
     if (mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         die("proc");
     snprintf(opts, sizeof opts, "size=%llu,mode=0700,uid=%u,gid=%u", work_bytes, uid, uid);
-    if (mount("tmpfs", ROOT "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("work tmpfs");
+    if (mount("tmpfs", ROOT "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("work tmpfs");
     if (chdir(ROOT) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
         umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
         die("pivot_root");
@@ -287,9 +287,9 @@ static int write_files(const json_t *files)
         const char *path = json_string_value(json_object_get(f, "path"));
         if (!safe_path(path)) return -1;
         char full[PATH_MAX];
-        snprintf(full, sizeof full, "/work/%s", path);
+        snprintf(full, sizeof full, "/job/%s", path);
         /* Parent directories are made by us, never followed through links
-         * we did not make: /work holds nothing else yet. */
+         * we did not make: /job holds nothing else yet. */
         for (char *p = full + 6; (p = strchr(p, '/')); p++) {
             *p = '\0';
             if (mkdir(full, 0755) != 0 && errno != EEXIST) return -1;
@@ -311,7 +311,7 @@ static int write_files(const json_t *files)
  * agent never blocks on a pipe the worker does not drain. */
 static int stdin_file(const json_t *s)
 {
-    int fd = open("/work", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = open("/job", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) return -1;
     size_t len = json_string_length(s);
     if (write(fd, json_string_value(s), len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0) {
@@ -366,7 +366,7 @@ static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, in
     const char *runtime = json_string_value(json_object_get(run, "runtime"));
     const char *entry = json_string_value(json_object_get(run, "entry"));
     char entry_path[PATH_MAX];
-    snprintf(entry_path, sizeof entry_path, "/work/%s", entry);
+    snprintf(entry_path, sizeof entry_path, "/job/%s", entry);
     const char *prog;
     char *argv[3];
     if (strcmp(runtime, "sh") == 0) {
@@ -401,7 +401,7 @@ static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, in
     }
     /* Defaults for what the host did not set itself. */
     static const char *const defaults[][2] = {
-        {"PATH", "PATH=/bin:/usr/bin"}, {"HOME", "HOME=/work"}, {"TMPDIR", "TMPDIR=/work"}};
+        {"PATH", "PATH=/bin:/usr/bin"}, {"HOME", "HOME=/job"}, {"TMPDIR", "TMPDIR=/job"}};
     for (size_t i = 0; i < 3; i++)
         if (!json_object_get(env, defaults[i][0])) envp[n++] = strdup(defaults[i][1]);
     pid_t pid = fork();
@@ -409,7 +409,7 @@ static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, in
         if (dup2(in_fd, 0) != 0 || dup2(out_w, 1) != 1 || dup2(err_w, 2) != 2 || dup2(ev_w, 3) != 3)
             _exit(126);
         syscall(SYS_close_range, 4u, ~0u, 0u);
-        if (chdir("/work") != 0) _exit(126);
+        if (chdir("/job") != 0) _exit(126);
         execve(prog, argv, envp);
         _exit(127);
     }

@@ -271,7 +271,7 @@ static void test_env_and_seccomp(void)
                               .max_output_bytes = 100};
     tg_sandbox_result r;
     CHECK_INT_EQ(tg_sandbox_run(sb, &req, &r), 0);
-    CHECK_STR_EQ(r.out, "hello world /work /bin\n");
+    CHECK_STR_EQ(r.out, "hello world /job /bin\n");
     tg_sandbox_result_free(&r);
     tg_sandbox_destroy(sb);
 
