@@ -1,6 +1,7 @@
-/* The meta-schemas built into the engine: JSON Schema 2020-12's schema and its
- * vocabulary meta-schemas, generated into meta_docs.c from schemas/meta/ at
- * build time. */
+/* The documents built into the engine, generated into meta_docs.c at build
+ * time: JSON Schema 2020-12's schema and its vocabulary meta-schemas
+ * (schemas/meta/), and the schemas toolgate publishes (the worker manifest).
+ * tg_schema_builtin finds one by URI. */
 #ifndef TG_SCHEMAS_META_H
 #define TG_SCHEMAS_META_H
 

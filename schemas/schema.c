@@ -771,12 +771,8 @@ static json_t *load_document(compiler *c, const char *uri)
     resource *r = find_resource(c, uri);
     if (r) return r->root;
     json_t *doc = NULL;
-    for (size_t i = 0; i < tg_meta_docs_count && !doc; i++) {
-        if (strcmp(tg_meta_docs[i].uri, uri) == 0) {
-            json_error_t jerr;
-            doc = json_loads(tg_meta_docs[i].text, 0, &jerr);
-        }
-    }
+    const char *builtin = tg_schema_builtin(uri);
+    if (builtin) doc = json_loads(builtin, 0, NULL);
     if (!doc && c->opts->resolve) doc = c->opts->resolve(uri, c->opts->resolve_userdata);
     if (!doc) return NULL;
     own_document(c, doc);
@@ -1532,13 +1528,18 @@ static tg_schema *meta_schema;
 
 static void compile_meta_schema(void)
 {
-    for (size_t i = 0; i < tg_meta_docs_count; i++) {
-        if (strcmp(tg_meta_docs[i].uri, META_2020_12) != 0) continue;
-        json_t *doc = json_loads(tg_meta_docs[i].text, 0, NULL);
-        tg_schema_options opts = {0};
-        if (doc) compile_document(doc, &opts, &meta_schema, NULL);
-        json_decref(doc);
-    }
+    const char *text = tg_schema_builtin(META_2020_12);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    tg_schema_options opts = {0};
+    if (doc) compile_document(doc, &opts, &meta_schema, NULL);
+    json_decref(doc);
+}
+
+const char *tg_schema_builtin(const char *uri)
+{
+    for (size_t i = 0; i < tg_meta_docs_count; i++)
+        if (strcmp(tg_meta_docs[i].uri, uri) == 0) return tg_meta_docs[i].text;
+    return NULL;
 }
 
 static int check_against_meta_schema(json_t *schema, tg_schema_error *err)

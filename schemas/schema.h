@@ -79,4 +79,9 @@ void tg_schema_violations_free(tg_schema_violations *v);
 
 void tg_schema_free(tg_schema *schema);
 
+/* The text of a document built into the engine (a 2020-12 meta-schema, or a
+ * schema toolgate publishes, such as the worker manifest's) by its "$id", or
+ * NULL. References to these resolve without a resolver. */
+const char *tg_schema_builtin(const char *uri);
+
 #endif

@@ -30,9 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The embedded schemas/worker-manifest.schema.json (embed_schema.cmake). */
-extern const unsigned char tg__registry_manifest_schema[];
-extern const size_t tg__registry_manifest_schema_len;
+/* schemas/worker-manifest.schema.json, built into the schema engine. */
+#define MANIFEST_SCHEMA_URI "https://toolgate.dev/schemas/worker-manifest.schema.json"
 
 #define MANIFEST_FILE          "toolgate.json"
 #define MAX_MANIFEST_BYTES     (1u << 20)
@@ -450,10 +449,11 @@ int tg_registry_open(const char *path, const tg_registry_options *opts, tg_regis
 
     int rc;
     json_error_t jerr;
-    json_t *doc = json_loadb((const char *)tg__registry_manifest_schema,
-                             tg__registry_manifest_schema_len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *text = tg_schema_builtin(MANIFEST_SCHEMA_URI);
+    json_t *doc = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!doc) {
-        rc = fail(err, TG_REGISTRY_EINTERNAL, "embedded manifest schema: %s", jerr.text);
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "embedded manifest schema: %s",
+                  text ? jerr.text : "not built into the schema engine");
         goto out;
     }
     tg_schema_options so = {.format_assert = true};
