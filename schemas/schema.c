@@ -17,6 +17,7 @@
 #include "schemas/schema.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/text.h"
 #include "schemas/format.h"
 #include "schemas/meta.h"
 #include "schemas/regex.h"
@@ -386,10 +387,10 @@ static int fail(compiler *c, int rc, const char *loc, const char *fmt, ...)
     if (c->rc) return c->rc;
     c->rc = rc;
     if (c->err) {
-        snprintf(c->err->schema_path, sizeof c->err->schema_path, "%s", loc);
+        tg_format(c->err->schema_path, sizeof c->err->schema_path, "%s", loc);
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(c->err->message, sizeof c->err->message, fmt, ap);
+        tg_vformat(c->err->message, sizeof c->err->message, fmt, ap);
         va_end(ap);
     }
     return rc;
@@ -1556,8 +1557,8 @@ static int check_against_meta_schema(json_t *schema, tg_schema_error *err)
     if (err) {
         /* Instance paths in the meta-schema's eyes are schema paths in ours. */
         const tg_schema_violation *first = &v.items[0];
-        snprintf(err->schema_path, sizeof err->schema_path, "%s", first->path);
-        snprintf(err->message, sizeof err->message, "not a valid JSON Schema: %s", first->message);
+        tg_format(err->schema_path, sizeof err->schema_path, "%s", first->path);
+        tg_format(err->message, sizeof err->message, "not a valid JSON Schema: %s", first->message);
     }
     tg_schema_violations_free(&v);
     return TG_SCHEMA_EINVALID;
@@ -1739,17 +1740,7 @@ static void emit(vctx *c, const node *n, const char *keyword, const char *extra_
     int ml = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     size_t mlen = ml < 0 ? 0 : (size_t)ml < sizeof message ? (size_t)ml : sizeof message - 1;
-    /* A message cut short must not end inside a UTF-8 sequence. */
-    if (ml >= 0 && (size_t)ml >= sizeof message) {
-        size_t lead = mlen;
-        while (lead > 0 && ((unsigned char)message[lead - 1] & 0xC0) == 0x80)
-            lead--;
-        if (lead > 0) {
-            unsigned char b = (unsigned char)message[lead - 1];
-            size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-            if (mlen - (lead - 1) < need) mlen = lead - 1;
-        }
-    }
+    if (ml >= 0 && (size_t)ml >= sizeof message) mlen = tg_utf8_whole(message, mlen);
     /* The three strings share one allocation, headed by the path. */
     size_t llen = strlen(n->loc), klen = strlen(keyword);
     size_t slen = llen + (klen ? klen + 1 : 0);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/text.h"
 
 #define WORKER_CODE_MAX    64
 #define WORKER_MESSAGE_MAX 1000
@@ -41,7 +42,7 @@ int tg_error_set(tg_error *err, tg_err_code code, const char *fmt, ...)
         err->code = code;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        tg_vformat(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
     }
     return code;

@@ -305,6 +305,21 @@ static void test_manifest_problems(tg_registry *reg)
         dump_details(&err);
     CHECK_STR_EQ(detail_str(&err, 0, "keyword"), "schema");
 
+    /* A schema path too long for its buffer is cut between characters, so a
+     * long non-ASCII property name still yields a problem with a JSON path. */
+    char manifest[2048];
+    int at = snprintf(manifest, sizeof manifest,
+                      "{\"name\": \"ok\", \"version\": \"1.0.0\", \"runtime\": \"sh\","
+                      " \"entry\": \"main.py\", \"inputSchema\": {\"type\": \"object\","
+                      " \"properties\": {\"");
+    for (int i = 0; i < 300; i++)
+        at += snprintf(manifest + at, sizeof manifest - (size_t)at, "\u00e9");
+    snprintf(manifest + at, sizeof manifest - (size_t)at, "\": {\"type\": \"strnig\"}}}}");
+    write_file(dir, "toolgate.json", manifest);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "acme", dir, &res, &err), TG_REGISTRY_EINVALID);
+    CHECK_INT_EQ(json_array_size(err.details), 1);
+    CHECK(strncmp(detail_str(&err, 0, "path"), "/inputSchema/properties/\u00e9", 26) == 0);
+
     /* Entries that leave the folder are refused by the schema. */
     write_file(dir, "toolgate.json",
                "{\"name\": \"ok\", \"version\": \"1.0.0\", \"runtime\": \"sh\","

@@ -1,0 +1,19 @@
+/* Fixed-size text buffers whose contents leave as JSON strings. JSON text is
+ * UTF-8, and jansson refuses a string with a broken sequence, so a message cut
+ * to fit its buffer must be cut between characters, never inside one. */
+#ifndef TG_CORE_TEXT_H
+#define TG_CORE_TEXT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* Returns: the length of s[0..len) without the UTF-8 sequence a cut left
+ * incomplete at its end (len itself when nothing is cut). */
+size_t tg_utf8_whole(const char *s, size_t len);
+
+/* vsnprintf into buf[size], cut on a character boundary when too long. */
+void tg_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+void tg_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
