@@ -14,6 +14,7 @@
 #include "gateway/registry/registry.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -105,7 +106,7 @@ __attribute__((format(printf, 3, 4))) static int fail(tg_registry_error *err, in
     err->code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    tg_vformat(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
     return code;
 }
