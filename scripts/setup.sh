@@ -10,6 +10,9 @@ packages=(
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
   busybox-static python3 curl
   clang clang-format libclang-rt-14-dev llvm
+  # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
+  # guest image with cpio and unpacks kernel modules shipped as .ko.xz.
+  qemu-system-x86 cpio xz-utils
 )
 # Node.js runs the benchmark peers and the MCP clients. A machine that already
 # has node and npm (from any source) keeps them: Debian's npm cannot be

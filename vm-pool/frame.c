@@ -1,7 +1,7 @@
 /* Length-prefixed JSON frames (see frame.h). The reader allocates only after
  * checking the prefix against its limit, and a frame is handed on only after
  * tg_frame_check accepted its shape, so no caller sees unchecked input.
- * This file is also linked into the static guest agent: it uses only libc,
+ * This file is also linked into the static agents (jail and microVM): it uses only libc,
  * jansson and libcrypto's base64, never the gateway's own libraries. */
 #include "vm-pool/frame.h"
 
@@ -41,14 +41,21 @@ static int wait_fd(int fd, short events, int64_t deadline_ns)
     }
 }
 
+/* send() where fd is a socket, which keeps a closed peer from raising
+ * SIGPIPE; write() on anything else, which the first ENOTSOCK reveals. */
 static int write_all(int fd, const unsigned char *p, size_t len, int64_t deadline_ns)
 {
+    bool is_socket = true;
     while (len > 0) {
         int rc = wait_fd(fd, POLLOUT, deadline_ns);
         if (rc < 0) return rc;
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = is_socket ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
+            if (errno == ENOTSOCK && is_socket) {
+                is_socket = false;
+                continue;
+            }
             return TG_FRAME_EIO;
         }
         p += n;
@@ -141,6 +148,26 @@ static bool is_cstr(const json_t *v)
     return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
 }
 
+/* An integer field within [lo, hi], or no such field. */
+static bool is_opt_int(const json_t *obj, const char *key, json_int_t lo, json_int_t hi)
+{
+    return !json_object_get(obj, key) || is_int(obj, key, lo, hi);
+}
+
+/* Canonical base64 of at most TG_FRAME_SEED_MAX bytes, or no seed. */
+static bool is_opt_seed(const json_t *obj)
+{
+    const json_t *seed = json_object_get(obj, "seed");
+    if (!seed) return true;
+    if (!json_is_string(seed) || json_string_length(seed) > 4 * ((TG_FRAME_SEED_MAX + 2) / 3))
+        return false;
+    unsigned char *bytes;
+    size_t len;
+    if (tg_frame_unb64(seed, &bytes, &len) != 0) return false;
+    free(bytes);
+    return len <= TG_FRAME_SEED_MAX;
+}
+
 static bool check_run(const json_t *obj)
 {
     if (!is_cstr(json_object_get(obj, "runtime")) || !is_cstr(json_object_get(obj, "entry")) ||
@@ -164,8 +191,13 @@ static bool check_run(const json_t *obj)
         if (!is_cstr(v) || strlen(k) != strcspn(k, "=")) return false;
     }
     const json_t *limits = json_object_get(obj, "limits");
-    return json_is_object(limits) && is_int(limits, "timeout_ms", 1, INT32_MAX) &&
-           is_int(limits, "max_output_bytes", 0, TG_FRAME_MAX);
+    return is_opt_seed(obj) && json_is_object(limits) &&
+           is_int(limits, "timeout_ms", 1, INT32_MAX) &&
+           is_int(limits, "max_output_bytes", 0, TG_FRAME_MAX) &&
+           is_opt_int(limits, "cpu_seconds", 1, 86400) &&
+           is_opt_int(limits, "max_files", 1, 1048576) &&
+           is_opt_int(limits, "max_file_bytes", 0, (json_int_t)1 << 40) &&
+           is_opt_int(limits, "max_pids", 1, 65536);
 }
 
 int tg_frame_check(const json_t *obj, tg_frame_type *type)
@@ -176,6 +208,7 @@ int tg_frame_check(const json_t *obj, tg_frame_type *type)
     } names[] = {
         {"ready", TG_FRAME_READY},   {"run", TG_FRAME_RUN},     {"stdout", TG_FRAME_STDOUT},
         {"stderr", TG_FRAME_STDERR}, {"event", TG_FRAME_EVENT}, {"result", TG_FRAME_RESULT},
+        {"ping", TG_FRAME_PING},
     };
     if (!json_is_object(obj)) return TG_FRAME_EINVAL;
     const char *name = json_string_value(json_object_get(obj, "type"));
@@ -203,6 +236,9 @@ int tg_frame_check(const json_t *obj, tg_frame_type *type)
         ok = is_int(obj, "exit_code", -1, 255) && is_int(obj, "signal", 0, 128) &&
              json_is_boolean(json_object_get(obj, "output_truncated")) &&
              is_int(obj, "cpu_us", 0, INT64_MAX);
+        break;
+    case TG_FRAME_PING:
+        ok = json_object_size(obj) == 1;
         break;
     }
     if (!ok) return TG_FRAME_EINVAL;

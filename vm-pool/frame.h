@@ -14,6 +14,8 @@
 
 /* No frame is ever larger than this, in either direction. */
 #define TG_FRAME_MAX (8u * 1024u * 1024u)
+/* The most bytes a run frame's "seed" decodes to. */
+#define TG_FRAME_SEED_MAX 512
 
 enum {
     TG_FRAME_OK = 0,
@@ -31,10 +33,12 @@ typedef enum tg_frame_type {
     TG_FRAME_STDERR, /* guest -> host: {data: base64}, the tail of stderr */
     TG_FRAME_EVENT,  /* guest -> host: {event: object}, one line from fd 3 */
     TG_FRAME_RESULT, /* guest -> host: {exit_code, signal, output_truncated, cpu_us} */
+    TG_FRAME_PING,   /* host -> guest, before run: answered with "ready" */
 } tg_frame_type;
 
 /* Writes obj (borrowed) as one frame. deadline_ns is CLOCK_MONOTONIC, < 0 for none.
- * Uses send(MSG_NOSIGNAL): fd must be a socket. */
+ * On a socket it uses send(MSG_NOSIGNAL); on anything else (the microVM's
+ * virtio port) write(), so a caller writing to a pipe ignores SIGPIPE. */
 int tg_frame_write(int fd, const json_t *obj, int64_t deadline_ns);
 
 /* Reads one frame of at most max bytes and checks it (tg_frame_check).
@@ -45,7 +49,9 @@ int tg_frame_read(int fd, size_t max, int64_t deadline_ns, json_t **out, tg_fram
 int tg_frame_decode(const void *body, size_t len, json_t **out, tg_frame_type *type);
 
 /* Checks that obj has the fields its "type" requires, with the right JSON types
- * and within bounds. Returns 0 and sets *type, or TG_FRAME_EINVAL. */
+ * and within bounds. Returns 0 and sets *type, or TG_FRAME_EINVAL.
+ * A "run" frame may carry a "seed" (base64 of at most TG_FRAME_SEED_MAX bytes)
+ * and, in "limits", cpu_seconds, max_files, max_file_bytes and max_pids. */
 int tg_frame_check(const json_t *obj, tg_frame_type *type);
 
 /* Returns: new reference, a JSON string holding data as base64. */

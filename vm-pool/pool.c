@@ -319,6 +319,7 @@ static int on_frame(const tg_sandbox_request *req, tg_sandbox_result *res, const
         res->cpu_us = json_integer_value(json_object_get(f, "cpu_us"));
         return 1;
     case TG_FRAME_READY:
+    case TG_FRAME_PING:
     case TG_FRAME_RUN:
         break;
     }

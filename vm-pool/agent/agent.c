@@ -5,48 +5,30 @@
  * root of bind mounts, private /job tmpfs, /proc), drops to an unprivileged
  * uid with no capabilities, loads the seccomp filter, says "ready" and waits
  * for one "run" frame: that is the warm state. Then it writes the files, runs
- * the worker, streams its stdout and fd 3 events, sends "result" and exits.
+ * the worker, streams its stdout and fd 3 events, sends "result" and exits
+ * (runner.c, which the microVM's guest/guest.c shares).
  *
  * It trusts nothing it did not build itself: the run frame is checked
  * (tg_frame_check), file paths are confined to /job, and every byte the
  * worker writes is bounded before it becomes a frame. Linked statically, so
  * the jail needs no libraries for it; it uses jansson for frames rather than
  * a hand-written parser. */
+#include "vm-pool/agent/runner.h"
 #include "vm-pool/frame.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/capability.h>
-#include <poll.h>
-#include <sched.h>
-#include <seccomp.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <grp.h>
 
-#define CHAN_FD     10
-#define ROOT        "/tmp" /* where the new root is built, in our mount namespace only */
-#define CHUNK       65536
-#define EVENT_MAX   65536
-#define STDERR_TAIL 4096
-
-static void die(const char *what)
-{
-    fprintf(stderr, "toolgate-agent: %s: %s\n", what, strerror(errno));
-    _exit(1);
-}
+#define CHAN_FD 10
+#define ROOT    "/tmp" /* where the new root is built, in our mount namespace only */
 
 static unsigned long long arg_num(const char *s)
 {
@@ -63,14 +45,14 @@ static unsigned long long arg_num(const char *s)
 static void mkdir_p(const char *path)
 {
     char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) die("path too long");
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) tg_runner_die("path too long");
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) die(buf);
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) tg_runner_die(buf);
         *p = '/';
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die(buf);
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) tg_runner_die(buf);
 }
 
 /* Binds host path src read-only at the same path under ROOT. Absent sources
@@ -89,14 +71,14 @@ static void bind_ro(const char *src)
         *strrchr(dir, '/') = '\0';
         mkdir_p(dir);
         int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) die(dst);
+        if (fd < 0) tg_runner_die(dst);
         close(fd);
     }
-    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) die(dst);
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) tg_runner_die(dst);
     /* Device nodes keep dev; everything else is nodev too. */
     unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID;
     if (!S_ISCHR(st.st_mode)) flags |= MS_NODEV;
-    if (mount(NULL, dst, NULL, flags, NULL) != 0) die(dst);
+    if (mount(NULL, dst, NULL, flags, NULL) != 0) tg_runner_die(dst);
 }
 
 /* Recreates a host symlink (merged /usr: /lib -> usr/lib) or binds the directory. */
@@ -110,15 +92,16 @@ static void link_or_bind(const char *path)
     }
     target[n] = '\0';
     snprintf(dst, sizeof dst, ROOT "%s", path);
-    if (symlink(target, dst) != 0 && errno != EEXIST) die(dst);
+    if (symlink(target, dst) != 0 && errno != EEXIST) tg_runner_die(dst);
 }
 
 static void build_root(unsigned uid, unsigned long long work_bytes)
 {
     char opts[128];
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make mounts private");
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        tg_runner_die("make mounts private");
     if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
-        die("root tmpfs");
+        tg_runner_die("root tmpfs");
     /* The runtimes: busybox for sh, python3 with its standard library, the
      * shared libraries python needs, and nothing else of the host. */
     bind_ro("/usr/bin/busybox");
@@ -131,7 +114,7 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
         snprintf(lib, sizeof lib, "/usr/lib/%s", base);
         bind_ro(lib);
         if (strcmp(py, "/usr/bin/python3") != 0 && symlink(py, ROOT "/usr/bin/python3") != 0)
-            die("python3 link");
+            tg_runner_die("python3 link");
     }
 #if defined(__x86_64__)
     bind_ro("/usr/lib/x86_64-linux-gnu");
@@ -142,7 +125,7 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
     link_or_bind("/lib");
     link_or_bind("/lib64");
     mkdir_p(ROOT "/bin");
-    if (symlink("busybox", ROOT "/bin/sh") != 0 && errno != EEXIST) die("sh link");
+    if (symlink("busybox", ROOT "/bin/sh") != 0 && errno != EEXIST) tg_runner_die("sh link");
     bind_ro("/dev/null");
     bind_ro("/dev/zero");
     bind_ro("/dev/urandom");
@@ -150,384 +133,16 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
     mkdir_p(ROOT "/proc");
     mkdir_p(ROOT "/job");
     if (mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        die("proc");
+        tg_runner_die("proc");
     snprintf(opts, sizeof opts, "size=%llu,mode=0700,uid=%u,gid=%u", work_bytes, uid, uid);
-    if (mount("tmpfs", ROOT "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("work tmpfs");
+    if (mount("tmpfs", ROOT "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+        tg_runner_die("work tmpfs");
     if (chdir(ROOT) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
         umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
-        die("pivot_root");
+        tg_runner_die("pivot_root");
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
-        die("read-only root");
-    if (sethostname("sandbox", 7) != 0) die("sethostname");
-}
-
-static void set_limit(int resource, rlim_t v)
-{
-    struct rlimit r = {v, v};
-    if (setrlimit(resource, &r) != 0) die("setrlimit");
-}
-
-static void drop_privileges(unsigned uid)
-{
-    for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            die("drop capability bound");
-    if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
-        die("setuid");
-    /* Leaving uid 0 cleared every capability; check rather than trust it. */
-    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
-    if (syscall(SYS_capget, &hdr, data) != 0 || data[0].effective || data[0].permitted ||
-        data[1].effective || data[1].permitted)
-        die("capabilities remain");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
-    /* Credential changes clear the parent-death signal; set it again. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* SCMP_A0 with every field named, which clang's -Wmissing-field-initializers wants. */
-static struct scmp_arg_cmp arg0(enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
-{
-    return (struct scmp_arg_cmp){.arg = 0, .op = op, .datum_a = a, .datum_b = b};
-}
-
-static void load_seccomp(void)
-{
-    static const int deny[] = {
-        SCMP_SYS(ptrace),
-        SCMP_SYS(mount),
-        SCMP_SYS(umount2),
-        SCMP_SYS(pivot_root),
-        SCMP_SYS(kexec_load),
-        SCMP_SYS(kexec_file_load),
-        SCMP_SYS(bpf),
-        SCMP_SYS(keyctl),
-        SCMP_SYS(add_key),
-        SCMP_SYS(request_key),
-        SCMP_SYS(perf_event_open),
-        SCMP_SYS(init_module),
-        SCMP_SYS(finit_module),
-        SCMP_SYS(delete_module),
-        SCMP_SYS(unshare),
-        SCMP_SYS(setns),
-        SCMP_SYS(swapon),
-        SCMP_SYS(swapoff),
-        SCMP_SYS(reboot),
-        SCMP_SYS(open_by_handle_at),
-        SCMP_SYS(userfaultfd),
-        SCMP_SYS(process_vm_readv),
-        SCMP_SYS(process_vm_writev),
-        SCMP_SYS(chroot),
-        SCMP_SYS(acct),
-        SCMP_SYS(settimeofday),
-        SCMP_SYS(clock_settime),
-        SCMP_SYS(name_to_handle_at),
-        SCMP_SYS(fsopen),
-        SCMP_SYS(fsmount),
-        SCMP_SYS(move_mount),
-        SCMP_SYS(open_tree),
-        SCMP_SYS(quotactl),
-        /* io_uring performs operations (even socket creation) this filter never sees. */
-        SCMP_SYS(io_uring_setup),
-        SCMP_SYS(io_uring_enter),
-        SCMP_SYS(io_uring_register),
-    };
-    static const unsigned long ns_flags[] = {CLONE_NEWUSER,  CLONE_NEWNS,  CLONE_NEWPID,
-                                             CLONE_NEWNET,   CLONE_NEWIPC, CLONE_NEWUTS,
-                                             CLONE_NEWCGROUP};
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) die("seccomp_init");
-    int rc = 0;
-    for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
-        rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny[i], 0);
-    /* No network but the loopback that is down anyway: only AF_UNIX sockets. */
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-                           arg0(SCMP_CMP_NE, AF_UNIX, 0));
-    /* clone with new namespaces would undo unshare's ban; clone3 hides its
-     * flags in memory a filter cannot read, so it reports ENOSYS and libc
-     * falls back to clone. */
-    for (size_t i = 0; i < sizeof ns_flags / sizeof ns_flags[0]; i++)
-        rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                               arg0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    if (rc != 0 || seccomp_load(ctx) != 0) die("seccomp");
-    seccomp_release(ctx);
-}
-
-static void send_frame(json_t *obj)
-{
-    if (!obj || tg_frame_write(CHAN_FD, obj, -1) != 0)
-        _exit(2); /* the host is gone or the frame is unrepresentable: nothing to report to */
-    json_decref(obj);
-}
-
-/* A file path from the host: relative, no "..", no empty or "." parts. */
-static bool safe_path(const char *p)
-{
-    if (!*p || *p == '/' || strlen(p) > 1024) return false;
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p += n;
-        if (*p == '/')
-            p++;
-        else
-            break;
-    }
-    return p[-1] != '/';
-}
-
-static int write_files(const json_t *files)
-{
-    size_t i;
-    const json_t *f;
-    json_array_foreach(files, i, f)
-    {
-        const char *path = json_string_value(json_object_get(f, "path"));
-        if (!safe_path(path)) return -1;
-        char full[PATH_MAX];
-        snprintf(full, sizeof full, "/job/%s", path);
-        /* Parent directories are made by us, never followed through links
-         * we did not make: /job holds nothing else yet. */
-        for (char *p = full + 6; (p = strchr(p, '/')); p++) {
-            *p = '\0';
-            if (mkdir(full, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-        unsigned char *data;
-        size_t len;
-        if (tg_frame_unb64(json_object_get(f, "data"), &data, &len) != 0) return -1;
-        int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
-        ssize_t n = fd >= 0 ? write(fd, data, len) : -1;
-        free(data);
-        if (fd >= 0) close(fd);
-        if (n != (ssize_t)len) return -1;
-    }
-    return 0;
-}
-
-/* stdin as an unlinked tmpfs file: the worker reads at its own pace and the
- * agent never blocks on a pipe the worker does not drain. */
-static int stdin_file(const json_t *s)
-{
-    int fd = open("/job", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) return -1;
-    size_t len = json_string_length(s);
-    if (write(fd, json_string_value(s), len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void send_chunk(const char *type, const void *data, size_t len)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string(type));
-    json_object_set_new(o, "data", tg_frame_b64(data, len));
-    send_frame(o);
-}
-
-/* One fd 3 line: relayed only if it is a JSON object, so the host gets
- * well-formed events (and checks them again anyway). */
-static void send_event(const char *line, size_t len)
-{
-    json_t *ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(ev)) {
-        json_decref(ev);
-        return;
-    }
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("event"));
-    json_object_set_new(o, "event", ev);
-    send_frame(o);
-}
-
-static void send_result(int exit_code, int sig, bool truncated, long long cpu_us)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("result"));
-    json_object_set_new(o, "exit_code", json_integer(exit_code));
-    json_object_set_new(o, "signal", json_integer(sig));
-    json_object_set_new(o, "output_truncated", json_boolean(truncated));
-    json_object_set_new(o, "cpu_us", json_integer(cpu_us));
-    send_frame(o);
-}
-
-/* Ends every process of the sandbox but us: the call is over. */
-static void kill_all(void)
-{
-    kill(-1, SIGKILL);
-}
-
-static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, int ev_w)
-{
-    const char *runtime = json_string_value(json_object_get(run, "runtime"));
-    const char *entry = json_string_value(json_object_get(run, "entry"));
-    char entry_path[PATH_MAX];
-    snprintf(entry_path, sizeof entry_path, "/job/%s", entry);
-    const char *prog;
-    char *argv[3];
-    if (strcmp(runtime, "sh") == 0) {
-        prog = "/bin/busybox";
-        argv[0] = "sh";
-        argv[1] = entry_path;
-        argv[2] = NULL;
-    } else if (strcmp(runtime, "python3") == 0) {
-        prog = "/usr/bin/python3";
-        argv[0] = "python3";
-        argv[1] = entry_path;
-        argv[2] = NULL;
-    } else if (strcmp(runtime, "exec") == 0) {
-        prog = entry_path;
-        argv[0] = entry_path;
-        argv[1] = NULL;
-    } else {
-        return -1;
-    }
-    const json_t *env = json_object_get(run, "env");
-    size_t n = 0, cap = json_object_size(env) + 4;
-    char **envp = calloc(cap, sizeof *envp);
-    if (!envp) return -1;
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)env, k, v)
-    {
-        size_t len = strlen(k) + json_string_length(v) + 2;
-        char *s = malloc(len);
-        if (s) snprintf(s, len, "%s=%s", k, json_string_value(v));
-        envp[n++] = s;
-    }
-    /* Defaults for what the host did not set itself. */
-    static const char *const defaults[][2] = {
-        {"PATH", "PATH=/bin:/usr/bin"}, {"HOME", "HOME=/job"}, {"TMPDIR", "TMPDIR=/job"}};
-    for (size_t i = 0; i < 3; i++)
-        if (!json_object_get(env, defaults[i][0])) envp[n++] = strdup(defaults[i][1]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (dup2(in_fd, 0) != 0 || dup2(out_w, 1) != 1 || dup2(err_w, 2) != 2 || dup2(ev_w, 3) != 3)
-            _exit(126);
-        syscall(SYS_close_range, 4u, ~0u, 0u);
-        if (chdir("/job") != 0) _exit(126);
-        execve(prog, argv, envp);
-        _exit(127);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(envp[i]);
-    free(envp);
-    return pid;
-}
-
-static void run(const json_t *req)
-{
-    const json_t *limits = json_object_get(req, "limits");
-    size_t max_out = (size_t)json_integer_value(json_object_get(limits, "max_output_bytes"));
-    const char *entry = json_string_value(json_object_get(req, "entry"));
-    int in_fd = -1, out[2], err[2], ev[2];
-    if (!safe_path(entry) || write_files(json_object_get(req, "files")) != 0 ||
-        (in_fd = stdin_file(json_object_get(req, "stdin"))) < 0 || pipe2(out, O_CLOEXEC) != 0 ||
-        pipe2(err, O_CLOEXEC) != 0 || pipe2(ev, O_CLOEXEC) != 0) {
-        send_result(-1, 0, false, 0);
-        return;
-    }
-    pid_t worker = start_worker(req, in_fd, out[1], err[1], ev[1]);
-    close(in_fd);
-    close(out[1]);
-    close(err[1]);
-    close(ev[1]);
-    if (worker < 0) {
-        send_result(-1, 0, false, 0);
-        return;
-    }
-
-    static char buf[CHUNK], line[EVENT_MAX + 1], tail[STDERR_TAIL];
-    size_t out_total = 0, line_len = 0, tail_len = 0;
-    bool truncated = false, line_too_long = false, worker_done = false;
-    int status = 0;
-    struct rusage ru = {0};
-    struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {ev[0], POLLIN, 0}};
-    /* Until the worker has exited and every pipe is drained: a worker that
-     * closes its outputs early still runs to its end. */
-    while (p[0].fd >= 0 || p[1].fd >= 0 || p[2].fd >= 0 || !worker_done) {
-        if (p[0].fd < 0 && p[1].fd < 0 && p[2].fd < 0) {
-            /* Nothing left to read: just wait (the host's timeout bounds it). */
-            while (wait4(worker, &status, 0, &ru) < 0 && errno == EINTR)
-                ;
-            worker_done = true;
-            break;
-        }
-        int n = poll(p, 3, 50);
-        if (n < 0 && errno != EINTR) break;
-        if (!worker_done && wait4(worker, &status, WNOHANG, &ru) == worker) worker_done = true;
-        /* Whatever the worker left running would keep the pipes open; kill
-         * again on every pass, as a fork may have raced the last kill. */
-        if (worker_done) kill_all();
-        for (int i = 0; i < 3; i++) {
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            ssize_t r = read(p[i].fd, buf, sizeof buf);
-            if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-            if (r <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                continue;
-            }
-            size_t len = (size_t)r;
-            if (i == 0) {
-                if (out_total + len > max_out) {
-                    len = max_out - out_total;
-                    truncated = true;
-                }
-                if (len) send_chunk("stdout", buf, len);
-                out_total += len;
-                if (truncated) {
-                    kill_all();
-                    close(p[0].fd);
-                    p[0].fd = -1;
-                }
-            } else if (i == 1) {
-                /* Keep only the last STDERR_TAIL bytes. */
-                if (len >= STDERR_TAIL) {
-                    memcpy(tail, buf + len - STDERR_TAIL, STDERR_TAIL);
-                    tail_len = STDERR_TAIL;
-                } else {
-                    size_t keep = tail_len + len > STDERR_TAIL ? STDERR_TAIL - len : tail_len;
-                    memmove(tail, tail + tail_len - keep, keep);
-                    memcpy(tail + keep, buf, len);
-                    tail_len = keep + len;
-                }
-            } else {
-                for (size_t j = 0; j < len; j++) {
-                    if (buf[j] != '\n') {
-                        if (line_len < EVENT_MAX)
-                            line[line_len++] = buf[j];
-                        else
-                            line_too_long = true;
-                        continue;
-                    }
-                    if (!line_too_long) send_event(line, line_len);
-                    line_len = 0;
-                    line_too_long = false;
-                }
-            }
-        }
-    }
-    if (!worker_done) {
-        /* poll failed: end the worker rather than report it still running. */
-        kill_all();
-        while (wait4(worker, &status, 0, &ru) < 0 && errno == EINTR)
-            ;
-    }
-    kill_all();
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
-    if (tail_len) send_chunk("stderr", tail, tail_len);
-    long long cpu_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
-                       (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-    if (WIFSIGNALED(status))
-        send_result(-1, WTERMSIG(status), truncated, cpu_us);
-    else
-        send_result(WEXITSTATUS(status), 0, truncated, cpu_us);
+        tg_runner_die("read-only root");
+    if (sethostname("sandbox", 7) != 0) tg_runner_die("sethostname");
 }
 
 int main(int argc, char **argv)
@@ -538,19 +153,16 @@ int main(int argc, char **argv)
     }
     unsigned uid = (unsigned)arg_num(argv[1]);
     unsigned long long work_bytes = arg_num(argv[2]);
-    rlim_t cpu = arg_num(argv[3]), files = arg_num(argv[4]), fsize = arg_num(argv[5]),
-           nproc = arg_num(argv[6]);
-    if (fcntl(3, F_DUPFD_CLOEXEC, CHAN_FD) != CHAN_FD) die("channel fd");
+    tg_runner_limits lim = {.cpu_seconds = arg_num(argv[3]),
+                            .max_files = arg_num(argv[4]),
+                            .max_file_bytes = arg_num(argv[5]),
+                            .max_pids = arg_num(argv[6])};
+    tg_runner_init("toolgate-agent", CHAN_FD);
+    if (fcntl(3, F_DUPFD_CLOEXEC, CHAN_FD) != CHAN_FD) tg_runner_die("channel fd");
     close(3);
 
     build_root(uid, work_bytes);
-    set_limit(RLIMIT_CORE, 0);
-    set_limit(RLIMIT_CPU, cpu);
-    set_limit(RLIMIT_NOFILE, files);
-    set_limit(RLIMIT_FSIZE, fsize);
-    set_limit(RLIMIT_NPROC, nproc);
-    drop_privileges(uid);
-    load_seccomp();
+    tg_runner_confine(uid, &lim);
     /* From here on our stderr could carry nothing the host should see. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 2) != 2) _exit(1);
@@ -558,13 +170,13 @@ int main(int argc, char **argv)
 
     json_t *ready = json_object();
     json_object_set_new(ready, "type", json_string("ready"));
-    send_frame(ready);
+    tg_runner_send_frame(ready);
 
     json_t *req = NULL;
     tg_frame_type type;
     if (tg_frame_read(CHAN_FD, TG_FRAME_MAX, -1, &req, &type) != 0 || type != TG_FRAME_RUN)
         _exit(3);
-    run(req);
+    tg_runner_run(req);
     json_decref(req);
     return 0;
 }

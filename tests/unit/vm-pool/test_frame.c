@@ -3,6 +3,8 @@
 #include "tests/unit/check.h"
 #include "vm-pool/frame.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,9 +69,87 @@ static void test_round_trip(void)
     close(sv[0]);
 }
 
+/* The microVM's port is a character device: frames go through write() there.
+ * A pipe stands in for it. */
+static void test_pipe(void)
+{
+    int p[2];
+    CHECK_INT_EQ(pipe2(p, O_CLOEXEC), 0);
+    json_t *ready = json_pack("{s:s}", "type", "ready");
+    CHECK_INT_EQ(tg_frame_write(p[1], ready, -1), 0);
+    json_t *got = NULL;
+    tg_frame_type type;
+    CHECK_INT_EQ(tg_frame_read(p[0], TG_FRAME_MAX, -1, &got, &type), 0);
+    CHECK_INT_EQ(type, TG_FRAME_READY);
+    CHECK(json_equal(ready, got));
+    json_decref(got);
+    json_decref(ready);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A run frame with limits (a JSON object text) and extra members (text to
+ * put after "limits", starting with a comma, or ""). */
+static int decode_run(const char *limits, const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"type\":\"run\",\"runtime\":\"sh\",\"entry\":\"m\",\"files\":[],"
+             "\"stdin\":\"\",\"env\":{},\"limits\":%s%s}",
+             limits, extra);
+    return decode(text);
+}
+
+static void test_run_options(void)
+{
+    const char *base = "{\"timeout_ms\":1,\"max_output_bytes\":1";
+    char limits[512];
+    static const struct {
+        const char *field;
+        long long lo, hi;
+    } opt[] = {
+        {"cpu_seconds", 1, 86400},
+        {"max_files", 1, 1048576},
+        {"max_file_bytes", 0, 1ll << 40},
+        {"max_pids", 1, 65536},
+    };
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        const long long ok[] = {opt[i].lo, opt[i].hi};
+        const long long bad[] = {opt[i].lo - 1, opt[i].hi + 1};
+        for (size_t j = 0; j < 2; j++) {
+            snprintf(limits, sizeof limits, "%s,\"%s\":%lld}", base, opt[i].field, ok[j]);
+            CHECK_INT_EQ(decode_run(limits, ""), 0);
+            snprintf(limits, sizeof limits, "%s,\"%s\":%lld}", base, opt[i].field, bad[j]);
+            CHECK_INT_EQ(decode_run(limits, ""), TG_FRAME_EINVAL);
+        }
+        snprintf(limits, sizeof limits, "%s,\"%s\":\"1\"}", base, opt[i].field);
+        CHECK_INT_EQ(decode_run(limits, ""), TG_FRAME_EINVAL);
+        snprintf(limits, sizeof limits, "%s,\"%s\":1.5}", base, opt[i].field);
+        CHECK_INT_EQ(decode_run(limits, ""), TG_FRAME_EINVAL);
+    }
+    snprintf(limits, sizeof limits, "%s}", base);
+    CHECK_INT_EQ(decode_run(limits, ""), 0);
+
+    /* The seed: canonical base64 of at most TG_FRAME_SEED_MAX bytes. */
+    unsigned char bytes[TG_FRAME_SEED_MAX + 1] = {0};
+    char extra[1024];
+    for (size_t n = 0; n <= TG_FRAME_SEED_MAX + 1; n += TG_FRAME_SEED_MAX / 2) {
+        size_t len = n > TG_FRAME_SEED_MAX ? TG_FRAME_SEED_MAX + 1 : n;
+        json_t *seed = tg_frame_b64(bytes, len);
+        snprintf(extra, sizeof extra, ",\"seed\":\"%s\"", json_string_value(seed));
+        CHECK_INT_EQ(decode_run(limits, extra), len <= TG_FRAME_SEED_MAX ? 0 : TG_FRAME_EINVAL);
+        json_decref(seed);
+    }
+    const char *bad_seeds[] = {",\"seed\":1", ",\"seed\":null", ",\"seed\":\"abc\"",
+                               ",\"seed\":\"!!!!\"", ",\"seed\":\"aGk=\\n\""};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++)
+        CHECK_INT_EQ(decode_run(limits, bad_seeds[i]), TG_FRAME_EINVAL);
+}
+
 static void test_bad_frames(void)
 {
     CHECK_INT_EQ(decode("{\"type\":\"ready\"}"), 0);
+    CHECK_INT_EQ(decode("{\"type\":\"ping\"}"), 0);
     CHECK_INT_EQ(decode("{\"type\":\"stdout\",\"data\":\"aGk=\"}"), 0);
     CHECK_INT_EQ(decode("{\"type\":\"event\",\"event\":{\"progress\":1}}"), 0);
     CHECK_INT_EQ(decode("{\"type\":\"result\",\"exit_code\":0,\"signal\":0,"
@@ -85,6 +165,7 @@ static void test_bad_frames(void)
         "{\"type\":\"bogus\"}",
         "{\"type\":\"ready\",\"type\":\"ready\"}",
         "{\"type\":\"ready\"} trailing",
+        "{\"type\":\"ping\",\"seed\":\"aGk=\"}",
         "{\"type\":\"stdout\"}",
         "{\"type\":\"stdout\",\"data\":5}",
         "{\"type\":\"event\",\"event\":\"text\"}",
@@ -148,6 +229,8 @@ static void test_base64(void)
 int main(void)
 {
     test_round_trip();
+    test_pipe();
+    test_run_options();
     test_bad_frames();
     test_base64();
     return check_report();
