@@ -1,5 +1,8 @@
 /* The sandbox driver interface: the pool talks to sandboxes only through this
- * table, so a microVM driver can sit beside the jail driver.
+ * table, so the microVM driver sits beside the jail driver.
+ *
+ * Snapshots are a driver's own business: the microvm driver boots a template
+ * in prepare() and restores every spawn() from it, the jail has none.
  *
  * A driver sandbox is single-use and owned by whoever spawned it until
  * destroy(). kill() may be called from any thread while another thread uses
@@ -21,6 +24,8 @@ typedef struct tg_driver_config {
     uint32_t max_files;        /* RLIMIT_NOFILE (256) */
     uint64_t max_file_bytes;   /* RLIMIT_FSIZE (64 MiB) */
     uint32_t spawn_timeout_ms; /* how long a spawn may take to reach "ready" (10000) */
+    const char *image_dir;     /* microvm: vmlinux, initramfs.cpio, image.json (required) */
+    const char *accel;         /* microvm: "auto" (KVM when it boots the guest), "kvm", "tcg" */
 } tg_driver_config;
 
 enum {
@@ -34,7 +39,8 @@ typedef struct tg_driver {
     const char *name;
     /* Sets up what all sandboxes share (cgroup parents, ...). */
     int (*open)(const tg_driver_config *cfg, void **state);
-    /* Checks that runtime can run here ("sh", "python3", "exec"), before any spawn. */
+    /* Checks that runtime can run here ("sh", "python3", "exec"), before any
+     * spawn, and readies what spawns start from (the microvm's template). */
     int (*prepare)(void *state, const char *runtime);
     /* Starts one sandbox and returns once its agent waits for the run frame. */
     int (*spawn)(void *state, const char *runtime, tg_driver_sandbox **out);
@@ -44,13 +50,14 @@ typedef struct tg_driver {
     void (*kill)(tg_driver_sandbox *sb);
     /* Kills, reaps and removes every trace of the sandbox (processes, cgroups). */
     void (*destroy)(tg_driver_sandbox *sb);
-    /* Optional: NULL when the driver has no snapshots (jail). */
-    int (*snapshot)(void *state, const char *runtime);
-    int (*restore)(void *state, const char *runtime, tg_driver_sandbox **out);
+    /* What runs the sandboxes, for logs and /readyz ("jail", "microvm (TCG)"). */
+    const char *(*describe)(void *state);
     void (*close)(void *state);
 } tg_driver;
 
 /* Namespaces, a read-only root, seccomp, cgroups and rlimits (jail.c). */
 extern const tg_driver tg_jail_driver;
+/* QEMU microvm guests with their own kernel, restored from a snapshot (microvm.c). */
+extern const tg_driver tg_microvm_driver;
 
 #endif

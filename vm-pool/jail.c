@@ -424,6 +424,12 @@ static void jail_kill(tg_driver_sandbox *sb)
     if (sb->pid > 0) kill(sb->pid, SIGKILL);
 }
 
+static const char *jail_describe(void *state)
+{
+    (void)state;
+    return "jail";
+}
+
 const tg_driver tg_jail_driver = {
     .name = "jail",
     .open = jail_open,
@@ -432,7 +438,6 @@ const tg_driver tg_jail_driver = {
     .channel = jail_channel,
     .kill = jail_kill,
     .destroy = jail_destroy,
-    .snapshot = NULL,
-    .restore = NULL,
+    .describe = jail_describe,
     .close = jail_close,
 };

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/random.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,9 @@ struct tg_pool {
     pthread_cond_t refill_cv; /* the refill thread waits here */
     pthread_cond_t avail_cv;  /* acquirers wait here */
     bool stopping;
-    pthread_t thread;
+    pthread_t *threads;
+    unsigned nthreads;
+    tg_driver_config limits; /* what the run frame tells a guest that has no argv */
     atomic_uint_fast64_t seq;
 };
 
@@ -149,7 +152,18 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
     pthread_cond_init(&p->refill_cv, &ca);
     pthread_cond_init(&p->avail_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&p->thread, NULL, refill_main, p) != 0) {
+    p->limits.cpu_seconds = cfg->driver_config.cpu_seconds ? cfg->driver_config.cpu_seconds : 60;
+    p->limits.max_files = cfg->driver_config.max_files ? cfg->driver_config.max_files : 256;
+    p->limits.max_file_bytes =
+        cfg->driver_config.max_file_bytes ? cfg->driver_config.max_file_bytes : 64u << 20;
+    p->limits.max_pids = cfg->driver_config.max_pids ? cfg->driver_config.max_pids : 64;
+    p->threads = tg_xcalloc(cfg->spawners ? cfg->spawners : 1, sizeof *p->threads);
+    for (unsigned i = 0; i < (cfg->spawners ? cfg->spawners : 1); i++) {
+        if (pthread_create(&p->threads[i], NULL, refill_main, p) != 0) break;
+        p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        free(p->threads);
         p->driver->close(p->dstate);
         for (size_t i = 0; i < p->nrts; i++) {
             free(p->rts[i].name);
@@ -229,7 +243,7 @@ void tg_sandbox_result_free(tg_sandbox_result *res)
 
 /* Returns: new reference, the run frame for req, or NULL when req is invalid
  * (stdin or env not UTF-8, an env entry without '='). */
-static json_t *run_frame(const char *runtime, const tg_sandbox_request *req)
+static json_t *run_frame(const tg_pool *p, const char *runtime, const tg_sandbox_request *req)
 {
     json_t *o = json_object(), *files = json_array(), *env = json_object(), *limits = json_object();
     json_object_set_new(o, "type", json_string("run"));
@@ -264,6 +278,16 @@ static json_t *run_frame(const char *runtime, const tg_sandbox_request *req)
     json_object_set_new(limits, "timeout_ms", json_integer(req->timeout_ms));
     json_object_set_new(limits, "max_output_bytes",
                         json_integer((json_int_t)req->max_output_bytes));
+    json_object_set_new(limits, "cpu_seconds", json_integer(p->limits.cpu_seconds));
+    json_object_set_new(limits, "max_files", json_integer(p->limits.max_files));
+    json_object_set_new(limits, "max_file_bytes",
+                        json_integer((json_int_t)p->limits.max_file_bytes));
+    json_object_set_new(limits, "max_pids", json_integer(p->limits.max_pids));
+    /* VMs restored from one snapshot share their random state until the
+     * guest mixes this in. */
+    unsigned char seed[32];
+    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) ok = false;
+    json_object_set_new(o, "seed", tg_frame_b64(seed, sizeof seed));
     tg_frame_type type;
     if (!ok || tg_frame_check(o, &type) != 0) {
         json_decref(o);
@@ -334,7 +358,7 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
     if (!req->entry || req->timeout_ms == 0 || req->max_output_bytes > TG_FRAME_MAX ||
         atomic_exchange(&sb->ran, true))
         return TG_POOL_EINVAL;
-    json_t *frame = run_frame(sb->rt->name, req);
+    json_t *frame = run_frame(sb->pool, sb->rt->name, req);
     if (!frame) return TG_POOL_EINVAL;
     int fd = sb->pool->driver->channel(sb->d);
     int64_t start = tg_frame_now_ns();
@@ -392,7 +416,9 @@ void tg_pool_destroy(tg_pool *p)
     pthread_cond_broadcast(&p->refill_cv);
     pthread_cond_broadcast(&p->avail_cv);
     pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
     for (size_t i = 0; i < p->nrts; i++) {
         pool_runtime *rt = &p->rts[i];
         for (unsigned j = 0; j < rt->nready; j++) {
@@ -408,4 +434,9 @@ void tg_pool_destroy(tg_pool *p)
     pthread_mutex_destroy(&p->mu);
     free(p->rts);
     free(p);
+}
+
+const char *tg_pool_driver_description(tg_pool *p)
+{
+    return p->driver->describe(p->dstate);
 }

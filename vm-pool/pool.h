@@ -34,6 +34,9 @@ typedef struct tg_pool_config {
     size_t nruntimes;
     unsigned warm; /* idle sandboxes kept per runtime (4) */
     unsigned max;  /* sandboxes alive per runtime, idle or in use (32) */
+    /* Threads spawning sandboxes at once (1): a microVM restore waits on QEMU
+     * for tens of milliseconds, so more than one keeps the pool full. */
+    unsigned spawners;
 } tg_pool_config;
 
 /* Opens the driver, checks every runtime and starts the refill thread.
@@ -105,6 +108,9 @@ const char *tg_sandbox_id(const tg_sandbox *sb);
 void tg_sandbox_destroy(tg_sandbox *sb);
 
 void tg_sandbox_result_free(tg_sandbox_result *res);
+
+/* What runs the sandboxes: "jail", "microvm (KVM)", "microvm (TCG)". */
+const char *tg_pool_driver_description(tg_pool *p);
 
 /* Counts for one runtime, for /metrics and tests. */
 typedef struct tg_pool_stats {

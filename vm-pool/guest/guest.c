@@ -257,6 +257,8 @@ int main(void)
     }
     signal(SIGPIPE, SIG_IGN);
     build_root();
+    /* The name a jailed worker sees too: nothing about the host. */
+    if (sethostname("sandbox", 7) != 0) fail("sethostname");
     int port = open_port();
     tg_runner_init("toolgate-guest", port);
     send_ready(port);

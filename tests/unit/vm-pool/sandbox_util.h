@@ -14,18 +14,22 @@
 
 static const int64_t SEC = 1000000000;
 
-static tg_pool *make_pool(unsigned warm, unsigned max)
+/* A pool of driver's sandboxes; image_dir is the microvm's guest image. */
+static tg_pool *make_driver_pool(const tg_driver *driver, const char *image_dir, unsigned warm,
+                                 unsigned max)
 {
     static const char *const runtimes[] = {"sh", "python3", "exec"};
     tg_pool_config cfg = {
-        .driver = &tg_jail_driver,
+        .driver = driver,
         .driver_config = {.agent_path = TOOLGATE_AGENT_PATH,
-                          .memory_bytes = 96u << 20,
-                          .max_pids = 32},
+                          .memory_bytes = driver == &tg_jail_driver ? 96u << 20 : 256u << 20,
+                          .max_pids = 32,
+                          .image_dir = image_dir},
         .runtimes = runtimes,
         .nruntimes = 3,
         .warm = warm,
         .max = max,
+        .spawners = 2,
     };
     tg_pool *p = NULL;
     int rc = tg_pool_create(&cfg, &p);
@@ -34,6 +38,11 @@ static tg_pool *make_pool(unsigned warm, unsigned max)
         exit(1);
     }
     return p;
+}
+
+static tg_pool *make_pool(unsigned warm, unsigned max)
+{
+    return make_driver_pool(&tg_jail_driver, NULL, warm, max);
 }
 
 /* Runs script as the entry file of runtime; res must be freed. */

@@ -1,6 +1,11 @@
-/* Real jail sandboxes: workers in each runtime, fd 3 events, and each limit
- * (timeout, pids, memory, network, filesystem, output size) met by a worker
- * that tries to break it. Needs root and cgroups, as the gateway does. */
+/* Real sandboxes of either driver: workers in each runtime, fd 3 events, and
+ * each limit (timeout, pids, memory, network, filesystem, output size) met by
+ * a worker that tries to break it. The same attempts must fail the same way
+ * in a jail and in a microVM.
+ *
+ *   test_jail                      the jail (needs root and cgroups)
+ *   test_jail microvm IMAGE_DIR    microVMs from the guest image in IMAGE_DIR
+ *                                  (exit 77, "skipped", when QEMU is absent) */
 #include "tests/unit/check.h"
 #include "tests/unit/vm-pool/sandbox_util.h"
 
@@ -288,9 +293,43 @@ static void test_env_and_seccomp(void)
 #endif
 }
 
-int main(void)
+/* A VM has devices of its own to check: no network interface but loopback. */
+static void test_vm_devices(void)
 {
-    pool = make_pool(2, 8);
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_script(pool, "sh", "ls /sys/class/net; ls /dev | grep -c '^vd' || true\n", "",
+                            5000, 1000, NULL, NULL, &r),
+                 0);
+    CHECK_STR_EQ(r.out, "lo\n0\n");
+    tg_sandbox_result_free(&r);
+
+    /* Two VMs from one snapshot do not share their random numbers. */
+    char first[64] = "";
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT_EQ(run_script(pool, "sh", "head -c 16 /dev/urandom | od -An -tx1\n", "", 5000,
+                                1000, NULL, NULL, &r),
+                     0);
+        if (i == 0)
+            snprintf(first, sizeof first, "%s", r.out ? r.out : "");
+        else
+            CHECK(strcmp(first, r.out ? r.out : "") != 0);
+        tg_sandbox_result_free(&r);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "microvm") == 0) {
+        if (system("command -v qemu-system-x86_64 >/dev/null 2>&1") != 0) {
+            printf("skipped: qemu-system-x86_64 is not installed\n");
+            return 77;
+        }
+        pool = make_driver_pool(&tg_microvm_driver, argv[2], 2, 8);
+        printf("driver: %s\n", tg_pool_driver_description(pool));
+        test_vm_devices();
+    } else {
+        pool = make_pool(2, 8);
+    }
     test_echo();
     test_events();
     test_timeout();

@@ -1,0 +1,876 @@
+/* The microvm driver: each sandbox is a QEMU `microvm` virtual machine with
+ * its own Linux kernel, restored from a snapshot of a booted template VM.
+ *
+ * prepare() boots the template once from the guest image (scripts/
+ * build-image.sh: Debian's kernel, an initramfs with toolgate-guest as PID 1
+ * and the runtimes), waits for the guest's first "ready", and migrates it
+ * into a device-state file. Its RAM is a shared file in /dev/shm, so with
+ * QEMU's x-ignore-shared capability the snapshot holds device state only
+ * (tens of KiB) and takes milliseconds. spawn() starts a clone that maps the
+ * same file privately (copy-on-write: a clone pays only for the pages it
+ * touches) and loads the device state with -incoming; the clone resumes
+ * inside the guest's blocking read of its port, answers a "ping", and waits
+ * for the run frame.
+ *
+ * Whether KVM really runs a guest is learnt by booting the template under
+ * KVM (a nested or paravirtual /dev/kvm may open and still fail to boot a
+ * stock kernel); the answer is cached per image, QEMU and host kernel, and
+ * TCG is used otherwise.
+ *
+ * Host and guest talk over a virtio-serial port whose QEMU end is one half
+ * of a socketpair (QEMU's `-chardev socket,fd=`): no socket file exists that
+ * anyone else could connect to, and the guest never sees its host end close
+ * before the host took it. QMP reaches the template the same way.
+ *
+ * QEMU itself is the other boundary: it runs with no network device, no disk,
+ * no option ROMs, its seccomp sandbox on, a CPU-time limit, and (when we are
+ * root) as a uid of its own. */
+#include "vm-pool/driver.h"
+#include "vm-pool/frame.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gateway/core/alloc.h"
+
+/* Template memory must be shared memory; its directory is named after our pid. */
+#define SHM_DIR    "/dev/shm"
+#define DIR_PREFIX "toolgate-vm-"
+
+/* QEMU's own uid when we run as root: below the jail's sandbox uids, so no
+ * sandbox shares an identity with any QEMU. */
+#define VM_UID 199999u
+
+/* The guest kernel with python in its initramfs needs 208 MiB to unpack it. */
+#define VM_MEMORY_MIN_MB     224u
+#define VM_MEMORY_DEFAULT_MB 256u
+
+/* A stock kernel boots in ~5 s under TCG; a KVM that cannot run it hangs. */
+#define BOOT_TIMEOUT_MS      60000
+#define KVM_PROBE_TIMEOUT_MS 15000
+#define QMP_TIMEOUT_MS       10000
+
+/* Where the children find what we hand them: chan, qmp, state, kernel, initrd. */
+enum { FD_CHAN = 3, FD_QMP, FD_STATE, FD_KERNEL, FD_INITRD, FD_FIRST_FREE };
+
+typedef struct vm_state {
+    tg_driver_config cfg;
+    char *qemu;
+    char *image_dir;
+    char *dir; /* private, in /dev/shm: the template's memory and device state */
+    char *mem_path;
+    char *state_path;
+    unsigned memory_mb;
+    unsigned tsc_khz;
+    bool as_root; /* QEMU then drops to VM_UID */
+    gid_t kvm_gid;
+    bool kvm;
+    char description[64];
+    pthread_mutex_t mu; /* template */
+    bool template_done;
+    int template_rc;
+} vm_state;
+
+struct tg_driver_sandbox {
+    pid_t pid; /* QEMU */
+    int sock;  /* our end of the guest's port */
+};
+
+static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vm_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "toolgate: microvm: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- argv --------------------------------------------------------------- */
+
+typedef struct argv_list {
+    char **v;
+    size_t n, cap;
+} argv_list;
+
+static void arg(argv_list *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(argv_list *a, const char *fmt, ...)
+{
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 48;
+        a->v = tg_xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = tg_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+static void argv_free(argv_list *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+}
+
+/* The command line every VM of this driver shares. Template and clones must
+ * describe the same machine, or the device state does not load. */
+static void common_args(const vm_state *st, argv_list *a, bool share)
+{
+    arg(a, "%s", st->qemu);
+    arg(a, "-M");
+    arg(a, "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off,memory-backend=mem");
+    arg(a, "-accel");
+    arg(a, "%s", st->kvm ? "kvm" : "tcg");
+    arg(a, "-cpu");
+    arg(a, "%s", st->kvm ? "host" : "max");
+    arg(a, "-smp");
+    arg(a, "1");
+    arg(a, "-m");
+    arg(a, "%uM", st->memory_mb);
+    arg(a, "-object");
+    arg(a, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", st->memory_mb, st->mem_path,
+        share ? "on" : "off");
+    arg(a, "-nodefaults");
+    arg(a, "-no-user-config");
+    arg(a, "-nographic");
+    arg(a, "-no-reboot");
+    arg(a, "-sandbox");
+    arg(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    arg(a, "-device");
+    arg(a, "virtio-serial-device");
+    arg(a, "-chardev");
+    arg(a, "socket,id=chan,fd=%d", FD_CHAN);
+    arg(a, "-device");
+    arg(a, "virtserialport,chardev=chan,name=toolgate");
+    /* The kernel and initramfs are read through fw_cfg while the firmware
+     * boots; a clone never boots, but its machine must carry the same. */
+    arg(a, "-kernel");
+    arg(a, "/proc/self/fd/%d", FD_KERNEL);
+    arg(a, "-initrd");
+    arg(a, "/proc/self/fd/%d", FD_INITRD);
+    arg(a, "-append");
+    if (st->kvm)
+        arg(a, "console=ttyS0 quiet panic=-1 rdinit=/init toolgate.work_bytes=%" PRIu64,
+            st->cfg.work_bytes);
+    else
+        /* Under TCG the kernel cannot calibrate the TSC and hangs trying. */
+        arg(a,
+            "console=ttyS0 quiet panic=-1 rdinit=/init tsc_early_khz=%u tsc=reliable"
+            " toolgate.work_bytes=%" PRIu64,
+            st->tsc_khz, st->cfg.work_bytes);
+}
+
+/* ---- starting QEMU ------------------------------------------------------ */
+
+struct child_args {
+    const char *qemu;
+    char **argv;
+    int fds[FD_FIRST_FREE]; /* fds[i] becomes descriptor i (3 and up), -1 for none */
+    int devnull, log;
+    bool drop;
+    gid_t kvm_gid;
+    rlim_t cpu;
+};
+
+/* Runs in the cloned child, which shares memory with the parent (CLONE_VM |
+ * CLONE_VFORK): plain system calls only, until execve. Every source fd is
+ * >= FD_FIRST_FREE, so no dup2 clobbers another. */
+static int child(void *p)
+{
+    const struct child_args *a = p;
+    static char *const envp[] = {NULL};
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    struct rlimit cpu = {a->cpu, a->cpu + 5};
+    struct rlimit core = {0, 0};
+    if (setrlimit(RLIMIT_CPU, &cpu) != 0 || setrlimit(RLIMIT_CORE, &core) != 0) _exit(120);
+    if (a->drop) {
+        gid_t groups[1] = {a->kvm_gid};
+        if (setgroups(a->kvm_gid ? 1 : 0, groups) != 0 || setresgid(VM_UID, VM_UID, VM_UID) != 0 ||
+            setresuid(VM_UID, VM_UID, VM_UID) != 0)
+            _exit(121);
+        /* Credential changes clear the parent-death signal. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    }
+    if (dup2(a->devnull, 0) != 0 || dup2(a->devnull, 1) != 1 ||
+        dup2(a->log >= 0 ? a->log : a->devnull, 2) != 2)
+        _exit(122);
+    for (int i = FD_CHAN; i < FD_FIRST_FREE; i++)
+        if (a->fds[i] >= 0 && dup2(a->fds[i], i) != i) _exit(123);
+    syscall(SYS_close_range, (unsigned)FD_FIRST_FREE, ~0u, 0u);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    execve(a->qemu, a->argv, envp);
+    _exit(127);
+}
+
+/* Moves fd to a descriptor >= FD_FIRST_FREE (close-on-exec). */
+static int high_fd(int fd)
+{
+    if (fd < 0 || fd >= FD_FIRST_FREE) return fd;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, FD_FIRST_FREE);
+    close(fd);
+    return hi;
+}
+
+/* Starts QEMU with fds[i] as descriptor i. Returns its pid or -1. */
+static pid_t launch(const vm_state *st, argv_list *a, int fds[FD_FIRST_FREE], int log)
+{
+    struct child_args ca = {.qemu = st->qemu,
+                            .argv = a->v,
+                            .devnull = high_fd(open("/dev/null", O_RDWR | O_CLOEXEC)),
+                            .log = high_fd(log),
+                            .drop = st->as_root,
+                            .kvm_gid = st->kvm_gid,
+                            /* The guest's own RLIMIT_CPU bounds the worker; this
+                             * bounds QEMU, which also spends time translating. */
+                            .cpu = (rlim_t)st->cfg.cpu_seconds * 2 + 30};
+    for (int i = 0; i < FD_FIRST_FREE; i++)
+        ca.fds[i] = fds[i] = high_fd(fds[i]);
+    pid_t pid = -1;
+    if (ca.devnull >= 0) {
+        size_t stack_size = 64 * 1024;
+        char *stack = tg_xmalloc(stack_size);
+        pid = clone(child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &ca);
+        free(stack);
+        if (pid < 0) vm_log("clone: %s", strerror(errno));
+    }
+    if (ca.devnull >= 0) close(ca.devnull);
+    if (ca.log >= 0) close(ca.log);
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+static int64_t after_ms(int64_t ms)
+{
+    return tg_frame_now_ns() + ms * 1000000;
+}
+
+/* ---- QMP ---------------------------------------------------------------- */
+
+typedef struct qmp {
+    int fd;
+    char buf[65536];
+    size_t len;
+} qmp;
+
+/* Reads one line of QMP output. Returns a new reference or NULL. */
+static json_t *qmp_line(qmp *q, int64_t deadline)
+{
+    for (;;) {
+        char *nl = memchr(q->buf, '\n', q->len);
+        if (nl) {
+            json_t *v = json_loadb(q->buf, (size_t)(nl - q->buf), 0, NULL);
+            q->len -= (size_t)(nl + 1 - q->buf);
+            memmove(q->buf, nl + 1, q->len);
+            if (v) return v;
+            continue;
+        }
+        if (q->len == sizeof q->buf) return NULL;
+        int64_t left = deadline - tg_frame_now_ns();
+        if (left <= 0) return NULL;
+        struct pollfd p = {q->fd, POLLIN, 0};
+        int n = poll(&p, 1, (int)(left / 1000000) + 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return NULL;
+        ssize_t r = read(q->fd, q->buf + q->len, sizeof q->buf - q->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return NULL;
+        q->len += (size_t)r;
+    }
+}
+
+/* Sends one command (with pass_fd, if >= 0, as SCM_RIGHTS) and waits for its
+ * answer, skipping events. Returns the "return" value (new reference) or NULL. */
+static json_t *qmp_call(qmp *q, const char *cmd, json_t *args, int pass_fd, int64_t deadline)
+{
+    json_t *req = json_pack("{s:s}", "execute", cmd);
+    if (args) json_object_set_new(req, "arguments", args);
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!text) return NULL;
+    size_t len = strlen(text);
+    text[len] = '\n';
+    struct iovec iov = {text, len + 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pass_fd >= 0) {
+        memset(&ctl, 0, sizeof ctl);
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = sizeof ctl.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    /* QMP commands are short: one sendmsg carries them whole. */
+    ssize_t sent = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
+    free(text);
+    if (sent != (ssize_t)len + 1) return NULL;
+    for (;;) {
+        json_t *v = qmp_line(q, deadline);
+        if (!v) return NULL;
+        json_t *ret = json_object_get(v, "return");
+        if (ret) {
+            json_incref(ret);
+            json_decref(v);
+            return ret;
+        }
+        json_t *err = json_object_get(v, "error");
+        if (err) {
+            vm_log("QMP %s: %s", cmd, json_string_value(json_object_get(err, "desc")));
+            json_decref(v);
+            return NULL;
+        }
+        json_decref(v); /* an event */
+    }
+}
+
+static bool qmp_ok(qmp *q, const char *cmd, json_t *args, int pass_fd, int64_t deadline)
+{
+    json_t *r = qmp_call(q, cmd, args, pass_fd, deadline);
+    json_decref(r);
+    return r != NULL;
+}
+
+/* ---- the template ------------------------------------------------------- */
+
+static int open_image_file(const vm_state *st, const char *name)
+{
+    char *path = tg_xasprintf("%s/%s", st->image_dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) vm_log("%s: %s", path, strerror(errno));
+    free(path);
+    return fd;
+}
+
+/* Waits for the guest's "ready" on sock. */
+static bool guest_ready(int sock, int64_t deadline)
+{
+    json_t *f = NULL;
+    tg_frame_type type;
+    bool ok = tg_frame_read(sock, 4096, deadline, &f, &type) == 0 && type == TG_FRAME_READY;
+    json_decref(f);
+    return ok;
+}
+
+/* Boots the template and saves its device state into st->state_path.
+ * Returns 0, or TG_DRIVER_ESPAWN when the guest did not come up in time. */
+static int boot_template(vm_state *st, int timeout_ms)
+{
+    int chan[2] = {-1, -1}, mon[2] = {-1, -1};
+    int fds[FD_FIRST_FREE];
+    for (int i = 0; i < FD_FIRST_FREE; i++)
+        fds[i] = -1;
+    char *tmp = tg_xasprintf("%s.tmp", st->state_path);
+    char *log_path = tg_xasprintf("%s/template.log", st->dir);
+    int rc = TG_DRIVER_ESYS, state = -1;
+    pid_t pid = -1;
+    argv_list a = {0};
+    unlink(st->mem_path);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) != 0)
+        goto out;
+    state = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fds[FD_KERNEL] = open_image_file(st, "vmlinux");
+    fds[FD_INITRD] = open_image_file(st, "initramfs.cpio");
+    int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (state < 0 || fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) {
+        if (log >= 0) close(log);
+        goto out;
+    }
+    fds[FD_CHAN] = chan[1];
+    fds[FD_QMP] = mon[1];
+    chan[1] = mon[1] = -1;
+    common_args(st, &a, true);
+    arg(&a, "-chardev");
+    arg(&a, "socket,id=qmp,fd=%d", FD_QMP);
+    arg(&a, "-mon");
+    arg(&a, "chardev=qmp,mode=control");
+    arg(&a, "-serial");
+    arg(&a, "file:%s/template.console", st->dir);
+    pid = launch(st, &a, fds, log);
+    if (pid < 0) goto out;
+
+    rc = TG_DRIVER_ESPAWN;
+    if (!guest_ready(chan[0], after_ms(timeout_ms))) goto out;
+
+    /* Migrating a running guest is consistent here: with its RAM shared,
+     * only device state is written, taken when QEMU stops the VM at the end. */
+    qmp q = {.fd = mon[0]};
+    int64_t deadline = after_ms(QMP_TIMEOUT_MS);
+    json_t *greeting = qmp_line(&q, deadline);
+    json_decref(greeting);
+    if (!greeting || !qmp_ok(&q, "qmp_capabilities", NULL, -1, deadline) ||
+        !qmp_ok(&q, "migrate-set-capabilities",
+                json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                          "state", 1),
+                -1, deadline) ||
+        !qmp_ok(&q, "getfd", json_pack("{s:s}", "fdname", "state"), state, deadline) ||
+        !qmp_ok(&q, "migrate", json_pack("{s:s}", "uri", "fd:state"), -1, deadline))
+        goto out;
+    for (;;) {
+        json_t *r = qmp_call(&q, "query-migrate", NULL, -1, deadline);
+        const char *status = json_string_value(json_object_get(r, "status"));
+        bool done = status && strcmp(status, "completed") == 0;
+        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
+        json_decref(r);
+        if (done) break;
+        if (failed) goto out;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rename(tmp, st->state_path) != 0) {
+        rc = TG_DRIVER_ESYS;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0 && pid > 0) {
+        vm_log("the template VM did not come up under %s (see %s and %s/template.console)",
+               st->kvm ? "KVM" : "TCG", log_path, st->dir);
+    }
+    reap(pid);
+    for (int i = 0; i < FD_FIRST_FREE; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    for (int i = 0; i < 2; i++) {
+        if (chan[i] >= 0) close(chan[i]);
+        if (mon[i] >= 0) close(mon[i]);
+    }
+    if (state >= 0) close(state);
+    if (rc != 0) unlink(tmp);
+    argv_free(&a);
+    free(tmp);
+    free(log_path);
+    return rc;
+}
+
+/* ---- the KVM probe ------------------------------------------------------ */
+
+/* The cache directory scripts/build-image.sh uses too. */
+static char *cache_dir(void)
+{
+    const char *env = getenv("TOOLGATE_CACHE_DIR");
+    if (env && *env) return tg_xstrdup(env);
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg) return tg_xasprintf("%s/toolgate", xdg);
+    const char *home = getenv("HOME");
+    return home && *home ? tg_xasprintf("%s/.cache/toolgate", home) : NULL;
+}
+
+/* What the probe's answer depends on: the image, QEMU and the host kernel. */
+static char *probe_key(const vm_state *st)
+{
+    char *image = tg_xasprintf("%s/image.json", st->image_dir);
+    json_t *meta = json_load_file(image, 0, NULL);
+    free(image);
+    struct stat qs;
+    struct utsname u;
+    if (!meta || stat(st->qemu, &qs) != 0 || uname(&u) != 0) {
+        json_decref(meta);
+        return NULL;
+    }
+    char *key = tg_xasprintf("%s %s %lld.%ld %s %s",
+                             json_string_value(json_object_get(meta, "hash"))
+                                 ? json_string_value(json_object_get(meta, "hash"))
+                                 : "-",
+                             st->qemu, (long long)qs.st_mtim.tv_sec, qs.st_mtim.tv_nsec, u.release,
+                             u.version);
+    json_decref(meta);
+    return key;
+}
+
+/* Returns 1 (KVM boots the guest), 0 (it does not) or -1 (not known yet). */
+static int probe_cached(const char *file, const char *key)
+{
+    FILE *f = file ? fopen(file, "re") : NULL;
+    if (!f) return -1;
+    char line[1024];
+    int answer = -1;
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *sp = strrchr(line, ' ');
+        if (sp && (size_t)(sp - line) == strlen(key) && strncmp(line, key, strlen(key)) == 0)
+            answer = strcmp(sp + 1, "yes") == 0 ? 1 : strcmp(sp + 1, "no") == 0 ? 0 : -1;
+    }
+    fclose(f);
+    return answer;
+}
+
+static void probe_store(const char *file, const char *key, bool works)
+{
+    if (!file) return;
+    char *tmp = tg_xasprintf("%s.%ld", file, (long)getpid());
+    FILE *f = fopen(tmp, "we");
+    if (f) {
+        fprintf(f, "%s %s\n", key, works ? "yes" : "no");
+        if (fclose(f) == 0 && rename(tmp, file) == 0) {
+            free(tmp);
+            return;
+        }
+    }
+    unlink(tmp);
+    free(tmp);
+}
+
+/* Decides between KVM and TCG and leaves the template booted either way. */
+static int boot_with_probe(vm_state *st)
+{
+    const char *accel = st->cfg.accel ? st->cfg.accel : "auto";
+    bool kvm_openable = access("/dev/kvm", R_OK | W_OK) == 0;
+    if (strcmp(accel, "tcg") == 0 || !kvm_openable) {
+        if (strcmp(accel, "kvm") == 0) {
+            vm_log("KVM was asked for, but /dev/kvm cannot be opened");
+            return TG_DRIVER_ENOTSUP;
+        }
+        st->kvm = false;
+        return boot_template(st, BOOT_TIMEOUT_MS);
+    }
+    char *dir = cache_dir();
+    char *file = NULL;
+    if (dir && (mkdir(dir, 0755) == 0 || errno == EEXIST)) file = tg_xasprintf("%s/kvm-probe", dir);
+    char *key = probe_key(st);
+    int known = key ? probe_cached(file, key) : -1;
+    int rc;
+    if (known != 0) {
+        st->kvm = true;
+        rc = boot_template(st, known == 1 ? BOOT_TIMEOUT_MS : KVM_PROBE_TIMEOUT_MS);
+        if (key && known == -1) probe_store(file, key, rc == 0);
+        if (rc == 0 || strcmp(accel, "kvm") == 0) goto out;
+        vm_log("KVM cannot boot the guest here; using TCG (software emulation)");
+    }
+    st->kvm = false;
+    rc = strcmp(accel, "kvm") == 0 ? TG_DRIVER_ENOTSUP : boot_template(st, BOOT_TIMEOUT_MS);
+out:
+    free(dir);
+    free(file);
+    free(key);
+    return rc;
+}
+
+/* ---- the driver --------------------------------------------------------- */
+
+static char *find_qemu(void)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/bin:/bin";
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, ":");
+        char *cand = tg_xasprintf("%.*s/qemu-system-x86_64", (int)n, p);
+        if (n && access(cand, X_OK) == 0) return cand;
+        free(cand);
+        p += n + (p[n] == ':');
+    }
+    return NULL;
+}
+
+/* The host's TSC rate, which a TCG guest sees: "cpu MHz" of /proc/cpuinfo. */
+static unsigned host_tsc_khz(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    if (!f) return 2000000;
+    char line[256];
+    double mhz = 0;
+    while (mhz <= 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0) {
+            const char *colon = strchr(line, ':');
+            if (colon) mhz = strtod(colon + 1, NULL);
+        }
+    fclose(f);
+    return mhz > 0 ? (unsigned)(mhz * 1000) : 2000000;
+}
+
+/* Removes a template directory and the files a template leaves in it. */
+static void remove_dir(const char *dir)
+{
+    static const char *const files[] = {"memory", "state", "state.tmp", "template.log",
+                                        "template.console"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *p = tg_xasprintf("%s/%s", dir, files[i]);
+        unlink(p);
+        free(p);
+    }
+    rmdir(dir);
+}
+
+/* Removes what a crashed daemon left in /dev/shm: directories named after
+ * a pid that no longer runs. Each holds a whole guest's memory. */
+static void sweep(void)
+{
+    DIR *d = opendir(SHM_DIR);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned long pid;
+        char rest[16];
+        if (sscanf(e->d_name, DIR_PREFIX "%lu-%15s", &pid, rest) != 2) continue;
+        if ((pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *path = tg_xasprintf(SHM_DIR "/%s", e->d_name);
+        remove_dir(path);
+        free(path);
+    }
+    closedir(d);
+}
+
+static void vm_close(void *state)
+{
+    vm_state *st = state;
+    if (!st) return;
+    if (st->dir) remove_dir(st->dir);
+    pthread_mutex_destroy(&st->mu);
+    free(st->qemu);
+    free(st->image_dir);
+    free(st->dir);
+    free(st->mem_path);
+    free(st->state_path);
+    free(st);
+}
+
+static int vm_open(const tg_driver_config *cfg, void **out)
+{
+    *out = NULL;
+    if (!cfg->image_dir) return TG_DRIVER_EINVAL;
+    char *qemu = find_qemu();
+    if (!qemu) {
+        vm_log("qemu-system-x86_64 is not installed");
+        return TG_DRIVER_ENOTSUP;
+    }
+    char *kernel = tg_xasprintf("%s/vmlinux", cfg->image_dir);
+    char *initrd = tg_xasprintf("%s/initramfs.cpio", cfg->image_dir);
+    bool have_image = access(kernel, R_OK) == 0 && access(initrd, R_OK) == 0;
+    free(kernel);
+    free(initrd);
+    if (!have_image) {
+        vm_log("no guest image in %s (toolgate image build)", cfg->image_dir);
+        free(qemu);
+        return TG_DRIVER_ENOTSUP;
+    }
+    uint64_t mb = cfg->memory_bytes ? cfg->memory_bytes >> 20 : VM_MEMORY_DEFAULT_MB;
+    if (mb < VM_MEMORY_MIN_MB || mb > 65536) {
+        vm_log("guest memory must be %u MiB to 64 GiB (got %" PRIu64 " MiB)", VM_MEMORY_MIN_MB, mb);
+        free(qemu);
+        return TG_DRIVER_EINVAL;
+    }
+
+    vm_state *st = tg_xcalloc(1, sizeof *st);
+    st->cfg = *cfg;
+    st->cfg.agent_path = NULL;
+    st->cfg.image_dir = NULL;
+    st->cfg.accel = NULL;
+    if (cfg->accel) {
+        if (strcmp(cfg->accel, "auto") && strcmp(cfg->accel, "kvm") && strcmp(cfg->accel, "tcg")) {
+            free(qemu);
+            free(st);
+            return TG_DRIVER_EINVAL;
+        }
+        st->cfg.accel = cfg->accel[0] == 'k' ? "kvm" : cfg->accel[0] == 't' ? "tcg" : "auto";
+    }
+    if (!st->cfg.work_bytes) st->cfg.work_bytes = 64u << 20;
+    if (!st->cfg.cpu_seconds) st->cfg.cpu_seconds = 60;
+    if (!st->cfg.spawn_timeout_ms) st->cfg.spawn_timeout_ms = 10000;
+    st->qemu = qemu;
+    st->image_dir = tg_xstrdup(cfg->image_dir);
+    st->memory_mb = (unsigned)mb;
+    st->tsc_khz = host_tsc_khz();
+    st->as_root = geteuid() == 0;
+    struct group *kvm = getgrnam("kvm");
+    st->kvm_gid = kvm ? kvm->gr_gid : 0;
+    pthread_mutex_init(&st->mu, NULL);
+
+    sweep();
+    char tmpl[64];
+    snprintf(tmpl, sizeof tmpl, SHM_DIR "/" DIR_PREFIX "%ld-XXXXXX", (long)getpid());
+    char *dir = mkdtemp(tmpl);
+    if (!dir || (st->as_root && chown(dir, VM_UID, VM_UID) != 0)) {
+        vm_log("%s: %s", tmpl, strerror(errno));
+        if (dir) rmdir(dir);
+        vm_close(st);
+        return TG_DRIVER_ESYS;
+    }
+    st->dir = tg_xstrdup(dir);
+    st->mem_path = tg_xasprintf("%s/memory", st->dir);
+    st->state_path = tg_xasprintf("%s/state", st->dir);
+    *out = st;
+    return 0;
+}
+
+static int vm_prepare(void *state, const char *runtime)
+{
+    vm_state *st = state;
+    if (strcmp(runtime, "sh") && strcmp(runtime, "python3") && strcmp(runtime, "exec"))
+        return TG_DRIVER_EINVAL;
+    /* One image carries every runtime, so one template serves them all. */
+    pthread_mutex_lock(&st->mu);
+    if (!st->template_done) {
+        int64_t t0 = tg_frame_now_ns();
+        st->template_rc = boot_with_probe(st);
+        st->template_done = true;
+        if (st->template_rc == 0) {
+            snprintf(st->description, sizeof st->description, "microvm (%s)",
+                     st->kvm ? "KVM" : "TCG");
+            vm_log("template booted under %s in %" PRId64 " ms",
+                   st->kvm ? "KVM" : "TCG (software emulation)",
+                   (tg_frame_now_ns() - t0) / 1000000);
+        }
+    }
+    int rc = st->template_rc;
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static void vm_destroy(tg_driver_sandbox *sb)
+{
+    if (!sb) return;
+    reap(sb->pid);
+    if (sb->sock >= 0) close(sb->sock);
+    free(sb);
+}
+
+static int vm_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
+{
+    vm_state *st = state;
+    (void)runtime; /* every VM carries every runtime; the run frame picks one */
+    *out = NULL;
+    if (vm_prepare(st, runtime) != 0) return TG_DRIVER_ESPAWN;
+    int chan[2] = {-1, -1}, mon[2] = {-1, -1};
+    int fds[FD_FIRST_FREE];
+    for (int i = 0; i < FD_FIRST_FREE; i++)
+        fds[i] = -1;
+    tg_driver_sandbox *sb = tg_xcalloc(1, sizeof *sb);
+    sb->sock = -1;
+    int rc = TG_DRIVER_ESYS;
+    argv_list a = {0};
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) goto out;
+    fds[FD_STATE] = open(st->state_path, O_RDONLY | O_CLOEXEC);
+    fds[FD_KERNEL] = open_image_file(st, "vmlinux");
+    fds[FD_INITRD] = open_image_file(st, "initramfs.cpio");
+    if (fds[FD_STATE] < 0 || fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) goto out;
+    fds[FD_CHAN] = chan[1];
+    chan[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) != 0) goto out;
+    fds[FD_QMP] = mon[1];
+    mon[1] = -1;
+    common_args(st, &a, false);
+    arg(&a, "-serial");
+    arg(&a, "null");
+    arg(&a, "-chardev");
+    arg(&a, "socket,id=qmp,fd=%d", FD_QMP);
+    arg(&a, "-mon");
+    arg(&a, "chardev=qmp,mode=control");
+    /* x-ignore-shared must be on before the stream is read, so the stream
+     * waits for QMP ("defer"). */
+    arg(&a, "-incoming");
+    arg(&a, "defer");
+    /* QEMU says nothing unless something is wrong: that goes to our log. */
+    sb->pid = launch(st, &a, fds, fcntl(2, F_DUPFD_CLOEXEC, FD_FIRST_FREE));
+    if (sb->pid < 0) goto out;
+    sb->sock = chan[0];
+    chan[0] = -1;
+
+    /* The template was running when it was saved, so the clone runs as soon
+     * as its state is loaded. */
+    qmp q = {.fd = mon[0]};
+    int64_t deadline = after_ms(st->cfg.spawn_timeout_ms);
+    json_t *greeting = qmp_line(&q, deadline);
+    json_decref(greeting);
+    char state_uri[16];
+    snprintf(state_uri, sizeof state_uri, "fd:%d", FD_STATE);
+    rc = TG_DRIVER_ESPAWN;
+    if (!greeting || !qmp_ok(&q, "qmp_capabilities", NULL, -1, deadline) ||
+        !qmp_ok(&q, "migrate-set-capabilities",
+                json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                          "state", 1),
+                -1, deadline) ||
+        !qmp_ok(&q, "migrate-incoming", json_pack("{s:s}", "uri", state_uri), -1, deadline))
+        goto out;
+
+    /* The guest resumes inside its read of the port: a ping proves it runs
+     * and that its channel reaches us. */
+    json_t *ping = json_pack("{s:s}", "type", "ping");
+    bool alive = tg_frame_write(sb->sock, ping, deadline) == 0 && guest_ready(sb->sock, deadline);
+    json_decref(ping);
+    if (!alive) {
+        rc = TG_DRIVER_ESPAWN;
+        goto out;
+    }
+    *out = sb;
+    sb = NULL;
+    rc = 0;
+out:
+    for (int i = 0; i < FD_FIRST_FREE; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    for (int i = 0; i < 2; i++) {
+        if (chan[i] >= 0) close(chan[i]);
+        if (mon[i] >= 0) close(mon[i]);
+    }
+    argv_free(&a);
+    vm_destroy(sb);
+    return rc;
+}
+
+static int vm_channel(tg_driver_sandbox *sb)
+{
+    return sb->sock;
+}
+
+static void vm_kill(tg_driver_sandbox *sb)
+{
+    if (sb->pid > 0) kill(sb->pid, SIGKILL);
+}
+
+static const char *vm_describe(void *state)
+{
+    vm_state *st = state;
+    return st->description[0] ? st->description : "microvm";
+}
+
+const tg_driver tg_microvm_driver = {
+    .name = "microvm",
+    .open = vm_open,
+    .prepare = vm_prepare,
+    .spawn = vm_spawn,
+    .channel = vm_channel,
+    .kill = vm_kill,
+    .destroy = vm_destroy,
+    .describe = vm_describe,
+    .close = vm_close,
+};
