@@ -35,18 +35,22 @@ static const char usage_text[] =
     "usage: toolgate serve --insecure-no-auth [--config FILE] [--listen 127.0.0.1:8080]\n"
     "                      [--data-dir DIR]\n"
     "                      [--deploy WORKER_DIR]... [--warm N]\n"
+    "                      [--driver auto|microvm|jail] [--image DIR]\n"
     "  --config FILE        a JSON configuration (docs/configuration.md); flags override it\n"
     "  --listen ADDR        address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --data-dir DIR       where the registry lives (default ./toolgate-data)\n"
     "  --deploy DIR         deploy this worker folder, or every worker folder in DIR,\n"
     "                       before serving (repeatable)\n"
     "  --warm N             idle sandboxes kept ready per runtime (default 4)\n"
+    "  --driver NAME        what runs workers: microvm (a VM per call), jail (namespaces),\n"
+    "                       auto (default: microvm when KVM runs its guest, else jail)\n"
+    "  --image DIR          the microVM guest image (default: guest-image beside the binary)\n"
     "  --insecure-no-auth   serve without authentication (loopback addresses only)\n";
 
 typedef struct server_ctx {
     tg_mcp_front front;
     tg_admin admin;
-    const char *driver;
+    const char *driver; /* what runs the sandboxes, as the pool describes it */
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
     pthread_rwlock_t lock;
@@ -99,7 +103,9 @@ static bool is_loopback(const char *listen)
 }
 
 /* The static agent installed beside the binary, or where the build put it. */
-static char *agent_path(const char *argv0)
+/* Returns: new string, the path of name beside our binary (or in its
+ * vm-pool/ folder, as in a build tree), or NULL when there is none. */
+static char *beside_binary(const char *name)
 {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -108,15 +114,14 @@ static char *agent_path(const char *argv0)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            static const char *const places[] = {"/toolgate-agent", "/vm-pool/toolgate-agent"};
+            static const char *const places[] = {"", "/vm-pool"};
             for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
-                char *p = tg_xasprintf("%s%s", self, places[i]);
-                if (access(p, X_OK) == 0) return p;
+                char *p = tg_xasprintf("%s%s/%s", self, places[i], name);
+                if (access(p, F_OK) == 0) return p;
                 free(p);
             }
         }
     }
-    (void)argv0;
     return NULL;
 }
 
@@ -180,7 +185,19 @@ static const char config_schema_text[] =
     " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
-    "   \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024}}},"
+    "   \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
+    "   \"spawners\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 16},"
+    "   \"runtimes\": {\"type\": \"object\", \"additionalProperties\": false,"
+    "     \"patternProperties\": {\"^(sh|python3)$\": {\"type\": \"object\","
+    "       \"additionalProperties\": false, \"properties\": {"
+    "         \"warm\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 64},"
+    "         \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024}}}}}}},"
+    " \"sandbox\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"driver\": {\"enum\": [\"auto\", \"microvm\", \"jail\"]},"
+    "   \"accel\": {\"enum\": [\"auto\", \"kvm\", \"tcg\"]},"
+    "   \"image\": {\"type\": \"string\", \"minLength\": 1},"
+    "   \"memory_mb\": {\"type\": \"integer\", \"minimum\": 32, \"maximum\": 65536},"
+    "   \"cpu_seconds\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 86400}}},"
     " \"calls\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
     "   \"acquire_ms\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 600000}}},"
@@ -192,8 +209,13 @@ static const char config_schema_text[] =
     "   \"allowed_origins\": {\"type\": \"array\", \"items\": {\"type\": \"string\", "
     "\"format\": \"uri\"}, \"maxItems\": 64}}}}}";
 
+static const char *const runtimes[] = {"sh", "python3"};
+#define NRUNTIMES (sizeof runtimes / sizeof *runtimes)
+
 typedef struct serve_options {
     const char *listen, *data_dir;
+    const char *driver, *image;
+    tg_pool_runtime_size sizes[NRUNTIMES];
     const char *deploys[MAX_DEPLOYS];
     size_t ndeploys;
     bool no_auth;
@@ -202,6 +224,37 @@ typedef struct serve_options {
     tg_http_config http;
     const char *hosts[8], *origins[64];
 } serve_options;
+
+/* The pool on the driver o asks for. "auto" takes the microvm only where KVM
+ * runs its guest: under TCG every instruction of a worker is emulated, and
+ * the jail serves such a host better. */
+static tg_pool *create_pool(serve_options *o)
+{
+    tg_pool *pool = NULL;
+    bool want_vm = strcmp(o->driver, "microvm") == 0;
+    if (want_vm || strcmp(o->driver, "auto") == 0) {
+        o->pool.driver = &tg_microvm_driver;
+        const char *accel = o->pool.driver_config.accel;
+        if (!want_vm) o->pool.driver_config.accel = "kvm";
+        bool usable =
+            o->pool.driver_config.image_dir && (want_vm || access("/dev/kvm", R_OK | W_OK) == 0);
+        if (usable && tg_pool_create(&o->pool, &pool) == 0) return pool;
+        o->pool.driver_config.accel = accel;
+        if (want_vm) {
+            fprintf(stderr, "toolgate: the microvm driver cannot run sandboxes on this host%s\n",
+                    o->pool.driver_config.image_dir ? ""
+                                                    : " (no guest image: toolgate image build)");
+            return NULL;
+        }
+        fprintf(stderr, "toolgate: KVM cannot run the microVM guest here; workers run in jails\n");
+    }
+    o->pool.driver = &tg_jail_driver;
+    if (tg_pool_create(&o->pool, &pool) != 0) {
+        fprintf(stderr, "toolgate: the jail driver cannot run sandboxes on this host\n");
+        return NULL;
+    }
+    return pool;
+}
 
 static unsigned config_uint(const json_t *section, const char *key, unsigned fallback)
 {
@@ -251,6 +304,18 @@ static json_t *load_config(const char *path, serve_options *o)
     json_t *http = json_object_get(doc, "http");
     o->pool.warm = config_uint(pool, "warm", o->pool.warm);
     o->pool.max = config_uint(pool, "max", o->pool.max);
+    o->pool.spawners = config_uint(pool, "spawners", o->pool.spawners);
+    for (size_t r = 0; r < NRUNTIMES; r++) {
+        json_t *size = json_object_get(json_object_get(pool, "runtimes"), runtimes[r]);
+        o->sizes[r].warm = config_uint(size, "warm", 0);
+        o->sizes[r].max = config_uint(size, "max", 0);
+    }
+    json_t *sandbox = json_object_get(doc, "sandbox");
+    if ((str = json_string_value(json_object_get(sandbox, "driver")))) o->driver = str;
+    if ((str = json_string_value(json_object_get(sandbox, "image")))) o->image = str;
+    o->pool.driver_config.accel = json_string_value(json_object_get(sandbox, "accel"));
+    o->pool.driver_config.memory_bytes = (uint64_t)config_uint(sandbox, "memory_mb", 0) << 20;
+    o->pool.driver_config.cpu_seconds = config_uint(sandbox, "cpu_seconds", 0);
     o->calls.threads = config_uint(calls, "threads", o->calls.threads);
     o->calls.acquire_ms = config_uint(calls, "acquire_ms", (unsigned)o->calls.acquire_ms);
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
@@ -284,6 +349,13 @@ static bool parse_flags(int argc, char **argv, serve_options *o)
             unsigned long n = strtoul(argv[++i], &end, 10);
             if (*end || n > 64) return false;
             o->pool.warm = (unsigned)n;
+        } else if (strcmp(argv[i], "--driver") == 0 && has_value) {
+            o->driver = argv[++i];
+            if (strcmp(o->driver, "auto") && strcmp(o->driver, "microvm") &&
+                strcmp(o->driver, "jail"))
+                return false;
+        } else if (strcmp(argv[i], "--image") == 0 && has_value) {
+            o->image = argv[++i];
         } else if (strcmp(argv[i], "--insecure-no-auth") == 0) {
             o->no_auth = true;
         } else {
@@ -298,7 +370,8 @@ int tg_cmd_serve(int argc, char **argv)
     serve_options o = {
         .listen = "127.0.0.1:8080",
         .data_dir = "./toolgate-data",
-        .pool = {.warm = 4},
+        .driver = "auto",
+        .pool = {.warm = 4, .spawners = 2},
     };
     /* The file first, so that flags override what it says. */
     json_t *config = NULL;
@@ -334,7 +407,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_calls *calls = NULL;
     tg_session_table *sessions = NULL;
     tg_http_server *http = NULL;
-    char *agent = NULL, *db = NULL;
+    char *agent = NULL, *image = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
     bool front_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
@@ -353,20 +426,18 @@ int tg_cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < o.ndeploys; i++)
         if (deploy_path(registry, o.deploys[i]) != 0) goto out;
 
-    agent = agent_path(argv[0]);
+    agent = beside_binary("toolgate-agent");
+    image = o.image ? tg_xstrdup(o.image) : beside_binary("guest-image");
     if (!agent) {
         fprintf(stderr, "toolgate: the sandbox agent (toolgate-agent) is not beside the binary\n");
         goto out;
     }
-    static const char *const runtimes[] = {"sh", "python3"};
-    o.pool.driver = &tg_jail_driver;
     o.pool.driver_config.agent_path = agent;
+    o.pool.driver_config.image_dir = image;
     o.pool.runtimes = runtimes;
-    o.pool.nruntimes = sizeof runtimes / sizeof *runtimes;
-    if (tg_pool_create(&o.pool, &pool) != 0) {
-        fprintf(stderr, "toolgate: the jail driver cannot run sandboxes on this host\n");
-        goto out;
-    }
+    o.pool.nruntimes = NRUNTIMES;
+    o.pool.sizes = o.sizes;
+    if (!(pool = create_pool(&o))) goto out;
     o.calls.pool = pool;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
@@ -385,7 +456,7 @@ int tg_cmd_serve(int argc, char **argv)
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
     ctx.admin = (tg_admin){.registry = registry, .tenant = TENANT};
-    ctx.driver = tg_jail_driver.name;
+    ctx.driver = tg_pool_driver_description(pool);
     o.http.listen = o.listen;
     char err[256];
     if (tg_http_start(&o.http, handle, &ctx, &http, err, sizeof err) != 0) {
@@ -394,7 +465,7 @@ int tg_cmd_serve(int argc, char **argv)
     }
     const char *host = strncmp(o.listen, "[", 1) == 0 ? "[::1]" : "127.0.0.1";
     printf("toolgate: serving MCP at http://%s:%u/mcp (sandbox driver: %s)\n", host,
-           tg_http_port(http), tg_jail_driver.name);
+           tg_http_port(http), ctx.driver);
     fflush(stdout);
 
     int sig = 0;
@@ -419,6 +490,7 @@ out:
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);
+    free(image);
     free(db);
     json_decref(config);
     return rc;

@@ -25,6 +25,7 @@
 typedef struct pool_runtime {
     char *name;
     tg_sandbox **ready; /* stack of max entries */
+    unsigned warm, max; /* idle ones kept; alive ones at most */
     unsigned nready, in_use, spawning, waiters;
     uint64_t spawned, failures;
     int64_t last_spawn_ns;
@@ -33,7 +34,6 @@ typedef struct pool_runtime {
 struct tg_pool {
     const tg_driver *driver;
     void *dstate;
-    unsigned warm, max;
     pool_runtime *rts;
     size_t nrts;
     pthread_mutex_t mu;
@@ -71,8 +71,8 @@ static pool_runtime *next_to_fill(tg_pool *p)
 {
     for (size_t i = 0; i < p->nrts; i++) {
         pool_runtime *rt = &p->rts[i];
-        unsigned want = p->warm + rt->waiters;
-        if (rt->nready + rt->spawning < want && rt->nready + rt->spawning + rt->in_use < p->max)
+        unsigned want = rt->warm + rt->waiters;
+        if (rt->nready + rt->spawning < want && rt->nready + rt->spawning + rt->in_use < rt->max)
             return rt;
     }
     return NULL;
@@ -136,14 +136,17 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
     tg_pool *p = tg_xcalloc(1, sizeof *p);
     p->driver = cfg->driver;
     p->dstate = dstate;
-    p->warm = cfg->warm ? cfg->warm : 4;
-    p->max = cfg->max ? cfg->max : 32;
-    if (p->max < p->warm) p->max = p->warm;
+    unsigned warm = cfg->warm ? cfg->warm : 4;
+    unsigned max = cfg->max ? cfg->max : 32;
     p->nrts = cfg->nruntimes;
     p->rts = tg_xcalloc(p->nrts, sizeof *p->rts);
     for (size_t i = 0; i < p->nrts; i++) {
         p->rts[i].name = tg_xstrdup(cfg->runtimes[i]);
-        p->rts[i].ready = tg_xcalloc(p->max, sizeof *p->rts[i].ready);
+        const tg_pool_runtime_size *size = cfg->sizes ? &cfg->sizes[i] : NULL;
+        p->rts[i].warm = size && size->warm ? size->warm : warm;
+        p->rts[i].max = size && size->max ? size->max : max;
+        if (p->rts[i].max < p->rts[i].warm) p->rts[i].max = p->rts[i].warm;
+        p->rts[i].ready = tg_xcalloc(p->rts[i].max, sizeof *p->rts[i].ready);
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
@@ -288,6 +291,10 @@ static json_t *run_frame(const tg_pool *p, const char *runtime, const tg_sandbox
     unsigned char seed[32];
     if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) ok = false;
     json_object_set_new(o, "seed", tg_frame_b64(seed, sizeof seed));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_object_set_new(o, "now_ms",
+                        json_integer((json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000));
     tg_frame_type type;
     if (!ok || tg_frame_check(o, &type) != 0) {
         json_decref(o);

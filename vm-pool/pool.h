@@ -27,6 +27,11 @@ enum {
     TG_POOL_ESHUTDOWN = -6, /* the pool is being destroyed */
 };
 
+/* One runtime's sizes; 0 takes the pool's. */
+typedef struct tg_pool_runtime_size {
+    unsigned warm, max;
+} tg_pool_runtime_size;
+
 typedef struct tg_pool_config {
     const tg_driver *driver;        /* e.g. &tg_jail_driver */
     tg_driver_config driver_config; /* agent_path is required */
@@ -34,6 +39,7 @@ typedef struct tg_pool_config {
     size_t nruntimes;
     unsigned warm; /* idle sandboxes kept per runtime (4) */
     unsigned max;  /* sandboxes alive per runtime, idle or in use (32) */
+    const tg_pool_runtime_size *sizes; /* NULL, or one per runtime, overriding warm and max */
     /* Threads spawning sandboxes at once (1): a microVM restore waits on QEMU
      * for tens of milliseconds, so more than one keeps the pool full. */
     unsigned spawners;

@@ -215,6 +215,18 @@ static void reseed(const json_t *run)
     close(fd);
 }
 
+/* A restored VM's clock reads the template's boot time (there is no RTC to
+ * read it from), so the host's wall clock comes with every call. */
+static void set_clock(const json_t *run)
+{
+    const json_t *now = json_object_get(run, "now_ms");
+    if (!now) return;
+    json_int_t ms = json_integer_value(now);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    if (clock_settime(CLOCK_REALTIME, &ts) != 0)
+        fprintf(stderr, "toolgate-guest: clock_settime: %s\n", strerror(errno));
+}
+
 /* The jail's defaults, with what the run frame's limits set instead. */
 static tg_runner_limits worker_limits(const json_t *run)
 {
@@ -273,6 +285,7 @@ int main(void)
         }
         if (rc == TG_FRAME_OK && type == TG_FRAME_RUN) {
             reseed(frame);
+            set_clock(frame);
             run_call(frame);
         } else if (rc == TG_FRAME_OK) {
             fprintf(stderr, "toolgate-guest: frame of type %d out of place\n", (int)type);

@@ -144,6 +144,13 @@ static void test_run_options(void)
                                ",\"seed\":\"!!!!\"", ",\"seed\":\"aGk=\\n\""};
     for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++)
         CHECK_INT_EQ(decode_run(limits, bad_seeds[i]), TG_FRAME_EINVAL);
+
+    /* The host's wall clock in milliseconds, for a guest without an RTC. */
+    CHECK_INT_EQ(decode_run(limits, ",\"now_ms\":1795407586000"), 0);
+    CHECK_INT_EQ(decode_run(limits, ",\"now_ms\":0"), 0);
+    CHECK_INT_EQ(decode_run(limits, ",\"now_ms\":-1"), TG_FRAME_EINVAL);
+    CHECK_INT_EQ(decode_run(limits, ",\"now_ms\":\"now\""), TG_FRAME_EINVAL);
+    CHECK_INT_EQ(decode_run(limits, ",\"now_ms\":1.5"), TG_FRAME_EINVAL);
 }
 
 static void test_bad_frames(void)

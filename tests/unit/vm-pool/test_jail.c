@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static tg_pool *pool;
 
@@ -301,6 +302,13 @@ static void test_vm_devices(void)
                             5000, 1000, NULL, NULL, &r),
                  0);
     CHECK_STR_EQ(r.out, "lo\n0\n");
+    tg_sandbox_result_free(&r);
+
+    /* The guest's clock is the host's, though the snapshot was taken earlier. */
+    time_t before = time(NULL);
+    CHECK_INT_EQ(run_script(pool, "sh", "date +%s\n", "", 5000, 100, NULL, NULL, &r), 0);
+    long long guest = r.out ? strtoll(r.out, NULL, 10) : 0;
+    CHECK(guest >= (long long)before - 2 && guest <= (long long)time(NULL) + 2);
     tg_sandbox_result_free(&r);
 
     /* Two VMs from one snapshot do not share their random numbers. */
