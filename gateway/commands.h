@@ -6,5 +6,12 @@
 int tg_cmd_schema(int argc, char **argv);
 int tg_cmd_serve(int argc, char **argv);
 int tg_cmd_deploy(int argc, char **argv);
+int tg_cmd_image(int argc, char **argv);
+
+/* Returns: new string, the folder our binary is in, or NULL. */
+char *tg_binary_dir(void);
+/* Returns: new string, the path of name beside our binary (or in its
+ * vm-pool/ folder, as in a build tree), or NULL when there is none. */
+char *tg_beside_binary(const char *name);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
     {"serve", tg_cmd_serve, "run the gateway"},
     {"deploy", tg_cmd_deploy, "deploy a worker folder to a running gateway"},
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
+    {"image", tg_cmd_image, "build the microVM guest image"},
 };
 
 static void usage(FILE *to)

@@ -103,28 +103,6 @@ static bool is_loopback(const char *listen)
 }
 
 /* The static agent installed beside the binary, or where the build put it. */
-/* Returns: new string, the path of name beside our binary (or in its
- * vm-pool/ folder, as in a build tree), or NULL when there is none. */
-static char *beside_binary(const char *name)
-{
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            static const char *const places[] = {"", "/vm-pool"};
-            for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
-                char *p = tg_xasprintf("%s%s/%s", self, places[i], name);
-                if (access(p, F_OK) == 0) return p;
-                free(p);
-            }
-        }
-    }
-    return NULL;
-}
-
 static int deploy_one(tg_registry *registry, const char *dir)
 {
     tg_registry_deploy_result res;
@@ -426,8 +404,8 @@ int tg_cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < o.ndeploys; i++)
         if (deploy_path(registry, o.deploys[i]) != 0) goto out;
 
-    agent = beside_binary("toolgate-agent");
-    image = o.image ? tg_xstrdup(o.image) : beside_binary("guest-image");
+    agent = tg_beside_binary("toolgate-agent");
+    image = o.image ? tg_xstrdup(o.image) : tg_beside_binary("guest-image");
     if (!agent) {
         fprintf(stderr, "toolgate: the sandbox agent (toolgate-agent) is not beside the binary\n");
         goto out;
