@@ -153,6 +153,34 @@ static int deploy_path(tg_registry *registry, const char *path)
     return rc;
 }
 
+/* Runs the setups of the deployed workers that have one: templates live in
+ * memory and in the data dir's templates/, which a restart starts afresh. A
+ * failing setup is reported; its worker's calls answer SETUP_FAILED. */
+static void prepare_all(tg_registry *registry, tg_calls *calls)
+{
+    json_t *list = NULL;
+    if (tg_registry_list(registry, TENANT, &list, NULL) != 0) return;
+    size_t i;
+    json_t *w;
+    json_array_foreach(list, i, w)
+    {
+        const char *name = json_string_value(json_object_get(w, "name"));
+        tg_registry_snapshot *tool = NULL;
+        if (tg_registry_resolve(registry, TENANT, name, &tool, NULL) != 0) continue;
+        json_t *error = tg_calls_prepare(calls, tool);
+        if (error) {
+            json_t *e = json_object_get(json_object_get(error, "structuredContent"), "error");
+            fprintf(stderr, "toolgate: %s: %s\n", name,
+                    json_string_value(json_object_get(e, "message")));
+        } else if (json_object_get(tg_registry_snapshot_manifest(tool), "setup")) {
+            fprintf(stderr, "toolgate: %s: setup done, calls start from its template\n", name);
+        }
+        json_decref(error);
+        tg_registry_snapshot_unref(tool);
+    }
+    json_decref(list);
+}
+
 /* The configuration file's shape: anything else is refused with every
  * problem listed, before the gateway starts. */
 static const char config_schema_text[] =
@@ -385,7 +413,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_calls *calls = NULL;
     tg_session_table *sessions = NULL;
     tg_http_server *http = NULL;
-    char *agent = NULL, *image = NULL, *db = NULL;
+    char *agent = NULL, *image = NULL, *templates = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
     bool front_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
@@ -412,6 +440,8 @@ int tg_cmd_serve(int argc, char **argv)
     }
     o.pool.driver_config.agent_path = agent;
     o.pool.driver_config.image_dir = image;
+    templates = tg_xasprintf("%s/templates", o.data_dir);
+    o.pool.driver_config.template_dir = templates;
     o.pool.runtimes = runtimes;
     o.pool.nruntimes = NRUNTIMES;
     o.pool.sizes = o.sizes;
@@ -421,6 +451,8 @@ int tg_cmd_serve(int argc, char **argv)
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;
     }
+
+    prepare_all(registry, calls);
 
     /* Signals are taken by sigwait below, never by a handler in another thread. */
     sigset_t stop;
@@ -433,7 +465,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_mcp_front_init(&ctx.front, registry, sessions, calls, TENANT);
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin = (tg_admin){.registry = registry, .tenant = TENANT};
+    ctx.admin = (tg_admin){.registry = registry, .calls = calls, .tenant = TENANT};
     ctx.driver = tg_pool_driver_description(pool);
     o.http.listen = o.listen;
     char err[256];
@@ -469,6 +501,7 @@ out:
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);
     free(image);
+    free(templates);
     free(db);
     json_decref(config);
     return rc;

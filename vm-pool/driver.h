@@ -3,6 +3,11 @@
  *
  * Snapshots are a driver's own business: the microvm driver boots a template
  * in prepare() and restores every spawn() from it, the jail has none.
+ * Worker templates ("install once, start from the snapshot") are the one
+ * kind the pool asks for: a setup sandbox runs a worker's setup command in
+ * /job, capture() keeps the result under a key (a VM snapshot for the
+ * microvm, a read-only layer under an overlay for the jail), and spawns with
+ * that key start from it.
  *
  * A driver sandbox is single-use and owned by whoever spawned it until
  * destroy(). kill() may be called from any thread while another thread uses
@@ -13,6 +18,9 @@
 #include <stdint.h>
 
 typedef struct tg_driver_sandbox tg_driver_sandbox;
+
+/* A template key: [0-9a-f]{1,64}, safe as a file name. */
+#define TG_DRIVER_KEY_MAX 64
 
 /* Limits every sandbox of a pool gets; 0 takes the default in brackets. */
 typedef struct tg_driver_config {
@@ -26,6 +34,8 @@ typedef struct tg_driver_config {
     uint32_t spawn_timeout_ms; /* how long a spawn may take to reach "ready" (10000) */
     const char *image_dir;     /* microvm: vmlinux, initramfs.cpio, image.json (required) */
     const char *accel;         /* microvm: "auto" (KVM when it boots the guest), "kvm", "tcg" */
+    const char *template_dir; /* jail: where captured /job layers are kept (required for capture) */
+    uint64_t template_bytes;  /* the most a captured /job may hold (256 MiB) */
 } tg_driver_config;
 
 enum {
@@ -42,8 +52,19 @@ typedef struct tg_driver {
     /* Checks that runtime can run here ("sh", "python3", "exec"), before any
      * spawn, and readies what spawns start from (the microvm's template). */
     int (*prepare)(void *state, const char *runtime);
-    /* Starts one sandbox and returns once its agent waits for the run frame. */
-    int (*spawn)(void *state, const char *runtime, tg_driver_sandbox **out);
+    /* Starts one sandbox and returns once its agent waits for the run frame.
+     * tmpl is NULL for a fresh /job, or a key capture() made: the sandbox's
+     * /job then starts as that setup run left it. */
+    int (*spawn)(void *state, const char *runtime, const char *tmpl, tg_driver_sandbox **out);
+    /* Starts a sandbox for a setup run (a run frame with "setup": true),
+     * whose /job can become template key afterwards (capture). */
+    int (*spawn_setup)(void *state, const char *runtime, const char *key, tg_driver_sandbox **out);
+    /* After sb's setup run sent its result: makes sb's /job the starting point
+     * of every sandbox spawned with tmpl == key. The caller then destroys sb. */
+    int (*capture)(void *state, tg_driver_sandbox *sb, const char *key);
+    /* Forgets template key and frees what it holds; sandboxes spawned from
+     * it are unaffected. */
+    void (*drop)(void *state, const char *key);
     /* The host's end of the frame stream (a socket). Owned by the sandbox. */
     int (*channel)(tg_driver_sandbox *sb);
     /* Stops everything in the sandbox now; thread-safe (see above). */

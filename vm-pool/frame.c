@@ -191,7 +191,9 @@ static bool check_run(const json_t *obj)
         if (!is_cstr(v) || strlen(k) != strcspn(k, "=")) return false;
     }
     const json_t *limits = json_object_get(obj, "limits");
-    return is_opt_seed(obj) && is_opt_int(obj, "now_ms", 0, INT64_MAX) && json_is_object(limits) &&
+    const json_t *setup = json_object_get(obj, "setup");
+    return (!setup || json_is_boolean(setup)) && is_opt_seed(obj) &&
+           is_opt_int(obj, "now_ms", 0, INT64_MAX) && json_is_object(limits) &&
            is_int(limits, "timeout_ms", 1, INT32_MAX) &&
            is_int(limits, "max_output_bytes", 0, TG_FRAME_MAX) &&
            is_opt_int(limits, "cpu_seconds", 1, 86400) &&

@@ -5,7 +5,13 @@
  * the namespaces and execs the static agent; the agent, as the namespace's
  * init, builds the read-only root, drops privileges and loads the seccomp
  * filter before it reports "ready" (agent/agent.c). Invariant: a sandbox's
- * init pid is reaped only in destroy(), so kill() can never hit a reused pid. */
+ * init pid is reaped only in destroy(), so kill() can never hit a reused pid.
+ *
+ * Worker templates are directories under template_dir, one per key: the
+ * agent mounts one read-only as the lower layer of an overlay /job. capture()
+ * copies a setup sandbox's /job there. That tree was made by hostile code, so
+ * the copy walks it only through directory fds and never follows a link, and
+ * everything it makes belongs to root, never to a sandbox's uid. */
 #include "vm-pool/driver.h"
 #include "vm-pool/frame.h"
 
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <limits.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,11 +42,16 @@
 #define UID_BASE  200000u
 #define UID_COUNT 50000u
 
+/* What a captured /job may hold besides template_bytes of file data. */
+#define TEMPLATE_ENTRIES 100000u
+#define TEMPLATE_DEPTH   64
+
 typedef struct jail_state {
     tg_driver_config cfg;
     bool v2;           /* unified cgroup hierarchy */
     char *mem_parent;  /* v1: .../memory/<our cgroup>; v2: /sys/fs/cgroup/<our cgroup> */
     char *pids_parent; /* v1 only */
+    int tdir;          /* template_dir, or -1 without one */
 } jail_state;
 
 struct tg_driver_sandbox {
@@ -148,6 +160,72 @@ static int v2_delegate(const char *parent)
     return rc;
 }
 
+static void jail_close(void *state)
+{
+    jail_state *st = state;
+    if (!st) return;
+    if (st->tdir >= 0) close(st->tdir);
+    free((char *)st->cfg.agent_path);
+    free((char *)st->cfg.template_dir);
+    free(st->mem_parent);
+    free(st->pids_parent);
+    free(st);
+}
+
+/* Removes name in parent and everything under it, never following a link:
+ * a directory is only ever entered through openat(O_NOFOLLOW). */
+static int remove_tree(int parent, const char *name, int depth)
+{
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR || depth > TEMPLATE_DEPTH + 1) return -1;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            remove_tree(dirfd(d), e->d_name, depth + 1) != 0)
+            rc = -1;
+    closedir(d);
+    return rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) == 0 ? 0 : -1;
+}
+
+/* Opens (making it 0700 if missing) the template directory, and removes the
+ * half-made copies "<key>.tmp-<pid>-<seq>" of processes that no longer run. */
+static int open_templates(jail_state *st, const char *dir)
+{
+    char real[PATH_MAX];
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !realpath(dir, real)) {
+        jail_log("template directory", dir);
+        return -1;
+    }
+    /* The agent is given layer paths under it and resolves them itself. */
+    st->cfg.template_dir = tg_xstrdup(real);
+    st->tdir = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = st->tdir >= 0 ? fcntl(st->tdir, F_DUPFD_CLOEXEC, 0) : -1;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        jail_log("template directory", real);
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *tmp = strstr(e->d_name, ".tmp-");
+        unsigned long pid;
+        unsigned long long seq;
+        if (!tmp || sscanf(tmp, ".tmp-%lu-%llu", &pid, &seq) != 2) continue;
+        if ((pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        remove_tree(st->tdir, e->d_name, 0);
+    }
+    closedir(d);
+    return 0;
+}
+
 static int jail_open(const tg_driver_config *cfg, void **out)
 {
     if (!cfg->agent_path || access(cfg->agent_path, X_OK) != 0) return TG_DRIVER_EINVAL;
@@ -161,6 +239,13 @@ static int jail_open(const tg_driver_config *cfg, void **out)
     if (!st->cfg.max_files) st->cfg.max_files = 256;
     if (!st->cfg.max_file_bytes) st->cfg.max_file_bytes = 64u << 20;
     if (!st->cfg.spawn_timeout_ms) st->cfg.spawn_timeout_ms = 10000;
+    if (!st->cfg.template_bytes) st->cfg.template_bytes = 256u << 20;
+    st->cfg.template_dir = NULL;
+    st->tdir = -1;
+    if (cfg->template_dir && open_templates(st, cfg->template_dir) != 0) {
+        jail_close(st);
+        return TG_DRIVER_EINVAL;
+    }
 
     st->v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
     int rc = TG_DRIVER_ENOTSUP;
@@ -182,24 +267,13 @@ static int jail_open(const tg_driver_config *cfg, void **out)
         free(pids);
     }
     if (rc < 0) {
-        free((char *)st->cfg.agent_path);
-        free(st);
+        jail_close(st);
         return rc;
     }
     sweep(st->mem_parent);
     if (st->pids_parent) sweep(st->pids_parent);
     *out = st;
     return 0;
-}
-
-static void jail_close(void *state)
-{
-    jail_state *st = state;
-    if (!st) return;
-    free((char *)st->cfg.agent_path);
-    free(st->mem_parent);
-    free(st->pids_parent);
-    free(st);
 }
 
 static int jail_prepare(void *state, const char *runtime)
@@ -334,10 +408,10 @@ static int open_procs(const char *dir)
     return fd;
 }
 
-static int jail_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
+/* Starts a sandbox whose /job is a fresh tmpfs, or an overlay over the
+ * template directory layer. */
+static int start(jail_state *st, const char *layer, tg_driver_sandbox **out)
 {
-    jail_state *st = state;
-    (void)runtime; /* every jail carries every runtime; the run frame picks one */
     *out = NULL;
     uint64_t seq = atomic_fetch_add(&jail_seq, 1);
     char name[64];
@@ -367,7 +441,8 @@ static int jail_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
     snprintf(a_files, sizeof a_files, "%" PRIu32, st->cfg.max_files);
     snprintf(a_fsize, sizeof a_fsize, "%" PRIu64, st->cfg.max_file_bytes);
     snprintf(a_nproc, sizeof a_nproc, "%" PRIu32, st->cfg.max_pids);
-    char *argv[] = {"toolgate-agent", a_uid, a_work, a_cpu, a_files, a_fsize, a_nproc, NULL};
+    char *argv[] = {"toolgate-agent", a_uid,   a_work,        a_cpu, a_files,
+                    a_fsize,          a_nproc, (char *)layer, NULL};
 
     fds[1] = high_fd(fds[1]);
     devnull = high_fd(devnull);
@@ -414,6 +489,206 @@ out:
     return rc;
 }
 
+static bool valid_key(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    return n >= 1 && n <= TG_DRIVER_KEY_MAX && strspn(key, "0123456789abcdef") == n;
+}
+
+static int jail_spawn(void *state, const char *runtime, const char *tmpl, tg_driver_sandbox **out)
+{
+    jail_state *st = state;
+    (void)runtime; /* every jail carries every runtime; the run frame picks one */
+    *out = NULL;
+    if (!tmpl) return start(st, NULL, out);
+    struct stat layer;
+    if (st->tdir < 0 || !valid_key(tmpl) ||
+        fstatat(st->tdir, tmpl, &layer, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(layer.st_mode))
+        return TG_DRIVER_EINVAL;
+    char *path = tg_xasprintf("%s/%s", st->cfg.template_dir, tmpl);
+    int rc = start(st, path, out);
+    free(path);
+    return rc;
+}
+
+static int jail_spawn_setup(void *state, const char *runtime, const char *key,
+                            tg_driver_sandbox **out)
+{
+    jail_state *st = state;
+    (void)runtime;
+    *out = NULL;
+    if (st->tdir < 0 || !valid_key(key)) return TG_DRIVER_EINVAL;
+    return start(st, NULL, out);
+}
+
+struct copy {
+    uint64_t bytes_left;
+    unsigned entries_left;
+    int rc; /* the first failure: TG_DRIVER_EINVAL for a limit, else TG_DRIVER_ESYS */
+    char buf[65536];
+};
+
+static int copy_fail(struct copy *c, int rc, const char *what)
+{
+    if (c->rc == 0) {
+        c->rc = rc;
+        if (rc == TG_DRIVER_ESYS) jail_log("capture", what);
+    }
+    return -1;
+}
+
+/* Copies the regular file name (size bytes by fstatat) from src into dst. */
+static int copy_file(struct copy *c, int src, int dst, const char *name, const struct stat *st)
+{
+    if ((uint64_t)st->st_size > c->bytes_left)
+        return copy_fail(c, TG_DRIVER_EINVAL, "template_bytes");
+    /* O_NONBLOCK: should a fifo have replaced the file, opening it must not hang. */
+    int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat now;
+    int rc = -1;
+    if (in < 0 || out < 0 || fstat(in, &now) != 0 || !S_ISREG(now.st_mode) ||
+        fchmod(out, st->st_mode & 0111 ? 0777 : 0666) != 0) {
+        copy_fail(c, TG_DRIVER_ESYS, name);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(in, c->buf, sizeof c->buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) break;
+        if (n < 0) {
+            copy_fail(c, TG_DRIVER_ESYS, name);
+            goto out;
+        }
+        /* The file may have grown since fstatat. */
+        if ((uint64_t)n > c->bytes_left) {
+            copy_fail(c, TG_DRIVER_EINVAL, "template_bytes");
+            goto out;
+        }
+        c->bytes_left -= (uint64_t)n;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, c->buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                copy_fail(c, TG_DRIVER_ESYS, name);
+                goto out;
+            }
+            done += w;
+        }
+    }
+    rc = 0;
+out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    return rc;
+}
+
+/* Copies the directory src (steals it) into the directory dst (borrowed):
+ * directories, regular files and symlinks (as links, never resolved here);
+ * fifos, sockets and devices are left out. */
+static int copy_dir(struct copy *c, int src, int dst, int depth)
+{
+    DIR *d = fdopendir(src);
+    if (!d) {
+        close(src);
+        return copy_fail(c, TG_DRIVER_ESYS, "fdopendir");
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        /* Entries left out count too: they bound the walk, not just the copy. */
+        struct stat st;
+        if (c->entries_left-- == 0) {
+            rc = copy_fail(c, TG_DRIVER_EINVAL, "too many entries");
+        } else if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = copy_fail(c, TG_DRIVER_ESYS, name);
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth >= TEMPLATE_DEPTH) {
+                rc = copy_fail(c, TG_DRIVER_EINVAL, "too deep");
+                continue;
+            }
+            int sub_src = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int sub_dst = -1;
+            if (sub_src < 0 || mkdirat(dst, name, 0700) != 0 ||
+                (sub_dst = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+                    0 ||
+                fchmod(sub_dst, 0777) != 0) {
+                if (sub_src >= 0) close(sub_src);
+                rc = copy_fail(c, TG_DRIVER_ESYS, name);
+            } else {
+                rc = copy_dir(c, sub_src, sub_dst, depth + 1);
+            }
+            if (sub_dst >= 0) close(sub_dst);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = copy_file(c, src, dst, name, &st);
+        } else if (S_ISLNK(st.st_mode)) {
+            /* The target is kept as text: it means something only inside a sandbox. */
+            ssize_t n = readlinkat(src, name, c->buf, PATH_MAX);
+            if (n < 0 || n >= PATH_MAX) {
+                rc = copy_fail(c, TG_DRIVER_ESYS, name);
+            } else {
+                c->buf[n] = '\0';
+                if (symlinkat(c->buf, dst, name) != 0) rc = copy_fail(c, TG_DRIVER_ESYS, name);
+            }
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int jail_capture(void *state, tg_driver_sandbox *sb, const char *key)
+{
+    jail_state *st = state;
+    if (st->tdir < 0 || !valid_key(key)) return TG_DRIVER_EINVAL;
+    /* /proc/<pid>/root is the agent's root (a magic link, fine to follow);
+     * nothing after it is followed. The agent of a setup run waits for us,
+     * so its mount namespace, and /job with it, still exists. */
+    char job[64], tmp[TG_DRIVER_KEY_MAX + 64];
+    snprintf(job, sizeof job, "/proc/%ld/root/job", (long)sb->pid);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%" PRIu64, key, (long)getpid(),
+             atomic_fetch_add(&jail_seq, 1));
+    int src = open(job, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (src < 0) {
+        jail_log("capture", job);
+        return TG_DRIVER_ESYS;
+    }
+    int dst = -1;
+    if (mkdirat(st->tdir, tmp, 0700) != 0 ||
+        (dst = openat(st->tdir, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fchmod(dst, 0755) != 0) {
+        jail_log("capture", tmp);
+        close(src);
+        if (dst >= 0) close(dst);
+        remove_tree(st->tdir, tmp, 0);
+        return TG_DRIVER_ESYS;
+    }
+    struct copy *c = tg_xcalloc(1, sizeof *c);
+    c->bytes_left = st->cfg.template_bytes;
+    c->entries_left = TEMPLATE_ENTRIES;
+    copy_dir(c, src, dst, 1);
+    close(dst);
+    int rc = c->rc;
+    free(c);
+    /* The exchange replaces an existing template in one step, so a spawn
+     * never finds the key missing; tmp then holds the old one. */
+    if (rc == 0 && renameat2(st->tdir, tmp, st->tdir, key, RENAME_EXCHANGE) != 0 &&
+        (errno != ENOENT || renameat(st->tdir, tmp, st->tdir, key) != 0)) {
+        jail_log("capture: rename", tmp);
+        rc = TG_DRIVER_ESYS;
+    }
+    if (remove_tree(st->tdir, tmp, 0) != 0) jail_log("capture: remove", tmp);
+    return rc;
+}
+
+static void jail_drop(void *state, const char *key)
+{
+    jail_state *st = state;
+    if (st->tdir < 0 || !valid_key(key)) return;
+    if (remove_tree(st->tdir, key, 0) != 0) jail_log("drop template", key);
+}
+
 static int jail_channel(tg_driver_sandbox *sb)
 {
     return sb->sock;
@@ -435,6 +710,9 @@ const tg_driver tg_jail_driver = {
     .open = jail_open,
     .prepare = jail_prepare,
     .spawn = jail_spawn,
+    .spawn_setup = jail_spawn_setup,
+    .capture = jail_capture,
+    .drop = jail_drop,
     .channel = jail_channel,
     .kill = jail_kill,
     .destroy = jail_destroy,

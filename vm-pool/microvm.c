@@ -12,6 +12,14 @@
  * inside the guest's blocking read of its port, answers a "ping", and waits
  * for the run frame.
  *
+ * Worker templates are snapshots of a setup clone: spawn_setup() copies the
+ * template's memory file to tpl-<key>.memory.<n> and maps the copy shared,
+ * so what the setup run leaves in the guest's /job lands in it; capture()
+ * migrates that clone's device state to tpl-<key>.state and names the copy
+ * tpl-<key>.memory. A template's two files change as a pair under files_mu,
+ * and a clone holds them open from the start, so a template captured again
+ * or dropped never changes a clone that runs.
+ *
  * Whether KVM really runs a guest is learnt by booting the template under
  * KVM (a nested or paravirtual /dev/kvm may open and still fail to boot a
  * stock kernel); the answer is cached per image, QEMU and host kernel, and
@@ -70,8 +78,9 @@
 #define KVM_PROBE_TIMEOUT_MS 15000
 #define QMP_TIMEOUT_MS       10000
 
-/* Where the children find what we hand them: chan, qmp, state, kernel, initrd. */
-enum { FD_CHAN = 3, FD_QMP, FD_STATE, FD_KERNEL, FD_INITRD, FD_FIRST_FREE };
+/* Where the children find what we hand them: chan, qmp, state, kernel,
+ * initrd, and a clone's memory file. */
+enum { FD_CHAN = 3, FD_QMP, FD_STATE, FD_KERNEL, FD_INITRD, FD_MEMORY, FD_FIRST_FREE };
 
 typedef struct vm_state {
     tg_driver_config cfg;
@@ -89,11 +98,20 @@ typedef struct vm_state {
     pthread_mutex_t mu; /* template */
     bool template_done;
     int template_rc;
+    pthread_mutex_t files_mu; /* worker templates' files */
+    unsigned long setups;     /* names each setup clone's memory copy */
 } vm_state;
+
+typedef struct qmp qmp;
 
 struct tg_driver_sandbox {
     pid_t pid; /* QEMU */
     int sock;  /* our end of the guest's port */
+    /* A setup clone's: QMP, the copy of memory its RAM lives in (until
+     * capture names it), and the key it was spawned for. */
+    qmp *qmp;
+    char *memory;
+    char key[TG_DRIVER_KEY_MAX + 1];
 };
 
 static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -141,8 +159,9 @@ static void argv_free(argv_list *a)
 }
 
 /* The command line every VM of this driver shares. Template and clones must
- * describe the same machine, or the device state does not load. */
-static void common_args(const vm_state *st, argv_list *a, bool share)
+ * describe the same machine, or the device state does not load; only where
+ * its memory lives, and whether writes reach that file, differ. */
+static void common_args(const vm_state *st, argv_list *a, const char *mem_path, bool share)
 {
     arg(a, "%s", st->qemu);
     arg(a, "-M");
@@ -156,7 +175,7 @@ static void common_args(const vm_state *st, argv_list *a, bool share)
     arg(a, "-m");
     arg(a, "%uM", st->memory_mb);
     arg(a, "-object");
-    arg(a, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", st->memory_mb, st->mem_path,
+    arg(a, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", st->memory_mb, mem_path,
         share ? "on" : "off");
     arg(a, "-nodefaults");
     arg(a, "-no-user-config");
@@ -283,11 +302,11 @@ static int64_t after_ms(int64_t ms)
 
 /* ---- QMP ---------------------------------------------------------------- */
 
-typedef struct qmp {
+struct qmp {
     int fd;
     char buf[65536];
     size_t len;
-} qmp;
+};
 
 /* Reads one line of QMP output. Returns a new reference or NULL. */
 static json_t *qmp_line(qmp *q, int64_t deadline)
@@ -372,6 +391,39 @@ static bool qmp_ok(qmp *q, const char *cmd, json_t *args, int pass_fd, int64_t d
     return r != NULL;
 }
 
+/* Migrates the running VM behind q into a new file at path and waits until
+ * that is complete; QEMU stops the VM at the end. Its RAM must be a shared
+ * file: with x-ignore-shared only device state is written (tens of KiB), and
+ * migrating a running guest is consistent, as that state is taken when QEMU
+ * stops the VM. */
+static bool save_state(qmp *q, const char *path, int64_t deadline)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        vm_log("%s: %s", path, strerror(errno));
+        return false;
+    }
+    bool ok = qmp_ok(q, "migrate-set-capabilities",
+                     json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
+                               "state", 1),
+                     -1, deadline) &&
+              qmp_ok(q, "getfd", json_pack("{s:s}", "fdname", "state"), fd, deadline) &&
+              qmp_ok(q, "migrate", json_pack("{s:s}", "uri", "fd:state"), -1, deadline);
+    while (ok) {
+        json_t *r = qmp_call(q, "query-migrate", NULL, -1, deadline);
+        const char *status = json_string_value(json_object_get(r, "status"));
+        bool done = status && strcmp(status, "completed") == 0;
+        ok = status && strcmp(status, "failed") != 0 && strcmp(status, "cancelled") != 0;
+        json_decref(r);
+        if (done) break;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    if (!ok) unlink(path);
+    return ok;
+}
+
 /* ---- the template ------------------------------------------------------- */
 
 static int open_image_file(const vm_state *st, const char *name)
@@ -383,12 +435,26 @@ static int open_image_file(const vm_state *st, const char *name)
     return fd;
 }
 
-/* Waits for the guest's "ready" on sock. */
-static bool guest_ready(int sock, int64_t deadline)
+/* Waits for the guest's "ready" on sock, and takes the bytes its /job holds
+ * into *job_bytes (when not NULL; -1 if it did not say). */
+static bool guest_ready(int sock, int64_t deadline, json_int_t *job_bytes)
 {
     json_t *f = NULL;
     tg_frame_type type;
     bool ok = tg_frame_read(sock, 4096, deadline, &f, &type) == 0 && type == TG_FRAME_READY;
+    if (ok && job_bytes) {
+        const json_t *v = json_object_get(f, "job_bytes");
+        *job_bytes = json_is_integer(v) ? json_integer_value(v) : -1;
+    }
+    json_decref(f);
+    return ok;
+}
+
+/* Sends a "ping" on sock and waits for the guest's "ready" (guest_ready). */
+static bool ping(int sock, int64_t deadline, json_int_t *job_bytes)
+{
+    json_t *f = json_pack("{s:s}", "type", "ping");
+    bool ok = tg_frame_write(sock, f, deadline) == 0 && guest_ready(sock, deadline, job_bytes);
     json_decref(f);
     return ok;
 }
@@ -403,25 +469,24 @@ static int boot_template(vm_state *st, int timeout_ms)
         fds[i] = -1;
     char *tmp = tg_xasprintf("%s.tmp", st->state_path);
     char *log_path = tg_xasprintf("%s/template.log", st->dir);
-    int rc = TG_DRIVER_ESYS, state = -1;
+    int rc = TG_DRIVER_ESYS;
     pid_t pid = -1;
     argv_list a = {0};
     unlink(st->mem_path);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) != 0)
         goto out;
-    state = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     fds[FD_KERNEL] = open_image_file(st, "vmlinux");
     fds[FD_INITRD] = open_image_file(st, "initramfs.cpio");
     int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (state < 0 || fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) {
+    if (fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) {
         if (log >= 0) close(log);
         goto out;
     }
     fds[FD_CHAN] = chan[1];
     fds[FD_QMP] = mon[1];
     chan[1] = mon[1] = -1;
-    common_args(st, &a, true);
+    common_args(st, &a, st->mem_path, true);
     arg(&a, "-chardev");
     arg(&a, "socket,id=qmp,fd=%d", FD_QMP);
     arg(&a, "-mon");
@@ -432,33 +497,15 @@ static int boot_template(vm_state *st, int timeout_ms)
     if (pid < 0) goto out;
 
     rc = TG_DRIVER_ESPAWN;
-    if (!guest_ready(chan[0], after_ms(timeout_ms))) goto out;
+    if (!guest_ready(chan[0], after_ms(timeout_ms), NULL)) goto out;
 
-    /* Migrating a running guest is consistent here: with its RAM shared,
-     * only device state is written, taken when QEMU stops the VM at the end. */
     qmp q = {.fd = mon[0]};
     int64_t deadline = after_ms(QMP_TIMEOUT_MS);
     json_t *greeting = qmp_line(&q, deadline);
     json_decref(greeting);
     if (!greeting || !qmp_ok(&q, "qmp_capabilities", NULL, -1, deadline) ||
-        !qmp_ok(&q, "migrate-set-capabilities",
-                json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
-                          "state", 1),
-                -1, deadline) ||
-        !qmp_ok(&q, "getfd", json_pack("{s:s}", "fdname", "state"), state, deadline) ||
-        !qmp_ok(&q, "migrate", json_pack("{s:s}", "uri", "fd:state"), -1, deadline))
+        !save_state(&q, tmp, deadline))
         goto out;
-    for (;;) {
-        json_t *r = qmp_call(&q, "query-migrate", NULL, -1, deadline);
-        const char *status = json_string_value(json_object_get(r, "status"));
-        bool done = status && strcmp(status, "completed") == 0;
-        bool failed = !status || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0;
-        json_decref(r);
-        if (done) break;
-        if (failed) goto out;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
     if (rename(tmp, st->state_path) != 0) {
         rc = TG_DRIVER_ESYS;
         goto out;
@@ -476,7 +523,6 @@ out:
         if (chan[i] >= 0) close(chan[i]);
         if (mon[i] >= 0) close(mon[i]);
     }
-    if (state >= 0) close(state);
     if (rc != 0) unlink(tmp);
     argv_free(&a);
     free(tmp);
@@ -619,15 +665,16 @@ static unsigned host_tsc_khz(void)
     return mhz > 0 ? (unsigned)(mhz * 1000) : 2000000;
 }
 
-/* Removes a template directory and the files a template leaves in it. */
+/* Removes a template directory and every file in it: the template's, and
+ * the worker templates' and setup clones' (tpl-*). It holds nothing else. */
 static void remove_dir(const char *dir)
 {
-    static const char *const files[] = {"memory", "state", "state.tmp", "template.log",
-                                        "template.console"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *p = tg_xasprintf("%s/%s", dir, files[i]);
-        unlink(p);
-        free(p);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
     }
     rmdir(dir);
 }
@@ -657,6 +704,7 @@ static void vm_close(void *state)
     if (!st) return;
     if (st->dir) remove_dir(st->dir);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->files_mu);
     free(st->qemu);
     free(st->image_dir);
     free(st->dir);
@@ -707,6 +755,7 @@ static int vm_open(const tg_driver_config *cfg, void **out)
     if (!st->cfg.work_bytes) st->cfg.work_bytes = 64u << 20;
     if (!st->cfg.cpu_seconds) st->cfg.cpu_seconds = 60;
     if (!st->cfg.spawn_timeout_ms) st->cfg.spawn_timeout_ms = 10000;
+    if (!st->cfg.template_bytes) st->cfg.template_bytes = 256u << 20;
     st->qemu = qemu;
     st->image_dir = tg_xstrdup(cfg->image_dir);
     st->memory_mb = (unsigned)mb;
@@ -715,6 +764,7 @@ static int vm_open(const tg_driver_config *cfg, void **out)
     struct group *kvm = getgrnam("kvm");
     st->kvm_gid = kvm ? kvm->gr_gid : 0;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->files_mu, NULL);
 
     sweep();
     char tmpl[64];
@@ -762,34 +812,48 @@ static void vm_destroy(tg_driver_sandbox *sb)
     if (!sb) return;
     reap(sb->pid);
     if (sb->sock >= 0) close(sb->sock);
+    if (sb->qmp) close(sb->qmp->fd);
+    if (sb->memory) unlink(sb->memory);
+    free(sb->qmp);
+    free(sb->memory);
     free(sb);
 }
 
-static int vm_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
+/* Starts a clone of a snapshot: QEMU maps the memory file memory, shared
+ * when share (a setup clone, whose guest's writes must land in it) and
+ * privately otherwise, loads the device state from state, and the guest
+ * answers a ping. Steals memory and state (descriptors). The sandbox keeps
+ * its QMP connection when keep_qmp. */
+static int start_clone(vm_state *st, int memory, int state, bool share, bool keep_qmp,
+                       tg_driver_sandbox **out)
 {
-    vm_state *st = state;
-    (void)runtime; /* every VM carries every runtime; the run frame picks one */
-    *out = NULL;
-    if (vm_prepare(st, runtime) != 0) return TG_DRIVER_ESPAWN;
     int chan[2] = {-1, -1}, mon[2] = {-1, -1};
     int fds[FD_FIRST_FREE];
     for (int i = 0; i < FD_FIRST_FREE; i++)
         fds[i] = -1;
+    fds[FD_MEMORY] = memory;
+    fds[FD_STATE] = state;
     tg_driver_sandbox *sb = tg_xcalloc(1, sizeof *sb);
     sb->sock = -1;
+    qmp *q = tg_xcalloc(1, sizeof *q);
+    q->fd = -1;
     int rc = TG_DRIVER_ESYS;
     argv_list a = {0};
+    if (memory < 0 || state < 0) goto out;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) != 0) goto out;
-    fds[FD_STATE] = open(st->state_path, O_RDONLY | O_CLOEXEC);
     fds[FD_KERNEL] = open_image_file(st, "vmlinux");
     fds[FD_INITRD] = open_image_file(st, "initramfs.cpio");
-    if (fds[FD_STATE] < 0 || fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) goto out;
+    if (fds[FD_KERNEL] < 0 || fds[FD_INITRD] < 0) goto out;
     fds[FD_CHAN] = chan[1];
     chan[1] = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon) != 0) goto out;
     fds[FD_QMP] = mon[1];
     mon[1] = -1;
-    common_args(st, &a, false);
+    /* QEMU reopens the file we opened: a template captured again meanwhile
+     * cannot give the clone memory and device state of two different runs. */
+    char mem_path[32];
+    snprintf(mem_path, sizeof mem_path, "/proc/self/fd/%d", FD_MEMORY);
+    common_args(st, &a, mem_path, share);
     arg(&a, "-serial");
     arg(&a, "null");
     arg(&a, "-chardev");
@@ -805,32 +869,31 @@ static int vm_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
     if (sb->pid < 0) goto out;
     sb->sock = chan[0];
     chan[0] = -1;
+    q->fd = mon[0];
+    mon[0] = -1;
 
     /* The template was running when it was saved, so the clone runs as soon
      * as its state is loaded. */
-    qmp q = {.fd = mon[0]};
     int64_t deadline = after_ms(st->cfg.spawn_timeout_ms);
-    json_t *greeting = qmp_line(&q, deadline);
+    json_t *greeting = qmp_line(q, deadline);
     json_decref(greeting);
     char state_uri[16];
     snprintf(state_uri, sizeof state_uri, "fd:%d", FD_STATE);
     rc = TG_DRIVER_ESPAWN;
-    if (!greeting || !qmp_ok(&q, "qmp_capabilities", NULL, -1, deadline) ||
-        !qmp_ok(&q, "migrate-set-capabilities",
+    if (!greeting || !qmp_ok(q, "qmp_capabilities", NULL, -1, deadline) ||
+        !qmp_ok(q, "migrate-set-capabilities",
                 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared",
                           "state", 1),
                 -1, deadline) ||
-        !qmp_ok(&q, "migrate-incoming", json_pack("{s:s}", "uri", state_uri), -1, deadline))
+        !qmp_ok(q, "migrate-incoming", json_pack("{s:s}", "uri", state_uri), -1, deadline))
         goto out;
 
     /* The guest resumes inside its read of the port: a ping proves it runs
      * and that its channel reaches us. */
-    json_t *ping = json_pack("{s:s}", "type", "ping");
-    bool alive = tg_frame_write(sb->sock, ping, deadline) == 0 && guest_ready(sb->sock, deadline);
-    json_decref(ping);
-    if (!alive) {
-        rc = TG_DRIVER_ESPAWN;
-        goto out;
+    if (!ping(sb->sock, deadline, NULL)) goto out;
+    if (keep_qmp) {
+        sb->qmp = q;
+        q = NULL;
     }
     *out = sb;
     sb = NULL;
@@ -842,9 +905,182 @@ out:
         if (chan[i] >= 0) close(chan[i]);
         if (mon[i] >= 0) close(mon[i]);
     }
+    if (q && q->fd >= 0) close(q->fd);
+    free(q);
     argv_free(&a);
     vm_destroy(sb);
     return rc;
+}
+
+/* Template keys name files: [0-9a-f]{1,64}. */
+static bool valid_key(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    return n >= 1 && n <= TG_DRIVER_KEY_MAX && strspn(key, "0123456789abcdef") == n;
+}
+
+/* Returns: new string, the path of worker template key's file suffix. */
+static char *key_path(const vm_state *st, const char *key, const char *suffix)
+{
+    return tg_xasprintf("%s/tpl-%s.%s", st->dir, key, suffix);
+}
+
+static int vm_spawn(void *state, const char *runtime, const char *tmpl, tg_driver_sandbox **out)
+{
+    vm_state *st = state;
+    (void)runtime; /* every VM carries every runtime; the run frame picks one */
+    *out = NULL;
+    if (tmpl && !valid_key(tmpl)) return TG_DRIVER_EINVAL;
+    if (vm_prepare(st, runtime) != 0) return TG_DRIVER_ESPAWN;
+    if (!tmpl)
+        return start_clone(st, open(st->mem_path, O_RDONLY | O_CLOEXEC),
+                           open(st->state_path, O_RDONLY | O_CLOEXEC), false, false, out);
+    char *mem_path = key_path(st, tmpl, "memory");
+    char *state_path = key_path(st, tmpl, "state");
+    pthread_mutex_lock(&st->files_mu);
+    int memory = open(mem_path, O_RDONLY | O_CLOEXEC);
+    int saved = open(state_path, O_RDONLY | O_CLOEXEC);
+    pthread_mutex_unlock(&st->files_mu);
+    free(mem_path);
+    free(state_path);
+    if (memory < 0 || saved < 0) {
+        int rc = errno == ENOENT ? TG_DRIVER_EINVAL : TG_DRIVER_ESYS;
+        if (memory >= 0) close(memory);
+        if (saved >= 0) close(saved);
+        return rc;
+    }
+    return start_clone(st, memory, saved, false, false, out);
+}
+
+/* Copies the file at from into a new file at to, owned alike: only its data,
+ * so holes (guest memory never touched) stay holes. Returns the new file's
+ * descriptor, or -1. */
+static int copy_sparse(const char *from, const char *to)
+{
+    int src = open(from, O_RDONLY | O_CLOEXEC);
+    int dst = open(to, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    struct stat sst;
+    bool ok = src >= 0 && dst >= 0 && fstat(src, &sst) == 0 &&
+              fchown(dst, sst.st_uid, sst.st_gid) == 0 && ftruncate(dst, sst.st_size) == 0;
+    for (off_t at = 0; ok;) {
+        off_t data = lseek(src, at, SEEK_DATA);
+        if (data < 0) {
+            ok = errno == ENXIO; /* no data after at */
+            break;
+        }
+        off_t hole = lseek(src, data, SEEK_HOLE);
+        ok = hole > data;
+        for (off_t pos = data; ok && pos < hole;) {
+            off_t to_pos = pos;
+            ok = copy_file_range(src, &pos, dst, &to_pos, (size_t)(hole - pos), 0) > 0;
+        }
+        at = hole;
+    }
+    if (!ok) vm_log("copying %s: %s", from, strerror(errno));
+    if (src >= 0) close(src);
+    if (!ok && dst >= 0) {
+        close(dst);
+        unlink(to);
+        dst = -1;
+    }
+    return dst;
+}
+
+static int vm_spawn_setup(void *state, const char *runtime, const char *key,
+                          tg_driver_sandbox **out)
+{
+    vm_state *st = state;
+    *out = NULL;
+    if (!valid_key(key)) return TG_DRIVER_EINVAL;
+    if (vm_prepare(st, runtime) != 0) return TG_DRIVER_ESPAWN;
+    pthread_mutex_lock(&st->files_mu);
+    unsigned long n = ++st->setups;
+    pthread_mutex_unlock(&st->files_mu);
+    /* A copy of its own: the template's file stays as every clone maps it,
+     * and the key's current files stay as its running clones map them. */
+    char *copy = tg_xasprintf("%s/tpl-%s.memory.%lu", st->dir, key, n);
+    int memory = copy_sparse(st->mem_path, copy);
+    if (memory < 0) {
+        free(copy);
+        return TG_DRIVER_ESYS;
+    }
+    int rc = start_clone(st, memory, open(st->state_path, O_RDONLY | O_CLOEXEC), true, true, out);
+    if (rc != 0) {
+        unlink(copy);
+        free(copy);
+        return rc;
+    }
+    (*out)->memory = copy;
+    snprintf((*out)->key, sizeof(*out)->key, "%s", key);
+    return 0;
+}
+
+/* The setup run has sent its result; its guest's PID 1 ends what the setup
+ * left running and reads the port again. Once it has answered a ping it is
+ * in that read, where every clone of the snapshot resumes. The size of /job
+ * it reports is the guest's word: a worker that took over the guest kernel
+ * could understate it, but no template outgrows the VM's memory. */
+static int vm_capture(void *state, tg_driver_sandbox *sb, const char *key)
+{
+    vm_state *st = state;
+    if (!sb->qmp || !sb->memory || !valid_key(key) || strcmp(sb->key, key) != 0)
+        return TG_DRIVER_EINVAL;
+    int64_t t0 = tg_frame_now_ns();
+    int64_t deadline = after_ms(QMP_TIMEOUT_MS);
+    char *mem_path = key_path(st, key, "memory");
+    char *state_path = key_path(st, key, "state");
+    char *tmp = key_path(st, key, "state.tmp");
+    int rc = TG_DRIVER_ESPAWN;
+    json_int_t job_bytes = -1;
+    if (!ping(sb->sock, deadline, &job_bytes)) goto out;
+    if (job_bytes < 0 || (uint64_t)job_bytes > st->cfg.template_bytes) {
+        vm_log("template %.12s: /job holds %" JSON_INTEGER_FORMAT " bytes, more than %" PRIu64, key,
+               job_bytes, st->cfg.template_bytes);
+        rc = TG_DRIVER_EINVAL;
+        goto out;
+    }
+    if (!save_state(sb->qmp, tmp, deadline)) goto out;
+    /* Renamed over the files of an earlier capture: clones of that one keep
+     * the files they opened. Should the second rename fail, the key goes
+     * rather than pair this memory with another run's device state. */
+    rc = TG_DRIVER_ESYS;
+    pthread_mutex_lock(&st->files_mu);
+    bool named = rename(sb->memory, mem_path) == 0;
+    if (named && rename(tmp, state_path) != 0) {
+        vm_log("%s: %s", state_path, strerror(errno));
+        unlink(mem_path);
+        unlink(state_path);
+        named = false;
+    }
+    pthread_mutex_unlock(&st->files_mu);
+    if (!named) goto out;
+    free(sb->memory);
+    sb->memory = NULL;
+    struct stat mst;
+    if (stat(mem_path, &mst) == 0)
+        vm_log("template %.12s captured in %" PRId64 " ms (%lld MiB of memory)", key,
+               (tg_frame_now_ns() - t0) / 1000000, (long long)mst.st_blocks / 2048);
+    rc = 0;
+out:
+    unlink(tmp);
+    free(mem_path);
+    free(state_path);
+    free(tmp);
+    return rc;
+}
+
+static void vm_drop(void *state, const char *key)
+{
+    vm_state *st = state;
+    if (!valid_key(key)) return;
+    char *mem_path = key_path(st, key, "memory");
+    char *state_path = key_path(st, key, "state");
+    pthread_mutex_lock(&st->files_mu);
+    unlink(mem_path);
+    unlink(state_path);
+    pthread_mutex_unlock(&st->files_mu);
+    free(mem_path);
+    free(state_path);
 }
 
 static int vm_channel(tg_driver_sandbox *sb)
@@ -868,6 +1104,9 @@ const tg_driver tg_microvm_driver = {
     .open = vm_open,
     .prepare = vm_prepare,
     .spawn = vm_spawn,
+    .spawn_setup = vm_spawn_setup,
+    .capture = vm_capture,
+    .drop = vm_drop,
     .channel = vm_channel,
     .kill = vm_kill,
     .destroy = vm_destroy,

@@ -22,8 +22,10 @@
 #define GUEST_FRAME_MAX (1u << 20)
 #define STDERR_TAIL_MAX 4096
 
+/* The sandboxes of one runtime, or of one worker template of a runtime. */
 typedef struct pool_runtime {
     char *name;
+    char *tmpl;         /* NULL for the runtime's base sandboxes */
     tg_sandbox **ready; /* stack of max entries */
     unsigned warm, max; /* idle ones kept; alive ones at most */
     unsigned nready, in_use, spawning, waiters;
@@ -34,8 +36,12 @@ typedef struct pool_runtime {
 struct tg_pool {
     const tg_driver *driver;
     void *dstate;
-    pool_runtime *rts;
-    size_t nrts;
+    /* Never shrinks while the pool lives: sandboxes point at their entry, and
+     * a dropped template's entry stays, with no sandbox to keep (warm 0). */
+    pool_runtime **rts;
+    size_t nrts, cap;
+    unsigned template_warm, template_max;
+    pthread_mutex_t setup_mu; /* one template is made at a time */
     pthread_mutex_t mu;
     pthread_cond_t refill_cv; /* the refill thread waits here */
     pthread_cond_t avail_cv;  /* acquirers wait here */
@@ -70,7 +76,7 @@ static struct timespec to_timespec(int64_t ns)
 static pool_runtime *next_to_fill(tg_pool *p)
 {
     for (size_t i = 0; i < p->nrts; i++) {
-        pool_runtime *rt = &p->rts[i];
+        pool_runtime *rt = p->rts[i];
         unsigned want = rt->warm + rt->waiters;
         if (rt->nready + rt->spawning < want && rt->nready + rt->spawning + rt->in_use < rt->max)
             return rt;
@@ -92,7 +98,7 @@ static void *refill_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         int64_t t0 = tg_frame_now_ns();
         tg_driver_sandbox *d = NULL;
-        int rc = p->driver->spawn(p->dstate, rt->name, &d);
+        int rc = p->driver->spawn(p->dstate, rt->name, rt->tmpl, &d);
         int64_t took = tg_frame_now_ns() - t0;
         tg_sandbox *sb = NULL;
         if (rc == 0) {
@@ -105,7 +111,13 @@ static void *refill_main(void *arg)
         }
         pthread_mutex_lock(&p->mu);
         rt->spawning--;
-        if (sb) {
+        if (sb && rt->nready >= rt->max) {
+            /* Its template was dropped while it was spawning. */
+            pthread_mutex_unlock(&p->mu);
+            p->driver->destroy(d);
+            free(sb);
+            pthread_mutex_lock(&p->mu);
+        } else if (sb) {
             rt->ready[rt->nready++] = sb;
             rt->spawned++;
             rt->last_spawn_ns = took;
@@ -119,6 +131,36 @@ static void *refill_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* Adds an entry keeping warm idle sandboxes, max alive. Called with mu held,
+ * or before the refill threads start. */
+static pool_runtime *add_runtime(tg_pool *p, const char *name, const char *tmpl, unsigned warm,
+                                 unsigned max)
+{
+    if (p->nrts == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 8;
+        p->rts = tg_xrealloc(p->rts, p->cap * sizeof *p->rts);
+    }
+    pool_runtime *rt = tg_xcalloc(1, sizeof *rt);
+    rt->name = tg_xstrdup(name);
+    rt->tmpl = tmpl ? tg_xstrdup(tmpl) : NULL;
+    rt->warm = warm;
+    rt->max = max < warm ? warm : max;
+    rt->ready = tg_xcalloc(rt->max ? rt->max : 1, sizeof *rt->ready);
+    p->rts[p->nrts++] = rt;
+    return rt;
+}
+
+static void free_runtimes(tg_pool *p)
+{
+    for (size_t i = 0; i < p->nrts; i++) {
+        free(p->rts[i]->name);
+        free(p->rts[i]->tmpl);
+        free(p->rts[i]->ready);
+        free(p->rts[i]);
+    }
+    free(p->rts);
 }
 
 int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
@@ -138,16 +180,14 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
     p->dstate = dstate;
     unsigned warm = cfg->warm ? cfg->warm : 4;
     unsigned max = cfg->max ? cfg->max : 32;
-    p->nrts = cfg->nruntimes;
-    p->rts = tg_xcalloc(p->nrts, sizeof *p->rts);
-    for (size_t i = 0; i < p->nrts; i++) {
-        p->rts[i].name = tg_xstrdup(cfg->runtimes[i]);
+    for (size_t i = 0; i < cfg->nruntimes; i++) {
         const tg_pool_runtime_size *size = cfg->sizes ? &cfg->sizes[i] : NULL;
-        p->rts[i].warm = size && size->warm ? size->warm : warm;
-        p->rts[i].max = size && size->max ? size->max : max;
-        if (p->rts[i].max < p->rts[i].warm) p->rts[i].max = p->rts[i].warm;
-        p->rts[i].ready = tg_xcalloc(p->rts[i].max, sizeof *p->rts[i].ready);
+        add_runtime(p, cfg->runtimes[i], NULL, size && size->warm ? size->warm : warm,
+                    size && size->max ? size->max : max);
     }
+    p->template_warm = cfg->template_warm ? cfg->template_warm : 1;
+    p->template_max = max;
+    pthread_mutex_init(&p->setup_mu, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -168,11 +208,8 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
     if (p->nthreads == 0) {
         free(p->threads);
         p->driver->close(p->dstate);
-        for (size_t i = 0; i < p->nrts; i++) {
-            free(p->rts[i].name);
-            free(p->rts[i].ready);
-        }
-        free(p->rts);
+        free_runtimes(p);
+        pthread_mutex_destroy(&p->setup_mu);
         free(p);
         return TG_POOL_ESYS;
     }
@@ -180,18 +217,34 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
     return 0;
 }
 
-static pool_runtime *find_runtime(tg_pool *p, const char *runtime)
+/* The entry for runtime's base (tmpl NULL) or for template tmpl, or NULL.
+ * Called with mu held, or before the refill threads start. */
+static pool_runtime *find_runtime(tg_pool *p, const char *runtime, const char *tmpl)
 {
-    for (size_t i = 0; i < p->nrts; i++)
-        if (strcmp(p->rts[i].name, runtime) == 0) return &p->rts[i];
+    for (size_t i = 0; i < p->nrts; i++) {
+        pool_runtime *rt = p->rts[i];
+        if (strcmp(rt->name, runtime) == 0 &&
+            (tmpl ? rt->tmpl && strcmp(rt->tmpl, tmpl) == 0 : !rt->tmpl))
+            return rt;
+    }
     return NULL;
 }
 
 int tg_pool_acquire(tg_pool *p, const char *runtime, int64_t deadline_ns, tg_sandbox **out)
 {
+    return tg_pool_acquire_from(p, runtime, NULL, deadline_ns, out);
+}
+
+int tg_pool_acquire_from(tg_pool *p, const char *runtime, const char *tmpl, int64_t deadline_ns,
+                         tg_sandbox **out)
+{
     *out = NULL;
-    pool_runtime *rt = find_runtime(p, runtime);
-    if (!rt) return TG_POOL_ERUNTIME;
+    pthread_mutex_lock(&p->mu);
+    pool_runtime *rt = find_runtime(p, runtime, tmpl);
+    bool usable = rt && rt->max > 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!usable)
+        return tmpl && find_runtime(p, runtime, NULL) ? TG_POOL_ETEMPLATE : TG_POOL_ERUNTIME;
     struct timespec ts = to_timespec(deadline_ns);
     int rc = 0;
     pthread_mutex_lock(&p->mu);
@@ -291,6 +344,7 @@ static json_t *run_frame(const tg_pool *p, const char *runtime, const tg_sandbox
     unsigned char seed[32];
     if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) ok = false;
     json_object_set_new(o, "seed", tg_frame_b64(seed, sizeof seed));
+    if (req->setup) json_object_set_new(o, "setup", json_true());
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     json_object_set_new(o, "now_ms",
@@ -402,9 +456,12 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
 
 int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out)
 {
-    pool_runtime *rt = find_runtime(p, runtime);
-    if (!rt) return TG_POOL_ERUNTIME;
     pthread_mutex_lock(&p->mu);
+    pool_runtime *rt = find_runtime(p, runtime, NULL);
+    if (!rt) {
+        pthread_mutex_unlock(&p->mu);
+        return TG_POOL_ERUNTIME;
+    }
     out->ready = rt->nready;
     out->in_use = rt->in_use;
     out->spawning = rt->spawning;
@@ -427,23 +484,120 @@ void tg_pool_destroy(tg_pool *p)
         pthread_join(p->threads[i], NULL);
     free(p->threads);
     for (size_t i = 0; i < p->nrts; i++) {
-        pool_runtime *rt = &p->rts[i];
+        pool_runtime *rt = p->rts[i];
         for (unsigned j = 0; j < rt->nready; j++) {
             p->driver->destroy(rt->ready[j]->d);
             free(rt->ready[j]);
         }
-        free(rt->ready);
-        free(rt->name);
+        rt->nready = 0;
     }
+    for (size_t i = 0; i < p->nrts; i++)
+        if (p->rts[i]->tmpl && p->driver->drop) p->driver->drop(p->dstate, p->rts[i]->tmpl);
+    free_runtimes(p);
     p->driver->close(p->dstate);
     pthread_cond_destroy(&p->refill_cv);
     pthread_cond_destroy(&p->avail_cv);
     pthread_mutex_destroy(&p->mu);
-    free(p->rts);
+    pthread_mutex_destroy(&p->setup_mu);
     free(p);
 }
 
 const char *tg_pool_driver_description(tg_pool *p)
 {
     return p->driver->describe(p->dstate);
+}
+
+static bool valid_key(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    return n >= 1 && n <= TG_DRIVER_KEY_MAX && strspn(key, "0123456789abcdef") == n;
+}
+
+bool tg_pool_has_template(tg_pool *p, const char *key)
+{
+    bool found = false;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nrts && !found; i++)
+        found = p->rts[i]->tmpl && p->rts[i]->max > 0 && strcmp(p->rts[i]->tmpl, key) == 0;
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+int tg_pool_add_template(tg_pool *p, const char *runtime, const char *key,
+                         const tg_sandbox_request *setup, tg_sandbox_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!valid_key(key) || !p->driver->capture) return TG_POOL_EINVAL;
+    pthread_mutex_lock(&p->setup_mu);
+    int rc = 0;
+    if (tg_pool_has_template(p, key)) goto out;
+    pthread_mutex_lock(&p->mu);
+    pool_runtime *base = find_runtime(p, runtime, NULL);
+    if (base) base->in_use++;
+    pthread_mutex_unlock(&p->mu);
+    if (!base) {
+        rc = TG_POOL_ERUNTIME;
+        goto out;
+    }
+    /* The setup sandbox counts as one of the runtime's, in use, so that
+     * tg_sandbox_destroy's accounting holds for it too. */
+    tg_sandbox *sb = tg_xcalloc(1, sizeof *sb);
+    sb->pool = p;
+    sb->rt = base;
+    snprintf(sb->id, sizeof sb->id, "%s-setup-%llu", p->driver->name,
+             (unsigned long long)atomic_fetch_add(&p->seq, 1));
+    if (p->driver->spawn_setup(p->dstate, runtime, key, &sb->d) != 0) {
+        sb->d = NULL;
+        rc = TG_POOL_ESYS;
+    } else {
+        tg_sandbox_request req = *setup;
+        req.setup = true;
+        rc = tg_sandbox_run(sb, &req, res);
+        if (rc == 0 && (res->exit_code != 0 || res->timed_out || res->cancelled))
+            rc = TG_POOL_ESETUP;
+        if (rc == 0 && p->driver->capture(p->dstate, sb->d, key) != 0) rc = TG_POOL_ESYS;
+    }
+    tg_sandbox_destroy(sb);
+    if (rc == 0) {
+        pthread_mutex_lock(&p->mu);
+        pool_runtime *rt = find_runtime(p, runtime, key);
+        if (rt) {
+            rt->warm = p->template_warm;
+            rt->max = p->template_max < rt->warm ? rt->warm : p->template_max;
+        } else {
+            add_runtime(p, runtime, key, p->template_warm, p->template_max);
+        }
+        pthread_cond_broadcast(&p->refill_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+out:
+    pthread_mutex_unlock(&p->setup_mu);
+    return rc;
+}
+
+void tg_pool_drop_template(tg_pool *p, const char *key)
+{
+    if (!valid_key(key)) return;
+    pthread_mutex_lock(&p->setup_mu);
+    pthread_mutex_lock(&p->mu);
+    tg_sandbox **idle = NULL;
+    size_t nidle = 0;
+    bool found = false;
+    for (size_t i = 0; i < p->nrts; i++) {
+        pool_runtime *rt = p->rts[i];
+        if (!rt->tmpl || strcmp(rt->tmpl, key) != 0) continue;
+        found = true;
+        rt->warm = rt->max = 0;
+        idle = tg_xrealloc(idle, (nidle + rt->nready + 1) * sizeof *idle);
+        while (rt->nready > 0) {
+            idle[nidle++] = rt->ready[--rt->nready];
+            rt->in_use++;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < nidle; i++)
+        tg_sandbox_destroy(idle[i]);
+    free(idle);
+    if (found) p->driver->drop(p->dstate, key);
+    pthread_mutex_unlock(&p->setup_mu);
 }

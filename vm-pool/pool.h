@@ -25,6 +25,8 @@ enum {
     TG_POOL_ESANDBOX = -4,  /* the sandbox died or broke the frame protocol */
     TG_POOL_ESYS = -5,      /* the driver or a system call failed */
     TG_POOL_ESHUTDOWN = -6, /* the pool is being destroyed */
+    TG_POOL_ETEMPLATE = -7, /* no such worker template (not made, or dropped) */
+    TG_POOL_ESETUP = -8,    /* the setup run failed: see the result */
 };
 
 /* One runtime's sizes; 0 takes the pool's. */
@@ -37,9 +39,10 @@ typedef struct tg_pool_config {
     tg_driver_config driver_config; /* agent_path is required */
     const char *const *runtimes;    /* e.g. {"sh", "python3"} */
     size_t nruntimes;
-    unsigned warm; /* idle sandboxes kept per runtime (4) */
-    unsigned max;  /* sandboxes alive per runtime, idle or in use (32) */
+    unsigned warm;                     /* idle sandboxes kept per runtime (4) */
+    unsigned max;                      /* sandboxes alive per runtime, idle or in use (32) */
     const tg_pool_runtime_size *sizes; /* NULL, or one per runtime, overriding warm and max */
+    unsigned template_warm;            /* idle sandboxes kept per worker template (1) */
     /* Threads spawning sandboxes at once (1): a microVM restore waits on QEMU
      * for tens of milliseconds, so more than one keeps the pool full. */
     unsigned spawners;
@@ -53,6 +56,11 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out);
  * Returns 0 with *out (the caller owns it: tg_sandbox_destroy), or
  * TG_POOL_ECAPACITY / TG_POOL_ERUNTIME / TG_POOL_ESHUTDOWN. */
 int tg_pool_acquire(tg_pool *p, const char *runtime, int64_t deadline_ns, tg_sandbox **out);
+/* The same for a sandbox whose /job starts from worker template tmpl (NULL:
+ * a fresh one). TG_POOL_ETEMPLATE when tmpl was not made or was dropped. */
+int tg_pool_acquire_from(tg_pool *p, const char *runtime, const char *tmpl, int64_t deadline_ns,
+                         tg_sandbox **out);
+
 
 /* Called, on the thread running the sandbox, for each fd 3 line the worker
  * wrote, in order, as it arrives. event is borrowed. */
@@ -73,6 +81,7 @@ typedef struct tg_sandbox_request {
     const char *const *env; /* "NAME=value" strings */
     size_t nenv;
     uint32_t timeout_ms;          /* wall clock, enforced by the host (required) */
+    bool setup;                   /* a template's setup run (tg_pool_add_template sets it) */
     size_t max_output_bytes;      /* stdout beyond this is cut and the worker killed */
     tg_sandbox_event_cb on_event; /* optional */
     unsigned max_events;          /* events passed on; later ones are counted, not passed (1000) */
@@ -114,6 +123,21 @@ const char *tg_sandbox_id(const tg_sandbox *sb);
 void tg_sandbox_destroy(tg_sandbox *sb);
 
 void tg_sandbox_result_free(tg_sandbox_result *res);
+
+/* Makes worker template key ([0-9a-f]{1,64}): runs setup (a request whose
+ * files are the worker's and whose entry is its setup command) in a setup
+ * sandbox of runtime; when it exits 0 in time, the sandbox's /job becomes
+ * the template, and the pool keeps template_warm sandboxes of it. One
+ * template is made at a time. Returns 0 (also when key already exists, then
+ * without running anything; res is zeroed), TG_POOL_ESETUP (res says how the
+ * setup ended), TG_POOL_EINVAL (a bad key, or a driver without templates),
+ * or another TG_POOL_E* code. res must be freed in every case. */
+int tg_pool_add_template(tg_pool *p, const char *runtime, const char *key,
+                         const tg_sandbox_request *setup, tg_sandbox_result *res);
+bool tg_pool_has_template(tg_pool *p, const char *key);
+/* Destroys the template's idle sandboxes and what the driver keeps for it;
+ * sandboxes already acquired finish their call. */
+void tg_pool_drop_template(tg_pool *p, const char *key);
 
 /* What runs the sandboxes: "jail", "microvm (KVM)", "microvm (TCG)". */
 const char *tg_pool_driver_description(tg_pool *p);

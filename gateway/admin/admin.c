@@ -32,6 +32,18 @@ static void reply_registry_error(tg_http_request *req, int rc, tg_registry_error
     tg_registry_error_clear(err);
 }
 
+/* Runs the setup of name's current version, if it has one and no template
+ * yet. Returns NULL, or the tool error result saying why it cannot run. */
+static json_t *prepare(tg_admin *admin, const char *name)
+{
+    if (!admin->calls) return NULL;
+    tg_registry_snapshot *tool = NULL;
+    if (tg_registry_resolve(admin->registry, admin->tenant, name, &tool, NULL) != 0) return NULL;
+    json_t *error = tg_calls_prepare(admin->calls, tool);
+    tg_registry_snapshot_unref(tool);
+    return error;
+}
+
 /* Decodes base64 into a new buffer; returns false when s is not base64. */
 static bool unbase64(const char *s, unsigned char **out, size_t *len)
 {
@@ -95,13 +107,25 @@ static void deploy(tg_admin *admin, tg_http_request *req)
         tg_registry_error err = {0};
         int rc =
             tg_registry_deploy(admin->registry, admin->tenant, manifest, list, nfiles, &res, &err);
-        if (rc != 0)
+        json_t *setup_error = NULL;
+        if (rc == 0)
+            setup_error = prepare(admin, json_string_value(json_object_get(manifest, "name")));
+        if (rc != 0) {
             reply_registry_error(req, rc, &err);
-        else
+        } else if (setup_error) {
+            /* The version is stored and current, but cannot run: its calls
+             * answer the same error until a version with a working setup. */
+            json_t *error =
+                json_object_get(json_object_get(setup_error, "structuredContent"), "error");
+            tg_http_reply_json(req, (unsigned)tg_err_http_status(TG_ESETUP_FAILED),
+                               json_pack("{s:O, s:s}", "error", error, "version", res.version));
+        } else {
             tg_http_reply_json(req, res.created ? 201 : 200,
                                json_pack("{s:O, s:s, s:b, s:b}", "name",
                                          json_object_get(manifest, "name"), "version", res.version,
                                          "created", res.created, "current_changed", res.changed));
+        }
+        json_decref(setup_error);
     }
     for (size_t i = 0; i < nfiles; i++)
         free((void *)list[i].data);

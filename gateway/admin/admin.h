@@ -4,16 +4,19 @@
 #define TG_GATEWAY_ADMIN_H
 
 #include "gateway/http/http.h"
+#include "gateway/calls/call.h"
 #include "gateway/registry/registry.h"
 
 typedef struct tg_admin {
     tg_registry *registry; /* borrowed */
+    tg_calls *calls;       /* borrowed: deploys run a worker's setup through it */
     const char *tenant;
 } tg_admin;
 
 /* Answers one request under /v1/workers:
  *   GET    /v1/workers                   {"workers": [...]}
- *   POST   /v1/workers                   deploy {"manifest", "files": [{path, content_base64}]}
+ *   POST   /v1/workers                   deploy {"manifest", "files": [{path, content_base64}]};
+ *                                        a manifest's setup runs before the answer
  *   GET    /v1/workers/{name}            the worker with its versions
  *   POST   /v1/workers/{name}/rollback   {"version"}
  *   DELETE /v1/workers/{name} */

@@ -12,7 +12,9 @@
 #include "gateway/core/errors.h"
 #include "vm-pool/frame.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,8 @@
 #define DEFAULT_ACQUIRE_MS 5000
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
+#define SETUP_TIMEOUT_MS   120000
+#define MAX_FAILED_SETUPS  256
 
 typedef struct job {
     tg_registry_snapshot *tool;
@@ -45,6 +49,10 @@ struct tg_calls {
     bool stopping;
     pthread_t *threads;
     unsigned nthreads;
+    /* Templates whose setup failed, oldest first: their calls answer
+     * SETUP_FAILED at once instead of running the setup again each time. */
+    char failed[MAX_FAILED_SETUPS][TG_DRIVER_KEY_MAX + 1];
+    size_t nfailed;
 };
 
 static void job_free(job *j)
@@ -89,6 +97,109 @@ static void forward_event(const json_t *event, void *userdata)
     if (j->on_event) j->on_event(event, j->userdata);
 }
 
+/* The worker's files as the sandbox takes them (borrowed from tool). */
+static tg_sandbox_file *sandbox_files(const tg_registry_snapshot *tool, size_t *n)
+{
+    *n = tg_registry_snapshot_file_count(tool);
+    tg_sandbox_file *files = tg_xcalloc(*n ? *n : 1, sizeof *files);
+    for (size_t i = 0; i < *n; i++) {
+        const tg_registry_file *f = tg_registry_snapshot_file(tool, i);
+        files[i] = (tg_sandbox_file){f->path, f->data, f->len};
+    }
+    return files;
+}
+
+/* A version's template is its own within its tenant: the key hashes all three. */
+static void template_key(const tg_registry_snapshot *tool, char key[TG_DRIVER_KEY_MAX + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    const char *parts[] = {tg_registry_snapshot_tenant(tool), tg_registry_snapshot_name(tool),
+                           tg_registry_snapshot_version(tool)};
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    /* Each part with its NUL, so no two triples hash alike. */
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(ctx);
+    /* Fails only without memory, which ends the process everywhere (alloc.h). */
+    if (!ok) abort();
+    for (size_t i = 0; i < 32; i++)
+        snprintf(key + 2 * i, 3, "%02x", md[i]);
+}
+
+static bool setup_failed(tg_calls *c, const char *key)
+{
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->nfailed && !found; i++)
+        found = strcmp(c->failed[i], key) == 0;
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+static void remember_failure(tg_calls *c, const char *key)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->nfailed == MAX_FAILED_SETUPS) {
+        memmove(c->failed[0], c->failed[1], (MAX_FAILED_SETUPS - 1) * sizeof c->failed[0]);
+        c->nfailed--;
+    }
+    snprintf(c->failed[c->nfailed++], sizeof c->failed[0], "%s", key);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Makes tool's template (key) by running its setup. Returns NULL, or the
+ * error result for a call of this version. */
+static json_t *make_template(tg_calls *c, const tg_registry_snapshot *tool, const char *key)
+{
+    if (setup_failed(c, key))
+        return gateway_error(TG_ESETUP_FAILED, "setup failed when this version was deployed");
+    const json_t *setup = manifest_get(tool, "setup", NULL);
+    const char *runtime = json_string_value(json_object_get(setup, "runtime"));
+    if (!runtime) runtime = json_string_value(manifest_get(tool, "runtime", NULL));
+    json_t *timeout = json_object_get(setup, "timeout_ms");
+    size_t nfiles;
+    tg_sandbox_file *files = sandbox_files(tool, &nfiles);
+    tg_sandbox_request req = {
+        .entry = json_string_value(json_object_get(setup, "entry")),
+        .files = files,
+        .nfiles = nfiles,
+        .timeout_ms =
+            json_is_integer(timeout) ? (uint32_t)json_integer_value(timeout) : SETUP_TIMEOUT_MS,
+        .max_output_bytes = DEFAULT_MAX_OUTPUT,
+    };
+    tg_sandbox_result res;
+    int rc = tg_pool_add_template(c->pool, runtime ? runtime : "", key, &req, &res);
+    json_t *error = NULL;
+    if (rc == TG_POOL_ESETUP) {
+        char *why = res.timed_out ? tg_xasprintf("setup timed out after %u ms", req.timeout_ms)
+                    : res.signal  ? tg_xasprintf("setup was killed by signal %d", res.signal)
+                                  : tg_xasprintf("setup exited with status %d", res.exit_code);
+        json_t *details = json_pack("{s:s}", "stderr", res.err_tail ? res.err_tail : "");
+        error = tg_tool_error_result(TG_ESETUP_FAILED, why, details, NULL);
+        json_decref(details);
+        free(why);
+        remember_failure(c, key);
+    } else if (rc == TG_POOL_ERUNTIME) {
+        error = gateway_error(TG_EUNAVAILABLE, "this gateway does not run the setup's runtime");
+    } else if (rc != 0) {
+        error = gateway_error(TG_EUNAVAILABLE, "the setup sandbox failed");
+    }
+    tg_sandbox_result_free(&res);
+    free(files);
+    return error;
+}
+
+json_t *tg_calls_prepare(tg_calls *c, const tg_registry_snapshot *tool)
+{
+    if (!manifest_get(tool, "setup", NULL)) return NULL;
+    char key[TG_DRIVER_KEY_MAX + 1];
+    template_key(tool, key);
+    return tg_pool_has_template(c->pool, key) ? NULL : make_template(c, tool, key);
+}
+
 /* Steps 2 and 5-7 of the pipeline for one call; returns its result. The
  * sandbox it used is left in *used for the caller to destroy (step 8) once
  * the answer is on its way: tearing down cgroups and processes takes a
@@ -100,12 +211,23 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
     if (tg_call_check_arguments(j->tool, j->arguments, NULL, &refusal) != 0) return refusal;
 
     const char *runtime = json_string_value(manifest_get(j->tool, "runtime", NULL));
+    /* A version with a setup starts from its template: made now if a
+     * restart or a drop lost it, and its /job already holds the files. */
+    char key[TG_DRIVER_KEY_MAX + 1];
+    bool templated = manifest_get(j->tool, "setup", NULL) != NULL;
+    if (templated) {
+        json_t *error = tg_calls_prepare(c, j->tool);
+        if (error) return error;
+        template_key(j->tool, key);
+    }
     tg_sandbox *sb = NULL;
-    int rc = tg_pool_acquire(c->pool, runtime ? runtime : "",
-                             tg_frame_now_ns() + c->acquire_ms * 1000000, &sb);
+    int rc = tg_pool_acquire_from(c->pool, runtime ? runtime : "", templated ? key : NULL,
+                                  tg_frame_now_ns() + c->acquire_ms * 1000000, &sb);
     if (rc == TG_POOL_ECAPACITY) return gateway_error(TG_ECAPACITY, NULL);
     if (rc == TG_POOL_ERUNTIME)
         return gateway_error(TG_EUNAVAILABLE, "this gateway does not run the worker's runtime");
+    if (rc == TG_POOL_ETEMPLATE)
+        return gateway_error(TG_EUNAVAILABLE, "this version's template was dropped meanwhile");
     if (rc != 0) return gateway_error(TG_EUNAVAILABLE, NULL);
 
     pthread_mutex_lock(&c->lock);
@@ -116,12 +238,8 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
     if (cancelled) {
         result = gateway_error(TG_ECANCELLED, NULL);
     } else {
-        size_t nfiles = tg_registry_snapshot_file_count(j->tool);
-        tg_sandbox_file *files = tg_xcalloc(nfiles ? nfiles : 1, sizeof *files);
-        for (size_t i = 0; i < nfiles; i++) {
-            const tg_registry_file *f = tg_registry_snapshot_file(j->tool, i);
-            files[i] = (tg_sandbox_file){f->path, f->data, f->len};
-        }
+        size_t nfiles = 0;
+        tg_sandbox_file *files = templated ? NULL : sandbox_files(j->tool, &nfiles);
         char *input = json_dumps(j->arguments, JSON_COMPACT);
         tg_sandbox_request req = {
             .entry = json_string_value(manifest_get(j->tool, "entry", NULL)),

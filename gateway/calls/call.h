@@ -41,6 +41,15 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out);
  * ones, then frees. */
 void tg_calls_free(tg_calls *calls);
 
+/* Makes tool's version ready to call: runs the setup its manifest names
+ * ("install once, start from the snapshot") unless that version's template
+ * exists. Blocks for as long as the setup runs. Returns NULL when the
+ * version can be called, else a tool error result (new reference):
+ * SETUP_FAILED with the setup's exit and stderr tail, or UNAVAILABLE. A
+ * failed setup is remembered: calls of that version answer SETUP_FAILED
+ * without running it again. */
+json_t *tg_calls_prepare(tg_calls *calls, const tg_registry_snapshot *tool);
+
 /* Queues the call; done is called exactly once, from a pipeline thread. */
 void tg_call_start(tg_calls *calls, const tg_call_request *request);
 /* Cancels the call the session made with request_id, if it is still queued

@@ -645,6 +645,18 @@ static char *files_pointer(const char *path)
     return out;
 }
 
+/* Records a problem when entry (at pointer where) is not one of the files. */
+static void check_entry(const char *entry, const char *where, const tg_registry_file *files,
+                        size_t nfiles, json_t **details)
+{
+    if (!entry) return;
+    for (size_t i = 0; i < nfiles; i++)
+        if (strcmp(files[i].path, entry) == 0) return;
+    char *msg = tg_xasprintf("the entry file %s is not in the worker", entry);
+    add_problem(details, where, "entry", msg);
+    free(msg);
+}
+
 /* Every problem with the manifest and the files, or NULL when there is none. */
 static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registry_file *files,
                             size_t nfiles, const size_t *order)
@@ -669,17 +681,9 @@ static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registr
             add_problem(&details, where, "path", "appears twice");
         free(where);
     }
-    const char *entry = json_str(manifest, "entry");
-    if (entry) {
-        bool found = false;
-        for (size_t i = 0; i < nfiles && !found; i++)
-            found = strcmp(files[i].path, entry) == 0;
-        if (!found) {
-            char *msg = tg_xasprintf("the entry file %s is not in the worker", entry);
-            add_problem(&details, "/entry", "entry", msg);
-            free(msg);
-        }
-    }
+    check_entry(json_str(manifest, "entry"), "/entry", files, nfiles, &details);
+    check_entry(json_str(json_object_get(manifest, "setup"), "entry"), "/setup/entry", files,
+                nfiles, &details);
     check_tool_schema(manifest, "inputSchema", &details);
     check_tool_schema(manifest, "outputSchema", &details);
     return details;
@@ -1360,6 +1364,11 @@ tg_registry_snapshot *tg_registry_snapshot_ref(tg_registry_snapshot *s)
 void tg_registry_snapshot_unref(tg_registry_snapshot *s)
 {
     if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) snapshot_free(s);
+}
+
+const char *tg_registry_snapshot_tenant(const tg_registry_snapshot *s)
+{
+    return s->tenant;
 }
 
 const char *tg_registry_snapshot_name(const tg_registry_snapshot *s)

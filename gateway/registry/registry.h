@@ -135,6 +135,7 @@ tg_registry_snapshot *tg_registry_snapshot_ref(tg_registry_snapshot *s);
 void tg_registry_snapshot_unref(tg_registry_snapshot *s);
 
 /* All borrowed from the snapshot and read-only. */
+const char *tg_registry_snapshot_tenant(const tg_registry_snapshot *s);
 const char *tg_registry_snapshot_name(const tg_registry_snapshot *s);
 const char *tg_registry_snapshot_version(const tg_registry_snapshot *s);
 /* SHA-256 (hex) over the tool as tools/list shows it: name, title,

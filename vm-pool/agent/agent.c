@@ -8,6 +8,11 @@
  * the worker, streams its stdout and fd 3 events, sends "result" and exits
  * (runner.c, which the microVM's guest/guest.c shares).
  *
+ * Given a worker template (a layer directory the host captured from a setup
+ * run), /job is an overlay of a private upper directory over that read-only
+ * layer. After a setup run the agent stays until the host closes the channel,
+ * so that the host can copy this namespace's /job first.
+ *
  * It trusts nothing it did not build itself: the run frame is checked
  * (tg_frame_check), file paths are confined to /job, and every byte the
  * worker writes is bounded before it becomes a frame. Linked statically, so
@@ -95,11 +100,36 @@ static void link_or_bind(const char *path)
     if (symlink(target, dst) != 0 && errno != EEXIST) tg_runner_die(dst);
 }
 
-static void build_root(unsigned uid, unsigned long long work_bytes)
+/* The scratch tmpfs of a template's /job, mounted on ROOT before the root's
+ * own tmpfs covers it: outside the new root, so the worker sees only the
+ * merged /job. Sets *lower, *upper, *work to directory fds; the overlay is
+ * mounted later through /proc/self/fd, as by then these paths (and the
+ * layer's, when the template directory is under ROOT) are covered. */
+static void open_layer(const char *layer, unsigned uid, unsigned long long work_bytes, int *lower,
+                       int *upper, int *work)
 {
     char opts[128];
+    *lower = open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*lower < 0) tg_runner_die(layer);
+    snprintf(opts, sizeof opts, "size=%llu,mode=0700", work_bytes);
+    if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+        tg_runner_die("scratch tmpfs");
+    /* The upper directory is the merged /job's root: the worker's, 0700. */
+    if (mkdir(ROOT "/upper", 0700) != 0 || chown(ROOT "/upper", uid, uid) != 0 ||
+        chmod(ROOT "/upper", 0700) != 0 || mkdir(ROOT "/work", 0700) != 0)
+        tg_runner_die("overlay directories");
+    *upper = open(ROOT "/upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    *work = open(ROOT "/work", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*upper < 0 || *work < 0) tg_runner_die("overlay directories");
+}
+
+static void build_root(unsigned uid, unsigned long long work_bytes, const char *layer)
+{
+    char opts[128];
+    int lower = -1, upper = -1, work = -1;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         tg_runner_die("make mounts private");
+    if (layer) open_layer(layer, uid, work_bytes, &lower, &upper, &work);
     if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
         tg_runner_die("root tmpfs");
     /* The runtimes: busybox for sh, python3 with its standard library, the
@@ -134,9 +164,22 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
     mkdir_p(ROOT "/job");
     if (mount("proc", ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         tg_runner_die("proc");
-    snprintf(opts, sizeof opts, "size=%llu,mode=0700,uid=%u,gid=%u", work_bytes, uid, uid);
-    if (mount("tmpfs", ROOT "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
-        tg_runner_die("work tmpfs");
+    if (layer) {
+        /* The overlay holds its own references to the three directories, so
+         * it keeps working once pivot_root has detached the scratch tmpfs. */
+        snprintf(opts, sizeof opts,
+                 "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d",
+                 lower, upper, work);
+        if (mount("overlay", ROOT "/job", "overlay", MS_NOSUID | MS_NODEV, opts) != 0)
+            tg_runner_die("job overlay");
+        close(lower);
+        close(upper);
+        close(work);
+    } else {
+        snprintf(opts, sizeof opts, "size=%llu,mode=0700,uid=%u,gid=%u", work_bytes, uid, uid);
+        if (mount("tmpfs", ROOT "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+            tg_runner_die("work tmpfs");
+    }
     if (chdir(ROOT) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
         umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
         tg_runner_die("pivot_root");
@@ -147,7 +190,7 @@ static void build_root(unsigned uid, unsigned long long work_bytes)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7 || getpid() != 1) {
+    if ((argc != 7 && argc != 8) || getpid() != 1) {
         fprintf(stderr, "toolgate-agent: started by the jail driver only\n");
         return 1;
     }
@@ -161,7 +204,7 @@ int main(int argc, char **argv)
     if (fcntl(3, F_DUPFD_CLOEXEC, CHAN_FD) != CHAN_FD) tg_runner_die("channel fd");
     close(3);
 
-    build_root(uid, work_bytes);
+    build_root(uid, work_bytes, argc == 8 ? argv[7] : NULL);
     tg_runner_confine(uid, &lim);
     /* From here on our stderr could carry nothing the host should see. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -177,6 +220,14 @@ int main(int argc, char **argv)
     if (tg_frame_read(CHAN_FD, TG_FRAME_MAX, -1, &req, &type) != 0 || type != TG_FRAME_RUN)
         _exit(3);
     tg_runner_run(req);
+    /* A setup run's /job is about to become a template: the host copies it
+     * from this mount namespace, which lives as long as we do. Whatever the
+     * host sends next, or its closing the channel, means it is done. */
+    if (json_is_true(json_object_get(req, "setup"))) {
+        char c;
+        while (read(CHAN_FD, &c, 1) < 0 && errno == EINTR)
+            ;
+    }
     json_decref(req);
     return 0;
 }

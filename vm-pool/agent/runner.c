@@ -184,8 +184,9 @@ static int write_files(const json_t *files)
         if (!safe_path(path)) return -1;
         char full[PATH_MAX];
         snprintf(full, sizeof full, "/job/%s", path);
-        /* Parent directories are made by us, never followed through links
-         * we did not make: /job holds nothing else yet. */
+        /* Parent directories are made by us, or come from the worker's own
+         * template; either way this runs confined as the worker will, so a
+         * link in /job leads nowhere the worker could not go itself. */
         for (char *p = full + 6; (p = strchr(p, '/')); p++) {
             *p = '\0';
             if (mkdir(full, 0755) != 0 && errno != EEXIST) return -1;
@@ -204,10 +205,20 @@ static int write_files(const json_t *files)
 }
 
 /* stdin as an unlinked tmpfs file: the worker reads at its own pace and the
- * agent never blocks on a pipe the worker does not drain. */
+ * agent never blocks on a pipe the worker does not drain. A template's /job
+ * is an overlay, which supports O_TMPFILE only since Linux 6.6: there the
+ * file is made with a name and unlinked before the worker starts. */
 static int stdin_file(const json_t *s)
 {
     int fd = open("/job", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EOPNOTSUPP) {
+        char name[] = "/job/.stdin-XXXXXX";
+        fd = mkostemp(name, O_CLOEXEC);
+        if (fd >= 0 && unlink(name) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
     if (fd < 0) return -1;
     size_t len = json_string_length(s);
     if (write(fd, json_string_value(s), len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0) {

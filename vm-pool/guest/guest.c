@@ -9,6 +9,11 @@
  * call with the runner the jail agent shares (agent/runner.c). When that
  * process is gone, or on anything unexpected, the VM powers off.
  *
+ * A run frame with "setup": true is a worker's setup command: once it is
+ * done, every process but PID 1 ends and the guest goes back to reading
+ * frames instead of powering off, so the host can snapshot it with /job as
+ * the setup left it (a worker template) and start calls from there.
+ *
  * Every VM restored from a snapshot resumes inside the blocking read of the
  * port, so nothing after the first "ready" may rely on state obtained before
  * it: the seed and the per-call limits come with the run frame. PID 1 stays
@@ -30,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -181,9 +187,14 @@ static int open_port(void)
     fail("virtio port " PORT_NAME);
 }
 
+/* "ready" says how many bytes /job holds: after a setup run, what a
+ * template of this VM would keep (the host bounds it). */
 static void send_ready(int port)
 {
-    json_t *ready = json_pack("{s:s}", "type", "ready");
+    struct statfs fs;
+    if (statfs("/job", &fs) != 0) fail("statfs /job");
+    json_t *ready = json_pack("{s:s, s:I}", "type", "ready", "job_bytes",
+                              (json_int_t)((fs.f_blocks - fs.f_bfree) * (unsigned long)fs.f_bsize));
     if (!ready || tg_frame_write(port, ready, -1) != 0) fail("send ready");
     json_decref(ready);
 }
@@ -261,6 +272,16 @@ static void run_call(const json_t *run)
     }
 }
 
+/* Ends and reaps every process but PID 1 after a setup run: nothing the
+ * setup started may live on in the snapshot, and a worker's zombies would
+ * count against the pid limit of every call started from it. */
+static void end_setup(void)
+{
+    kill(-1, SIGKILL);
+    while (wait(NULL) > 0 || errno == EINTR)
+        ;
+}
+
 int main(void)
 {
     if (getpid() != 1) {
@@ -287,6 +308,12 @@ int main(void)
             reseed(frame);
             set_clock(frame);
             run_call(frame);
+            bool setup = json_is_true(json_object_get(frame, "setup"));
+            json_decref(frame);
+            if (setup) {
+                end_setup();
+                continue;
+            }
         } else if (rc == TG_FRAME_OK) {
             fprintf(stderr, "toolgate-guest: frame of type %d out of place\n", (int)type);
         } else if (rc != TG_FRAME_EOF) {
