@@ -49,9 +49,12 @@ struct tg_calls {
     bool stopping;
     pthread_t *threads;
     unsigned nthreads;
-    /* Templates whose setup failed, oldest first: their calls answer
-     * SETUP_FAILED at once instead of running the setup again each time. */
-    char failed[MAX_FAILED_SETUPS][TG_DRIVER_KEY_MAX + 1];
+    /* Templates whose setup failed, oldest first, with the error their calls
+     * answer at once instead of running the setup again each time. */
+    struct failed_setup {
+        char key[TG_DRIVER_KEY_MAX + 1];
+        json_t *error;
+    } failed[MAX_FAILED_SETUPS];
     size_t nfailed;
 };
 
@@ -129,24 +132,28 @@ static void template_key(const tg_registry_snapshot *tool, char key[TG_DRIVER_KE
         snprintf(key + 2 * i, 3, "%02x", md[i]);
 }
 
-static bool setup_failed(tg_calls *c, const char *key)
+/* Returns: a new copy of the error key's setup failed with, or NULL. */
+static json_t *setup_failure(tg_calls *c, const char *key)
 {
-    bool found = false;
+    json_t *error = NULL;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->nfailed && !found; i++)
-        found = strcmp(c->failed[i], key) == 0;
+    for (size_t i = 0; i < c->nfailed && !error; i++)
+        if (strcmp(c->failed[i].key, key) == 0) error = json_deep_copy(c->failed[i].error);
     pthread_mutex_unlock(&c->lock);
-    return found;
+    return error;
 }
 
-static void remember_failure(tg_calls *c, const char *key)
+static void remember_failure(tg_calls *c, const char *key, const json_t *error)
 {
     pthread_mutex_lock(&c->lock);
     if (c->nfailed == MAX_FAILED_SETUPS) {
-        memmove(c->failed[0], c->failed[1], (MAX_FAILED_SETUPS - 1) * sizeof c->failed[0]);
+        json_decref(c->failed[0].error);
+        memmove(&c->failed[0], &c->failed[1], (MAX_FAILED_SETUPS - 1) * sizeof c->failed[0]);
         c->nfailed--;
     }
-    snprintf(c->failed[c->nfailed++], sizeof c->failed[0], "%s", key);
+    struct failed_setup *f = &c->failed[c->nfailed++];
+    snprintf(f->key, sizeof f->key, "%s", key);
+    f->error = json_deep_copy(error);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -154,8 +161,8 @@ static void remember_failure(tg_calls *c, const char *key)
  * error result for a call of this version. */
 static json_t *make_template(tg_calls *c, const tg_registry_snapshot *tool, const char *key)
 {
-    if (setup_failed(c, key))
-        return gateway_error(TG_ESETUP_FAILED, "setup failed when this version was deployed");
+    json_t *known = setup_failure(c, key);
+    if (known) return known;
     const json_t *setup = manifest_get(tool, "setup", NULL);
     const char *runtime = json_string_value(json_object_get(setup, "runtime"));
     if (!runtime) runtime = json_string_value(manifest_get(tool, "runtime", NULL));
@@ -181,7 +188,7 @@ static json_t *make_template(tg_calls *c, const tg_registry_snapshot *tool, cons
         error = tg_tool_error_result(TG_ESETUP_FAILED, why, details, NULL);
         json_decref(details);
         free(why);
-        remember_failure(c, key);
+        remember_failure(c, key, error);
     } else if (rc == TG_POOL_ERUNTIME) {
         error = gateway_error(TG_EUNAVAILABLE, "this gateway does not run the setup's runtime");
     } else if (rc != 0) {
@@ -364,6 +371,8 @@ void tg_calls_free(tg_calls *c)
     pthread_mutex_unlock(&c->lock);
     for (unsigned i = 0; i < c->nthreads; i++)
         pthread_join(c->threads[i], NULL);
+    for (size_t i = 0; i < c->nfailed; i++)
+        json_decref(c->failed[i].error);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c->threads);

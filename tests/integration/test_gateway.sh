@@ -9,57 +9,9 @@
 set -uo pipefail
 
 toolgate=${1:?usage: $0 PATH/TO/toolgate}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-passed=0
-failed=0
-server_pid=
-
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-check() { # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what" >&2
-    [ -f "$tmp/body" ] && echo "  last body: $(head -c 600 "$tmp/body")" >&2
-  fi
-}
-
-# A hostile or slow worker: worker NAME TIMEOUT_MS SCRIPT
-worker() {
-  mkdir -p "$tmp/workers/$1"
-  cat >"$tmp/workers/$1/toolgate.json" <<EOF
-{ "name": "$1", "version": "1.0.0", "description": "integration test worker $1",
-  "runtime": "sh", "entry": "main.sh",
-  "inputSchema": { "type": "object" },
-  "limits": { "timeout_ms": $2, "memory_mb": 64, "max_output_bytes": 65536 } }
-EOF
-  printf '%s\n' "$3" >"$tmp/workers/$1/main.sh"
-}
-worker loop_forever 1000 'while :; do :; done'
-worker sleep_two 5000 'cat >/dev/null; sleep 2; echo "{\"slept\":true}"'
-worker fork_bomb 5000 'b() { b | b & }; b; sleep 1; echo "{\"survived\":true}"'
-mkdir -p "$tmp/workers/memory_bomb"
-cat >"$tmp/workers/memory_bomb/toolgate.json" <<EOF
-{ "name": "memory_bomb", "version": "1.0.0", "description": "integration test worker memory_bomb",
-  "runtime": "python3", "entry": "main.py", "inputSchema": { "type": "object" },
-  "limits": { "timeout_ms": 10000, "memory_mb": 64, "max_output_bytes": 65536 } }
-EOF
-cat >"$tmp/workers/memory_bomb/main.py" <<'EOF'
-x = bytearray(1 << 30)
-x[::4096] = b"x" * len(x[::4096])
-print('{"allocated": true}')
-EOF
-worker open_socket 5000 'busybox nc -w 1 127.0.0.1 22 </dev/null && echo "{\"connected\":true}" || { echo "{\"error\":{\"code\":\"NO_NETWORK\",\"message\":\"connect failed\",\"retryable\":false}}"; exit 1; }'
-worker read_shadow 5000 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+hostile_workers 1000 5000 10000
 
 # A configuration file that does not fit is refused with every problem.
 printf '{"listen": 5, "pool": {"warm": 1000, "bogus": 1}}' >"$tmp/bad-config.json"
@@ -67,46 +19,7 @@ printf '{"listen": 5, "pool": {"warm": 1000, "bogus": 1}}' >"$tmp/bad-config.jso
 check "a bad configuration refuses to start" [ $? = 2 ]
 check "and lists every problem" [ "$(grep -c '^  /' "$tmp/config-err")" = 3 ]
 
-"$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" --warm 2 \
-  --deploy "$root/examples/workers" --deploy "$tmp/workers" >"$tmp/out" 2>"$tmp/err" &
-server_pid=$!
-url=
-for _ in $(seq 100); do
-  url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/out")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "the gateway did not start:" >&2
-  cat "$tmp/err" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-base=${url%/mcp}
-
-# post [HEADER...] BODY: POST to /mcp, leaving the status in $status and the
-# body in $tmp/body.
-accept='Accept: application/json, text/event-stream'
-json='Content-Type: application/json'
-post() {
-  local body=${!#}
-  local headers=("${@:1:$#-1}")
-  local args=()
-  for h in "${headers[@]}"; do args+=(-H "$h"); done
-  status=$(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X POST "${args[@]}" \
-    --data-binary "$body" "$url")
-}
-# The JSON body, or the last event's data of an SSE body (tools/call).
-jq_body() {
-  python3 -c "
-import json, sys
-text = open('$tmp/body').read()
-if text.startswith('event:') or text.startswith('data:'):
-    text = [l[5:] for l in text.splitlines() if l.startswith('data:')][-1]
-d = json.loads(text)
-print($1)"
-}
-jq_quiet() { jq_body "$1" >/dev/null; }
+start_gateway --warm 2 --deploy "$root/examples/workers" --deploy "$tmp/workers"
 
 # --- transport rules ---
 post "$json" 'Accept: text/html' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
@@ -137,12 +50,10 @@ check "foreign Origin: 403" [ "$status" = 403 ]
 check "GET /mcp without a session: 400" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$accept" "$url")" = 400 ]
 check "PUT /mcp: 405" [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "$accept" "$url")" = 405 ]
 
-post "$accept" "$json" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
+initialize
 check "initialize: 200" [ "$status" = 200 ]
-sid=$(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")
 check "initialize gives a session id" [ -n "$sid" ]
 check "version negotiated" [ "$(jq_body "d['result']['protocolVersion']")" = 2025-11-25 ]
-s="Mcp-Session-Id: $sid"
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 check "notification: 202" [ "$status" = 202 ]
 post "$accept" "$json" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
@@ -233,15 +144,16 @@ check "deploy, rollback and delete reach the GET stream as tools/list_changed" \
 admin GET /v1/workers/deployed_over_http
 check "deleted: 404" [ "$status" = 404 ]
 
+# --- install once, start from the snapshot ---
+setup_checks
+
 # --- slow calls do not hold up the rest ---
 # 200 calls of a 2-second worker at once: they fill the pool and queue up, and
 # meanwhile ping and tools/list are still answered (a blocked server would let
 # these requests time out, failing the checks).
 pids=()
 for i in $(seq 200); do
-  curl -s -o "$tmp/slow.$i" -H "$accept" -H "$json" -H "$s" --max-time 60 \
-    --data-binary "{\"jsonrpc\":\"2.0\",\"id\":$i,\"method\":\"tools/call\",\"params\":{\"name\":\"sleep_two\",\"arguments\":{}}}" \
-    "$url" &
+  call_into "$tmp/slow.$i" "$i" sleep_two &
   pids+=($!)
 done
 sleep 0.5
@@ -258,9 +170,7 @@ check "every waiting call got a result (done, or a retryable CAPACITY)" [ "$answ
 check "the ones that found no sandbox say CAPACITY" [ "$(grep -L '"slept"' "$tmp"/slow.* | xargs -r grep -L '"code":"CAPACITY"' | wc -l)" = 0 ]
 
 # --- cancellation stops the sandbox ---
-curl -s -o "$tmp/cancelled" -H "$accept" -H "$json" -H "$s" --max-time 30 \
-  --data-binary '{"jsonrpc":"2.0","id":51,"method":"tools/call","params":{"name":"sleep_two","arguments":{}}}' \
-  "$url" &
+call_into "$tmp/cancelled" 51 sleep_two &
 cancel_pid=$!
 sleep 0.5
 post "$accept" "$json" "$s" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":51,"reason":"test"}}'
@@ -270,7 +180,6 @@ cp "$tmp/cancelled" "$tmp/body"
 check "the cancelled call answers CANCELLED" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = CANCELLED ]
 
 # --- hostile workers ---
-call() { post "$accept" "$json" "$s" "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":{}}}"; }
 call loop_forever
 check "endless loop: TIMEOUT" [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = TIMEOUT ]
 call fork_bomb
@@ -292,13 +201,10 @@ check "ended session: 404" [ "$status" = 404 ]
 
 # Stopping with calls in flight: they finish (or, still queued, fail with a
 # retryable UNAVAILABLE), and every client gets its answer before the exit.
-post "$accept" "$json" '{"jsonrpc":"2.0","id":40,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
-s="Mcp-Session-Id: $(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")"
+initialize
 pids=()
 for i in 1 2 3; do
-  curl -s -o "$tmp/inflight.$i" -H "$accept" -H "$json" -H "$s" --max-time 30 \
-    --data-binary "{\"jsonrpc\":\"2.0\",\"id\":$i,\"method\":\"tools/call\",\"params\":{\"name\":\"sleep_two\",\"arguments\":{}}}" \
-    "$url" &
+  call_into "$tmp/inflight.$i" "$i" sleep_two &
   pids+=($!)
 done
 sleep 0.5
