@@ -12,6 +12,7 @@
  * copies a setup sandbox's /job there. That tree was made by hostile code, so
  * the copy walks it only through directory fds and never follows a link, and
  * everything it makes belongs to root, never to a sandbox's uid. */
+#include "vm-pool/child.h"
 #include "vm-pool/driver.h"
 #include "vm-pool/frame.h"
 
@@ -372,7 +373,6 @@ struct child_args {
 static int child(void *arg)
 {
     const struct child_args *a = arg;
-    static char *const envp[] = {NULL};
     if ((a->cg1 >= 0 && write(a->cg1, "0", 1) != 1) || (a->cg2 >= 0 && write(a->cg2, "0", 1) != 1))
         _exit(120);
     /* A cgroup namespace made after joining the cgroups shows the sandbox
@@ -382,20 +382,8 @@ static int child(void *arg)
     /* sock and devnull are >= 10 (see jail_spawn), so no dup2 clobbers another. */
     if (dup2(a->sock, 3) != 3 || dup2(a->devnull, 0) != 0 || dup2(a->devnull, 1) != 1) _exit(122);
     syscall(SYS_close_range, 4u, ~0u, 0u);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    execve(a->agent, a->argv, envp);
+    tg_child_exec(a->agent, a->argv);
     _exit(123);
-}
-
-/* Moves fd to a descriptor >= 10 (close-on-exec). */
-static int high_fd(int fd)
-{
-    if (fd < 0 || fd >= 10) return fd;
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    close(fd);
-    return hi;
 }
 
 static int open_procs(const char *dir)
@@ -444,8 +432,8 @@ static int start(jail_state *st, const char *layer, tg_driver_sandbox **out)
     char *argv[] = {"toolgate-agent", a_uid,   a_work,        a_cpu, a_files,
                     a_fsize,          a_nproc, (char *)layer, NULL};
 
-    fds[1] = high_fd(fds[1]);
-    devnull = high_fd(devnull);
+    fds[1] = tg_child_fd_at_least(fds[1], 10);
+    devnull = tg_child_fd_at_least(devnull, 10);
     if (fds[1] < 0 || devnull < 0) goto out;
     struct child_args ca = {fds[1], devnull, cg1, cg2, st->cfg.agent_path, argv};
     /* CLONE_VM spares copying the daemon's page tables (and stalling its

@@ -33,6 +33,7 @@
  * QEMU itself is the other boundary: it runs with no network device, no disk,
  * no option ROMs, its seccomp sandbox on, a CPU-time limit, and (when we are
  * root) as a uid of its own. */
+#include "vm-pool/child.h"
 #include "vm-pool/driver.h"
 #include "vm-pool/frame.h"
 
@@ -225,7 +226,6 @@ struct child_args {
 static int child(void *p)
 {
     const struct child_args *a = p;
-    static char *const envp[] = {NULL};
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     struct rlimit cpu = {a->cpu, a->cpu + 5};
     struct rlimit core = {0, 0};
@@ -244,36 +244,25 @@ static int child(void *p)
     for (int i = FD_CHAN; i < FD_FIRST_FREE; i++)
         if (a->fds[i] >= 0 && dup2(a->fds[i], i) != i) _exit(123);
     syscall(SYS_close_range, (unsigned)FD_FIRST_FREE, ~0u, 0u);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    execve(a->qemu, a->argv, envp);
+    tg_child_exec(a->qemu, a->argv);
     _exit(127);
-}
-
-/* Moves fd to a descriptor >= FD_FIRST_FREE (close-on-exec). */
-static int high_fd(int fd)
-{
-    if (fd < 0 || fd >= FD_FIRST_FREE) return fd;
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, FD_FIRST_FREE);
-    close(fd);
-    return hi;
 }
 
 /* Starts QEMU with fds[i] as descriptor i. Returns its pid or -1. */
 static pid_t launch(const vm_state *st, argv_list *a, int fds[FD_FIRST_FREE], int log)
 {
-    struct child_args ca = {.qemu = st->qemu,
-                            .argv = a->v,
-                            .devnull = high_fd(open("/dev/null", O_RDWR | O_CLOEXEC)),
-                            .log = high_fd(log),
-                            .drop = st->as_root,
-                            .kvm_gid = st->kvm_gid,
-                            /* The guest's own RLIMIT_CPU bounds the worker; this
-                             * bounds QEMU, which also spends time translating. */
-                            .cpu = (rlim_t)st->cfg.cpu_seconds * 2 + 30};
+    struct child_args ca = {
+        .qemu = st->qemu,
+        .argv = a->v,
+        .devnull = tg_child_fd_at_least(open("/dev/null", O_RDWR | O_CLOEXEC), FD_FIRST_FREE),
+        .log = tg_child_fd_at_least(log, FD_FIRST_FREE),
+        .drop = st->as_root,
+        .kvm_gid = st->kvm_gid,
+        /* The guest's own RLIMIT_CPU bounds the worker; this
+         * bounds QEMU, which also spends time translating. */
+        .cpu = (rlim_t)st->cfg.cpu_seconds * 2 + 30};
     for (int i = 0; i < FD_FIRST_FREE; i++)
-        ca.fds[i] = fds[i] = high_fd(fds[i]);
+        ca.fds[i] = fds[i] = tg_child_fd_at_least(fds[i], FD_FIRST_FREE);
     pid_t pid = -1;
     if (ca.devnull >= 0) {
         size_t stack_size = 64 * 1024;

@@ -27,10 +27,11 @@ static int fake_prepare(void *state, const char *runtime)
     return strcmp(runtime, "sh") == 0 ? 0 : TG_DRIVER_EINVAL;
 }
 
-static int fake_spawn(void *state, const char *runtime, tg_driver_sandbox **out)
+static int fake_spawn(void *state, const char *runtime, const char *tmpl, tg_driver_sandbox **out)
 {
     (void)state;
     (void)runtime;
+    if (tmpl) return TG_DRIVER_EINVAL;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return TG_DRIVER_ESYS;
     tg_driver_sandbox *sb = malloc(sizeof *sb);
@@ -62,6 +63,12 @@ static void fake_close(void *state)
     (void)state;
 }
 
+static const char *fake_describe(void *state)
+{
+    (void)state;
+    return "fake";
+}
+
 static const tg_driver fake_driver = {
     .name = "fake",
     .open = fake_open,
@@ -70,6 +77,7 @@ static const tg_driver fake_driver = {
     .channel = fake_channel,
     .kill = fake_kill,
     .destroy = fake_destroy,
+    .describe = fake_describe,
     .close = fake_close,
 };
 
