@@ -9,18 +9,15 @@
  *   bench_pool AGENT_PATH [ITERATIONS (50)] [WARM (4)]
  *
  * Must run as root, like the gateway: the jail needs namespaces and cgroups. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "vm-pool/frame.h"
-#include "vm-pool/pool.h"
+#include "bench/pool_bench.h"
 
-#define MAX_ITERATIONS  1000
 #define COLD_ITERATIONS 10
 #define WAIT_NS         (30LL * 1000000000)
 
@@ -28,17 +25,6 @@ static const char worker[] =
     "#!/bin/sh\ncat >/dev/null\n"
     "printf '%s\\n' '{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}'\n";
 static const char expected[] = "{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}\n";
-
-typedef struct samples {
-    int64_t ns[MAX_ITERATIONS];
-    size_t n;
-} samples;
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 static void report(const char *what, samples *s)
 {
@@ -55,62 +41,26 @@ static void report(const char *what, samples *s)
            (double)s->ns[s->n - 1] / 1e6, s->n);
 }
 
-static void pause_briefly(void)
+/* One acquire-run-destroy cycle, as tools/call makes it. Returns 0 when the
+ * worker answered right. */
+static int cycle(tg_pool *pool, const tg_sandbox_request *req)
 {
-    struct timespec ts = {0, 100000};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until the pool holds warm idle sandboxes and spawns nothing more, so
- * that the next acquire is a warm hit and no spawn competes with it for CPU.
- * Returns 0, or -1 when it did not happen within WAIT_NS. */
-static int wait_full(tg_pool *pool, unsigned warm, tg_pool_stats *st)
-{
-    int64_t deadline = tg_frame_now_ns() + WAIT_NS;
-    for (;;) {
-        if (tg_pool_stats_get(pool, "sh", st) != 0) return -1;
-        if (st->ready >= warm && st->spawning == 0) return 0;
-        if (tg_frame_now_ns() > deadline) return -1;
-        pause_briefly();
-    }
-}
-
-/* The cycle every tools/call makes, run in a loop by each thread of the
- * throughput measurement until the shared deadline. */
-typedef struct cycle_ctx {
-    tg_pool *pool;
-    const tg_sandbox_request *req;
-    int64_t until_ns;
-    atomic_uint done;
-    atomic_uint failed;
-} cycle_ctx;
-
-static void *cycle_main(void *arg)
-{
-    cycle_ctx *cx = arg;
-    while (tg_frame_now_ns() < cx->until_ns) {
-        tg_sandbox *sb = NULL;
-        if (tg_pool_acquire(cx->pool, "sh", tg_frame_now_ns() + WAIT_NS, &sb) != 0) {
-            atomic_fetch_add(&cx->failed, 1);
-            return NULL;
-        }
-        tg_sandbox_result res;
-        int rc = tg_sandbox_run(sb, cx->req, &res);
-        if (rc != 0 || res.exit_code != 0 || strcmp(res.out, expected) != 0)
-            atomic_fetch_add(&cx->failed, 1);
-        else
-            atomic_fetch_add(&cx->done, 1);
-        tg_sandbox_result_free(&res);
-        tg_sandbox_destroy(sb);
-    }
-    return NULL;
+    tg_sandbox *sb = NULL;
+    if (tg_pool_acquire(pool, "sh", tg_frame_now_ns() + WAIT_NS, &sb) != 0) return -1;
+    tg_sandbox_result res;
+    int rc = tg_sandbox_run(sb, req, &res);
+    bool right = rc == 0 && res.exit_code == 0 && strcmp(res.out, expected) == 0;
+    tg_sandbox_result_free(&res);
+    tg_sandbox_destroy(sb);
+    return right ? 0 : -1;
 }
 
 /* Returns cycles per second with nthreads for seconds_ns, or -1 on failure. */
 static double cycles_per_second(tg_pool *pool, const tg_sandbox_request *req, unsigned nthreads,
                                 int64_t seconds_ns)
 {
-    cycle_ctx cx = {.pool = pool, .req = req, .until_ns = tg_frame_now_ns() + seconds_ns};
+    cycle_ctx cx = {
+        .pool = pool, .req = req, .call = cycle, .until_ns = tg_frame_now_ns() + seconds_ns};
     pthread_t threads[16];
     unsigned started = 0;
     int64_t t0 = tg_frame_now_ns();
@@ -124,26 +74,15 @@ static double cycles_per_second(tg_pool *pool, const tg_sandbox_request *req, un
     return (double)atomic_load(&cx.done) / ((double)took / 1e9);
 }
 
-static long parse_arg(const char *s, long lo, long hi, const char *what)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_pool: %s must be a number from %ld to %ld\n", what, lo, hi);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 4) {
         fprintf(stderr, "usage: bench_pool AGENT_PATH [ITERATIONS] [WARM]\n");
         return 2;
     }
-    size_t iterations = argc > 2 ? (size_t)parse_arg(argv[2], 1, MAX_ITERATIONS, "ITERATIONS") : 50;
-    unsigned warm = argc > 3 ? (unsigned)parse_arg(argv[3], 1, 16, "WARM") : 4;
+    size_t iterations =
+        argc > 2 ? (size_t)parse_arg("bench_pool", argv[2], 1, MAX_ITERATIONS, "ITERATIONS") : 50;
+    unsigned warm = argc > 3 ? (unsigned)parse_arg("bench_pool", argv[3], 1, 16, "WARM") : 4;
 
     static samples spawn, warm_acq, cold_acq, run, destroy;
     int failures = 0;
@@ -165,7 +104,7 @@ int main(int argc, char **argv)
         return 1;
     }
     tg_pool_stats st;
-    if (wait_full(pool, warm, &st) != 0) {
+    if (wait_full(pool, "sh", warm, WAIT_NS, &st) != 0) {
         fprintf(stderr, "bench_pool: the pool never filled (%llu spawn failures)\n",
                 (unsigned long long)st.spawn_failures);
         tg_pool_destroy(pool);
@@ -173,17 +112,8 @@ int main(int argc, char **argv)
     }
     int64_t fill_ns = tg_frame_now_ns() - t0;
 
-    tg_sandbox_file file = {.path = "main.sh", .data = worker, .len = sizeof worker - 1};
-    static const char args[] = "{\"text\":\"hello\"}";
-    tg_sandbox_request req = {
-        .entry = "main.sh",
-        .files = &file,
-        .nfiles = 1,
-        .stdin_data = args,
-        .stdin_len = sizeof args - 1,
-        .timeout_ms = 5000,
-        .max_output_bytes = 65536,
-    };
+    tg_sandbox_file file;
+    tg_sandbox_request req = sh_request(&file, worker, 5000);
 
     /* Warm: one sandbox at a time out of a full pool, each run and destroyed,
      * then the refill awaited, whose spawn time the pool records. */
@@ -215,7 +145,7 @@ int main(int argc, char **argv)
         tg_sandbox_destroy(sb);
         destroy.ns[destroy.n++] = tg_frame_now_ns() - c;
         uint64_t before = st.spawned;
-        if (wait_full(pool, warm, &st) != 0 || st.spawned != before + 1) {
+        if (wait_full(pool, "sh", warm, WAIT_NS, &st) != 0 || st.spawned != before + 1) {
             fprintf(stderr, "bench_pool: the pool did not refill\n");
             failures++;
             break;
@@ -250,7 +180,7 @@ int main(int argc, char **argv)
         }
         for (unsigned j = 0; j < nheld; j++)
             tg_sandbox_destroy(held[j]);
-        if (wait_full(pool, warm, &st) != 0) {
+        if (wait_full(pool, "sh", warm, WAIT_NS, &st) != 0) {
             failures++;
             break;
         }
@@ -260,7 +190,7 @@ int main(int argc, char **argv)
     double tput[2] = {-1, -1};
     static const unsigned nthreads[2] = {1, 8};
     for (size_t i = 0; i < 2 && failures == 0; i++) {
-        if (wait_full(pool, warm, &st) != 0) {
+        if (wait_full(pool, "sh", warm, WAIT_NS, &st) != 0) {
             failures++;
             break;
         }

@@ -24,13 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vm-pool/frame.h"
-#include "vm-pool/pool.h"
+#include "bench/pool_bench.h"
 
-#define MAX_ITERATIONS 1000
-#define MAX_WARM       16
-#define NTHREADS       2
-#define WAIT_NS        (60LL * 1000000000)
+#define MAX_WARM 16
+#define NTHREADS 2
+#define WAIT_NS  (60LL * 1000000000)
 
 /* Firecracker's published figures: boot under 125 ms, under 5 MiB of memory
  * overhead per microVM, a snapshot restored in "a few" ms (taken as 5). */
@@ -40,11 +38,6 @@
 
 static const char worker[] = "#!/bin/sh\ncat >/dev/null\necho '{\"ok\":true}'\n";
 static const char expected[] = "{\"ok\":true}\n";
-
-typedef struct samples {
-    int64_t ns[MAX_ITERATIONS];
-    size_t n;
-} samples;
 
 /* What the idle sandboxes' processes hold, summed over them. */
 typedef struct memory {
@@ -69,37 +62,12 @@ typedef struct params {
     unsigned warm;
 } params;
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The nearest-rank percentile q (0 < q <= 1) of sorted samples, in ms. */
 static double pct_ms(const samples *s, double q)
 {
     if (s->n == 0) return -1;
     size_t rank = (size_t)(q * (double)s->n + 0.999999);
     return (double)s->ns[rank ? rank - 1 : 0] / 1e6;
-}
-
-static void pause_briefly(void)
-{
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until runtime holds warm idle sandboxes and spawns nothing more, so
- * that no spawn competes for CPU with what is measured next. */
-static int wait_full(tg_pool *pool, const char *runtime, unsigned warm, tg_pool_stats *st)
-{
-    int64_t deadline = tg_frame_now_ns() + WAIT_NS;
-    for (;;) {
-        if (tg_pool_stats_get(pool, runtime, st) != 0) return -1;
-        if (st->ready >= warm && st->spawning == 0) return 0;
-        if (tg_frame_now_ns() > deadline) return -1;
-        pause_briefly();
-    }
 }
 
 /* Sums Rss, Pss and private memory over the processes named comm whose
@@ -198,25 +166,9 @@ static int call(tg_pool *pool, const tg_sandbox_request *req, figures *f)
     return right ? 0 : -1;
 }
 
-typedef struct cycle_ctx {
-    tg_pool *pool;
-    const tg_sandbox_request *req;
-    int64_t until_ns;
-    atomic_uint done;
-    atomic_uint failed;
-} cycle_ctx;
-
-static void *cycle_main(void *arg)
+static int call_untimed(tg_pool *pool, const tg_sandbox_request *req)
 {
-    cycle_ctx *cx = arg;
-    while (tg_frame_now_ns() < cx->until_ns) {
-        if (call(cx->pool, cx->req, NULL) != 0) {
-            atomic_fetch_add(&cx->failed, 1);
-            return NULL;
-        }
-        atomic_fetch_add(&cx->done, 1);
-    }
-    return NULL;
+    return call(pool, req, NULL);
 }
 
 static void sleep_until(int64_t ns)
@@ -232,7 +184,7 @@ static void sleep_until(int64_t ns)
 static int sustained(tg_pool *pool, const tg_sandbox_request *req, int64_t seconds_ns, figures *f)
 {
     int64_t t0 = tg_frame_now_ns();
-    cycle_ctx cx = {.pool = pool, .req = req, .until_ns = t0 + seconds_ns};
+    cycle_ctx cx = {.pool = pool, .req = req, .call = call_untimed, .until_ns = t0 + seconds_ns};
     pthread_t threads[NTHREADS];
     unsigned started = 0;
     while (started < NTHREADS && pthread_create(&threads[started], NULL, cycle_main, &cx) == 0)
@@ -282,7 +234,8 @@ static void measure(const tg_driver *driver, const char *comm, const params *pa,
     snprintf(f->description, sizeof f->description, "%s", tg_pool_driver_description(pool));
 
     tg_pool_stats st = {0}, py;
-    if (wait_full(pool, "sh", pa->warm, &st) != 0 || wait_full(pool, "python3", 1, &py) != 0) {
+    if (wait_full(pool, "sh", pa->warm, WAIT_NS, &st) != 0 ||
+        wait_full(pool, "python3", 1, WAIT_NS, &py) != 0) {
         fprintf(stderr, "bench_vm: the %s pool never filled (%" PRIu64 " spawn failures)\n",
                 driver->name, st.spawn_failures);
         f->failures++;
@@ -293,17 +246,8 @@ static void measure(const tg_driver *driver, const char *comm, const params *pa,
     f->mem = child_memory(comm);
     if (vm) f->template_bytes = template_bytes();
 
-    tg_sandbox_file file = {.path = "main.sh", .data = worker, .len = sizeof worker - 1};
-    static const char args[] = "{\"text\":\"hello\"}";
-    tg_sandbox_request req = {
-        .entry = "main.sh",
-        .files = &file,
-        .nfiles = 1,
-        .stdin_data = args,
-        .stdin_len = sizeof args - 1,
-        .timeout_ms = 30000,
-        .max_output_bytes = 65536,
-    };
+    tg_sandbox_file file;
+    tg_sandbox_request req = sh_request(&file, worker, 30000);
 
     /* A call out of a full pool, then its refill awaited: the spawn the pool
      * times ran alone, and so does the next call. */
@@ -315,7 +259,7 @@ static void measure(const tg_driver *driver, const char *comm, const params *pa,
         }
         f->call.ns[f->call.n++] = tg_frame_now_ns() - a;
         uint64_t before = st.spawned;
-        if (wait_full(pool, "sh", pa->warm, &st) != 0 || st.spawned != before + 1) {
+        if (wait_full(pool, "sh", pa->warm, WAIT_NS, &st) != 0 || st.spawned != before + 1) {
             fprintf(stderr, "bench_vm: the %s pool did not refill\n", driver->name);
             f->failures++;
             break;
@@ -331,18 +275,6 @@ static void measure(const tg_driver *driver, const char *comm, const params *pa,
     qsort(f->run.ns, f->run.n, sizeof *f->run.ns, cmp_i64);
     qsort(f->destroy.ns, f->destroy.n, sizeof *f->destroy.ns, cmp_i64);
     tg_pool_destroy(pool);
-}
-
-static long parse_arg(const char *s, long lo, long hi, const char *what)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "bench_vm: %s must be a number from %ld to %ld\n", what, lo, hi);
-        exit(2);
-    }
-    return v;
 }
 
 static double mib(uint64_t kb)
@@ -375,9 +307,11 @@ int main(int argc, char **argv)
     params pa = {
         .agent = argv[1],
         .image_dir = argv[2],
-        .seconds_ns = (argc > 3 ? parse_arg(argv[3], 2, 600, "SECONDS") : 10) * 1000000000LL,
-        .iterations = argc > 4 ? (size_t)parse_arg(argv[4], 1, MAX_ITERATIONS, "ITERATIONS") : 40,
-        .warm = argc > 5 ? (unsigned)parse_arg(argv[5], 1, MAX_WARM, "WARM") : 4,
+        .seconds_ns =
+            (argc > 3 ? parse_arg("bench_vm", argv[3], 2, 600, "SECONDS") : 10) * 1000000000LL,
+        .iterations =
+            argc > 4 ? (size_t)parse_arg("bench_vm", argv[4], 1, MAX_ITERATIONS, "ITERATIONS") : 40,
+        .warm = argc > 5 ? (unsigned)parse_arg("bench_vm", argv[5], 1, MAX_WARM, "WARM") : 4,
     };
     static figures vm, jail;
     measure(&tg_microvm_driver, "qemu-system-x86", &pa, &vm);
