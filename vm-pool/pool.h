@@ -61,7 +61,6 @@ int tg_pool_acquire(tg_pool *p, const char *runtime, int64_t deadline_ns, tg_san
 int tg_pool_acquire_from(tg_pool *p, const char *runtime, const char *tmpl, int64_t deadline_ns,
                          tg_sandbox **out);
 
-
 /* Called, on the thread running the sandbox, for each fd 3 line the worker
  * wrote, in order, as it arrives. event is borrowed. */
 typedef void (*tg_sandbox_event_cb)(const json_t *event, void *userdata);
