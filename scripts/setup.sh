@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libjansson-dev libpcre2-dev libidn2-dev
-  libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
+  libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libseccomp-dev libjwt-dev
   busybox-static python3 curl
   clang clang-format libclang-rt-14-dev llvm
   # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
