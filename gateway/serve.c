@@ -204,6 +204,13 @@ static const char config_schema_text[] =
     "   \"image\": {\"type\": \"string\", \"minLength\": 1},"
     "   \"memory_mb\": {\"type\": \"integer\", \"minimum\": 32, \"maximum\": 65536},"
     "   \"cpu_seconds\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 86400}}},"
+    " \"admission\": {\"type\": \"object\", \"additionalProperties\": false,"
+    "   \"properties\": {"
+    "   \"tenant_rate\": {\"$ref\": \"#/$defs/rate\"}, \"tool_rate\": {\"$ref\": \"#/$defs/rate\"},"
+    "   \"tenant_burst\": {\"$ref\": \"#/$defs/count\"}, \"tool_burst\": {\"$ref\": "
+    "\"#/$defs/count\"},"
+    "   \"tenant_concurrency\": {\"$ref\": \"#/$defs/count\"},"
+    "   \"worker_concurrency\": {\"$ref\": \"#/$defs/count\"}}},"
     " \"calls\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
     "   \"acquire_ms\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 600000}}},"
@@ -213,7 +220,14 @@ static const char config_schema_text[] =
     "   \"allowed_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
     "\"maxItems\": 8},"
     "   \"allowed_origins\": {\"type\": \"array\", \"items\": {\"type\": \"string\", "
-    "\"format\": \"uri\"}, \"maxItems\": 64}}}}}";
+    "\"format\": \"uri\"}, \"maxItems\": 64}}}},"
+    " \"$defs\": {"
+    "   \"rate\": {\"description\": \"per second; -1 turns the limit off\","
+    "     \"anyOf\": [{\"const\": -1}, {\"type\": \"number\", \"minimum\": 0.001, "
+    "\"maximum\": 1000000}]},"
+    "   \"count\": {\"description\": \"-1 turns the limit off\","
+    "     \"anyOf\": [{\"const\": -1}, {\"type\": \"integer\", \"minimum\": 1, "
+    "\"maximum\": 1000000}]}}}";
 
 static const char *const runtimes[] = {"sh", "python3"};
 #define NRUNTIMES (sizeof runtimes / sizeof *runtimes)
@@ -323,6 +337,14 @@ static json_t *load_config(const char *path, serve_options *o)
     o->pool.driver_config.memory_bytes = (uint64_t)config_uint(sandbox, "memory_mb", 0) << 20;
     o->pool.driver_config.cpu_seconds = config_uint(sandbox, "cpu_seconds", 0);
     o->calls.threads = config_uint(calls, "threads", o->calls.threads);
+    json_t *admission = json_object_get(doc, "admission");
+    tg_admission_config *ac = &o->calls.admission;
+    ac->tenant_rate = json_number_value(json_object_get(admission, "tenant_rate"));
+    ac->tool_rate = json_number_value(json_object_get(admission, "tool_rate"));
+    ac->tenant_burst = json_integer_value(json_object_get(admission, "tenant_burst"));
+    ac->tool_burst = json_integer_value(json_object_get(admission, "tool_burst"));
+    ac->tenant_concurrency = json_integer_value(json_object_get(admission, "tenant_concurrency"));
+    ac->worker_concurrency = json_integer_value(json_object_get(admission, "worker_concurrency"));
     o->calls.acquire_ms = config_uint(calls, "acquire_ms", (unsigned)o->calls.acquire_ms);
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
     o->http.threads = config_uint(http, "threads", o->http.threads);

@@ -88,8 +88,11 @@ start() {
   exit 1
 }
 
+# Throughput is the figure here, so admission control's per-tool rate limit is off.
+printf '%s' '{"admission": {"tenant_rate": -1, "tool_rate": -1, "tenant_concurrency": -1,
+  "worker_concurrency": -1}}' >"$tmp/config.json"
 start tg_pid "$tmp/toolgate" "$build/toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 \
-  --data-dir "$tmp/data" --warm "$warm" --deploy "$tmp/workers"
+  --config "$tmp/config.json" --data-dir "$tmp/data" --warm "$warm" --deploy "$tmp/workers"
 tg_url=$url
 start sdk_pid "$tmp/sdk" node "$here/sdk_server.mjs"
 sdk_url=$url

@@ -41,6 +41,7 @@ typedef struct job {
 
 struct tg_calls {
     tg_pool *pool;
+    tg_admission *admission;
     int64_t acquire_ms;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -207,7 +208,18 @@ json_t *tg_calls_prepare(tg_calls *c, const tg_registry_snapshot *tool)
     return tg_pool_has_template(c->pool, key) ? NULL : make_template(c, tool, key);
 }
 
-/* Steps 2 and 5-7 of the pipeline for one call; returns its result. The
+/* RATE_LIMITED with the admission's own retryAfterMs, not the table's default. */
+static json_t *rate_limited(int64_t retry_after_ms)
+{
+    json_t *result = gateway_error(TG_ERATE_LIMITED, NULL);
+    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    json_object_set_new(error, "retryAfterMs", json_integer(retry_after_ms));
+    return result;
+}
+
+static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used);
+
+/* Steps 2-7 of the pipeline for one call; returns its result. The
  * sandbox it used is left in *used for the caller to destroy (step 8) once
  * the answer is on its way: tearing down cgroups and processes takes a
  * millisecond or so the client need not wait for. */
@@ -216,6 +228,21 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
     *used = NULL;
     json_t *refusal = NULL;
     if (tg_call_check_arguments(j->tool, j->arguments, NULL, &refusal) != 0) return refusal;
+
+    tg_admission_ticket ticket;
+    int64_t retry_after_ms = 0;
+    if (tg_admission_enter(c->admission, tg_registry_snapshot_tenant(j->tool),
+                           tg_registry_snapshot_name(j->tool), tg_frame_now_ns(), &ticket,
+                           &retry_after_ms) != 0)
+        return rate_limited(retry_after_ms);
+    json_t *result = run_admitted(c, j, used);
+    tg_admission_leave(c->admission, &ticket);
+    return result;
+}
+
+/* Steps 5-7 for a call admission let through. */
+static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
+{
 
     const char *runtime = json_string_value(manifest_get(j->tool, "runtime", NULL));
     /* A version with a setup starts from its template: made now if a
@@ -343,7 +370,15 @@ static void *worker_thread(void *arg)
 
 int tg_calls_new(const tg_calls_config *config, tg_calls **out)
 {
+    tg_admission *admission = NULL;
+    tg_error err;
+    if (tg_admission_new(&config->admission, &admission, &err) != 0) {
+        fprintf(stderr, "toolgate: admission: %s\n", err.message);
+        *out = NULL;
+        return TG_EINTERNAL;
+    }
     tg_calls *c = tg_xcalloc(1, sizeof *c);
+    c->admission = admission;
     c->pool = config->pool;
     c->acquire_ms = config->acquire_ms > 0 ? config->acquire_ms : DEFAULT_ACQUIRE_MS;
     c->nthreads = config->threads ? config->threads : DEFAULT_THREADS;
@@ -373,6 +408,7 @@ void tg_calls_free(tg_calls *c)
         pthread_join(c->threads[i], NULL);
     for (size_t i = 0; i < c->nfailed; i++)
         json_decref(c->failed[i].error);
+    tg_admission_free(c->admission);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c->threads);

@@ -1,12 +1,14 @@
 /* The one pipeline every invocation goes through, whatever its front:
  * resolve (done by the caller, who holds the tool's snapshot), validate the
- * arguments, (admission and the audit's begin record: later), acquire a
+ * arguments, admission (RATE_LIMITED with an honest retryAfterMs), (the
+ * audit's begin record: later), acquire a
  * sandbox, run, check the output, destroy the sandbox, (audit end: later),
  * respond. Calls run on the pipeline's own threads, so a front never blocks
  * on a worker; the answer comes through a callback. */
 #ifndef TG_CALLS_CALL_H
 #define TG_CALLS_CALL_H
 
+#include "gateway/calls/admission.h"
 #include "gateway/registry/registry.h"
 #include "vm-pool/pool.h"
 
@@ -31,8 +33,9 @@ typedef struct tg_call_request {
 } tg_call_request;
 
 typedef struct tg_calls_config {
-    tg_pool *pool;      /* borrowed */
-    unsigned threads;   /* calls running at once; default 32 */
+    tg_pool *pool;                 /* borrowed */
+    tg_admission_config admission; /* rate limits and concurrency caps (0: defaults) */
+    unsigned threads;              /* calls running at once; default 32 */
     int64_t acquire_ms; /* how long a call waits for a sandbox before CAPACITY; default 5000 */
 } tg_calls_config;
 

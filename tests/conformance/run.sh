@@ -28,7 +28,8 @@ trap cleanup EXIT
   >"$tmp/out" 2>"$tmp/err" &
 server_pid=$!
 url=
-for _ in $(seq 100); do
+# The first start on a host probes whether KVM boots the microVM guest.
+for _ in $(seq 600); do
   url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/out")
   [ -n "$url" ] && break
   sleep 0.1

@@ -19,7 +19,12 @@ printf '{"listen": 5, "pool": {"warm": 1000, "bogus": 1}}' >"$tmp/bad-config.jso
 check "a bad configuration refuses to start" [ $? = 2 ]
 check "and lists every problem" [ "$(grep -c '^  /' "$tmp/config-err")" = 3 ]
 
-start_gateway --warm 2 --deploy "$root/examples/workers" --deploy "$tmp/workers"
+# Admission control has its own test (test_admission.sh); here it would turn
+# the 200 simultaneous calls below into RATE_LIMITED before the pool is full.
+printf '%s' '{"admission": {"tenant_rate": -1, "tool_rate": -1, "tenant_concurrency": -1,
+  "worker_concurrency": -1}}' >"$tmp/config.json"
+start_gateway --config "$tmp/config.json" --warm 2 --deploy "$root/examples/workers" \
+  --deploy "$tmp/workers"
 
 # --- transport rules ---
 post "$json" 'Accept: text/html' '{"jsonrpc":"2.0","id":1,"method":"ping"}'
