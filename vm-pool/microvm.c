@@ -501,11 +501,18 @@ static int boot_template(vm_state *st, int timeout_ms)
     }
     rc = 0;
 out:
-    if (rc != 0 && pid > 0) {
-        vm_log("the template VM did not come up under %s (see %s and %s/template.console)",
-               st->kvm ? "KVM" : "TCG", log_path, st->dir);
-    }
     reap(pid);
+    if (rc != 0 && pid > 0) {
+        /* The files go with the driver; what QEMU said goes into the log. */
+        char said[512] = "";
+        int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? pread(fd, said, sizeof said - 1, 0) : -1;
+        if (fd >= 0) close(fd);
+        said[n > 0 ? n : 0] = '\0';
+        said[strcspn(said, "\n")] = '\0';
+        vm_log("the template VM did not come up under %s within %d ms%s%s", st->kvm ? "KVM" : "TCG",
+               timeout_ms, said[0] ? ": QEMU says " : "", said);
+    }
     for (int i = 0; i < FD_FIRST_FREE; i++)
         if (fds[i] >= 0) close(fds[i]);
     for (int i = 0; i < 2; i++) {
@@ -532,7 +539,9 @@ static char *cache_dir(void)
     return home && *home ? tg_xasprintf("%s/.cache/toolgate", home) : NULL;
 }
 
-/* What the probe's answer depends on: the image, QEMU and the host kernel. */
+/* What the probe's answer depends on: the guest kernel, QEMU and the host
+ * kernel; not the rest of the image, which every build of the guest agent
+ * changes. */
 static char *probe_key(const vm_state *st)
 {
     char *image = tg_xasprintf("%s/image.json", st->image_dir);
@@ -544,12 +553,11 @@ static char *probe_key(const vm_state *st)
         json_decref(meta);
         return NULL;
     }
-    char *key = tg_xasprintf("%s %s %lld.%ld %s %s",
-                             json_string_value(json_object_get(meta, "hash"))
-                                 ? json_string_value(json_object_get(meta, "hash"))
-                                 : "-",
-                             st->qemu, (long long)qs.st_mtim.tv_sec, qs.st_mtim.tv_nsec, u.release,
-                             u.version);
+    const char *kernel = json_string_value(json_object_get(meta, "kernel"));
+    const char *package = json_string_value(json_object_get(meta, "kernel_package"));
+    char *key = tg_xasprintf("%s/%s %s %lld.%ld %s %s", kernel ? kernel : "-",
+                             package ? package : "-", st->qemu, (long long)qs.st_mtim.tv_sec,
+                             qs.st_mtim.tv_nsec, u.release, u.version);
     json_decref(meta);
     return key;
 }
@@ -602,8 +610,15 @@ static int boot_with_probe(vm_state *st)
     }
     char *dir = cache_dir();
     char *file = NULL;
-    if (dir && (mkdir(dir, 0755) == 0 || errno == EEXIST)) file = tg_xasprintf("%s/kvm-probe", dir);
     char *key = probe_key(st);
+    /* One file per key, so hosts that run several QEMUs or kernels keep
+     * each answer. */
+    if (key && dir && (mkdir(dir, 0755) == 0 || errno == EEXIST)) {
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = key; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        file = tg_xasprintf("%s/kvm-probe-%016" PRIx64, dir, h);
+    }
     int known = key ? probe_cached(file, key) : -1;
     int rc;
     if (known != 0) {
