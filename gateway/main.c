@@ -23,6 +23,7 @@ static const struct {
     {"deploy", tg_cmd_deploy, "deploy a worker folder to a running gateway"},
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
     {"image", tg_cmd_image, "build the microVM guest image"},
+    {"token", tg_cmd_token, "mint a token with a gateway's development key"},
 };
 
 static void usage(FILE *to)

@@ -15,6 +15,7 @@
  * the tools. */
 #include "gateway/mcp_front.h"
 
+#include "gateway/auth/auth.h"
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
@@ -78,7 +79,7 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
     return def;
 }
 
-static json_t *tools_list(tg_mcp_front *front, json_t *params, tg_error *err)
+static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, json_t *params, tg_error *err)
 {
     size_t offset = 0;
     json_t *cursor = params ? json_object_get(params, "cursor") : NULL;
@@ -94,7 +95,7 @@ static json_t *tools_list(tg_mcp_front *front, json_t *params, tg_error *err)
     }
     json_t *workers = NULL;
     tg_registry_error rerr = {0};
-    if (tg_registry_list(front->registry, front->tenant, &workers, &rerr) != 0) {
+    if (tg_registry_list(front->registry, who->tenant, &workers, &rerr) != 0) {
         tg_error_set(err, TG_EUNAVAILABLE, "%s", rerr.message);
         tg_registry_error_clear(&rerr);
         return NULL;
@@ -105,7 +106,7 @@ static json_t *tools_list(tg_mcp_front *front, json_t *params, tg_error *err)
         const char *name = json_string_value(json_object_get(json_array_get(workers, i), "name"));
         tg_registry_snapshot *tool = NULL;
         /* A worker deleted since the list was read is simply not shown. */
-        if (!name || tg_registry_resolve(front->registry, front->tenant, name, &tool, &rerr) != 0) {
+        if (!name || tg_registry_resolve(front->registry, who->tenant, name, &tool, &rerr) != 0) {
             tg_registry_error_clear(&rerr);
             continue;
         }
@@ -181,8 +182,8 @@ static void call_done(json_t *result, void *userdata)
     free(p);
 }
 
-static void tools_call(tg_mcp_front *front, tg_http_request *req, tg_session *session, json_t *id,
-                       json_t *params)
+static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                       tg_session *session, json_t *id, json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
     json_t *args = json_object_get(params, "arguments");
@@ -198,7 +199,7 @@ static void tools_call(tg_mcp_front *front, tg_http_request *req, tg_session *se
     }
     tg_registry_snapshot *tool = NULL;
     tg_registry_error rerr = {0};
-    int rc = tg_registry_resolve(front->registry, front->tenant, name, &tool, &rerr);
+    int rc = tg_registry_resolve(front->registry, who->tenant, name, &tool, &rerr);
     if (rc == TG_REGISTRY_ENOTFOUND) {
         char *msg = tg_xasprintf("unknown tool \"%s\"", name);
         reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS, msg, NULL));
@@ -235,14 +236,20 @@ static void tools_call(tg_mcp_front *front, tg_http_request *req, tg_session *se
     tg_registry_snapshot_unref(tool);
 }
 
-static void handle_request(tg_mcp_front *front, tg_http_request *req, tg_session *session,
-                           const tg_mcp_method *method, json_t *id, json_t *params)
+static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                           tg_session *session, const tg_mcp_method *method, json_t *id,
+                           json_t *params)
 {
     tg_error err = {0};
+    uint32_t scope = tg_scopes_parse(method->scope);
+    if (scope && !tg_caller_may(who, scope)) {
+        tg_caller_refuse(req, who, scope);
+        return;
+    }
     switch (method->id) {
     case TG_MCP_INITIALIZE: {
         tg_session *created = NULL;
-        if (tg_session_create(front->sessions, params, NULL, &created, &err) != 0) {
+        if (tg_session_create(front->sessions, params, who->principal, &created, &err) != 0) {
             reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
             return;
         }
@@ -255,13 +262,13 @@ static void handle_request(tg_mcp_front *front, tg_http_request *req, tg_session
         reply_rpc(req, tg_jsonrpc_result(id, json_object()));
         return;
     case TG_MCP_TOOLS_LIST: {
-        json_t *result = tools_list(front, params, &err);
+        json_t *result = tools_list(front, who, params, &err);
         reply_rpc(req, result ? tg_jsonrpc_result(id, result)
                               : tg_jsonrpc_error(id, err.code, err.message, NULL));
         return;
     }
     case TG_MCP_TOOLS_CALL:
-        tools_call(front, req, session, id, params);
+        tools_call(front, who, req, session, id, params);
         return;
     case TG_MCP_LOGGING_SET_LEVEL: {
         tg_log_level level;
@@ -292,7 +299,7 @@ static void handle_notification(tg_mcp_front *front, tg_session *session,
     }
 }
 
-static void handle_post(tg_mcp_front *front, tg_http_request *req)
+static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
     if (!accept_ok(tg_http_header(req, "Accept"))) {
         reply_error(req, TG_ENOT_ACCEPTABLE,
@@ -305,7 +312,7 @@ static void handle_post(tg_mcp_front *front, tg_http_request *req)
     }
     tg_session *session = NULL;
     const char *sid = tg_http_header(req, "Mcp-Session-Id");
-    if (sid && tg_session_lookup(front->sessions, sid, NULL, &session) != 0) {
+    if (sid && tg_session_lookup(front->sessions, sid, who->principal, &session) != 0) {
         reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
         return;
     }
@@ -348,7 +355,7 @@ static void handle_post(tg_mcp_front *front, tg_http_request *req)
             if (session) handle_notification(front, session, method, tg_jsonrpc_msg_params(msg));
             tg_http_reply(req, 202, NULL, NULL, 0);
         } else {
-            handle_request(front, req, session, method, tg_jsonrpc_msg_id(msg),
+            handle_request(front, who, req, session, method, tg_jsonrpc_msg_id(msg),
                            tg_jsonrpc_msg_params(msg));
         }
     }
@@ -359,14 +366,14 @@ static void handle_post(tg_mcp_front *front, tg_http_request *req)
 struct tg_mcp_listener {
     tg_http_stream *stream;
     char *session_id;
+    char *tenant; /* hears only its own tenant's changes */
     tg_mcp_listener *next;
 };
 
 void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
-                       tg_calls *calls, const char *tenant)
+                       tg_calls *calls)
 {
-    *front = (tg_mcp_front){
-        .registry = registry, .sessions = sessions, .calls = calls, .tenant = tenant};
+    *front = (tg_mcp_front){.registry = registry, .sessions = sessions, .calls = calls};
     pthread_mutex_init(&front->lock, NULL);
 }
 
@@ -374,6 +381,7 @@ static void listener_free(tg_mcp_listener *l)
 {
     tg_http_stream_end(l->stream);
     free(l->session_id);
+    free(l->tenant);
     free(l);
 }
 
@@ -405,16 +413,17 @@ static void prune(tg_mcp_front *front, const char *ended_session)
     }
 }
 
-void tg_mcp_front_tools_changed(tg_mcp_front *front)
+void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
 {
     pthread_mutex_lock(&front->lock);
     prune(front, NULL);
     for (tg_mcp_listener *l = front->listeners; l; l = l->next)
-        sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
+        if (strcmp(l->tenant, tenant) == 0)
+            sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
     pthread_mutex_unlock(&front->lock);
 }
 
-static void handle_get(tg_mcp_front *front, tg_http_request *req)
+static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
     const char *accept = tg_http_header(req, "Accept");
     if (!accept || !(strstr(accept, "text/event-stream") || strstr(accept, "*/*"))) {
@@ -427,12 +436,13 @@ static void handle_get(tg_mcp_front *front, tg_http_request *req)
         reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
         return;
     }
-    if (tg_session_lookup(front->sessions, sid, NULL, &session) != 0) {
+    if (tg_session_lookup(front->sessions, sid, who->principal, &session) != 0) {
         reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
         return;
     }
     tg_mcp_listener *l = tg_xmalloc(sizeof *l);
     l->session_id = tg_xstrdup(sid);
+    l->tenant = tg_xstrdup(who->tenant);
     l->stream = tg_http_stream_start(req, 200, "text/event-stream");
     /* A comment line, so the client sees the stream open at once. */
     tg_http_stream_write(l->stream, ": toolgate\n\n", 12);
@@ -444,16 +454,16 @@ static void handle_get(tg_mcp_front *front, tg_http_request *req)
     tg_session_release(session);
 }
 
-void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req)
+void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
     const char *method = tg_http_method(req);
     if (strcmp(method, "POST") == 0) {
-        handle_post(front, req);
+        handle_post(front, who, req);
     } else if (strcmp(method, "DELETE") == 0) {
         const char *sid = tg_http_header(req, "Mcp-Session-Id");
         if (!sid) {
             reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
-        } else if (tg_session_end(front->sessions, sid, NULL) != 0) {
+        } else if (tg_session_end(front->sessions, sid, who->principal) != 0) {
             reply_error(req, TG_ENOT_FOUND, "unknown or ended session");
         } else {
             pthread_mutex_lock(&front->lock);
@@ -462,7 +472,7 @@ void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req)
             tg_http_reply(req, 204, NULL, NULL, 0);
         }
     } else if (strcmp(method, "GET") == 0) {
-        handle_get(front, req);
+        handle_get(front, who, req);
     } else {
         tg_http_set_header(req, "Allow", "GET, POST, DELETE");
         reply_error(req, TG_EMETHOD_NOT_ALLOWED,

@@ -3,6 +3,7 @@
 #ifndef TG_GATEWAY_MCP_FRONT_H
 #define TG_GATEWAY_MCP_FRONT_H
 
+#include "gateway/caller.h"
 #include "gateway/calls/call.h"
 #include "gateway/http/http.h"
 #include "gateway/mcp/session.h"
@@ -16,22 +17,23 @@ typedef struct tg_mcp_front {
     tg_registry *registry;      /* borrowed */
     tg_session_table *sessions; /* borrowed */
     tg_calls *calls;            /* borrowed */
-    const char *tenant;         /* the workspace served (one until auth arrives) */
     pthread_mutex_t lock;       /* guards listeners */
     tg_mcp_listener *listeners; /* open GET streams */
 } tg_mcp_front;
 
 /* Sets the front up over its borrowed parts. */
 void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
-                       tg_calls *calls, const char *tenant);
+                       tg_calls *calls);
 /* Ends every open GET stream. */
 void tg_mcp_front_close(tg_mcp_front *front);
 
-/* Answers one request to /mcp (now, or later for a tools/call). */
-void tg_mcp_front_handle(tg_mcp_front *front, tg_http_request *req);
+/* Answers one request to /mcp (now, or later for a tools/call) for who:
+ * its tenant's tools, its own sessions (another principal's session id is
+ * unknown: 404), and each method's scope (403 without it). */
+void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req);
 
-/* Tells every client with an open GET stream that the tool list changed
- * (notifications/tools/list_changed). Any thread. */
-void tg_mcp_front_tools_changed(tg_mcp_front *front);
+/* Tells every client of tenant with an open GET stream that the tool list
+ * changed (notifications/tools/list_changed). Any thread. */
+void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant);
 
 #endif

@@ -9,6 +9,7 @@
 #include "gateway/commands.h"
 
 #include "gateway/admin/admin.h"
+#include "gateway/authn.h"
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
 #include "gateway/http/http.h"
@@ -26,10 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_DEPLOYS 64
-#define TENANT      "default"
+#define TENANT                                                                                     \
+    "demo" /* where --deploy puts workers; the local caller and the dev token are its              \
+            */
 
 static const char usage_text[] =
     "usage: toolgate serve --insecure-no-auth [--config FILE] [--listen 127.0.0.1:8080]\n"
@@ -45,12 +49,16 @@ static const char usage_text[] =
     "  --driver NAME        what runs workers: microvm (a VM per call), jail (namespaces),\n"
     "                       auto (default: microvm when KVM runs its guest, else jail)\n"
     "  --image DIR          the microVM guest image (default: guest-image beside the binary)\n"
-    "  --insecure-no-auth   serve without authentication (loopback addresses only)\n";
+    "  --insecure-no-auth   serve without authentication (loopback addresses only)\n"
+    "Without an \"auth\" section in the configuration, tokens are signed with a\n"
+    "development key made in the data dir (toolgate token mints them).\n";
 
 typedef struct server_ctx {
     tg_mcp_front front;
     tg_admin admin;
-    const char *driver; /* what runs the sandboxes, as the pool describes it */
+    tg_authn authn;
+    const char *auth_mode; /* for /readyz */
+    const char *driver;    /* what runs the sandboxes, as the pool describes it */
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
     pthread_rwlock_t lock;
@@ -63,18 +71,23 @@ static void route(server_ctx *ctx, tg_http_request *req)
     if (ctx->stopping) {
         tg_http_set_header(req, "Retry-After", "5");
         tg_http_reply_error(req, 503, "UNAVAILABLE", "the gateway is shutting down");
-    } else if (strcmp(path, "/mcp") == 0) {
-        tg_mcp_front_handle(&ctx->front, req);
-    } else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/')) {
-        tg_admin_handle(&ctx->admin, req);
     } else if (strcmp(path, "/healthz") == 0) {
         tg_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(path, "/readyz") == 0) {
         tg_http_reply_json(req, 200,
                            json_pack("{s:s, s:s, s:s}", "status", "ready", "driver", ctx->driver,
-                                     "auth", "off (--insecure-no-auth)"));
+                                     "auth", ctx->auth_mode));
+    } else if (tg_authn_public(path)) {
+        tg_authn_metadata(&ctx->authn, req);
     } else {
-        tg_http_reply_error(req, 404, "NOT_FOUND", "no such endpoint");
+        tg_authn_request caller;
+        if (!tg_authn_check(&ctx->authn, req, &caller)) return;
+        if (strcmp(path, "/mcp") == 0)
+            tg_mcp_front_handle(&ctx->front, &caller.who, req);
+        else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
+            tg_admin_handle(&ctx->admin, &caller.who, req);
+        else
+            tg_http_reply_error(req, 404, "NOT_FOUND", "no such endpoint");
     }
 }
 
@@ -90,10 +103,21 @@ static void handle(tg_http_request *req, void *userdata)
 static void tools_changed(const char *tenant, const char *name, tg_registry_event event,
                           void *userdata)
 {
-    (void)tenant;
     (void)name;
     (void)event;
-    tg_mcp_front_tools_changed(userdata);
+    tg_mcp_front_tools_changed(userdata, tenant);
+}
+
+/* The gateway's own URL, as clients on this host reach it. A wildcard
+ * address is reached on loopback; a public name comes from auth.audience. */
+static char *base_url(const char *listen, unsigned port)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+    if ((n == 7 && strncmp(listen, "0.0.0.0", 7) == 0))
+        return tg_xasprintf("http://127.0.0.1:%u", port);
+    if (n == 4 && strncmp(listen, "[::]", 4) == 0) return tg_xasprintf("http://[::1]:%u", port);
+    return tg_xasprintf("http://%.*s:%u", (int)n, listen, port);
 }
 
 static bool is_loopback(const char *listen)
@@ -188,6 +212,20 @@ static const char config_schema_text[] =
     " \"listen\": {\"type\": \"string\", \"minLength\": 3},"
     " \"data_dir\": {\"type\": \"string\", \"minLength\": 1},"
     " \"insecure_no_auth\": {\"type\": \"boolean\"},"
+    " \"auth\": {\"type\": \"object\", \"additionalProperties\": false,"
+    "   \"required\": [\"issuer\", \"keys\"], \"properties\": {"
+    "   \"issuer\": {\"type\": \"string\", \"minLength\": 1},"
+    "   \"audience\": {\"type\": \"string\", \"format\": \"uri\"},"
+    "   \"leeway_s\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 300},"
+    "   \"authorization_servers\": {\"type\": \"array\", \"maxItems\": 16,"
+    "     \"items\": {\"type\": \"string\", \"format\": \"uri\"}},"
+    "   \"keys\": {\"type\": \"array\", \"minItems\": 1, \"maxItems\": 64, \"items\": {"
+    "     \"type\": \"object\", \"additionalProperties\": false, \"required\": [\"alg\"],"
+    "     \"properties\": {\"kid\": {\"type\": \"string\", \"minLength\": 1},"
+    "       \"alg\": {\"enum\": [\"HS256\", \"RS256\", \"ES256\"]},"
+    "       \"secret\": {\"type\": \"string\", \"minLength\": 32},"
+    "       \"pem_file\": {\"type\": \"string\", \"minLength\": 1}},"
+    "     \"oneOf\": [{\"required\": [\"secret\"]}, {\"required\": [\"pem_file\"]}]}}}},"
     " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
@@ -239,6 +277,7 @@ typedef struct serve_options {
     const char *deploys[MAX_DEPLOYS];
     size_t ndeploys;
     bool no_auth;
+    const json_t *auth; /* the configuration's "auth" section, or NULL */
     tg_pool_config pool;
     tg_calls_config calls;
     tg_http_config http;
@@ -316,6 +355,7 @@ static json_t *load_config(const char *path, serve_options *o)
     if ((str = json_string_value(json_object_get(doc, "listen")))) o->listen = str;
     if ((str = json_string_value(json_object_get(doc, "data_dir")))) o->data_dir = str;
     if (json_is_true(json_object_get(doc, "insecure_no_auth"))) o->no_auth = true;
+    o->auth = json_object_get(doc, "auth");
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(doc, "deploy"), i, item) o->deploys[o->ndeploys++] =
@@ -413,13 +453,7 @@ int tg_cmd_serve(int argc, char **argv)
         json_decref(config);
         return 2;
     }
-    if (!o.no_auth) {
-        fprintf(stderr, "toolgate: authentication is not available in this build yet; start with "
-                        "--insecure-no-auth to serve on loopback without it\n");
-        json_decref(config);
-        return 2;
-    }
-    if (!is_loopback(o.listen)) {
+    if (o.no_auth && !is_loopback(o.listen)) {
         fprintf(stderr,
                 "toolgate: --insecure-no-auth is refused on %s: only loopback addresses "
                 "may be served without authentication\n",
@@ -427,7 +461,8 @@ int tg_cmd_serve(int argc, char **argv)
         json_decref(config);
         return 2;
     }
-    fprintf(stderr, "toolgate: WARNING: serving without authentication (--insecure-no-auth)\n");
+    if (o.no_auth)
+        fprintf(stderr, "toolgate: WARNING: serving without authentication (--insecure-no-auth)\n");
 
     int rc = 1;
     tg_registry *registry = NULL;
@@ -437,7 +472,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_http_server *http = NULL;
     char *agent = NULL, *image = NULL, *templates = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
-    bool front_ready = false;
+    bool front_ready = false, authn_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
 
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
@@ -484,20 +519,45 @@ int tg_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    tg_mcp_front_init(&ctx.front, registry, sessions, calls, TENANT);
+    tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin = (tg_admin){.registry = registry, .calls = calls, .tenant = TENANT};
+    ctx.admin = (tg_admin){.registry = registry, .calls = calls};
     ctx.driver = tg_pool_driver_description(pool);
     o.http.listen = o.listen;
     char err[256];
+    /* Requests wait for the front door, which needs the port the server got. */
+    pthread_rwlock_wrlock(&ctx.lock);
     if (tg_http_start(&o.http, handle, &ctx, &http, err, sizeof err) != 0) {
+        pthread_rwlock_unlock(&ctx.lock);
         fprintf(stderr, "toolgate: %s\n", err);
         goto out;
     }
-    const char *host = strncmp(o.listen, "[", 1) == 0 ? "[::1]" : "127.0.0.1";
-    printf("toolgate: serving MCP at http://%s:%u/mcp (sandbox driver: %s)\n", host,
-           tg_http_port(http), ctx.driver);
+    char *base = base_url(o.listen, tg_http_port(http));
+    bool door =
+        tg_authn_setup(&ctx.authn, o.auth, o.no_auth, o.data_dir, base, err, sizeof err) == 0;
+    ctx.auth_mode = o.no_auth ? "off (--insecure-no-auth)"
+                    : o.auth  ? "bearer tokens"
+                              : "bearer tokens (development key)";
+    if (!door) ctx.stopping = true;
+    pthread_rwlock_unlock(&ctx.lock);
+    if (!door) {
+        fprintf(stderr, "toolgate: auth: %s\n", err);
+        free(base);
+        goto out;
+    }
+    authn_ready = true;
+    printf("toolgate: serving MCP at %s/mcp (sandbox driver: %s)\n", base, ctx.driver);
+    free(base);
+    if (ctx.authn.dev_secret) {
+        /* The demo tenant's token, so the README's run command can be used at once. */
+        char *token =
+            tg_auth_mint_hs256(TG_DEV_KID, ctx.authn.dev_secret, TG_DEV_ISSUER, ctx.authn.audience,
+                               "demo", "demo", "admin", (int64_t)time(NULL), 24 * 3600);
+        if (token)
+            printf("toolgate: token for tenant demo (all scopes, 24 h): %s\n", token);
+        free(token);
+    }
     fflush(stdout);
 
     int sig = 0;
@@ -518,6 +578,7 @@ out:
     }
     tg_http_stop(http);
     tg_session_table_free(sessions);
+    if (authn_ready) tg_authn_free(&ctx.authn);
     tg_pool_destroy(pool);
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);

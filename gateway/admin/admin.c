@@ -7,6 +7,8 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
 
+#include "gateway/auth/auth.h"
+
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +155,16 @@ static void rollback(tg_admin *admin, tg_http_request *req, const char *name)
     json_decref(doc);
 }
 
-void tg_admin_handle(tg_admin *admin, tg_http_request *req)
+void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_request *req)
 {
+    if (!tg_caller_may(who, TG_SCOPE_WORKERS_DEPLOY)) {
+        tg_caller_refuse(req, who, TG_SCOPE_WORKERS_DEPLOY);
+        return;
+    }
+    /* Every lookup below is the caller's tenant's, in the store itself. */
+    tg_admin scoped = *shared;
+    scoped.tenant = who->tenant;
+    tg_admin *admin = &scoped;
     const char *method = tg_http_method(req);
     const char *path = tg_http_path(req) + strlen("/v1/workers");
     tg_registry_error err = {0};

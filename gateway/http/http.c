@@ -83,6 +83,11 @@ const char *tg_http_header(const tg_http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *tg_http_query(const tg_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 const char *tg_http_body(const tg_http_request *req, size_t *len)
 {
     if (len) *len = req->len;

@@ -56,6 +56,8 @@ const char *tg_http_method(const tg_http_request *req);
 const char *tg_http_path(const tg_http_request *req);
 /* A request header (case-insensitive name), or NULL. */
 const char *tg_http_header(const tg_http_request *req, const char *name);
+/* A query-string argument of the URL, or NULL. */
+const char *tg_http_query(const tg_http_request *req, const char *name);
 const char *tg_http_body(const tg_http_request *req, size_t *len);
 
 /* Adds a header to the reply to come. Call before the reply. */

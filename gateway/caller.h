@@ -1,0 +1,26 @@
+/* Who made a request, as the front door established it (a verified token,
+ * or --insecure-no-auth's one local caller), and what the handlers need of
+ * it: the tenant every lookup is scoped to, the principal sessions are bound
+ * to, and the scopes each endpoint and MCP method checks. */
+#ifndef TG_GATEWAY_CALLER_H
+#define TG_GATEWAY_CALLER_H
+
+#include "gateway/http/http.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tg_caller {
+    const char *tenant;
+    const char *principal;    /* "<tenant>/<sub>" */
+    uint32_t scopes;          /* TG_SCOPE_* bits (gateway/auth/auth.h) */
+    const char *metadata_url; /* RFC 9728 resource metadata, for WWW-Authenticate */
+} tg_caller;
+
+/* True when who holds scope, or admin, which holds them all. */
+bool tg_caller_may(const tg_caller *who, uint32_t scope);
+
+/* 403 with WWW-Authenticate: Bearer error="insufficient_scope" naming scope. */
+void tg_caller_refuse(tg_http_request *req, const tg_caller *who, uint32_t scope);
+
+#endif
