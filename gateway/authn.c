@@ -15,7 +15,7 @@
 
 #define METADATA_PATH "/.well-known/oauth-protected-resource"
 #define PEM_MAX       (64 * 1024)
-/* What /mcp needs most often, named in a 401's challenge. */
+/* What /mcp needs most often, named in a 401's challenge on it. */
 #define MCP_SCOPES "tools:list tools:call"
 
 __attribute__((format(printf, 3, 4))) static int failf(char *err, size_t errlen, const char *fmt,
@@ -179,12 +179,14 @@ void tg_authn_metadata(const tg_authn *an, tg_http_request *req)
  * only when a token came (a missing one gets no error attribute). */
 static void challenge(const tg_authn *an, tg_http_request *req, int rc, const char *why)
 {
-    char *value = rc == TG_AUTH_EMISSING
-                      ? tg_xasprintf("Bearer resource_metadata=\"%s\", scope=\"" MCP_SCOPES "\"",
-                                     an->metadata_url)
-                      : tg_xasprintf("Bearer error=\"invalid_token\", error_description=\"%s\", "
-                                     "resource_metadata=\"%s\", scope=\"" MCP_SCOPES "\"",
-                                     why, an->metadata_url);
+    const char *scope =
+        strncmp(tg_http_path(req), "/v1/workers", 11) == 0 ? "workers:deploy" : MCP_SCOPES;
+    char *value =
+        rc == TG_AUTH_EMISSING
+            ? tg_xasprintf("Bearer resource_metadata=\"%s\", scope=\"%s\"", an->metadata_url, scope)
+            : tg_xasprintf("Bearer error=\"invalid_token\", error_description=\"%s\", "
+                           "resource_metadata=\"%s\", scope=\"%s\"",
+                           why, an->metadata_url, scope);
     tg_http_set_header(req, "WWW-Authenticate", value);
     free(value);
     tg_err_code code = rc == TG_AUTH_EINTERNAL ? TG_EINTERNAL : TG_EUNAUTHORIZED;
