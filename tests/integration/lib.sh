@@ -58,27 +58,34 @@ print('"'"'{"allocated": true}'"'"')' python3
   worker read_shadow "$2" 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
 }
 
-# Starts the daemon on a free loopback port with a data dir in $tmp, its
-# stdout in $tmp/out and stderr in $tmp/err: start_gateway [SERVE_FLAG...].
+# Starts `toolgate serve FLAG...` with its stdout in $tmp/NAME.out and stderr
+# in $tmp/NAME.err, and waits until it serves: start_daemon NAME FLAG...
 # Sets $server_pid, $url (of /mcp) and $base. A microVM template boots for
 # seconds before the daemon serves, and the KVM probe for up to 15 more.
-start_gateway() {
-  "$toolgate" serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" "$@" \
-    >"$tmp/out" 2>"$tmp/err" &
+start_daemon() {
+  local name=$1
+  shift
+  "$toolgate" serve "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   server_pid=$!
   url=
   for _ in $(seq 900); do
-    url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/out")
+    url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/$name.out")
     [ -n "$url" ] || ! kill -0 "$server_pid" 2>/dev/null && break
     sleep 0.1
   done
   if [ -z "$url" ]; then
-    echo "the gateway did not start:" >&2
-    cat "$tmp/err" >&2
+    echo "the $name gateway did not start:" >&2
+    cat "$tmp/$name.err" >&2
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
   fi
   base=${url%/mcp}
+}
+
+# The daemon without authentication on a free loopback port, with a data dir
+# in $tmp, its output in $tmp/gateway.out and .err: start_gateway [FLAG...].
+start_gateway() {
+  start_daemon gateway --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/data" "$@"
 }
 
 # post [HEADER...] BODY: POST to /mcp, leaving the status in $status and the

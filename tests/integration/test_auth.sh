@@ -114,28 +114,12 @@ print($2)" "$1"
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# Starts the daemon with authentication on 127.0.0.1:PORT, its stdout in
-# $tmp/NAME.out and stderr in $tmp/NAME.err: start_auth NAME PORT [FLAG...].
-# Sets $server_pid, $url and $base like start_gateway.
+# The daemon with authentication on 127.0.0.1:PORT, its output in
+# $tmp/NAME.out and .err: start_auth NAME PORT [FLAG...].
 start_auth() {
   local name=$1 port=$2
   shift 2
-  "$toolgate" serve --listen "127.0.0.1:$port" --data-dir "$tmp/$name-data" "$@" \
-    >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  server_pid=$!
-  url=
-  for _ in $(seq 900); do
-    url=$(sed -n 's/^toolgate: serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/$name.out")
-    [ -n "$url" ] || ! kill -0 "$server_pid" 2>/dev/null && break
-    sleep 0.1
-  done
-  if [ -z "$url" ]; then
-    echo "the $name gateway did not start:" >&2
-    cat "$tmp/$name.err" >&2
-    echo "$passed passed, $((failed + 1)) failed"
-    exit 1
-  fi
-  base=${url%/mcp}
+  start_daemon "$name" --listen "127.0.0.1:$port" --data-dir "$tmp/$name-data" "$@"
 }
 stop_server() {
   kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null

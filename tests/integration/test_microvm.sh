@@ -40,7 +40,7 @@ error_code() { jq_body "d['result'].get('_meta',{}).get('dev.toolgate/error',{})
 
 driver=$(curl -s "$base/readyz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["driver"])')
 check "/readyz names the microvm driver ($driver)" grep -qxE 'microvm \((KVM|TCG)\)' <<<"$driver"
-check "the startup line names the same driver" grep -qF "(sandbox driver: $driver)" "$tmp/out"
+check "the startup line names the same driver" grep -qF "(sandbox driver: $driver)" "$tmp/gateway.out"
 
 initialize
 check "initialize: 200" [ "$status" = 200 ]
