@@ -554,8 +554,7 @@ int tg_cmd_serve(int argc, char **argv)
         char *token =
             tg_auth_mint_hs256(TG_DEV_KID, ctx.authn.dev_secret, TG_DEV_ISSUER, ctx.authn.audience,
                                "demo", "demo", "admin", (int64_t)time(NULL), 24 * 3600);
-        if (token)
-            printf("toolgate: token for tenant demo (all scopes, 24 h): %s\n", token);
+        if (token) printf("toolgate: token for tenant demo (all scopes, 24 h): %s\n", token);
         free(token);
     }
     fflush(stdout);
