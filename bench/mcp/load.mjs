@@ -4,23 +4,30 @@
 // answer is in), first `tools/list`, then `tools/call` on `echo`, checking
 // every answer (JSON or SSE) and timing each request. Prints a table of
 // requests/s, p50 and p99 per server and mode and, with two servers, the
-// ratios first/second.
+// ratios first/second. Each --header (e.g. "Authorization: Bearer JWT") goes
+// on every request to every server given.
 //
-//   node load.mjs [--clients 8] [--seconds 5] [--warmup 1] NAME=URL [NAME=URL]
+//   node load.mjs [--clients 8] [--seconds 5] [--warmup 1] [--header "NAME: VALUE"]...
+//                 NAME=URL [NAME=URL]
 const PROTOCOL = "2025-11-25";
 
 const opts = { clients: 8, seconds: 5, warmup: 1 };
 const servers = [];
+const extraHeaders = {};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a.startsWith("--") && a.slice(2) in opts) {
     opts[a.slice(2)] = Number(argv[++i]);
+  } else if (a === "--header" && /^[^:\s]+:/.test(argv[i + 1] ?? "")) {
+    const h = argv[++i];
+    const colon = h.indexOf(":");
+    extraHeaders[h.slice(0, colon)] = h.slice(colon + 1).trim();
   } else if (/^[^=]+=http/.test(a)) {
     const eq = a.indexOf("=");
     servers.push({ name: a.slice(0, eq), url: a.slice(eq + 1) });
   } else {
-    console.error(`usage: node load.mjs [--clients N] [--seconds S] [--warmup S] NAME=URL...`);
+    console.error(`usage: node load.mjs [--clients N] [--seconds S] [--warmup S] [--header "NAME: VALUE"]... NAME=URL...`);
     process.exit(2);
   }
 }
@@ -64,7 +71,7 @@ class Session {
   }
 
   headers() {
-    const h = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+    const h = { ...extraHeaders, "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
     if (this.sid) {
       h["Mcp-Session-Id"] = this.sid;
       h["MCP-Protocol-Version"] = PROTOCOL;
