@@ -105,7 +105,9 @@ int tg_authn_setup(tg_authn *an, const json_t *config, bool no_auth, const char 
     an->audience = audience ? tg_xstrdup(audience) : tg_xasprintf("%s/mcp", base_url);
     an->metadata_url = tg_xasprintf("%s" METADATA_PATH "/mcp", base_url);
     if (no_auth) {
-        an->metadata = metadata_document(an->audience, json_array());
+        json_t *none = json_array();
+        an->metadata = metadata_document(an->audience, none);
+        json_decref(none);
         return 0;
     }
     const char *issuer = json_string_value(json_object_get(config, "issuer"));
