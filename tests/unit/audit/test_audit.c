@@ -1,0 +1,729 @@
+/* The audit log store: group commit, durability across reopen, the hash
+ * chain against tampering done with SQL on the file, calls cut off by a
+ * crash, failing closed (locked, moved, full disk), retention, and queries
+ * with pagination under concurrent appends. */
+#include "audit/audit.h"
+
+#include "check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/tg-audit-XXXXXX";
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t in_ms(int64_t ms)
+{
+    return mono_ns() + ms * 1000000;
+}
+
+static void db_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", tmpdir, name);
+}
+
+/* Runs sql on the file with a connection of its own, as an attacker would. */
+static int tamper(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) fprintf(stderr, "tamper: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
+}
+
+static int append_simple(tg_audit *a, const char *kind, const char *tenant, const char *call_id,
+                         uint64_t *seq)
+{
+    json_t *body = json_pack("{s:s}", "note", "x");
+    tg_audit_record rec = {.kind = kind, .tenant = tenant, .call_id = call_id, .body = body};
+    tg_error err = {0};
+    int rc = tg_audit_append(a, &rec, in_ms(5000), seq, &err);
+    if (rc) fprintf(stderr, "append: %s\n", err.message);
+    json_decref(body);
+    return rc;
+}
+
+static tg_audit *open_log(const char *name, const tg_audit_options *opts)
+{
+    char path[512];
+    db_path(path, sizeof path, name);
+    tg_audit *a = NULL;
+    tg_error err = {0};
+    if (tg_audit_open(path, opts, &a, &err)) fprintf(stderr, "open: %s\n", err.message);
+    return a;
+}
+
+/* Verifies the file and returns its problem; report filled for more checks. */
+static tg_audit_problem verify_path(const char *path, tg_audit_report *r)
+{
+    tg_error err = {0};
+    int rc = tg_audit_verify_file(path, r, &err);
+    if (rc) {
+        fprintf(stderr, "verify: %s\n", err.message);
+        return (tg_audit_problem)-1;
+    }
+    if (r->problem) fprintf(stderr, "verify (expected in tamper tests): %s\n", r->message);
+    return r->problem;
+}
+
+/* ---- group commit, durability, chain --------------------------------- */
+
+#define THREADS    8
+#define PER_THREAD 200
+
+typedef struct {
+    tg_audit *a;
+    int id;
+    int failures;
+    uint64_t seqs[PER_THREAD];
+} appender;
+
+static void *append_many(void *arg)
+{
+    appender *ap = arg;
+    char call[32];
+    for (int i = 0; i < PER_THREAD; i++) {
+        snprintf(call, sizeof call, "c-%d-%d", ap->id, i);
+        const char *kind = i % 2 ? "call.end" : "call.begin";
+        if (i % 2) snprintf(call, sizeof call, "c-%d-%d", ap->id, i - 1);
+        if (append_simple(ap->a, kind, "t1", call, &ap->seqs[i])) ap->failures++;
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static void test_group_commit_and_reopen(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "group.db");
+    tg_audit *a = open_log("group.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    static appender aps[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        aps[i] = (appender){.a = a, .id = i};
+        pthread_create(&th[i], NULL, append_many, &aps[i]);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    int failures = 0;
+    static uint64_t all[THREADS * PER_THREAD];
+    for (int i = 0; i < THREADS; i++) {
+        failures += aps[i].failures;
+        memcpy(all + i * PER_THREAD, aps[i].seqs, sizeof aps[i].seqs);
+    }
+    CHECK_INT_EQ(failures, 0);
+    /* Every seq handed out once, 1..N with no hole. */
+    qsort(all, THREADS * PER_THREAD, sizeof all[0], cmp_u64);
+    int dense = 1;
+    for (int i = 0; i < THREADS * PER_THREAD; i++)
+        if (all[i] != (uint64_t)i + 1) dense = 0;
+    CHECK(dense);
+    uint64_t commits = tg_audit_commits(a);
+    printf("group commit: %d records in %llu transactions\n", THREADS * PER_THREAD,
+           (unsigned long long)commits);
+    CHECK(commits > 0);
+    CHECK(commits < THREADS * PER_THREAD);
+    CHECK(tg_audit_healthy(a));
+    tg_audit_close(a);
+
+    /* After reopen every record is there and the chain continues. */
+    a = open_log("group.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    uint64_t seq = 0;
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, &seq), 0);
+    CHECK_INT_EQ(seq, THREADS * PER_THREAD + 1);
+    tg_audit_report r = {0};
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_audit_verify(a, &r, &err), 0);
+    CHECK_INT_EQ(r.problem, TG_AUDIT_INTACT);
+    CHECK_INT_EQ(r.records, THREADS * PER_THREAD + 1);
+    CHECK_INT_EQ(r.first_seq, 1);
+    CHECK_INT_EQ(r.last_seq, THREADS * PER_THREAD + 1);
+    CHECK_INT_EQ(json_array_size(r.open_calls), 0);
+    tg_audit_report_clear(&r);
+    tg_audit_close(a);
+}
+
+/* ---- tampering ------------------------------------------------------- */
+
+/* A fresh log of n records (seq 1..n), closed. */
+static void make_log(const char *name, int n, char *path, size_t size)
+{
+    db_path(path, size, name);
+    tg_audit *a = open_log(name, NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    char call[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(call, sizeof call, "call-%d", i / 2);
+        append_simple(a, i % 2 ? "call.end" : "call.begin", "t1", call, NULL);
+    }
+    tg_audit_close(a);
+}
+
+static void test_tamper(void)
+{
+    char path[512];
+    tg_audit_report r = {0};
+
+    make_log("edit.db", 10, path, sizeof path);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK_INT_EQ(tamper(path, "UPDATE records SET body = '{\"note\":\"y\"}' WHERE seq = 4"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_EDITED);
+    CHECK_INT_EQ(r.bad_seq, 4);
+    tg_audit_report_clear(&r);
+
+    make_log("editcol.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "UPDATE records SET status = 'ok' WHERE seq = 7"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_EDITED);
+    CHECK_INT_EQ(r.bad_seq, 7);
+    tg_audit_report_clear(&r);
+
+    make_log("delete.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "DELETE FROM records WHERE seq = 5"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_REMOVED);
+    CHECK_INT_EQ(r.bad_seq, 5);
+    tg_audit_report_clear(&r);
+
+    /* Deleting and renumbering hides the gap in seq, not the broken link. */
+    make_log("renumber.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "DELETE FROM records WHERE seq = 5;"
+                              "UPDATE records SET seq = seq - 1 WHERE seq > 5"),
+                 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_REMOVED);
+    CHECK_INT_EQ(r.bad_seq, 5);
+    tg_audit_report_clear(&r);
+
+    make_log("first.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "DELETE FROM records WHERE seq = 1"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_REMOVED);
+    CHECK_INT_EQ(r.bad_seq, 1);
+    tg_audit_report_clear(&r);
+
+    make_log("swapseq.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "UPDATE records SET seq = -1 WHERE seq = 5;"
+                              "UPDATE records SET seq = 5 WHERE seq = 6;"
+                              "UPDATE records SET seq = 6 WHERE seq = -1"),
+                 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_REORDERED);
+    CHECK_INT_EQ(r.bad_seq, 5);
+    tg_audit_report_clear(&r);
+
+    /* Swapping the content of two records (the begin and end of one call). */
+    make_log("swapbody.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "UPDATE records SET kind = CASE kind WHEN 'call.begin' THEN "
+                              "'call.end' ELSE 'call.begin' END WHERE seq IN (3, 4)"),
+                 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_EDITED);
+    CHECK_INT_EQ(r.bad_seq, 3);
+    tg_audit_report_clear(&r);
+
+    /* Replacing a hash to match an edit breaks the next link instead. */
+    make_log("rehash.db", 10, path, sizeof path);
+    CHECK_INT_EQ(tamper(path, "UPDATE records SET hash = zeroblob(32) WHERE seq = 8"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_EDITED);
+    CHECK_INT_EQ(r.bad_seq, 8);
+    tg_audit_report_clear(&r);
+}
+
+static void test_open_calls(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "open.db");
+    tg_audit *a = open_log("open.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    append_simple(a, "call.begin", "t1", "c1", NULL);
+    append_simple(a, "call.begin", "t1", "c2", NULL);
+    append_simple(a, "call.begin", "t1", "c3", NULL);
+    append_simple(a, "call.end", "t1", "c2", NULL);
+    append_simple(a, "egress", "t1", "c1", NULL);
+    tg_audit_close(a);
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK_INT_EQ(json_array_size(r.open_calls), 2);
+    CHECK_STR_EQ(json_string_value(json_array_get(r.open_calls, 0)), "c1");
+    CHECK_STR_EQ(json_string_value(json_array_get(r.open_calls, 1)), "c3");
+    tg_audit_report_clear(&r);
+}
+
+/* ---- invalid input --------------------------------------------------- */
+
+static void test_invalid(void)
+{
+    tg_audit *a = open_log("invalid.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    tg_error err = {0};
+    tg_audit_record rec = {.kind = "call.started", .tenant = "t1"};
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(1000), NULL, &err), TG_EINVALID_PARAMS);
+    rec.kind = "retention"; /* only a prune writes anchors */
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(1000), NULL, &err), TG_EINVALID_PARAMS);
+    rec.kind = "trigger";
+    rec.trigger_kind = "robot";
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(1000), NULL, &err), TG_EINVALID_PARAMS);
+    rec.trigger_kind = "button";
+    json_t *arr = json_array();
+    rec.body = arr;
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(1000), NULL, &err), TG_EINVALID_PARAMS);
+    json_decref(arr);
+    rec.body = NULL;
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(1000), NULL, &err), 0);
+
+    json_t *page = NULL;
+    char *next = NULL;
+    tg_audit_filter f = {0};
+    CHECK_INT_EQ(tg_audit_query(a, &f, 10, NULL, &page, &next, &err), TG_EINVALID_PARAMS);
+    f.tenant = "t1";
+    CHECK_INT_EQ(tg_audit_query(a, &f, 10, "12x", &page, &next, &err), TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_audit_query(a, &f, 10, "-3", &page, &next, &err), TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_audit_query(a, &f, 10, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(page, 0), "trigger_kind")),
+                 "button");
+    CHECK(next == NULL);
+    json_decref(page);
+    tg_audit_close(a);
+}
+
+/* ---- failing closed -------------------------------------------------- */
+
+/* A lock held by another process: appends fail by their deadline, and
+ * succeed again once it is released. */
+static void test_locked(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "locked.db");
+    tg_audit_options o = {.busy_timeout_ms = 50, .retry_ms = 10};
+    tg_audit *a = open_log("locked.db", &o);
+    CHECK(a != NULL);
+    if (!a) return;
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+    sqlite3 *locker = NULL;
+    sqlite3_open(path, &locker);
+    CHECK_INT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    tg_error err = {0};
+    tg_audit_record rec = {.kind = "call.begin", .tenant = "t1", .call_id = "locked"};
+    int64_t t0 = mono_ns();
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(300), NULL, &err), TG_EAUDIT_UNAVAILABLE);
+    int64_t took_ms = (mono_ns() - t0) / 1000000;
+    CHECK(took_ms >= 250 && took_ms < 1000);
+    CHECK_INT_EQ(err.code, TG_EAUDIT_UNAVAILABLE);
+    CHECK(!tg_audit_healthy(a));
+
+    sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(locker);
+    uint64_t seq = 0;
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(5000), &seq, &err), 0);
+    CHECK(tg_audit_healthy(a));
+    tg_audit_close(a);
+    /* The failed record was taken back: only the deploy and the retry are there. */
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK(r.records >= 2 && r.records <= 3);
+    CHECK_INT_EQ(r.last_seq, seq);
+    tg_audit_report_clear(&r);
+}
+
+/* The file renamed away under the gateway (as a careless rotation would):
+ * sqlite refuses to write a file that is no longer at its path. */
+static void test_moved(void)
+{
+    char path[512], moved[520];
+    db_path(path, sizeof path, "moved.db");
+    snprintf(moved, sizeof moved, "%s.away", path);
+    tg_audit_options o = {.retry_ms = 10};
+    tg_audit *a = open_log("moved.db", &o);
+    CHECK(a != NULL);
+    if (!a) return;
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+    CHECK_INT_EQ(rename(path, moved), 0);
+    tg_error err = {0};
+    tg_audit_record rec = {.kind = "secret.write", .tenant = "t1"};
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(300), NULL, &err), TG_EAUDIT_UNAVAILABLE);
+    CHECK(!tg_audit_healthy(a));
+    CHECK_INT_EQ(rename(moved, path), 0);
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(5000), NULL, &err), 0);
+    CHECK(tg_audit_healthy(a));
+    tg_audit_close(a);
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    tg_audit_report_clear(&r);
+}
+
+/* The file unlinked under the gateway: sqlite would go on writing to the
+ * deleted inode, where the records vanish at close, so appends fail. */
+static void test_removed(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "removed.db");
+    tg_audit_options o = {.retry_ms = 10};
+    tg_audit *a = open_log("removed.db", &o);
+    CHECK(a != NULL);
+    if (!a) return;
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+    CHECK_INT_EQ(unlink(path), 0);
+    tg_error err = {0};
+    tg_audit_record rec = {.kind = "call.begin", .tenant = "t1", .call_id = "gone"};
+    int64_t t0 = mono_ns();
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(200), NULL, &err), TG_EAUDIT_UNAVAILABLE);
+    CHECK((mono_ns() - t0) / 1000000 < 1000);
+    CHECK(strstr(err.message, "moved or removed") != NULL);
+    CHECK(!tg_audit_healthy(a));
+    tg_audit_close(a);
+}
+
+/* A full disk: a tiny tmpfs filled up. Needs root (mount); skipped without. */
+static void test_disk_full(void)
+{
+    char dir[512], path[600], filler[600];
+    db_path(dir, sizeof dir, "tiny");
+    mkdir(dir, 0700);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=256k") != 0) {
+        printf("disk full: skipped (mount: %s)\n", strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof path, "%s/audit.db", dir);
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    tg_audit_options o = {.retry_ms = 10};
+    tg_audit *a = NULL;
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_audit_open(path, &o, &a, &err), 0);
+    if (a) {
+        for (int i = 0; i < 5; i++)
+            CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+        int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char block[4096];
+        memset(block, 'x', sizeof block);
+        while (write(fd, block, sizeof block) > 0)
+            ;
+        close(fd);
+        json_t *body = json_pack("{s:s}", "big", "0123456789abcdef0123456789abcdef");
+        tg_audit_record rec = {
+            .kind = "call.begin", .tenant = "t1", .call_id = "full", .body = body};
+        int failed = 0;
+        /* The WAL may still have room in its last frames: write until it has none. */
+        for (int i = 0; i < 50 && !failed; i++)
+            failed = tg_audit_append(a, &rec, in_ms(300), NULL, &err) == TG_EAUDIT_UNAVAILABLE;
+        CHECK(failed);
+        CHECK(!tg_audit_healthy(a));
+        unlink(filler);
+        CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(5000), NULL, &err), 0);
+        CHECK(tg_audit_healthy(a));
+        json_decref(body);
+        tg_audit_close(a);
+        tg_audit_report r = {0};
+        CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+        tg_audit_report_clear(&r);
+    }
+    umount(dir);
+    rmdir(dir);
+}
+
+/* ---- retention ------------------------------------------------------- */
+
+static int append_at(tg_audit *a, int64_t time_ms, const char *tool)
+{
+    tg_audit_record rec = {.kind = "call.end", .tenant = "t1", .tool = tool, .time_ms = time_ms};
+    tg_error err = {0};
+    return tg_audit_append(a, &rec, in_ms(5000), NULL, &err);
+}
+
+static void test_retention(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "retention.db");
+    tg_audit *a = open_log("retention.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    for (int i = 0; i < 10; i++)
+        CHECK_INT_EQ(append_at(a, 1000 + i, "old"), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_INT_EQ(append_at(a, 5000 + i, "new"), 0);
+    tg_error err = {0};
+    uint64_t dropped = 99;
+    CHECK_INT_EQ(tg_audit_prune(a, 5000, in_ms(5000), &dropped, &err), 0);
+    CHECK_INT_EQ(dropped, 10);
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK_INT_EQ(r.first_seq, 11);
+    CHECK_INT_EQ(r.records, 6);
+    tg_audit_report_clear(&r);
+
+    /* Nothing older than the cutoff: the anchor is restated, nothing dropped. */
+    CHECK_INT_EQ(tg_audit_prune(a, 10, in_ms(5000), &dropped, &err), 0);
+    CHECK_INT_EQ(dropped, 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT_EQ(append_at(a, 9000 + i, "later"), 0);
+    /* A second prune drops the first retention record too. */
+    CHECK_INT_EQ(tg_audit_prune(a, 5003, in_ms(5000), &dropped, &err), 0);
+    CHECK_INT_EQ(dropped, 3);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK_INT_EQ(r.first_seq, 14);
+    tg_audit_report_clear(&r);
+    tg_audit_close(a);
+
+    /* The chain still catches removals after the anchor. */
+    CHECK_INT_EQ(tamper(path, "DELETE FROM records WHERE seq = 14"), 0);
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_REMOVED);
+    CHECK_INT_EQ(r.bad_seq, 14);
+    tg_audit_report_clear(&r);
+}
+
+/* Everything older than the cutoff: only the retention record remains. */
+static void test_retention_all(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "retention-all.db");
+    tg_audit *a = open_log("retention-all.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    for (int i = 0; i < 4; i++)
+        CHECK_INT_EQ(append_at(a, 1000 + i, "old"), 0);
+    uint64_t dropped = 0;
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_audit_prune(a, 2000, in_ms(5000), &dropped, &err), 0);
+    CHECK_INT_EQ(dropped, 4);
+    CHECK_INT_EQ(append_at(a, 3000, "new"), 0);
+    tg_audit_close(a);
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    CHECK_INT_EQ(r.first_seq, 5);
+    CHECK_INT_EQ(r.records, 2);
+    tg_audit_report_clear(&r);
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+static void test_query_filters(void)
+{
+    tg_audit *a = open_log("query.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    const char *tenants[] = {"acme", "other"};
+    const char *tools[] = {"search", "send"};
+    const char *principals[] = {"alice", "bob", "carol"};
+    tg_error err = {0};
+    for (int i = 0; i < 60; i++) {
+        char call[16];
+        snprintf(call, sizeof call, "q%d", i);
+        tg_audit_record rec = {.kind = "call.end",
+                               .time_ms = 10000 + i,
+                               .tenant = tenants[i % 2],
+                               .tool = tools[(i / 2) % 2],
+                               .principal = principals[i % 3],
+                               .trigger_kind = i % 5 == 0 ? "schedule" : "agent",
+                               .status = i % 4 == 0 ? "error" : "ok",
+                               .error_code = i % 4 == 0 ? "TIMEOUT" : NULL,
+                               .call_id = call};
+        CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(5000), NULL, &err), 0);
+    }
+    struct {
+        tg_audit_filter f;
+        size_t want;
+    } cases[] = {
+        {{.tenant = "acme"}, 30},
+        {{.tenant = "nobody"}, 0},
+        {{.tenant = "acme", .tool = "search"}, 15},
+        {{.tenant = "acme", .principal = "alice"}, 10},
+        {{.tenant = "acme", .status = "error"}, 15},
+        {{.tenant = "acme", .error_code = "TIMEOUT"}, 15},
+        {{.tenant = "acme", .trigger_kind = "schedule"}, 6},
+        {{.tenant = "acme", .call_id = "q4"}, 1},
+        {{.tenant = "other", .call_id = "q4"}, 0},
+        {{.tenant = "acme", .since_ms = 10010, .until_ms = 10020}, 5},
+        {{.tenant = "acme", .tool = "send", .principal = "bob", .since_ms = 10030}, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *page = NULL;
+        char *next = NULL;
+        CHECK_INT_EQ(tg_audit_query(a, &cases[i].f, 1000, NULL, &page, &next, &err), 0);
+        if (json_array_size(page) != cases[i].want) fprintf(stderr, "filter case %zu\n", i);
+        CHECK_INT_EQ(json_array_size(page), cases[i].want);
+        size_t k;
+        json_t *rec;
+        int tenant_ok = 1;
+        json_array_foreach(page, k, rec)
+        {
+            const char *tenant = json_string_value(json_object_get(rec, "tenant"));
+            if (!tenant || strcmp(tenant, cases[i].f.tenant) != 0) tenant_ok = 0;
+        }
+        CHECK(tenant_ok);
+        CHECK(next == NULL);
+        json_decref(page);
+    }
+    tg_audit_close(a);
+}
+
+typedef struct {
+    tg_audit *a;
+    volatile int stop;
+    int appended;
+} writer_arg;
+
+static void *keep_appending(void *arg)
+{
+    writer_arg *w = arg;
+    while (!w->stop) {
+        if (append_simple(w->a, "egress", "acme", "live", NULL) == 0) w->appended++;
+    }
+    return NULL;
+}
+
+/* Pages read while another thread appends: each record that existed at the
+ * first page comes exactly once, newest first. */
+static void test_query_pagination(void)
+{
+    tg_audit *a = open_log("pages.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    enum { EXISTING = 103 };
+    static uint64_t existing[EXISTING];
+    for (int i = 0; i < EXISTING; i++)
+        append_simple(a, "call.begin", "acme", "old", &existing[i]);
+    append_simple(a, "call.begin", "other", "old", NULL);
+
+    writer_arg w = {.a = a};
+    pthread_t th;
+    pthread_create(&th, NULL, keep_appending, &w);
+    while (w.appended < 5)
+        usleep(1000);
+
+    tg_audit_filter f = {.tenant = "acme"};
+    char *cursor = NULL;
+    uint64_t prev = UINT64_MAX;
+    int decreasing = 1, pages = 0, seen_existing = 0, seen_total = 0;
+    tg_error err = {0};
+    do {
+        json_t *page = NULL;
+        char *next = NULL;
+        int rc = tg_audit_query(a, &f, 7, cursor, &page, &next, &err);
+        CHECK_INT_EQ(rc, 0);
+        free(cursor);
+        cursor = next;
+        if (rc) break;
+        pages++;
+        size_t k;
+        json_t *rec;
+        json_array_foreach(page, k, rec)
+        {
+            uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+            if (seq >= prev) decreasing = 0;
+            prev = seq;
+            seen_total++;
+            for (int i = 0; i < EXISTING; i++)
+                if (existing[i] == seq) seen_existing++;
+        }
+        json_decref(page);
+        usleep(200); /* let appends land between pages */
+    } while (cursor);
+    w.stop = 1;
+    pthread_join(th, NULL);
+    CHECK(decreasing);
+    CHECK_INT_EQ(seen_existing, EXISTING);
+    CHECK(pages >= EXISTING / 7);
+    CHECK(seen_total >= EXISTING);
+    printf("pagination: %d pages, %d records read while %d were appended\n", pages, seen_total,
+           w.appended);
+    tg_audit_close(a);
+}
+
+/* ---- a full queue ---------------------------------------------------- */
+
+typedef struct {
+    tg_audit *a;
+    int rc;
+} one_arg;
+
+static void *append_one(void *arg)
+{
+    one_arg *o = arg;
+    tg_audit_record rec = {.kind = "deploy", .tenant = "t1"};
+    tg_error err = {0};
+    o->rc = tg_audit_append(o->a, &rec, in_ms(5000), NULL, &err);
+    return NULL;
+}
+
+/* With the writer stuck on a lock and the queue at its bound, one more
+ * append waits only until its own deadline. */
+static void test_queue_full(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "queue.db");
+    tg_audit_options o = {.queue_max = 1, .group_max = 1, .busy_timeout_ms = 100, .retry_ms = 10};
+    tg_audit *a = open_log("queue.db", &o);
+    CHECK(a != NULL);
+    if (!a) return;
+    sqlite3 *locker = NULL;
+    sqlite3_open(path, &locker);
+    CHECK_INT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    one_arg first = {.a = a}, second = {.a = a};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, append_one, &first);
+    usleep(50000);
+    pthread_create(&t2, NULL, append_one, &second);
+    usleep(50000);
+    tg_audit_record rec = {.kind = "deploy", .tenant = "t1"};
+    tg_error err = {0};
+    int64_t t0 = mono_ns();
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(100), NULL, &err), TG_EAUDIT_UNAVAILABLE);
+    CHECK((mono_ns() - t0) / 1000000 < 1000);
+    sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(locker);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_INT_EQ(first.rc, 0);
+    CHECK_INT_EQ(second.rc, 0);
+    tg_audit_close(a);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_group_commit_and_reopen();
+    test_tamper();
+    test_open_calls();
+    test_invalid();
+    test_locked();
+    test_moved();
+    test_removed();
+    test_disk_full();
+    test_retention();
+    test_retention_all();
+    test_query_filters();
+    test_query_pagination();
+    test_queue_full();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_report();
+}
