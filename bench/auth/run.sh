@@ -19,55 +19,13 @@
 # project's libraries, openssl, python3, curl and Node.js.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-build=${BUILD_DIR:-$root/build-bench}
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/../lib.sh"
 rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_SECONDS:-2}
-warmup=${BENCH_WARMUP:-1}
-clients=${BENCH_CLIENTS:-8}
-warm=${BENCH_WARM:-4}
 auth_seconds=${AUTH_SECONDS:-2}
 
-tmp=$(mktemp -d)
-off_pid=
-auth_pid=
-# shellcheck disable=SC2317 # called by the EXIT trap, which shellcheck does not follow
-cleanup() {
-  for pid in $off_pid $auth_pid; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in $off_pid $auth_pid; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Configured every time, so a build directory made before bench_auth existed
-# learns of it.
-release=()
-[ -f "$build/CMakeCache.txt" ] || release=(-DCMAKE_BUILD_TYPE=Release)
-{ cmake -S "$root" -B "$build" "${release[@]}" &&
-  cmake --build "$build" --target toolgate toolgate-agent bench_auth -j "$(nproc)"; } \
-  >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
-if [ "$build_type" != "Release" ]; then
-  echo "!!! $build is a '$build_type' build: toolgate's numbers are not Release numbers"
-fi
-
-# The worker: bench/mcp's echo.
-mkdir -p "$tmp/workers/echo"
-cat >"$tmp/workers/echo/toolgate.json" <<'JSON'
-{"name":"echo","version":"1.0.0","description":"Answers ok.","runtime":"sh","entry":"main.sh",
- "inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]},
- "output":"content"}
-JSON
-cat >"$tmp/workers/echo/main.sh" <<'SH'
-#!/bin/sh
-cat >/dev/null
-printf '%s\n' '{"content":[{"type":"text","text":"ok"}]}'
-SH
+build_release toolgate toolgate-agent bench_auth
 
 # The keys, and the audience: the URL of a port chosen now.
 issuer=https://issuer.test
@@ -106,42 +64,20 @@ mint() { python3 "$tmp/mint.py" "$1" "$2" "$3" "$issuer" "$audience"; }
 hs_token=$(mint HS256 hs1 "$secret")
 es_token=$(mint ES256 es1 "$tmp/ec.pem")
 
-# Throughput is the figure here, so admission control is off, as in bench/mcp.
-admission='"admission": {"tenant_rate": -1, "tool_rate": -1, "tenant_concurrency": -1,
-  "worker_concurrency": -1}'
-printf '{%s}\n' "$admission" >"$tmp/off.json"
+# The gateways serve lib.sh's echo worker, with admission control off.
+printf '{%s}\n' "$admission_off" >"$tmp/off.json"
 cat >"$tmp/auth.json" <<JSON
 {"auth": {"issuer": "$issuer", "audience": "$audience",
   "keys": [{"kid": "hs1", "alg": "HS256", "secret": "$secret"},
            {"kid": "es1", "alg": "ES256", "pem_file": "$tmp/ec-public.pem"}]},
- $admission}
+ $admission_off}
 JSON
 
-# Starts toolgate in the background with its own data dir and waits for its
-# "serving MCP at URL" line; sets url and driver. $1 names the pid variable
-# to set and the run, the rest are serve's flags.
-start() {
-  local var=$1
-  shift
-  mkdir -p "$tmp/$var-data"
-  "$build/toolgate" serve --data-dir "$tmp/$var-data" --warm "$warm" --deploy "$tmp/workers" \
-    "$@" >"$tmp/$var.out" 2>"$tmp/$var.err" &
-  printf -v "$var" '%s' "$!"
-  for _ in $(seq 100); do
-    url=$(sed -n 's/.*serving MCP at \(http[^ ]*\).*/\1/p' "$tmp/$var.out")
-    driver=$(sed -n 's/.*(sandbox driver: \([^)]*\)).*/\1/p' "$tmp/$var.out")
-    [ -n "$url" ] && return 0
-    kill -0 "${!var}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "!!! toolgate ($var) did not start:"
-  cat "$tmp/$var.out" "$tmp/$var.err"
-  exit 1
-}
-start off_pid --insecure-no-auth --listen 127.0.0.1:0 --config "$tmp/off.json"
+serve off --insecure-no-auth --listen 127.0.0.1:0 --config "$tmp/off.json"
 off_url=$url
-start auth_pid --listen "127.0.0.1:$port" --config "$tmp/auth.json"
+serve auth --listen "127.0.0.1:$port" --config "$tmp/auth.json"
 auth_url=$url
+driver=$(sed -n 's/.*(sandbox driver: \([^)]*\)).*/\1/p' "$tmp/auth.out")
 
 status=0
 # Authentication is really on: a request without a token is refused.
@@ -153,7 +89,7 @@ if [ "$code" != 401 ]; then
   status=1
 fi
 
-echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) threads)"
+print_cpu
 echo "node $(node --version), $(openssl version | cut -d' ' -f1-2); toolgate $build_type build, --warm $warm, $driver sandboxes"
 echo "tokens: one per algorithm, minted here and sent on every request of its configuration, as a"
 echo "client reuses its token until it expires (HS256 ${#hs_token} bytes, ES256 ${#es_token} bytes)"
@@ -202,11 +138,6 @@ echo
   "$(cat "$tmp/ec-public.pem")" "$hs_token" "$es_token" || status=$?
 
 # Anything the gateways complained about during the runs is a finding.
-if cat "$tmp/off_pid.err" "$tmp/auth_pid.err" | grep -v -e 'WARNING: serving without authentication' \
-  -e '^toolgate: deployed ' -e '^toolgate: KVM cannot run the microVM guest here' \
-  >"$tmp/tg-complaints"; then
-  echo
-  echo "!!! toolgate wrote to stderr during the runs (first lines):"
-  head -n 20 "$tmp/tg-complaints"
-fi
+report_stderr "the runs" -e '^toolgate: KVM cannot run the microVM guest here' \
+  "$tmp/off.err" "$tmp/auth.err"
 exit "$status"
