@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/db.h"
 #include "gateway/core/text.h"
 
 #include <errno.h>
@@ -96,22 +97,19 @@ struct tg_audit {
 
 /* ---- small helpers --------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int fail(tg_error *err, tg_err_code code,
-                                                      const char *fmt, ...)
+/* How the audit log words a failed sqlite call (a tg_db_fail_fn). */
+static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
 {
-    if (!err) return code;
-    err->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    tg_vformat(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    return code;
+    if (kind == TG_DB_EXEC)
+        return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s", detail);
+    if (kind == TG_DB_NOT_WAL)
+        return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log %s: cannot use WAL mode", what);
+    return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s: %s", what, detail);
 }
 
 static int fail_db(tg_error *err, sqlite3 *db, const char *what)
 {
-    return fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s: %s", what,
-                db ? sqlite3_errmsg(db) : "no database");
+    return tg_db_fail(db, what, db_fail, err);
 }
 
 static int64_t now_ms(void)
@@ -224,57 +222,20 @@ static const char schema_sql[] =
 
 static int exec(sqlite3 *db, const char *sql, tg_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return 0;
+    return tg_db_exec(db, sql, db_fail, err);
 }
 
 static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, tg_error *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail_db(err, db, "prepare");
-    }
-    return 0;
+    return tg_db_prepare(db, st, db_fail, err, sql, 0);
 }
 
 static int open_conn(const char *path, bool readonly, int busy_ms, sqlite3 **out, tg_error *err)
 {
-    sqlite3 *db = NULL;
+    static const char *const setup[] = {schema_sql, NULL};
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        int rc = fail_db(err, db, path);
-        sqlite3_close(db);
-        return rc;
-    }
-    int rc = 0;
-    if (sqlite3_busy_timeout(db, busy_ms) != SQLITE_OK) rc = fail_db(err, db, "busy_timeout");
-    if (!rc && !readonly) {
-        /* journal_mode answers with the mode it ended up in. */
-        sqlite3_stmt *st = NULL;
-        rc = prep(db, "PRAGMA journal_mode = WAL", &st, err);
-        if (!rc && sqlite3_step(st) == SQLITE_ROW) {
-            const unsigned char *mode = sqlite3_column_text(st, 0);
-            if (!mode || strcmp((const char *)mode, "wal") != 0)
-                rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log %s: cannot use WAL mode", path);
-        } else if (!rc) {
-            rc = fail_db(err, db, "journal_mode");
-        }
-        sqlite3_finalize(st);
-        if (!rc) rc = exec(db, "PRAGMA synchronous = FULL", err);
-        if (!rc) rc = exec(db, schema_sql, err);
-    }
-    if (rc) {
-        sqlite3_close(db);
-        return rc;
-    }
-    *out = db;
-    return 0;
+    return tg_db_open(path, flags, busy_ms, !readonly, readonly ? NULL : setup, out, db_fail, err);
 }
 
 /* Reads the tail of the chain (the last seq and hash) into a. */
@@ -286,7 +247,8 @@ static int load_tail(tg_audit *a, tg_error *err)
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 1) != HASH_LEN) {
-            rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: the last record's hash is malformed");
+            rc = tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
+                              "audit log: the last record's hash is malformed");
         } else {
             a->last_seq = (uint64_t)sqlite3_column_int64(st, 0);
             memcpy(a->last_hash, sqlite3_column_blob(st, 1), HASH_LEN);
@@ -308,7 +270,7 @@ static int insert_record(tg_audit *a, sqlite3_stmt *ins, uint64_t seq, int64_t t
                          unsigned char hash[HASH_LEN], tg_error *err)
 {
     if (record_hash(prev, time_ms, (const char *const *)f, body, hash))
-        return fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: hashing failed");
+        return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: hashing failed");
     sqlite3_reset(ins);
     sqlite3_clear_bindings(ins);
     int ok = sqlite3_bind_int64(ins, 1, (sqlite3_int64)seq) == SQLITE_OK &&
@@ -353,8 +315,8 @@ static int select_hash(sqlite3 *db, uint64_t seq, bool prev, unsigned char out[H
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HASH_LEN)
         memcpy(out, sqlite3_column_blob(st, 0), HASH_LEN);
     else
-        rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: record %llu has no hash",
-                  (unsigned long long)seq);
+        rc = tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: record %llu has no hash",
+                          (unsigned long long)seq);
     sqlite3_finalize(st);
     return rc;
 }
@@ -404,7 +366,8 @@ static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
     char *f[NF] = {KIND_RETENTION};
     unsigned char hash[HASH_LEN];
     rc = text ? insert_record(a, ins, *seq + 1, now_ms(), f, text, prev, hash, err)
-              : fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: cannot encode the retention record");
+              : tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
+                             "audit log: cannot encode the retention record");
     free(text);
     if (rc) return rc;
     *seq += 1;
@@ -446,7 +409,8 @@ static int write_group(tg_audit *a, entry **group, size_t n, tg_error *err)
     int moved = 0;
     if (!rc && (sqlite3_file_control(a->wdb, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
                 moved))
-        rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s was moved or removed", a->path);
+        rc =
+            tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s was moved or removed", a->path);
     if (!rc) rc = exec(a->wdb, "COMMIT", err);
     if (rc) {
         if (!sqlite3_get_autocommit(a->wdb)) exec(a->wdb, "ROLLBACK", NULL);
@@ -538,7 +502,7 @@ static void *writer_main(void *arg)
 
 int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out, tg_error *err)
 {
-    if (!path || !*path || !out) return fail(err, TG_EINVALID_PARAMS, "audit log: no path");
+    if (!path || !*path || !out) return tg_error_set(err, TG_EINVALID_PARAMS, "audit log: no path");
     *out = NULL;
     tg_audit *a = tg_xcalloc(1, sizeof *a);
     a->path = tg_xstrdup(path);
@@ -573,7 +537,8 @@ int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out
         sqlite3_close(a->wdb);
         free(a->path);
         free(a);
-        return fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: cannot start the writer thread");
+        return tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
+                            "audit log: cannot start the writer thread");
     }
     *out = a;
     return 0;
@@ -616,13 +581,13 @@ static int submit(tg_audit *a, entry *e, int64_t deadline_ns, uint64_t *seq_out,
         if (!wait_until(&a->space_cv, &a->mu, deadline_ns)) {
             pthread_mutex_unlock(&a->mu);
             entry_free(e);
-            return fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: the write queue is full");
+            return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: the write queue is full");
         }
     }
     if (a->stop) {
         pthread_mutex_unlock(&a->mu);
         entry_free(e);
-        return fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: closing");
+        return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: closing");
     }
     if (a->tail)
         a->tail->next = e;
@@ -649,14 +614,15 @@ static int submit(tg_audit *a, entry *e, int64_t deadline_ns, uint64_t *seq_out,
         }
         /* The writer's last error says why, when writes are failing. */
         bool healthy = atomic_load(&a->healthy);
-        int rc = fail(err, TG_EAUDIT_UNAVAILABLE, "audit log: not written before the deadline%s%s",
-                      healthy ? "" : ": ", healthy ? "" : a->last_error);
+        int rc = tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
+                              "audit log: not written before the deadline%s%s", healthy ? "" : ": ",
+                              healthy ? "" : a->last_error);
         pthread_mutex_unlock(&a->mu);
         return rc;
     }
     int rc = e->rc;
     if (rc) {
-        fail(err, rc, "audit log: %s", a->last_error);
+        tg_error_set(err, rc, "audit log: %s", a->last_error);
     } else {
         if (seq_out) *seq_out = e->seq;
         if (dropped_out) *dropped_out = e->dropped;
@@ -669,30 +635,30 @@ static int submit(tg_audit *a, entry *e, int64_t deadline_ns, uint64_t *seq_out,
 int tg_audit_append(tg_audit *a, const tg_audit_record *rec, int64_t deadline_ns, uint64_t *seq_out,
                     tg_error *err)
 {
-    if (!a || !rec) return fail(err, TG_EINVALID_PARAMS, "audit log: no record");
+    if (!a || !rec) return tg_error_set(err, TG_EINVALID_PARAMS, "audit log: no record");
     if (!rec->kind || !one_of(rec->kind, kinds, sizeof kinds / sizeof kinds[0]))
-        return fail(err, TG_EINVALID_PARAMS, "audit record: unknown kind \"%s\"",
-                    rec->kind ? rec->kind : "(null)");
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: unknown kind \"%s\"",
+                            rec->kind ? rec->kind : "(null)");
     if (rec->trigger_kind &&
         !one_of(rec->trigger_kind, trigger_kinds, sizeof trigger_kinds / sizeof trigger_kinds[0]))
-        return fail(err, TG_EINVALID_PARAMS, "audit record: unknown trigger_kind \"%s\"",
-                    rec->trigger_kind);
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: unknown trigger_kind \"%s\"",
+                            rec->trigger_kind);
     if (rec->body && !json_is_object(rec->body))
-        return fail(err, TG_EINVALID_PARAMS, "audit record: body must be an object");
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: body must be an object");
     const char *in[NF] = {rec->kind,         rec->tenant,  rec->principal,
                           rec->trigger_kind, rec->call_id, rec->trace_id,
                           rec->tool,         rec->status,  rec->error_code};
     for (int i = 0; i < NF; i++)
         if (in[i] && strnlen(in[i], MAX_FIELD_BYTES + 1) > MAX_FIELD_BYTES)
-            return fail(err, TG_EINVALID_PARAMS, "audit record: %s is longer than %d bytes",
-                        field_names[i], MAX_FIELD_BYTES);
+            return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: %s is longer than %d bytes",
+                                field_names[i], MAX_FIELD_BYTES);
     char *body =
         rec->body ? json_dumps(rec->body, JSON_COMPACT | JSON_SORT_KEYS) : tg_xstrdup("{}");
-    if (!body) return fail(err, TG_EINVALID_PARAMS, "audit record: body cannot be encoded");
+    if (!body) return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: body cannot be encoded");
     if (strlen(body) > MAX_BODY_BYTES) {
         free(body);
-        return fail(err, TG_EINVALID_PARAMS, "audit record: body is larger than %u bytes",
-                    MAX_BODY_BYTES);
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit record: body is larger than %u bytes",
+                            MAX_BODY_BYTES);
     }
     entry *e = tg_xcalloc(1, sizeof *e);
     e->type = E_RECORD;
@@ -706,7 +672,7 @@ int tg_audit_append(tg_audit *a, const tg_audit_record *rec, int64_t deadline_ns
 int tg_audit_prune(tg_audit *a, int64_t older_than_ms, int64_t deadline_ns, uint64_t *dropped,
                    tg_error *err)
 {
-    if (!a) return fail(err, TG_EINVALID_PARAMS, "audit log: no log");
+    if (!a) return tg_error_set(err, TG_EINVALID_PARAMS, "audit log: no log");
     entry *e = tg_xcalloc(1, sizeof *e);
     e->type = E_PRUNE;
     e->cutoff_ms = older_than_ms;
@@ -757,7 +723,7 @@ int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const ch
                    json_t **page, char **next_cursor, tg_error *err)
 {
     if (!a || !f || !f->tenant || !*f->tenant || !page || !next_cursor)
-        return fail(err, TG_EINVALID_PARAMS, "audit query: a tenant is required");
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: a tenant is required");
     *page = NULL;
     *next_cursor = NULL;
     int64_t after = INT64_MAX;
@@ -766,7 +732,7 @@ int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const ch
         errno = 0;
         long long v = strtoll(cursor, &end, 10);
         if (errno || end == cursor || *end || v <= 0 || cursor[0] < '0' || cursor[0] > '9')
-            return fail(err, TG_EINVALID_PARAMS, "audit query: cursor is not valid");
+            return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: cursor is not valid");
         after = v;
     }
     if (limit == 0) limit = DEFAULT_PAGE;
@@ -993,7 +959,7 @@ out:
 
 int tg_audit_verify_file(const char *path, tg_audit_report *report, tg_error *err)
 {
-    if (!path || !report) return fail(err, TG_EINVALID_PARAMS, "audit verify: no file");
+    if (!path || !report) return tg_error_set(err, TG_EINVALID_PARAMS, "audit verify: no file");
     tg_audit_report_clear(report);
     sqlite3 *db = NULL;
     int rc = open_conn(path, true, DEFAULT_BUSY_MS, &db, err);
@@ -1004,6 +970,6 @@ int tg_audit_verify_file(const char *path, tg_audit_report *report, tg_error *er
 
 int tg_audit_verify(tg_audit *a, tg_audit_report *report, tg_error *err)
 {
-    if (!a) return fail(err, TG_EINVALID_PARAMS, "audit verify: no log");
+    if (!a) return tg_error_set(err, TG_EINVALID_PARAMS, "audit verify: no log");
     return tg_audit_verify_file(a->path, report, err);
 }

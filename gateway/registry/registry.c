@@ -14,6 +14,7 @@
 #include "gateway/registry/registry.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/db.h"
 #include "gateway/core/text.h"
 
 #include <dirent.h>
@@ -111,9 +112,18 @@ __attribute__((format(printf, 3, 4))) static int fail(tg_registry_error *err, in
     return code;
 }
 
+/* How the registry words a failed sqlite call (a tg_db_fail_fn); a failed
+ * exec names its SQL as what. */
+static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+{
+    if (kind == TG_DB_NOT_WAL)
+        return fail(err, TG_REGISTRY_ESTORE, "%s: cannot use WAL mode", what);
+    return fail(err, TG_REGISTRY_ESTORE, "%s: %s", what, detail);
+}
+
 static int fail_db(tg_registry_error *err, sqlite3 *db, const char *what)
 {
-    return fail(err, TG_REGISTRY_ESTORE, "%s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+    return tg_db_fail(db, what, db_fail, err);
 }
 
 /* Appends {path, keyword, message} to *details (created on first use). */
@@ -279,98 +289,37 @@ static const char *const migrations[] = {
 
 static int exec(sqlite3 *db, const char *sql, tg_registry_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = fail(err, TG_REGISTRY_ESTORE, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return 0;
+    return tg_db_exec(db, sql, db_fail, err);
 }
 
 /* Prepares sql and binds the n text arguments that follow (borrowed: they
  * must outlive the statement). */
 static int prep(sqlite3 *db, sqlite3_stmt **st, tg_registry_error *err, const char *sql, int n, ...)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail_db(err, db, "prepare");
-    }
     va_list ap;
     va_start(ap, n);
-    int rc = 0;
-    for (int i = 1; i <= n && rc == 0; i++) {
-        const char *v = va_arg(ap, const char *);
-        if (sqlite3_bind_text(*st, i, v, -1, SQLITE_STATIC) != SQLITE_OK)
-            rc = fail_db(err, db, "bind");
-    }
+    int rc = tg_db_vprepare(db, st, db_fail, err, sql, n, ap);
     va_end(ap);
-    if (rc) {
-        sqlite3_finalize(*st); /* the bind error is the one reported */
-        *st = NULL;
-    }
     return rc;
 }
 
-/* A TEXT column; "" rather than NULL (only out of memory gives NULL for a
- * NOT NULL column), so callers can compare and copy it safely. */
-static const char *col_text(sqlite3_stmt *st, int col)
-{
-    const unsigned char *s = sqlite3_column_text(st, col);
-    return s ? (const char *)s : "";
-}
-
-/* Steps a statement that returns no row (or whose rows are ignored). */
 static int step_done(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
 {
-    int s = sqlite3_step(st);
-    if (s != SQLITE_DONE && s != SQLITE_ROW) return fail_db(err, db, "step");
-    return 0;
+    return tg_db_step_done(db, st, db_fail, err);
 }
 
-/* Returns 1 for a row, 0 at the end, negative on error. */
 static int step_row(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
 {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) return 1;
-    if (s == SQLITE_DONE) return 0;
-    return fail_db(err, db, "step");
+    return tg_db_step_row(db, st, db_fail, err);
 }
 
 static int open_conn(const char *path, bool readonly, int busy_ms, sqlite3 **out,
                      tg_registry_error *err)
 {
-    sqlite3 *db = NULL;
+    static const char *const ro[] = {"PRAGMA foreign_keys = ON", "PRAGMA query_only = ON", NULL};
+    static const char *const rw[] = {"PRAGMA foreign_keys = ON", NULL};
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        int rc = fail_db(err, db, path);
-        sqlite3_close(db);
-        return rc;
-    }
-    int rc = 0;
-    if (sqlite3_busy_timeout(db, busy_ms) != SQLITE_OK) rc = fail_db(err, db, "busy_timeout");
-    if (!rc) rc = exec(db, "PRAGMA foreign_keys = ON", err);
-    if (!rc && readonly) rc = exec(db, "PRAGMA query_only = ON", err);
-    if (!rc && !readonly) {
-        /* journal_mode answers with the mode it ended up in. */
-        sqlite3_stmt *st = NULL;
-        rc = prep(db, &st, err, "PRAGMA journal_mode = WAL", 0);
-        if (!rc && step_row(db, st, err) == 1) {
-            const unsigned char *mode = sqlite3_column_text(st, 0);
-            if (!mode || strcmp((const char *)mode, "wal") != 0)
-                rc = fail(err, TG_REGISTRY_ESTORE, "%s: cannot use WAL mode", path);
-        } else if (!rc) {
-            rc = fail_db(err, db, "journal_mode");
-        }
-        sqlite3_finalize(st);
-        if (!rc) rc = exec(db, "PRAGMA synchronous = FULL", err);
-    }
-    if (rc) {
-        sqlite3_close(db);
-        return rc;
-    }
-    *out = db;
-    return 0;
+    return tg_db_open(path, flags, busy_ms, !readonly, readonly ? ro : rw, out, db_fail, err);
 }
 
 /* Reads user_version inside the write transaction, so two processes opening
@@ -751,7 +700,7 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
               2, tenant, name);
     if (rc) goto out;
     int row = step_row(db, st, err);
-    bool same = row == 1 && strcmp(col_text(st, 0), version) == 0;
+    bool same = row == 1 && strcmp(tg_db_text(st, 0), version) == 0;
     sqlite3_finalize(st);
     if (row < 0) {
         rc = row;
@@ -1189,7 +1138,7 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
                  : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
         goto out;
     }
-    changed = strcmp(col_text(st, 0), version) != 0;
+    changed = strcmp(tg_db_text(st, 0), version) != 0;
     sqlite3_finalize(st);
     st = NULL;
     if (changed) {
@@ -1291,7 +1240,7 @@ static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, cons
         if (len) memcpy(data, blob, len);
         data[len] = '\0';
         s->files[s->nfiles++] =
-            (tg_registry_file){.path = tg_xstrdup(col_text(st, 0)), .data = data, .len = len};
+            (tg_registry_file){.path = tg_xstrdup(tg_db_text(st, 0)), .data = data, .len = len};
     }
     if (rc) goto out;
 
@@ -1339,7 +1288,7 @@ int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
         rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
         goto out;
     }
-    snprintf(version, sizeof version, "%s", col_text(st, 0));
+    snprintf(version, sizeof version, "%s", tg_db_text(st, 0));
     s = cache_find(reg, tenant, version);
     if (!s) {
         rc = load_snapshot(db, tenant, name, version, &s, err);
