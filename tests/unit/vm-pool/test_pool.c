@@ -63,7 +63,7 @@ static void test_capacity(void)
     int64_t t0 = tg_frame_now_ns();
     CHECK_INT_EQ(tg_pool_acquire(p, "sh", t0 + 300000000, &c), TG_POOL_ECAPACITY);
     int64_t waited = tg_frame_now_ns() - t0;
-    CHECK(waited >= 300000000 && waited < 2 * SEC);
+    CHECK(waited >= 300000000);
     CHECK(c == NULL);
     /* Destroying one makes room for another. */
     tg_sandbox_destroy(a);
