@@ -218,7 +218,8 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS records_tenant_time ON records (tenant, time_ms);"
     "CREATE INDEX IF NOT EXISTS records_tenant_tool ON records (tenant, tool, time_ms);"
     "CREATE INDEX IF NOT EXISTS records_tenant_call ON records (tenant, call_id);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_principal ON records (tenant, principal, time_ms);";
+    "CREATE INDEX IF NOT EXISTS records_tenant_principal ON records (tenant, principal, time_ms);"
+    "CREATE INDEX IF NOT EXISTS records_tenant_kind ON records (tenant, kind, time_ms);";
 
 static int exec(sqlite3 *db, const char *sql, tg_error *err)
 {
@@ -719,14 +720,14 @@ static json_t *row_json(const row *r)
     return o;
 }
 
-int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const char *cursor,
-                   json_t **page, char **next_cursor, tg_error *err)
+static int query_path(const char *path, int busy_ms, const tg_audit_filter *f, size_t limit,
+                      const char *cursor, json_t **page, char **next_cursor, tg_error *err)
 {
-    if (!a || !f || !f->tenant || !*f->tenant || !page || !next_cursor)
-        return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: a tenant is required");
+    if (!f || (f->tenant && !*f->tenant) || !page || !next_cursor)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: bad arguments");
     *page = NULL;
     *next_cursor = NULL;
-    int64_t after = INT64_MAX;
+    int64_t after = f->oldest_first ? 0 : INT64_MAX;
     if (cursor) {
         char *end = NULL;
         errno = 0;
@@ -746,6 +747,8 @@ int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const ch
         int64_t num;
         bool set;
     } conds[] = {
+        {" AND tenant = ?", f->tenant, 0, f->tenant != NULL},
+        {" AND kind = ?", f->kind, 0, f->kind != NULL},
         {" AND time_ms >= ?", NULL, f->since_ms, f->since_ms != 0},
         {" AND time_ms < ?", NULL, f->until_ms, f->until_ms != 0},
         {" AND tool = ?", f->tool, 0, f->tool != NULL},
@@ -757,21 +760,22 @@ int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const ch
     };
     size_t nconds = sizeof conds / sizeof conds[0];
     char sql[1024];
-    size_t used = (size_t)snprintf(
-        sql, sizeof sql, "SELECT " RECORD_COLUMNS " FROM records WHERE tenant = ? AND seq < ?");
+    size_t used =
+        (size_t)snprintf(sql, sizeof sql, "SELECT " RECORD_COLUMNS " FROM records WHERE %s",
+                         f->oldest_first ? "seq > ?" : "seq < ?");
     for (size_t i = 0; i < nconds; i++)
         if (conds[i].set)
             used += (size_t)snprintf(sql + used, sizeof sql - used, "%s", conds[i].clause);
-    snprintf(sql + used, sizeof sql - used, " ORDER BY seq DESC LIMIT ?");
+    snprintf(sql + used, sizeof sql - used, " ORDER BY seq %s LIMIT ?",
+             f->oldest_first ? "ASC" : "DESC");
 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     json_t *arr = json_array();
-    int rc = open_conn(a->path, true, a->opts.busy_timeout_ms, &db, err);
+    int rc = open_conn(path, true, busy_ms, &db, err);
     if (!rc) rc = prep(db, sql, &st, err);
     if (rc) goto out;
     int idx = 1;
-    sqlite3_bind_text(st, idx++, f->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, idx++, after);
     for (size_t i = 0; i < nconds; i++) {
         if (!conds[i].set) continue;
@@ -806,6 +810,73 @@ out:
     }
     *page = arr;
     return 0;
+}
+
+int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const char *cursor,
+                   json_t **page, char **next_cursor, tg_error *err)
+{
+    if (!a || !f || !f->tenant || !*f->tenant)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: a tenant is required");
+    return query_path(a->path, a->opts.busy_timeout_ms, f, limit, cursor, page, next_cursor, err);
+}
+
+int tg_audit_query_file(const char *path, const tg_audit_filter *f, size_t limit,
+                        const char *cursor, json_t **page, char **next_cursor, tg_error *err)
+{
+    if (!path) return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: no path");
+    return query_path(path, DEFAULT_BUSY_MS, f, limit, cursor, page, next_cursor, err);
+}
+
+int tg_audit_usage(tg_audit *a, const char *tenant, int64_t since_ms, int64_t until_ms,
+                   tg_audit_usage_group group, json_t **out, tg_error *err)
+{
+    if (!a || !tenant || !*tenant || !out)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "audit usage: a tenant is required");
+    *out = NULL;
+    /* The key is a column or an expression fixed here, never caller text. */
+    const char *key =
+        group == TG_AUDIT_BY_DAY ? "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')" : "tool";
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "SELECT %s AS k, total(status != 'refused'), total(status = 'error'),"
+             " total(status = 'refused'),"
+             " total(json_extract(body, '$.cpu_us')), total(json_extract(body, '$.wall_us')),"
+             " total(json_extract(body, '$.egress.bytes'))"
+             " FROM records WHERE tenant = ? AND kind = 'call.end' AND time_ms >= ? AND time_ms < ?"
+             " GROUP BY k ORDER BY k",
+             key);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = open_conn(a->path, true, a->opts.busy_timeout_ms, &db, err);
+    if (!rc) rc = prep(db, sql, &st, err);
+    if (rc) goto out;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_ms);
+    sqlite3_bind_int64(st, 3, until_ms ? until_ms : INT64_MAX);
+    json_t *rows = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        json_array_append_new(rows,
+                              json_pack("{s:s?, s:I, s:I, s:I, s:f, s:f, s:I}",
+                                        group == TG_AUDIT_BY_DAY ? "day" : "worker", k, "calls",
+                                        (json_int_t)sqlite3_column_int64(st, 1), "errors",
+                                        (json_int_t)sqlite3_column_int64(st, 2), "refused",
+                                        (json_int_t)sqlite3_column_int64(st, 3), "cpu_seconds",
+                                        sqlite3_column_double(st, 4) / 1e6, "wall_seconds",
+                                        sqlite3_column_double(st, 5) / 1e6, "egress_bytes",
+                                        (json_int_t)sqlite3_column_double(st, 6)));
+    }
+    if (s != SQLITE_DONE) {
+        rc = fail_db(err, db, "usage");
+        json_decref(rows);
+    } else {
+        *out = rows;
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
 }
 
 /* ---- verify ---------------------------------------------------------- */

@@ -82,10 +82,12 @@ uint64_t tg_audit_commits(tg_audit *a);
 int tg_audit_prune(tg_audit *a, int64_t older_than_ms, int64_t deadline_ns, uint64_t *dropped,
                    tg_error *err);
 
-/* What tg_audit_query selects. tenant is required; every other field, when
- * set (non-NULL, or non-zero for the times), must match exactly. */
+/* What tg_audit_query selects. tenant is required there (tg_audit_query_file,
+ * the operator's, takes NULL for every tenant); every other field, when set
+ * (non-NULL, or non-zero for the times), must match exactly. */
 typedef struct tg_audit_filter {
     const char *tenant;
+    const char *kind;
     int64_t since_ms; /* time_ms >= since_ms */
     int64_t until_ms; /* time_ms < until_ms */
     const char *tool;
@@ -94,18 +96,36 @@ typedef struct tg_audit_filter {
     const char *error_code;
     const char *trigger_kind;
     const char *call_id;
+    bool oldest_first; /* ascending seq (exports); the default is newest first */
 } tg_audit_filter;
 
-/* One page of matching records, newest first (descending seq). *page: new
- * reference, an array of {seq, time_ms, kind, tenant, principal, trigger_kind,
- * call_id, trace_id, tool, status, error_code, body, prev_hash, hash} (hashes
- * in hex). cursor NULL starts at the newest record; *next_cursor (caller
- * frees) continues after the page, NULL when no record is left. The cursor is
- * the last seq returned, and seqs only grow, so records appended meanwhile
- * never shift a page: no record is repeated or skipped. limit 0 takes 100,
- * and at most 1000 are returned. */
+/* One page of matching records, newest first (descending seq) unless
+ * f->oldest_first. *page: new reference, an array of {seq, time_ms, kind,
+ * tenant, principal, trigger_kind, call_id, trace_id, tool, status,
+ * error_code, body, prev_hash, hash} (hashes in hex). cursor NULL starts at
+ * the newest (oldest) record; *next_cursor (caller frees) continues after the
+ * page, NULL when no record is left. The cursor is the last seq returned,
+ * and seqs only grow, so records appended meanwhile never shift a page: no
+ * record is repeated or skipped (oldest first, the last page may grow). limit
+ * 0 takes 100, and at most 1000 are returned. */
 int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const char *cursor,
                    json_t **page, char **next_cursor, tg_error *err);
+/* The same on the log file at path (read-only, a snapshot), with f->tenant
+ * optional: the operator's view, which sees every tenant. */
+int tg_audit_query_file(const char *path, const tg_audit_filter *f, size_t limit,
+                        const char *cursor, json_t **page, char **next_cursor, tg_error *err);
+
+typedef enum tg_audit_usage_group { TG_AUDIT_BY_WORKER, TG_AUDIT_BY_DAY } tg_audit_usage_group;
+
+/* Sums the tenant's call.end records with since_ms <= time_ms < until_ms
+ * (0: unbounded) per worker or per UTC day. *out: new reference, an array of
+ * {worker | day ("YYYY-MM-DD"), calls, errors, refused, cpu_seconds,
+ * wall_seconds, egress_bytes}, ordered by worker or day. calls counts those
+ * that ran (status ok or error), errors those of them that failed, refused
+ * those that never ran; cpu is the host's measure of the sandbox
+ * (body.cpu_us), wall the call's (body.wall_us), egress body.egress.bytes. */
+int tg_audit_usage(tg_audit *a, const char *tenant, int64_t since_ms, int64_t until_ms,
+                   tg_audit_usage_group group, json_t **out, tg_error *err);
 
 typedef enum tg_audit_problem {
     TG_AUDIT_INTACT = 0,

@@ -202,6 +202,7 @@ bool tg_authn_check(const tg_authn *an, tg_http_request *req, tg_authn_request *
 {
     memset(r, 0, sizeof *r);
     r->who.metadata_url = an->metadata_url;
+    r->who.audit = an->audit;
     /* Query strings end up in logs and browser histories (RFC 6750 2.3). */
     if (tg_http_query(req, "access_token")) {
         tg_http_reply_json(req, 400,
@@ -223,6 +224,12 @@ bool tg_authn_check(const tg_authn *an, tg_http_request *req, tg_authn_request *
     int rc = tg_auth_check(an->auth, tg_http_header(req, "Authorization"), (int64_t)time(NULL),
                            &r->token, why, sizeof why);
     if (rc != 0) {
+        /* Claims of a refused token are not to be believed: no tenant, no
+         * principal, only what was asked and why it was refused. */
+        if (rc != TG_AUTH_EMISSING)
+            tg_caller_record(&r->who, "auth.denied", NULL, "unauthorized",
+                             json_pack("{s:s, s:s, s:s}", "method", tg_http_method(req), "path",
+                                       tg_http_path(req), "reason", why));
         challenge(an, req, rc, why);
         return false;
     }

@@ -26,6 +26,7 @@ typedef struct tg_authn {
     char *metadata_url; /* where the RFC 9728 document is served */
     json_t *metadata;   /* that document */
     char *dev_secret;   /* development mode's key, else NULL */
+    tg_audit *audit;    /* borrowed: refused tokens are recorded (auth.denied) */
 } tg_authn;
 
 /* The fields a request's caller points into. */
@@ -47,7 +48,9 @@ bool tg_authn_public(const char *path);
 void tg_authn_metadata(const tg_authn *an, tg_http_request *req);
 
 /* Establishes who sent req into *r. Returns true, or answers req (400 for a
- * token in the query string, 401 with a Bearer challenge) and returns false. */
+ * token in the query string, 401 with a Bearer challenge) and returns false.
+ * A token that came and was refused is recorded as auth.denied; a request
+ * with none is not, since every client's first request is one (discovery). */
 bool tg_authn_check(const tg_authn *an, tg_http_request *req, tg_authn_request *r);
 
 /* The development key in data_dir (64 hex characters), made when create is

@@ -5,8 +5,10 @@
 #ifndef TG_GATEWAY_CALLER_H
 #define TG_GATEWAY_CALLER_H
 
+#include "audit/audit.h"
 #include "gateway/http/http.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,12 +17,21 @@ typedef struct tg_caller {
     const char *principal;    /* "<tenant>/<sub>" */
     uint32_t scopes;          /* TG_SCOPE_* bits (gateway/auth/auth.h) */
     const char *metadata_url; /* RFC 9728 resource metadata, for WWW-Authenticate */
+    tg_audit *audit;          /* where what the caller does is recorded */
 } tg_caller;
 
 /* True when who holds scope, or admin, which holds them all. */
 bool tg_caller_may(const tg_caller *who, uint32_t scope);
 
-/* 403 with WWW-Authenticate: Bearer error="insufficient_scope" naming scope. */
+/* 403 with WWW-Authenticate: Bearer error="insufficient_scope" naming scope,
+ * recorded as auth.denied. */
 void tg_caller_refuse(tg_http_request *req, const tg_caller *who, uint32_t scope);
+
+/* Records what who did (deploy, rollback, auth.denied, ...; tool and status
+ * may be NULL) in the audit log and waits, two seconds at most, until it is
+ * durable. body (stolen; NULL for {}) holds the kind's own fields. Returns 0,
+ * or TG_EAUDIT_UNAVAILABLE. */
+int tg_caller_record(const tg_caller *who, const char *kind, const char *tool, const char *status,
+                     json_t *body);
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
     {"image", tg_cmd_image, "build the microVM guest image"},
     {"token", tg_cmd_token, "mint a token with a gateway's development key"},
+    {"audit", tg_cmd_audit, "verify, query or export a gateway's audit log"},
 };
 
 static void usage(FILE *to)

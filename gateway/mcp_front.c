@@ -182,6 +182,17 @@ static void call_done(json_t *result, void *userdata)
     free(p);
 }
 
+/* The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
+ * copied into out, or NULL when there is none; the pipeline checks the
+ * digits and makes its own when they are not a valid trace id. */
+static const char *traceparent_trace_id(const char *header, char out[33])
+{
+    if (!header || strlen(header) < 55 || header[2] != '-' || header[35] != '-') return NULL;
+    memcpy(out, header + 3, 32);
+    out[32] = '\0';
+    return out;
+}
+
 static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
                        tg_session *session, json_t *id, json_t *params)
 {
@@ -220,7 +231,11 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
     p->session = session;
     p->stream = tg_http_stream_start(req, 200, "text/event-stream");
     json_t *empty = args ? NULL : json_object();
+    char trace_id[33];
     tg_call_request call = {
+        .principal = who->principal,
+        .trigger_kind = "agent",
+        .trace_id = traceparent_trace_id(tg_http_header(req, "traceparent"), trace_id),
         .tool = tool,
         .arguments = args ? args : empty,
         .session_id = tg_session_id(session),

@@ -3,11 +3,12 @@
  * SIGINT stops accepting, fails queued calls with a retryable error, lets
  * running ones finish, and closes the store.
  *
- * Authentication arrives with JWT support; until then the daemon refuses to
- * start unless told --insecure-no-auth, and then only on loopback addresses,
- * so that nobody runs an open gateway by accident. */
+ * Every call, change and refused request is recorded in the audit log
+ * (audit/, its own file in the data dir); while it cannot be written, calls
+ * fail closed and /readyz says unready. */
 #include "gateway/commands.h"
 
+#include "audit/audit.h"
 #include "gateway/admin/admin.h"
 #include "gateway/authn.h"
 #include "gateway/calls/call.h"
@@ -59,11 +60,32 @@ typedef struct server_ctx {
     tg_authn authn;
     const char *auth_mode; /* for /readyz */
     const char *driver;    /* what runs the sandboxes, as the pool describes it */
+    tg_audit *audit;
+    tg_calls *calls;
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
     pthread_rwlock_t lock;
     bool stopping;
 } server_ctx;
+
+/* Prometheus text format: what a scraper needs to see that calls run and
+ * that each one is on the record. */
+static void metrics(server_ctx *ctx, tg_http_request *req)
+{
+    char *text = tg_xasprintf(
+        "# HELP toolgate_sandbox_runs_total Calls handed to a sandbox to run.\n"
+        "# TYPE toolgate_sandbox_runs_total counter\n"
+        "toolgate_sandbox_runs_total %llu\n"
+        "# HELP toolgate_audit_writable Whether the audit log takes records (0 fails calls).\n"
+        "# TYPE toolgate_audit_writable gauge\n"
+        "toolgate_audit_writable %d\n"
+        "# HELP toolgate_audit_commits_total Transactions the audit log writer committed.\n"
+        "# TYPE toolgate_audit_commits_total counter\n"
+        "toolgate_audit_commits_total %llu\n",
+        (unsigned long long)tg_calls_runs(ctx->calls), tg_audit_healthy(ctx->audit) ? 1 : 0,
+        (unsigned long long)tg_audit_commits(ctx->audit));
+    tg_http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+}
 
 static void route(server_ctx *ctx, tg_http_request *req)
 {
@@ -74,9 +96,15 @@ static void route(server_ctx *ctx, tg_http_request *req)
     } else if (strcmp(path, "/healthz") == 0) {
         tg_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (strcmp(path, "/readyz") == 0) {
-        tg_http_reply_json(req, 200,
-                           json_pack("{s:s, s:s, s:s}", "status", "ready", "driver", ctx->driver,
-                                     "auth", ctx->auth_mode));
+        /* A gateway whose audit log cannot take records fails every call:
+         * load balancers should send them elsewhere until it can again. */
+        bool audit_ok = tg_audit_healthy(ctx->audit);
+        tg_http_reply_json(req, audit_ok ? 200 : 503,
+                           json_pack("{s:s, s:s, s:s, s:s}", "status",
+                                     audit_ok ? "ready" : "unready", "driver", ctx->driver, "auth",
+                                     ctx->auth_mode, "audit", audit_ok ? "ok" : "unwritable"));
+    } else if (strcmp(path, "/metrics") == 0) {
+        metrics(ctx, req);
     } else if (tg_authn_public(path)) {
         tg_authn_metadata(&ctx->authn, req);
     } else {
@@ -86,6 +114,10 @@ static void route(server_ctx *ctx, tg_http_request *req)
             tg_mcp_front_handle(&ctx->front, &caller.who, req);
         else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
             tg_admin_handle(&ctx->admin, &caller.who, req);
+        else if (strcmp(path, "/v1/audit") == 0)
+            tg_admin_audit(&ctx->admin, &caller.who, req);
+        else if (strcmp(path, "/v1/usage") == 0)
+            tg_admin_usage(&ctx->admin, &caller.who, req);
         else
             tg_http_reply_error(req, 404, "NOT_FOUND", "no such endpoint");
     }
@@ -126,8 +158,8 @@ static bool is_loopback(const char *listen)
            strncmp(listen, "[::1]:", 6) == 0;
 }
 
-/* The static agent installed beside the binary, or where the build put it. */
-static int deploy_one(tg_registry *registry, const char *dir)
+/* Deploys the worker folder dir into TENANT, recorded as the operator's. */
+static int deploy_one(tg_registry *registry, tg_audit *audit, const char *dir)
 {
     tg_registry_deploy_result res;
     tg_registry_error err = {0};
@@ -139,17 +171,31 @@ static int deploy_one(tg_registry *registry, const char *dir)
         tg_registry_error_clear(&err);
         return -1;
     }
+    tg_caller operator= {.tenant = TENANT, .principal = "operator/serve --deploy", .audit = audit};
+    char *manifest_path = tg_xasprintf("%s/toolgate.json", dir);
+    json_t *manifest = json_load_file(manifest_path, 0, NULL);
+    free(manifest_path);
+    json_t *body = json_pack("{s:s, s:s, s:b, s:b}", "version", res.version, "source", dir,
+                             "created", res.created, "current_changed", res.changed);
+    int recorded = tg_caller_record(
+        &operator, "deploy", json_string_value(json_object_get(manifest, "name")), "ok", body);
+    json_decref(manifest);
+    if (recorded != 0) {
+        fprintf(stderr, "toolgate: cannot record the deploy of %s: the audit log is unwritable\n",
+                dir);
+        return -1;
+    }
     fprintf(stderr, "toolgate: deployed %s (version %.12s)\n", dir, res.version);
     return 0;
 }
 
 /* A worker folder (it holds toolgate.json), or a folder of worker folders. */
-static int deploy_path(tg_registry *registry, const char *path)
+static int deploy_path(tg_registry *registry, tg_audit *audit, const char *path)
 {
     char *manifest = tg_xasprintf("%s/toolgate.json", path);
     bool is_worker = access(manifest, F_OK) == 0;
     free(manifest);
-    if (is_worker) return deploy_one(registry, path);
+    if (is_worker) return deploy_one(registry, audit, path);
     struct dirent **entries;
     int n = scandir(path, &entries, NULL, alphasort);
     if (n < 0) {
@@ -162,7 +208,7 @@ static int deploy_path(tg_registry *registry, const char *path)
         char *sub_manifest = tg_xasprintf("%s/toolgate.json", sub);
         if (entries[i]->d_name[0] != '.' && access(sub_manifest, F_OK) == 0) {
             found++;
-            if (rc == 0) rc = deploy_one(registry, sub);
+            if (rc == 0) rc = deploy_one(registry, audit, sub);
         }
         free(sub_manifest);
         free(sub);
@@ -205,6 +251,68 @@ static void prepare_all(tg_registry *registry, tg_calls *calls)
     json_decref(list);
 }
 
+/* Retention: once at start and then hourly, records older than the
+ * configured age are dropped, the chain noting where it now starts. */
+typedef struct retention {
+    tg_audit *audit;
+    int64_t max_age_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    bool stop;
+    pthread_t thread;
+} retention;
+
+#define RETENTION_PERIOD_S 3600
+
+static void *retention_main(void *arg)
+{
+    retention *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        uint64_t dropped = 0;
+        tg_error err;
+        if (tg_audit_prune(r->audit, now_ms - r->max_age_ms, -1, &dropped, &err) != 0)
+            fprintf(stderr, "toolgate: audit retention: %s\n", err.message);
+        else if (dropped)
+            fprintf(stderr, "toolgate: audit retention dropped %llu records\n",
+                    (unsigned long long)dropped);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        now.tv_sec += RETENTION_PERIOD_S;
+        pthread_mutex_lock(&r->mu);
+        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &now) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static bool retention_start(retention *r, tg_audit *audit, unsigned days)
+{
+    *r = (retention){.audit = audit, .max_age_ms = (int64_t)days * 86400000};
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return pthread_create(&r->thread, NULL, retention_main, r) == 0;
+}
+
+static void retention_stop(retention *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+}
+
 /* The configuration file's shape: anything else is refused with every
  * problem listed, before the gateway starts. */
 static const char config_schema_text[] =
@@ -226,6 +334,10 @@ static const char config_schema_text[] =
     "       \"secret\": {\"type\": \"string\", \"minLength\": 32},"
     "       \"pem_file\": {\"type\": \"string\", \"minLength\": 1}},"
     "     \"oneOf\": [{\"required\": [\"secret\"]}, {\"required\": [\"pem_file\"]}]}}}},"
+    " \"audit\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"path\": {\"type\": \"string\", \"minLength\": 1},"
+    "   \"deadline_ms\": {\"type\": \"integer\", \"minimum\": 10, \"maximum\": 60000},"
+    "   \"retention_days\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 36500}}},"
     " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
@@ -278,6 +390,8 @@ typedef struct serve_options {
     size_t ndeploys;
     bool no_auth;
     const json_t *auth; /* the configuration's "auth" section, or NULL */
+    const char *audit_path;
+    unsigned retention_days; /* 0: records are kept for ever */
     tg_pool_config pool;
     tg_calls_config calls;
     tg_http_config http;
@@ -386,6 +500,10 @@ static json_t *load_config(const char *path, serve_options *o)
     ac->tenant_concurrency = json_integer_value(json_object_get(admission, "tenant_concurrency"));
     ac->worker_concurrency = json_integer_value(json_object_get(admission, "worker_concurrency"));
     o->calls.acquire_ms = config_uint(calls, "acquire_ms", (unsigned)o->calls.acquire_ms);
+    json_t *audit = json_object_get(doc, "audit");
+    o->audit_path = json_string_value(json_object_get(audit, "path"));
+    o->calls.audit_deadline_ms = config_uint(audit, "deadline_ms", 0);
+    o->retention_days = config_uint(audit, "retention_days", 0);
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
     o->http.threads = config_uint(http, "threads", o->http.threads);
     json_array_foreach(json_object_get(http, "allowed_hosts"), i, item) o->hosts[i] =
@@ -466,6 +584,10 @@ int tg_cmd_serve(int argc, char **argv)
 
     int rc = 1;
     tg_registry *registry = NULL;
+    tg_audit *audit = NULL;
+    retention keeper;
+    bool keeping = false;
+    char *audit_path = NULL;
     tg_pool *pool = NULL;
     tg_calls *calls = NULL;
     tg_session_table *sessions = NULL;
@@ -486,8 +608,20 @@ int tg_cmd_serve(int argc, char **argv)
         tg_registry_error_clear(&rerr);
         goto out;
     }
+    audit_path = o.audit_path ? tg_xstrdup(o.audit_path) : tg_xasprintf("%s/audit.db", o.data_dir);
+    tg_error aerr;
+    if (tg_audit_open(audit_path, NULL, &audit, &aerr) != 0) {
+        fprintf(stderr, "toolgate: cannot open the audit log %s: %s\n", audit_path, aerr.message);
+        goto out;
+    }
+    if (o.retention_days) {
+        if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
+            fprintf(stderr, "toolgate: cannot start audit retention\n");
+            goto out;
+        }
+    }
     for (size_t i = 0; i < o.ndeploys; i++)
-        if (deploy_path(registry, o.deploys[i]) != 0) goto out;
+        if (deploy_path(registry, audit, o.deploys[i]) != 0) goto out;
 
     agent = tg_beside_binary("toolgate-agent");
     image = o.image ? tg_xstrdup(o.image) : tg_beside_binary("guest-image");
@@ -504,6 +638,7 @@ int tg_cmd_serve(int argc, char **argv)
     o.pool.sizes = o.sizes;
     if (!(pool = create_pool(&o))) goto out;
     o.calls.pool = pool;
+    o.calls.audit = audit;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;
@@ -522,7 +657,9 @@ int tg_cmd_serve(int argc, char **argv)
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin = (tg_admin){.registry = registry, .calls = calls};
+    ctx.admin = (tg_admin){.registry = registry, .calls = calls, .audit = audit};
+    ctx.audit = audit;
+    ctx.calls = calls;
     ctx.driver = tg_pool_driver_description(pool);
     o.http.listen = o.listen;
     char err[256];
@@ -536,6 +673,7 @@ int tg_cmd_serve(int argc, char **argv)
     char *base = base_url(o.listen, tg_http_port(http));
     bool door =
         tg_authn_setup(&ctx.authn, o.auth, o.no_auth, o.data_dir, base, err, sizeof err) == 0;
+    ctx.authn.audit = audit;
     ctx.auth_mode = o.no_auth ? "off (--insecure-no-auth)"
                     : o.auth  ? "bearer tokens"
                               : "bearer tokens (development key)";
@@ -579,6 +717,9 @@ out:
     tg_session_table_free(sessions);
     if (authn_ready) tg_authn_free(&ctx.authn);
     tg_pool_destroy(pool);
+    if (keeping) retention_stop(&keeper);
+    tg_audit_close(audit);
+    free(audit_path);
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);

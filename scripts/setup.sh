@@ -9,6 +9,8 @@ packages=(
   libjansson-dev libpcre2-dev libidn2-dev
   libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libseccomp-dev libjwt-dev
   busybox-static python3 curl
+  # The audit tests tamper with the log through the sqlite3 shell.
+  sqlite3
   clang clang-format libclang-rt-14-dev llvm
   # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
   # guest image with cpio and unpacks kernel modules shipped as .ko.xz.

@@ -46,7 +46,7 @@ enum {
 };
 
 typedef struct tg_driver {
-    const char *name;
+    const char *name; /* short and fixed: "jail", "microvm"; begins sandbox ids */
     /* Sets up what all sandboxes share (cgroup parents, ...). */
     int (*open)(const tg_driver_config *cfg, void **state);
     /* Checks that runtime can run here ("sh", "python3", "exec"), before any
@@ -71,6 +71,12 @@ typedef struct tg_driver {
     void (*kill)(tg_driver_sandbox *sb);
     /* Kills, reaps and removes every trace of the sandbox (processes, cgroups). */
     void (*destroy)(tg_driver_sandbox *sb);
+    /* Optional (NULL: unknown). The CPU time sb has used since it started,
+     * in microseconds, as the host measures it (never as the guest reports
+     * it), or -1 when it cannot be read. Cumulative: the pool bills a run by
+     * the difference of two samples. Called on the thread using sb's channel,
+     * also after kill(), never after destroy(). */
+    int64_t (*cpu_usage_us)(tg_driver_sandbox *sb);
     /* What runs the sandboxes, for logs and /readyz ("jail", "microvm (TCG)"). */
     const char *(*describe)(void *state);
     void (*close)(void *state);

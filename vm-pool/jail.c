@@ -1,6 +1,12 @@
 /* The jail driver: each sandbox is a process tree in fresh pid, mount, network,
  * ipc, uts and cgroup namespaces, inside its own memory and pids cgroups.
  *
+ * The host measures a sandbox's CPU time from its cgroup, which counts every
+ * process the sandbox ever ran: cpu.stat's usage_usec on cgroup v2 (a file
+ * every v2 cgroup has, whatever its controllers), and on v1 cpuacct.usage of
+ * a cpuacct cgroup of its own, when the host mounts that hierarchy; without
+ * it the figure is unknown (-1), never the agent's word.
+ *
  * The host side (this file) only creates the cgroups, clones the child into
  * the namespaces and execs the static agent; the agent, as the namespace's
  * init, builds the read-only root, drops privileges and loads the seccomp
@@ -52,6 +58,7 @@ typedef struct jail_state {
     bool v2;           /* unified cgroup hierarchy */
     char *mem_parent;  /* v1: .../memory/<our cgroup>; v2: /sys/fs/cgroup/<our cgroup> */
     char *pids_parent; /* v1 only */
+    char *cpu_parent;  /* v1 only: .../cpuacct/<our cgroup>, NULL without that hierarchy */
     int tdir;          /* template_dir, or -1 without one */
 } jail_state;
 
@@ -60,6 +67,8 @@ struct tg_driver_sandbox {
     int sock;
     char *mem_dir;
     char *pids_dir; /* NULL on v2 (the same directory) */
+    char *cpu_dir;  /* v1's cpuacct cgroup, or NULL */
+    char *cpu_file; /* v2: cpu.stat, v1: cpuacct.usage; NULL when CPU time is unknown */
 };
 
 static atomic_uint_fast64_t jail_seq;
@@ -170,6 +179,7 @@ static void jail_close(void *state)
     free((char *)st->cfg.template_dir);
     free(st->mem_parent);
     free(st->pids_parent);
+    free(st->cpu_parent);
     free(st);
 }
 
@@ -266,6 +276,20 @@ static int jail_open(const tg_driver_config *cfg, void **out)
         }
         free(mem);
         free(pids);
+        /* Where cpu and cpuacct share a hierarchy ("cpu,cpuacct"), the host
+         * links /sys/fs/cgroup/cpuacct to it. */
+        char *cpu = own_cgroup("cpuacct");
+        char *dir =
+            cpu ? tg_xasprintf("/sys/fs/cgroup/cpuacct%s", strcmp(cpu, "/") ? cpu : "") : NULL;
+        if (rc == 0 && dir && access(dir, W_OK) == 0) {
+            st->cpu_parent = dir;
+            dir = NULL;
+        } else if (rc == 0) {
+            fprintf(stderr, "toolgate: jail: no cpuacct cgroup of ours: sandboxes' CPU time "
+                            "will be unknown\n");
+        }
+        free(dir);
+        free(cpu);
     }
     if (rc < 0) {
         jail_close(st);
@@ -273,6 +297,7 @@ static int jail_open(const tg_driver_config *cfg, void **out)
     }
     sweep(st->mem_parent);
     if (st->pids_parent) sweep(st->pids_parent);
+    if (st->cpu_parent) sweep(st->cpu_parent);
     *out = st;
     return 0;
 }
@@ -319,6 +344,7 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
             return TG_DRIVER_ESYS;
         }
         write_file(sb->mem_dir, "memory.swap.max", "0");
+        sb->cpu_file = tg_xasprintf("%s/cpu.stat", sb->mem_dir);
     } else {
         if (write_file(sb->mem_dir, "memory.limit_in_bytes", num) != 0) {
             jail_log("memory.limit_in_bytes", sb->mem_dir);
@@ -333,6 +359,16 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
             free(sb->pids_dir);
             sb->pids_dir = NULL;
             return TG_DRIVER_ESYS;
+        }
+        if (st->cpu_parent) {
+            sb->cpu_dir = tg_xasprintf("%s/%s", st->cpu_parent, name);
+            if (mkdir(sb->cpu_dir, 0700) != 0) {
+                jail_log("mkdir", sb->cpu_dir);
+                free(sb->cpu_dir);
+                sb->cpu_dir = NULL;
+                return TG_DRIVER_ESYS;
+            }
+            sb->cpu_file = tg_xasprintf("%s/cpuacct.usage", sb->cpu_dir);
         }
     }
     snprintf(num, sizeof num, "%" PRIu32, st->cfg.max_pids);
@@ -356,13 +392,16 @@ static void jail_destroy(tg_driver_sandbox *sb)
     if (sb->sock >= 0) close(sb->sock);
     remove_cgroup(sb->mem_dir);
     remove_cgroup(sb->pids_dir);
+    remove_cgroup(sb->cpu_dir);
     free(sb->mem_dir);
     free(sb->pids_dir);
+    free(sb->cpu_dir);
+    free(sb->cpu_file);
     free(sb);
 }
 
 struct child_args {
-    int sock, devnull, cg1, cg2;
+    int sock, devnull, cg1, cg2, cg3;
     const char *agent;
     char **argv;
 };
@@ -373,7 +412,8 @@ struct child_args {
 static int child(void *arg)
 {
     const struct child_args *a = arg;
-    if ((a->cg1 >= 0 && write(a->cg1, "0", 1) != 1) || (a->cg2 >= 0 && write(a->cg2, "0", 1) != 1))
+    if ((a->cg1 >= 0 && write(a->cg1, "0", 1) != 1) ||
+        (a->cg2 >= 0 && write(a->cg2, "0", 1) != 1) || (a->cg3 >= 0 && write(a->cg3, "0", 1) != 1))
         _exit(120);
     /* A cgroup namespace made after joining the cgroups shows the sandbox
      * its own cgroup as the root. */
@@ -407,14 +447,15 @@ static int start(jail_state *st, const char *layer, tg_driver_sandbox **out)
 
     tg_driver_sandbox *sb = tg_xcalloc(1, sizeof *sb);
     sb->sock = -1;
-    int fds[2] = {-1, -1}, devnull = -1, cg1 = -1, cg2 = -1;
+    int fds[2] = {-1, -1}, devnull = -1, cg1 = -1, cg2 = -1, cg3 = -1;
     int rc = make_cgroups(st, sb, name);
     if (rc < 0) goto out;
     rc = TG_DRIVER_ESYS;
     cg1 = open_procs(sb->mem_dir);
     cg2 = open_procs(sb->pids_dir);
+    cg3 = open_procs(sb->cpu_dir);
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (cg1 < 0 || (sb->pids_dir && cg2 < 0) || devnull < 0 ||
+    if (cg1 < 0 || (sb->pids_dir && cg2 < 0) || (sb->cpu_dir && cg3 < 0) || devnull < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
         goto out;
 
@@ -435,7 +476,7 @@ static int start(jail_state *st, const char *layer, tg_driver_sandbox **out)
     fds[1] = tg_child_fd_at_least(fds[1], 10);
     devnull = tg_child_fd_at_least(devnull, 10);
     if (fds[1] < 0 || devnull < 0) goto out;
-    struct child_args ca = {fds[1], devnull, cg1, cg2, st->cfg.agent_path, argv};
+    struct child_args ca = {fds[1], devnull, cg1, cg2, cg3, st->cfg.agent_path, argv};
     /* CLONE_VM spares copying the daemon's page tables (and stalling its
      * other threads on the mm lock meanwhile); the child gets its own stack. */
     size_t stack_size = 64 * 1024;
@@ -473,6 +514,7 @@ out:
     if (devnull >= 0) close(devnull);
     if (cg1 >= 0) close(cg1);
     if (cg2 >= 0) close(cg2);
+    if (cg3 >= 0) close(cg3);
     jail_destroy(sb);
     return rc;
 }
@@ -687,6 +729,37 @@ static void jail_kill(tg_driver_sandbox *sb)
     if (sb->pid > 0) kill(sb->pid, SIGKILL);
 }
 
+/* The sandbox's cgroup counts its processes' time until destroy() removes
+ * it, also after kill(). */
+static int64_t jail_cpu_usage_us(tg_driver_sandbox *sb)
+{
+    if (!sb->cpu_file) return -1;
+    int fd = open(sb->cpu_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf - 1)) < 0 && errno == EINTR)
+        ;
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    /* v1: "<ns>\n"; v2: "usage_usec <us>\nuser_usec <us>\n...". */
+    bool v1 = sb->cpu_dir != NULL;
+    const char *num = buf;
+    if (!v1) {
+        const char *line =
+            strncmp(buf, "usage_usec ", 11) == 0 ? buf : strstr(buf, "\nusage_usec ");
+        if (!line) return -1;
+        num = strchr(line + 1, ' ') + 1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(num, &end, 10);
+    if (errno != 0 || end == num || (*end != '\n' && *end != '\0')) return -1;
+    v = v1 ? v / 1000 : v;
+    return v > INT64_MAX ? -1 : (int64_t)v;
+}
+
 static const char *jail_describe(void *state)
 {
     (void)state;
@@ -704,6 +777,7 @@ const tg_driver tg_jail_driver = {
     .channel = jail_channel,
     .kill = jail_kill,
     .destroy = jail_destroy,
+    .cpu_usage_us = jail_cpu_usage_us,
     .describe = jail_describe,
     .close = jail_close,
 };

@@ -30,6 +30,10 @@
  * anyone else could connect to, and the guest never sees its host end close
  * before the host took it. QMP reaches the template the same way.
  *
+ * The host measures a sandbox's CPU time as its QEMU process's (every vCPU
+ * and I/O thread, and under TCG the translation too): the guest kernel's
+ * figures belong to the guest, which untrusted code may own.
+ *
  * QEMU itself is the other boundary: it runs with no network device, no disk,
  * no option ROMs, its seccomp sandbox on, a CPU-time limit, and (when we are
  * root) as a uid of its own. */
@@ -1097,6 +1101,34 @@ static void vm_kill(tg_driver_sandbox *sb)
     if (sb->pid > 0) kill(sb->pid, SIGKILL);
 }
 
+/* QEMU's user + system time from /proc/<pid>/stat. The pid stays ours until
+ * destroy() reaps it, so after kill() this reads the zombie's final figure. */
+static int64_t vm_cpu_usage_us(tg_driver_sandbox *sb)
+{
+    if (sb->pid <= 0) return -1;
+    char path[32], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)sb->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf - 1)) < 0 && errno == EINTR)
+        ;
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+     * fields are counted from the last ')'. utime and stime are fields 14
+     * and 15, the 12th and 13th after it. */
+    char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0) return -1;
+    return (int64_t)((utime + stime) * 1000000ull / (unsigned long long)hz);
+}
+
 static const char *vm_describe(void *state)
 {
     vm_state *st = state;
@@ -1114,6 +1146,7 @@ const tg_driver tg_microvm_driver = {
     .channel = vm_channel,
     .kill = vm_kill,
     .destroy = vm_destroy,
+    .cpu_usage_us = vm_cpu_usage_us,
     .describe = vm_describe,
     .close = vm_close,
 };

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gateway/core/alloc.h"
 
@@ -49,7 +51,6 @@ struct tg_pool {
     pthread_t *threads;
     unsigned nthreads;
     tg_driver_config limits; /* what the run frame tells a guest that has no argv */
-    atomic_uint_fast64_t seq;
 };
 
 struct tg_sandbox {
@@ -58,8 +59,43 @@ struct tg_sandbox {
     tg_driver_sandbox *d;
     atomic_bool ran;
     atomic_bool cancelled;
-    char id[40];
+    char id[96];
 };
+
+/* Sandbox ids (tg_sandbox_id) are unique within the process by the counter,
+ * and across processes and restarts by the instance drawn at random: a pid
+ * alone repeats, e.g. in a container where the daemon is always pid 1. */
+static pthread_once_t instance_once = PTHREAD_ONCE_INIT;
+static char instance[13];
+static atomic_uint_fast64_t sandbox_seq;
+
+static void instance_init(void)
+{
+    unsigned char r[6];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* Only without a kernel random source: the next best is pid and time. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t x = ((uint64_t)getpid() << 32) ^ (uint64_t)now.tv_sec ^ (uint64_t)now.tv_nsec;
+        for (size_t i = 0; i < sizeof r; i++)
+            r[i] = (unsigned char)(x >> (8 * i));
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(instance + 2 * i, 3, "%02x", r[i]);
+}
+
+static void name_sandbox(tg_sandbox *sb, bool setup)
+{
+    pthread_once(&instance_once, instance_init);
+    snprintf(sb->id, sizeof sb->id, "%s-%s-%s%llu", sb->pool->driver->name, instance,
+             setup ? "setup-" : "", (unsigned long long)atomic_fetch_add(&sandbox_seq, 1));
+}
+
+/* What the host measured of sb's CPU time so far, or -1. */
+static int64_t sandbox_cpu_us(const tg_sandbox *sb)
+{
+    return sb->pool->driver->cpu_usage_us ? sb->pool->driver->cpu_usage_us(sb->d) : -1;
+}
 
 static int64_t deadline_after(int64_t ns)
 {
@@ -106,8 +142,7 @@ static void *refill_main(void *arg)
             sb->pool = p;
             sb->rt = rt;
             sb->d = d;
-            snprintf(sb->id, sizeof sb->id, "%s-%llu", p->driver->name,
-                     (unsigned long long)atomic_fetch_add(&p->seq, 1));
+            name_sandbox(sb, false);
         }
         pthread_mutex_lock(&p->mu);
         rt->spawning--;
@@ -415,6 +450,7 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
 {
     memset(res, 0, sizeof *res);
     res->exit_code = -1;
+    res->host_cpu_us = -1;
     res->out = tg_xcalloc(1, 1);
     if (!req->entry || req->timeout_ms == 0 || req->max_output_bytes > TG_FRAME_MAX ||
         atomic_exchange(&sb->ran, true))
@@ -422,6 +458,9 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
     json_t *frame = run_frame(sb->pool, sb->rt->name, req);
     if (!frame) return TG_POOL_EINVAL;
     int fd = sb->pool->driver->channel(sb->d);
+    /* Billing takes the host's figure for the run alone: the sandbox's own
+     * start-up, before "run", is the pool's cost. */
+    int64_t cpu_before = sandbox_cpu_us(sb);
     int64_t start = tg_frame_now_ns();
     int64_t deadline = start + (int64_t)req->timeout_ms * 1000000;
     int rc = tg_frame_write(fd, frame, deadline);
@@ -451,6 +490,8 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
         rc = TG_POOL_ESANDBOX;
     }
     res->wall_ns = tg_frame_now_ns() - start;
+    int64_t cpu_after = sandbox_cpu_us(sb);
+    if (cpu_before >= 0 && cpu_after >= cpu_before) res->host_cpu_us = cpu_after - cpu_before;
     return rc;
 }
 
@@ -507,6 +548,11 @@ const char *tg_pool_driver_description(tg_pool *p)
     return p->driver->describe(p->dstate);
 }
 
+const char *tg_pool_driver_name(const tg_pool *p)
+{
+    return p->driver->name;
+}
+
 static bool valid_key(const char *key)
 {
     size_t n = key ? strlen(key) : 0;
@@ -544,8 +590,7 @@ int tg_pool_add_template(tg_pool *p, const char *runtime, const char *key,
     tg_sandbox *sb = tg_xcalloc(1, sizeof *sb);
     sb->pool = p;
     sb->rt = base;
-    snprintf(sb->id, sizeof sb->id, "%s-setup-%llu", p->driver->name,
-             (unsigned long long)atomic_fetch_add(&p->seq, 1));
+    name_sandbox(sb, true);
     if (p->driver->spawn_setup(p->dstate, runtime, key, &sb->d) != 0) {
         sb->d = NULL;
         rc = TG_POOL_ESYS;

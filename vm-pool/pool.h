@@ -97,8 +97,15 @@ typedef struct tg_sandbox_result {
     size_t out_len;
     char *err_tail; /* the last 4 KiB of stderr, malloc'd, NUL-terminated */
     size_t err_len;
-    int64_t wall_ns;         /* from sending "run" to the result */
-    int64_t cpu_us;          /* user + system time of the worker, as the agent measured it */
+    int64_t wall_ns; /* from sending "run" to the result */
+    /* User + system time of the worker, as the agent inside the sandbox
+     * reported it: untrusted, a hostile guest can say anything. */
+    int64_t cpu_us;
+    /* The CPU time the whole sandbox used from just before "run" was sent
+     * until the run ended, as the host measured it (the jail's cgroup, the
+     * microVM's QEMU process): what billing uses. A microVM's includes what
+     * QEMU spends emulating it. -1 when the driver cannot measure it. */
+    int64_t host_cpu_us;
     unsigned events;         /* events passed to on_event */
     unsigned events_dropped; /* events beyond max_events */
 } tg_sandbox_result;
@@ -115,7 +122,12 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
  * returns with res->cancelled. Any thread, any time before tg_sandbox_destroy. */
 void tg_sandbox_cancel(tg_sandbox *sb);
 
-/* A stable id for logs and audit ("jail-<n>"). Borrowed from sb. */
+/* The sandbox's id for logs and the audit log, fixed for its life and unique
+ * across pools, processes and restarts: "<driver>-<instance>-<n>" (a setup
+ * sandbox's "<driver>-<instance>-setup-<n>"), where driver is
+ * tg_pool_driver_name, instance 12 hex digits drawn at random once per
+ * process, and n counts the process's sandboxes ("jail-3fa91c0d72be-17").
+ * Borrowed from sb. */
 const char *tg_sandbox_id(const tg_sandbox *sb);
 
 /* Destroys sb (never reused) and lets the pool refill. NULL is a no-op. */
@@ -140,6 +152,9 @@ void tg_pool_drop_template(tg_pool *p, const char *key);
 
 /* What runs the sandboxes: "jail", "microvm (KVM)", "microvm (TCG)". */
 const char *tg_pool_driver_description(tg_pool *p);
+/* The driver's short, fixed name ("jail", "microvm"), for the audit log and
+ * metrics labels; static storage. */
+const char *tg_pool_driver_name(const tg_pool *p);
 
 /* Counts for one runtime, for /metrics and tests. */
 typedef struct tg_pool_stats {

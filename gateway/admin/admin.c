@@ -10,6 +10,7 @@
 #include "gateway/auth/auth.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,30 @@ static void reply_registry_error(tg_http_request *req, int rc, tg_registry_error
                                                   : TG_EINTERNAL;
     reply_error(req, code, err->message, err->details);
     tg_registry_error_clear(err);
+}
+
+/* Changes are made only while the audit log takes records, so none goes
+ * unrecorded for long: answers 503 and returns false when it does not. */
+static bool audit_ready(const tg_admin *admin, tg_http_request *req)
+{
+    if (tg_audit_healthy(admin->who->audit)) return true;
+    tg_http_set_header(req, "Retry-After", "5");
+    reply_error(req, TG_EAUDIT_UNAVAILABLE, NULL, NULL);
+    return false;
+}
+
+/* Records a change just made (body stolen). Returns false after answering
+ * AUDIT_UNAVAILABLE when the record could not be written. */
+static bool recorded(const tg_admin *admin, tg_http_request *req, const char *kind,
+                     const char *name, const char *status, json_t *body)
+{
+    if (tg_caller_record(admin->who, kind, name, status, body) == 0) return true;
+    fprintf(stderr, "toolgate: %s of %s/%s made but not recorded: the audit log is unwritable\n",
+            kind, admin->tenant, name);
+    tg_http_set_header(req, "Retry-After", "5");
+    reply_error(req, TG_EAUDIT_UNAVAILABLE,
+                "the change was made, but its audit record could not be written", NULL);
+    return false;
 }
 
 /* Runs the setup of name's current version, if it has one and no template
@@ -62,6 +87,23 @@ static bool unbase64(const char *s, unsigned char **out, size_t *len)
     *out = buf;
     *len = (size_t)got - pad;
     return true;
+}
+
+static void reply_deployed(tg_http_request *req, const json_t *manifest,
+                           const tg_registry_deploy_result *res, const json_t *setup_error)
+{
+    if (setup_error) {
+        /* The version is stored and current, but cannot run: its calls
+         * answer the same error until a version with a working setup. */
+        json_t *error = json_object_get(json_object_get(setup_error, "structuredContent"), "error");
+        tg_http_reply_json(req, (unsigned)tg_err_http_status(TG_ESETUP_FAILED),
+                           json_pack("{s:O, s:s}", "error", error, "version", res->version));
+    } else {
+        tg_http_reply_json(req, res->created ? 201 : 200,
+                           json_pack("{s:O, s:s, s:b, s:b}", "name",
+                                     json_object_get(manifest, "name"), "version", res->version,
+                                     "created", res->created, "current_changed", res->changed));
+    }
 }
 
 /* POST /v1/workers: {"manifest": {...}, "files": [{"path", "content_base64"}]}. */
@@ -110,22 +152,15 @@ static void deploy(tg_admin *admin, tg_http_request *req)
         int rc =
             tg_registry_deploy(admin->registry, admin->tenant, manifest, list, nfiles, &res, &err);
         json_t *setup_error = NULL;
-        if (rc == 0)
-            setup_error = prepare(admin, json_string_value(json_object_get(manifest, "name")));
+        const char *name = json_string_value(json_object_get(manifest, "name"));
+        if (rc == 0) setup_error = prepare(admin, name);
         if (rc != 0) {
             reply_registry_error(req, rc, &err);
-        } else if (setup_error) {
-            /* The version is stored and current, but cannot run: its calls
-             * answer the same error until a version with a working setup. */
-            json_t *error =
-                json_object_get(json_object_get(setup_error, "structuredContent"), "error");
-            tg_http_reply_json(req, (unsigned)tg_err_http_status(TG_ESETUP_FAILED),
-                               json_pack("{s:O, s:s}", "error", error, "version", res.version));
-        } else {
-            tg_http_reply_json(req, res.created ? 201 : 200,
-                               json_pack("{s:O, s:s, s:b, s:b}", "name",
-                                         json_object_get(manifest, "name"), "version", res.version,
-                                         "created", res.created, "current_changed", res.changed));
+        } else if (recorded(admin, req, "deploy", name, setup_error ? "setup_failed" : "ok",
+                            json_pack("{s:s, s:b, s:b, s:I}", "version", res.version, "created",
+                                      res.created, "current_changed", res.changed, "files",
+                                      (json_int_t)nfiles))) {
+            reply_deployed(req, manifest, &res, setup_error);
         }
         json_decref(setup_error);
     }
@@ -149,7 +184,8 @@ static void rollback(tg_admin *admin, tg_http_request *req, const char *name)
         int rc = tg_registry_rollback(admin->registry, admin->tenant, name, version, &err);
         if (rc != 0)
             reply_registry_error(req, rc, &err);
-        else
+        else if (recorded(admin, req, "rollback", name, "ok",
+                          json_pack("{s:s}", "version", version)))
             tg_http_reply_json(req, 200, json_pack("{s:s, s:s}", "name", name, "version", version));
     }
     json_decref(doc);
@@ -164,8 +200,10 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
     /* Every lookup below is the caller's tenant's, in the store itself. */
     tg_admin scoped = *shared;
     scoped.tenant = who->tenant;
+    scoped.who = who;
     tg_admin *admin = &scoped;
     const char *method = tg_http_method(req);
+    if (strcmp(method, "GET") != 0 && !audit_ready(admin, req)) return;
     const char *path = tg_http_path(req) + strlen("/v1/workers");
     tg_registry_error err = {0};
     json_t *out = NULL;
@@ -197,7 +235,7 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
     } else if (*action == '\0' && strcmp(method, "DELETE") == 0) {
         if ((rc = tg_registry_delete(admin->registry, admin->tenant, name, &err)) != 0)
             reply_registry_error(req, rc, &err);
-        else
+        else if (recorded(admin, req, "deploy", name, "deleted", NULL))
             tg_http_reply(req, 204, NULL, NULL, 0);
     } else if (strcmp(action, "rollback") == 0 && strcmp(method, "POST") == 0) {
         rollback(admin, req, name);

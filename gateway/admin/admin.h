@@ -1,5 +1,5 @@
-/* The admin REST API (/v1/...): workers for now; secrets, runs and audit
- * arrive with their modules. */
+/* The admin REST API (/v1/...): workers, the audit log and usage; secrets
+ * and runs arrive with their modules. */
 #ifndef TG_GATEWAY_ADMIN_H
 #define TG_GATEWAY_ADMIN_H
 
@@ -11,6 +11,8 @@
 typedef struct tg_admin {
     tg_registry *registry; /* borrowed */
     tg_calls *calls;       /* borrowed: deploys run a worker's setup through it */
+    tg_audit *audit;       /* borrowed: the log /v1/audit and /v1/usage read */
+    const tg_caller *who;  /* set per request */
     const char *tenant;    /* set per request from the caller */
 } tg_admin;
 
@@ -21,7 +23,21 @@ typedef struct tg_admin {
  *                                        a manifest's setup runs before the answer
  *   GET    /v1/workers/{name}            the worker with its versions
  *   POST   /v1/workers/{name}/rollback   {"version"}
- *   DELETE /v1/workers/{name} */
+ *   DELETE /v1/workers/{name}
+ * Each change is recorded in the audit log (deploy, rollback; a delete is a
+ * deploy record with status "deleted"): none is made while the log is
+ * unwritable, and one whose record then fails answers AUDIT_UNAVAILABLE. */
 void tg_admin_handle(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* GET /v1/audit (scope audit:read): the caller's tenant's records, newest
+ * first, filtered by the query parameters since, until (tg_parse_time_ms),
+ * tool, principal, status, error_code, trigger, call_id, kind, limit and
+ * cursor: {"records": [...], "next_cursor": "..." (absent on the last
+ * page)}. */
+void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* GET /v1/usage?from=&to=&group=worker|day (scope audit:read): the caller's
+ * tenant's calls, active CPU seconds, wall seconds and egress bytes. */
+void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
 
 #endif

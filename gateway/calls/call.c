@@ -7,13 +7,16 @@
  * once through its done callback. */
 #include "gateway/calls/call.h"
 
+#include "gateway/calls/redact.h"
 #include "gateway/calls/result.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
 #include "vm-pool/frame.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,22 @@
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 #define SETUP_TIMEOUT_MS   120000
 #define MAX_FAILED_SETUPS  256
+#define DEFAULT_AUDIT_MS   2000
+#define ID_HEX             32 /* a call or trace id: 128 random bits */
+
+/* What the call.end record says about how a call went, gathered as it runs. */
+typedef struct call_facts {
+    int64_t phase_ns[6]; /* indexed by the phase enum below */
+    bool ran;            /* a sandbox took the run request */
+    char sandbox_id[64];
+    int64_t host_cpu_us, agent_cpu_us;
+    int exit_code, signal;
+    size_t output_bytes;
+} call_facts;
+
+enum { PH_VALIDATE, PH_ADMIT, PH_AUDIT, PH_ACQUIRE, PH_RUN, PH_RESULT };
+static const char *const phase_names[] = {"validate", "admission", "audit_begin",
+                                          "acquire",  "run",       "result"};
 
 typedef struct job {
     tg_registry_snapshot *tool;
@@ -33,6 +52,10 @@ typedef struct job {
     tg_call_event_fn on_event;
     tg_call_done_fn done;
     void *userdata;
+    char *principal, *trigger_kind;
+    char call_id[ID_HEX + 1], trace_id[ID_HEX + 1];
+    int64_t start_ns; /* when the pipeline took it, for wall time */
+    call_facts facts;
     tg_sandbox *sandbox; /* while it runs; guarded by the calls lock */
     bool cancelled;
     struct job *next;      /* queue */
@@ -42,7 +65,9 @@ typedef struct job {
 struct tg_calls {
     tg_pool *pool;
     tg_admission *admission;
-    int64_t acquire_ms;
+    tg_audit *audit;
+    int64_t acquire_ms, audit_ms;
+    atomic_ullong runs;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     job *head, *tail;
@@ -65,6 +90,8 @@ static void job_free(job *j)
     json_decref(j->arguments);
     json_decref(j->request_id);
     free(j->session_id);
+    free(j->principal);
+    free(j->trigger_kind);
     free(j);
 }
 
@@ -113,24 +140,34 @@ static tg_sandbox_file *sandbox_files(const tg_registry_snapshot *tool, size_t *
     return files;
 }
 
-/* A version's template is its own within its tenant: the key hashes all three. */
-static void template_key(const tg_registry_snapshot *tool, char key[TG_DRIVER_KEY_MAX + 1])
+/* SHA-256 over parts, each with its NUL when with_nul (so that no two lists
+ * of parts hash alike), as 64 hex digits. */
+static void sha256_hex(const char *const *parts, const size_t *lens, size_t n, bool with_nul,
+                       char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    const char *parts[] = {tg_registry_snapshot_tenant(tool), tg_registry_snapshot_name(tool),
-                           tg_registry_snapshot_version(tool)};
     bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-    /* Each part with its NUL, so no two triples hash alike. */
-    for (size_t i = 0; ok && i < 3; i++)
-        ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(ctx, parts[i], lens[i] + (with_nul ? 1 : 0)) == 1;
     ok = ok && EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 32;
     EVP_MD_CTX_free(ctx);
     /* Fails only without memory, which ends the process everywhere (alloc.h). */
     if (!ok) abort();
     for (size_t i = 0; i < 32; i++)
-        snprintf(key + 2 * i, 3, "%02x", md[i]);
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A version's template is its own within its tenant: the key hashes all three. */
+static void template_key(const tg_registry_snapshot *tool, char key[TG_DRIVER_KEY_MAX + 1])
+{
+    const char *parts[] = {tg_registry_snapshot_tenant(tool), tg_registry_snapshot_name(tool),
+                           tg_registry_snapshot_version(tool)};
+    size_t lens[] = {strlen(parts[0]), strlen(parts[1]), strlen(parts[2])};
+    char hex[65];
+    sha256_hex(parts, lens, 3, true, hex);
+    snprintf(key, TG_DRIVER_KEY_MAX + 1, "%s", hex);
 }
 
 /* Returns: a new copy of the error key's setup failed with, or NULL. */
@@ -217,25 +254,153 @@ static json_t *rate_limited(int64_t retry_after_ms)
     return result;
 }
 
+/* Nanoseconds since *mark, which moves to now. */
+static int64_t lap(int64_t *mark)
+{
+    int64_t now = tg_frame_now_ns(), d = now - *mark;
+    *mark = now;
+    return d;
+}
+
+static void random_hex(char out[ID_HEX + 1])
+{
+    unsigned char b[ID_HEX / 2];
+    /* Fails only when the kernel's random source does, which nothing here
+     * could recover from. */
+    if (RAND_bytes(b, sizeof b) != 1) abort();
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* W3C trace context's rule for a trace id: 32 lowercase hex, not all zero. */
+static bool valid_trace_id(const char *s)
+{
+    if (!s || strlen(s) != ID_HEX || strspn(s, "0123456789abcdef") != ID_HEX) return false;
+    return strspn(s, "0") != ID_HEX;
+}
+
+static tg_audit_record call_record(const job *j, const char *kind, json_t *body)
+{
+    return (tg_audit_record){.kind = kind,
+                             .tenant = tg_registry_snapshot_tenant(j->tool),
+                             .principal = j->principal,
+                             .trigger_kind = j->trigger_kind,
+                             .call_id = j->call_id,
+                             .trace_id = j->trace_id,
+                             .tool = tg_registry_snapshot_name(j->tool),
+                             .body = body};
+}
+
+/* Arguments bigger than this are kept in the log as their hash alone: the
+ * record must fit the audit log's body limit with room for the rest. */
+#define MAX_LOGGED_ARGUMENTS (64u << 10)
+
+/* call.begin: what is about to run, durable before any sandbox is taken. */
+static int audit_begin(tg_calls *c, job *j)
+{
+    char *canonical = json_dumps(j->arguments, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = strlen(canonical);
+    char hash[65];
+    sha256_hex((const char *const *)&canonical, &len, 1, false, hash);
+    free(canonical);
+    const json_t *schema = manifest_get(j->tool, "inputSchema", NULL);
+    json_t *redacted = tg_redact_arguments(schema, j->arguments, NULL, 0);
+    char *text = json_dumps(redacted, JSON_COMPACT);
+    size_t text_len = strlen(text);
+    free(text);
+    json_t *body = json_pack("{s:s, s:s, s:o}", "version", tg_registry_snapshot_version(j->tool),
+                             "arguments_sha256", hash, "arguments",
+                             text_len <= MAX_LOGGED_ARGUMENTS ? redacted : json_null());
+    if (text_len > MAX_LOGGED_ARGUMENTS) {
+        json_object_set_new(body, "arguments_bytes", json_integer((json_int_t)text_len));
+        json_decref(redacted);
+    }
+    if (j->session_id) json_object_set_new(body, "session_id", json_string(j->session_id));
+    tg_audit_record rec = call_record(j, "call.begin", body);
+    tg_error err;
+    int rc = tg_audit_append(c->audit, &rec, tg_frame_now_ns() + c->audit_ms * 1000000, NULL, &err);
+    json_decref(body);
+    return rc;
+}
+
+/* The code of result's structured error, or NULL when it succeeded. */
+static const char *error_code(const json_t *result)
+{
+    if (!json_is_true(json_object_get(result, "isError"))) return NULL;
+    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    return json_string_value(json_object_get(error, "code"));
+}
+
+/* call.end: how the call went. status is "ok", "error" (it ran and failed)
+ * or "refused" (it never ran). */
+static int audit_end(tg_calls *c, job *j, const json_t *result, const char *status)
+{
+    const call_facts *f = &j->facts;
+    json_t *phases = json_object();
+    for (size_t i = 0; i < sizeof phase_names / sizeof *phase_names; i++)
+        if (f->phase_ns[i])
+            json_object_set_new(phases, phase_names[i], json_integer(f->phase_ns[i] / 1000));
+    json_t *body =
+        json_pack("{s:s, s:I, s:o}", "version", tg_registry_snapshot_version(j->tool), "wall_us",
+                  (json_int_t)((tg_frame_now_ns() - j->start_ns) / 1000), "durations_us", phases);
+    if (f->ran) {
+        json_object_set_new(
+            body, "sandbox",
+            json_pack("{s:s, s:s}", "id", f->sandbox_id, "driver", tg_pool_driver_name(c->pool)));
+        json_object_set_new(body, "cpu_us", json_integer(f->host_cpu_us));
+        json_object_set_new(body, "agent_cpu_us", json_integer(f->agent_cpu_us));
+        json_object_set_new(body, "exit_code", json_integer(f->exit_code));
+        if (f->signal) json_object_set_new(body, "signal", json_integer(f->signal));
+        json_object_set_new(body, "output_bytes", json_integer((json_int_t)f->output_bytes));
+        /* A sandbox has no network of its own: nothing leaves it yet. */
+        json_object_set_new(body, "egress",
+                            json_pack("{s:i, s:i, s:i}", "requests", 0, "bytes", 0, "denied", 0));
+    }
+    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    const char *source = json_string_value(json_object_get(error, "source"));
+    if (source) json_object_set_new(body, "error_source", json_string(source));
+    tg_audit_record rec = call_record(j, "call.end", body);
+    rec.status = status;
+    rec.error_code = error_code(result);
+    tg_error err;
+    int rc = tg_audit_append(c->audit, &rec, tg_frame_now_ns() + c->audit_ms * 1000000, NULL, &err);
+    json_decref(body);
+    return rc;
+}
+
 static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used);
 
-/* Steps 2-7 of the pipeline for one call; returns its result. The
- * sandbox it used is left in *used for the caller to destroy (step 8) once
- * the answer is on its way: tearing down cgroups and processes takes a
- * millisecond or so the client need not wait for. */
-static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
+/* Steps 2-7 of the pipeline for one call; returns its result, with *begun
+ * telling whether its call.begin record is durable. The sandbox it used is
+ * left in *used for the caller to destroy (step 8) once the answer is on its
+ * way: tearing down cgroups and processes takes a millisecond or so the
+ * client need not wait for. */
+static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
 {
     *used = NULL;
+    *begun = false;
+    int64_t mark = tg_frame_now_ns();
     json_t *refusal = NULL;
-    if (tg_call_check_arguments(j->tool, j->arguments, NULL, &refusal) != 0) return refusal;
+    int rc = tg_call_check_arguments(j->tool, j->arguments, j->call_id, &refusal);
+    j->facts.phase_ns[PH_VALIDATE] = lap(&mark);
+    if (rc != 0) return refusal;
 
     tg_admission_ticket ticket;
     int64_t retry_after_ms = 0;
-    if (tg_admission_enter(c->admission, tg_registry_snapshot_tenant(j->tool),
-                           tg_registry_snapshot_name(j->tool), tg_frame_now_ns(), &ticket,
-                           &retry_after_ms) != 0)
-        return rate_limited(retry_after_ms);
-    json_t *result = run_admitted(c, j, used);
+    rc = tg_admission_enter(c->admission, tg_registry_snapshot_tenant(j->tool),
+                            tg_registry_snapshot_name(j->tool), tg_frame_now_ns(), &ticket,
+                            &retry_after_ms);
+    j->facts.phase_ns[PH_ADMIT] = lap(&mark);
+    if (rc != 0) return rate_limited(retry_after_ms);
+    json_t *result;
+    rc = audit_begin(c, j);
+    j->facts.phase_ns[PH_AUDIT] = lap(&mark);
+    if (rc != 0) {
+        result = tg_tool_error_result(TG_EAUDIT_UNAVAILABLE, NULL, NULL, j->call_id);
+    } else {
+        *begun = true;
+        result = run_admitted(c, j, used);
+    }
     tg_admission_leave(c->admission, &ticket);
     return result;
 }
@@ -243,7 +408,7 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used)
 /* Steps 5-7 for a call admission let through. */
 static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
 {
-
+    int64_t mark = tg_frame_now_ns();
     const char *runtime = json_string_value(manifest_get(j->tool, "runtime", NULL));
     /* A version with a setup starts from its template: made now if a
      * restart or a drop lost it, and its /job already holds the files. */
@@ -257,6 +422,7 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
     tg_sandbox *sb = NULL;
     int rc = tg_pool_acquire_from(c->pool, runtime ? runtime : "", templated ? key : NULL,
                                   tg_frame_now_ns() + c->acquire_ms * 1000000, &sb);
+    j->facts.phase_ns[PH_ACQUIRE] = lap(&mark);
     if (rc == TG_POOL_ECAPACITY) return gateway_error(TG_ECAPACITY, NULL);
     if (rc == TG_POOL_ERUNTIME)
         return gateway_error(TG_EUNAVAILABLE, "this gateway does not run the worker's runtime");
@@ -287,7 +453,16 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
             .userdata = j,
         };
         tg_sandbox_result res;
+        atomic_fetch_add(&c->runs, 1);
         rc = tg_sandbox_run(sb, &req, &res);
+        j->facts.phase_ns[PH_RUN] = lap(&mark);
+        j->facts.ran = true;
+        snprintf(j->facts.sandbox_id, sizeof j->facts.sandbox_id, "%s", tg_sandbox_id(sb));
+        j->facts.host_cpu_us = res.host_cpu_us;
+        j->facts.agent_cpu_us = res.cpu_us;
+        j->facts.exit_code = res.exit_code;
+        j->facts.signal = res.signal;
+        j->facts.output_bytes = res.out_len;
         if (res.cancelled) {
             result = gateway_error(TG_ECANCELLED, NULL);
         } else if (rc != 0) {
@@ -303,8 +478,9 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
                 .stdout_len = res.out_len,
                 .stderr_tail = res.err_tail,
             };
-            result = tg_call_result(j->tool, &outcome, NULL);
+            result = tg_call_result(j->tool, &outcome, j->call_id);
         }
+        j->facts.phase_ns[PH_RESULT] = lap(&mark);
         tg_sandbox_result_free(&res);
         free(input);
         free(files);
@@ -313,6 +489,35 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
     j->sandbox = NULL;
     pthread_mutex_unlock(&c->lock);
     *used = sb;
+    return result;
+}
+
+/* The result a call answers once its call.end record could not be made
+ * durable: its own result is withheld, since nobody could later learn it
+ * happened. The worker did run, so a blind retry would run it again. */
+static json_t *end_unrecorded(const job *j)
+{
+    json_t *details = json_pack("{s:b}", "ran", 1);
+    json_t *result = tg_tool_error_result(
+        TG_EAUDIT_UNAVAILABLE,
+        "the call ran, but its record could not be written; its result is withheld", details,
+        j->call_id);
+    json_decref(details);
+    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    json_object_set_new(error, "retryable", json_false());
+    json_object_del(error, "retryAfterMs");
+    return result;
+}
+
+/* Every result names its call, the key to its audit records. */
+static json_t *with_call_id(json_t *result, const job *j)
+{
+    json_t *meta = json_object_get(result, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(result, "_meta", meta);
+    }
+    json_object_set_new(meta, "dev.toolgate/callId", json_string(j->call_id));
     return result;
 }
 
@@ -355,13 +560,24 @@ static void *worker_thread(void *arg)
         pthread_mutex_unlock(&c->lock);
 
         tg_sandbox *used = NULL;
+        bool begun = false;
         json_t *result = cancelled  ? gateway_error(TG_ECANCELLED, NULL)
                          : stopping ? gateway_error(TG_EUNAVAILABLE, NULL)
-                                    : run(c, j, &used);
+                                    : run(c, j, &used, &begun);
         pthread_mutex_lock(&c->lock);
         unlist(c, j);
         pthread_mutex_unlock(&c->lock);
-        j->done(fit_to_tool(j->tool, result), j->userdata);
+        if (begun) {
+            if (audit_end(c, j, result, error_code(result) ? "error" : "ok") != 0) {
+                json_decref(result);
+                result = end_unrecorded(j);
+            }
+        } else {
+            /* A refusal stands whether or not its record could be written:
+             * nothing ran that the log would miss. */
+            audit_end(c, j, result, "refused");
+        }
+        j->done(fit_to_tool(j->tool, with_call_id(result, j)), j->userdata);
         /* One call, one sandbox: it is never handed out again. */
         tg_sandbox_destroy(used);
         job_free(j);
@@ -380,7 +596,9 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out)
     tg_calls *c = tg_xcalloc(1, sizeof *c);
     c->admission = admission;
     c->pool = config->pool;
+    c->audit = config->audit;
     c->acquire_ms = config->acquire_ms > 0 ? config->acquire_ms : DEFAULT_ACQUIRE_MS;
+    c->audit_ms = config->audit_deadline_ms > 0 ? config->audit_deadline_ms : DEFAULT_AUDIT_MS;
     c->nthreads = config->threads ? config->threads : DEFAULT_THREADS;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
@@ -415,6 +633,11 @@ void tg_calls_free(tg_calls *c)
     free(c);
 }
 
+uint64_t tg_calls_runs(tg_calls *c)
+{
+    return atomic_load(&c->runs);
+}
+
 void tg_call_start(tg_calls *c, const tg_call_request *r)
 {
     job *j = tg_xcalloc(1, sizeof *j);
@@ -422,6 +645,14 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     j->arguments = json_incref((json_t *)r->arguments);
     j->session_id = r->session_id ? tg_xstrdup(r->session_id) : NULL;
     j->request_id = r->request_id ? json_incref((json_t *)r->request_id) : NULL;
+    j->principal = r->principal ? tg_xstrdup(r->principal) : NULL;
+    j->trigger_kind = r->trigger_kind ? tg_xstrdup(r->trigger_kind) : NULL;
+    random_hex(j->call_id);
+    if (valid_trace_id(r->trace_id))
+        memcpy(j->trace_id, r->trace_id, ID_HEX + 1);
+    else
+        random_hex(j->trace_id);
+    j->start_ns = tg_frame_now_ns();
     j->on_event = r->on_event;
     j->done = r->done;
     j->userdata = r->userdata;

@@ -1,13 +1,22 @@
 /* The one pipeline every invocation goes through, whatever its front:
  * resolve (done by the caller, who holds the tool's snapshot), validate the
- * arguments, admission (RATE_LIMITED with an honest retryAfterMs), (the
- * audit's begin record: later), acquire a
- * sandbox, run, check the output, destroy the sandbox, (audit end: later),
- * respond. Calls run on the pipeline's own threads, so a front never blocks
- * on a worker; the answer comes through a callback. */
+ * arguments, admission (RATE_LIMITED with an honest retryAfterMs), the audit
+ * log's call.begin record, acquire a sandbox, run, check the output, the
+ * call.end record, respond, destroy the sandbox. Calls run on the pipeline's
+ * own threads, so a front never blocks on a worker; the answer comes through
+ * a callback.
+ *
+ * No unaudited execution: a call whose call.begin cannot be made durable
+ * answers AUDIT_UNAVAILABLE and never reaches a sandbox, and a call whose
+ * call.end cannot be made durable answers AUDIT_UNAVAILABLE instead of its
+ * result, so every result a client sees has both records. Calls refused
+ * before they run (arguments, admission) leave one call.end record with
+ * status "refused". Every result carries its call id in
+ * _meta["dev.toolgate/callId"], the key to its records. */
 #ifndef TG_CALLS_CALL_H
 #define TG_CALLS_CALL_H
 
+#include "audit/audit.h"
 #include "gateway/calls/admission.h"
 #include "gateway/registry/registry.h"
 #include "vm-pool/pool.h"
@@ -27,13 +36,19 @@ typedef struct tg_call_request {
     const json_t *arguments;    /* borrowed; an object */
     const char *session_id;     /* with request_id, names the call for cancellation; may be NULL */
     const json_t *request_id;   /* borrowed; may be NULL */
-    tg_call_event_fn on_event;  /* may be NULL */
+    const char *principal;      /* who asked, for the audit log ("<tenant>/<sub>") */
+    const char *trigger_kind;   /* agent, button, schedule or cli */
+    const char *trace_id; /* 32 hex digits from the caller's traceparent, or NULL for a new one */
+    tg_call_event_fn on_event; /* may be NULL */
     tg_call_done_fn done;
     void *userdata;
 } tg_call_request;
 
 typedef struct tg_calls_config {
-    tg_pool *pool;                 /* borrowed */
+    tg_pool *pool;   /* borrowed */
+    tg_audit *audit; /* borrowed; required */
+    int64_t
+        audit_deadline_ms; /* how long a call waits for its record to be durable; default 2000 */
     tg_admission_config admission; /* rate limits and concurrency caps (0: defaults) */
     unsigned threads;              /* calls running at once; default 32 */
     int64_t acquire_ms; /* how long a call waits for a sandbox before CAPACITY; default 5000 */
@@ -52,6 +67,9 @@ void tg_calls_free(tg_calls *calls);
  * failed setup is remembered: calls of that version answer SETUP_FAILED
  * without running it again. */
 json_t *tg_calls_prepare(tg_calls *calls, const tg_registry_snapshot *tool);
+
+/* How many calls have been handed to a sandbox to run since tg_calls_new. */
+uint64_t tg_calls_runs(tg_calls *calls);
 
 /* Queues the call; done is called exactly once, from a pipeline thread. */
 void tg_call_start(tg_calls *calls, const tg_call_request *request);

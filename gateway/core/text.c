@@ -1,6 +1,8 @@
 #include "gateway/core/text.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 size_t tg_utf8_whole(const char *s, size_t len)
 {
@@ -26,4 +28,88 @@ void tg_format(char *buf, size_t size, const char *fmt, ...)
     va_start(ap, fmt);
     tg_vformat(buf, size, fmt, ap);
     va_end(ap);
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), so no time zone or locale is involved. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool parse_rfc3339(const char *s, int64_t *ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+    size_t n = strlen(s);
+    if (n < 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) ||
+        !digits(s + 8, 2, &d) || mo < 1 || mo > 12 || d < 1)
+        return false;
+    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > month_days[mo - 1] + (mo == 2 && leap)) return false;
+    const char *p = s + 10;
+    if (*p) {
+        if ((*p != 'T' && *p != 't' && *p != ' ') || strlen(p) < 9 || p[3] != ':' || p[6] != ':' ||
+            !digits(p + 1, 2, &h) || !digits(p + 4, 2, &mi) || !digits(p + 7, 2, &sec) || h > 23 ||
+            mi > 59 || sec > 60)
+            return false;
+        p += 9;
+        if (*p == '.') {
+            int scale = 100;
+            for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+                frac += (*p - '0') * scale;
+            if (scale == 100) return false;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (strlen(p) != 6 || p[3] != ':' || !digits(p + 1, 2, &oh) || !digits(p + 4, 2, &om) ||
+                oh > 23 || om > 59)
+                return false;
+            off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+            p += 6;
+        } else {
+            return false;
+        }
+        if (*p) return false;
+    }
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
+    *ms = secs * 1000 + frac;
+    return true;
+}
+
+bool tg_parse_time_ms(const char *s, int64_t now_ms, int64_t *ms)
+{
+    if (!s || !*s) return false;
+    size_t n = strlen(s);
+    size_t nd = strspn(s, "0123456789");
+    if (nd == n) {
+        if (n > 15) return false; /* beyond year 33658: a typo, not a time */
+        *ms = strtoll(s, NULL, 10);
+        return true;
+    }
+    if (nd > 0 && nd <= 9 && nd + 1 == n && strchr("smhd", s[n - 1])) {
+        static const int64_t unit_ms[] = {
+            ['s'] = 1000, ['m'] = 60000, ['h'] = 3600000, ['d'] = 86400000};
+        *ms = now_ms - strtoll(s, NULL, 10) * unit_ms[(unsigned char)s[n - 1]];
+        return true;
+    }
+    return parse_rfc3339(s, ms);
 }

@@ -5,7 +5,9 @@
 #define TG_CORE_TEXT_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Returns: the length of s[0..len) without the UTF-8 sequence a cut left
  * incomplete at its end (len itself when nothing is cut). */
@@ -15,5 +17,12 @@ size_t tg_utf8_whole(const char *s, size_t len);
 void tg_vformat(char *buf, size_t size, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 void tg_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A point in time as people and machines write it into *ms (milliseconds
+ * since the epoch): an integer of milliseconds, RFC 3339
+ * ("2026-11-23T06:00:00Z", "2026-11-23T06:00:00.250+01:00", or a date
+ * "2026-11-23" meaning its UTC midnight), or an age before now_ms ("90s",
+ * "15m", "24h", "7d"). Returns false for anything else. */
+bool tg_parse_time_ms(const char *s, int64_t now_ms, int64_t *ms);
 
 #endif

@@ -12,6 +12,7 @@
 
 struct tg_driver_sandbox {
     int host, guest;
+    int64_t cpu_us; /* what the metered driver says the host measured */
 };
 
 static int fake_open(const tg_driver_config *cfg, void **state)
@@ -37,6 +38,7 @@ static int fake_spawn(void *state, const char *runtime, const char *tmpl, tg_dri
     tg_driver_sandbox *sb = malloc(sizeof *sb);
     sb->host = sv[0];
     sb->guest = sv[1];
+    sb->cpu_us = 0;
     *out = sb;
     return 0;
 }
@@ -80,6 +82,13 @@ static const tg_driver fake_driver = {
     .describe = fake_describe,
     .close = fake_close,
 };
+
+/* Each sample finds 1500 us more than the last. */
+static int64_t fake_cpu_usage_us(tg_driver_sandbox *sb)
+{
+    sb->cpu_us += 1500;
+    return sb->cpu_us;
+}
 
 static tg_pool *pool;
 
@@ -177,6 +186,57 @@ static void test_hostile_guest(void)
     tg_sandbox_destroy(sb);
 }
 
+/* host_cpu_us is the driver's measure or unknown, never the guest's claim
+ * (RESULT says cpu_us 1). */
+static void test_host_cpu(void)
+{
+    const char *frames[] = {RESULT};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_with(frames, 1, 10, 0, &r), 0);
+    CHECK_INT_EQ(r.cpu_us, 1);
+    CHECK_INT_EQ(r.host_cpu_us, -1);
+    tg_sandbox_result_free(&r);
+
+    tg_driver metered = fake_driver;
+    metered.name = "metered";
+    metered.cpu_usage_us = fake_cpu_usage_us;
+    const char *rt[] = {"sh"};
+    tg_pool_config cfg = {.driver = &metered, .runtimes = rt, .nruntimes = 1, .warm = 1, .max = 1};
+    tg_pool *plain = pool;
+    CHECK_INT_EQ(tg_pool_create(&cfg, &pool), 0);
+    CHECK_STR_EQ(tg_pool_driver_name(pool), "metered");
+    CHECK_INT_EQ(run_with(frames, 1, 10, 0, &r), 0);
+    CHECK_INT_EQ(r.cpu_us, 1);
+    CHECK_INT_EQ(r.host_cpu_us, 1500);
+    tg_sandbox_result_free(&r);
+    /* A bad request never reaches the sandbox: nothing measured. */
+    tg_sandbox *sb;
+    CHECK_INT_EQ(tg_pool_acquire(pool, "sh", tg_frame_now_ns() + 1000000000, &sb), 0);
+    tg_sandbox_request req = {.timeout_ms = 1000, .max_output_bytes = 1};
+    CHECK_INT_EQ(tg_sandbox_run(sb, &req, &r), TG_POOL_EINVAL);
+    CHECK_INT_EQ(r.host_cpu_us, -1);
+    tg_sandbox_result_free(&r);
+    tg_sandbox_destroy(sb);
+    tg_pool_destroy(pool);
+    pool = plain;
+}
+
+static void test_ids(void)
+{
+    CHECK_STR_EQ(tg_pool_driver_name(pool), "fake");
+    tg_sandbox *a, *b;
+    CHECK_INT_EQ(tg_pool_acquire(pool, "sh", tg_frame_now_ns() + 1000000000, &a), 0);
+    CHECK_INT_EQ(tg_pool_acquire(pool, "sh", tg_frame_now_ns() + 1000000000, &b), 0);
+    const char *ia = tg_sandbox_id(a), *ib = tg_sandbox_id(b);
+    CHECK(strcmp(ia, ib) != 0);
+    /* "fake-<12 hex digits>-<n>", the instance shared by the process. */
+    CHECK(strncmp(ia, "fake-", 5) == 0 && strspn(ia + 5, "0123456789abcdef") == 12 &&
+          ia[17] == '-' && strspn(ia + 18, "0123456789") == strlen(ia + 18) && ia[18] != '\0');
+    CHECK(strncmp(ia, ib, 18) == 0);
+    tg_sandbox_destroy(a);
+    tg_sandbox_destroy(b);
+}
+
 static void test_timeout_kills(void)
 {
     /* A guest that never answers: the host's deadline ends the run. */
@@ -203,6 +263,8 @@ int main(void)
     tg_pool *p2 = NULL;
     CHECK_INT_EQ(tg_pool_create(&bad, &p2), TG_POOL_ERUNTIME);
     test_hostile_guest();
+    test_host_cpu();
+    test_ids();
     test_timeout_kills();
     tg_pool_destroy(pool);
     return check_report();

@@ -1,7 +1,8 @@
 /* Real sandboxes of either driver: workers in each runtime, fd 3 events, and
  * each limit (timeout, pids, memory, network, filesystem, output size) met by
  * a worker that tries to break it. The same attempts must fail the same way
- * in a jail and in a microVM.
+ * in a jail and in a microVM. Also what billing and the audit log take from
+ * a run: the host's measure of its CPU time, and sandbox ids.
  *
  *   test_jail                      the jail (needs root and cgroups)
  *   test_jail microvm IMAGE_DIR    microVMs from the guest image in IMAGE_DIR
@@ -14,6 +15,7 @@
 #include <time.h>
 
 static tg_pool *pool;
+static bool vm; /* the microvm driver: slow under TCG, and QEMU's own CPU counts */
 
 static void test_echo(void)
 {
@@ -80,7 +82,68 @@ static void test_timeout(void)
     int64_t took = tg_frame_now_ns() - t0;
     CHECK(r.timed_out);
     CHECK(took >= 300000000);
+    /* Measured after the kill, from what the host still holds of the sandbox. */
+    CHECK(r.host_cpu_us > 0);
     tg_sandbox_result_free(&r);
+}
+
+/* The host's figure follows what the worker does: a worker that burns 0.3 s
+ * of CPU (by its own clock, so a slow or busy host burns as much) against
+ * one that sleeps 0.3 s. */
+static void test_host_cpu(void)
+{
+    const char *burn = "import time\n"
+                       "t = time.process_time()\n"
+                       "while time.process_time() - t < 0.3:\n"
+                       "    pass\n";
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_script(pool, "python3", burn, "", 30000, 100, NULL, NULL, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    int64_t burnt = r.host_cpu_us, agent = r.cpu_us;
+    tg_sandbox_result_free(&r);
+    CHECK_INT_EQ(run_script(pool, "sh", "sleep 0.3\n", "", 30000, 100, NULL, NULL, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    int64_t slept = r.host_cpu_us;
+    tg_sandbox_result_free(&r);
+    printf("host cpu: burn %lld us (agent says %lld us), sleep %lld us\n", (long long)burnt,
+           (long long)agent, (long long)slept);
+    if (vm) {
+        /* QEMU's ticks are 10 ms and TCG's overhead has no bound worth
+         * asserting: only that the host measured something. */
+        CHECK(burnt > 0);
+        CHECK(slept >= 0);
+    } else {
+        CHECK(burnt > 100000);
+        CHECK(slept >= 0 && slept < 50000);
+        /* The cgroup holds the worker and more (the agent). */
+        CHECK(burnt + 10000 >= agent);
+    }
+}
+
+static void test_ids(void)
+{
+    const char *driver = tg_pool_driver_name(pool);
+    CHECK_STR_EQ(driver, vm ? "microvm" : "jail");
+    tg_sandbox *a, *b;
+    CHECK_INT_EQ(tg_pool_acquire(pool, "sh", tg_frame_now_ns() + 30 * SEC, &a), 0);
+    CHECK_INT_EQ(tg_pool_acquire(pool, "sh", tg_frame_now_ns() + 30 * SEC, &b), 0);
+    const char *ia = tg_sandbox_id(a), *ib = tg_sandbox_id(b);
+    printf("sandbox ids: %s %s\n", ia, ib);
+    CHECK(ia[0] != '\0' && ib[0] != '\0');
+    CHECK(strcmp(ia, ib) != 0);
+    CHECK(strncmp(ia, driver, strlen(driver)) == 0 && ia[strlen(driver)] == '-');
+    /* Fixed for the sandbox's life: a run does not change it. */
+    char before[128];
+    snprintf(before, sizeof before, "%s", ia);
+    tg_sandbox_file f = {"main", "true\n", 5};
+    tg_sandbox_request req = {
+        .entry = "main", .files = &f, .nfiles = 1, .timeout_ms = 30000, .max_output_bytes = 10};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(tg_sandbox_run(a, &req, &r), 0);
+    CHECK_STR_EQ(tg_sandbox_id(a), before);
+    tg_sandbox_result_free(&r);
+    tg_sandbox_destroy(a);
+    tg_sandbox_destroy(b);
 }
 
 static void test_fork_bomb(void)
@@ -326,6 +389,7 @@ int main(int argc, char **argv)
             printf("skipped: qemu-system-x86_64 is not installed\n");
             return 77;
         }
+        vm = true;
         pool = make_driver_pool(&tg_microvm_driver, argv[2], 2, 8);
         printf("driver: %s\n", tg_pool_driver_description(pool));
         test_vm_devices();
@@ -335,6 +399,8 @@ int main(int argc, char **argv)
     test_echo();
     test_events();
     test_timeout();
+    test_host_cpu();
+    test_ids();
     test_fork_bomb();
     test_memory_bomb();
     test_network_and_files();

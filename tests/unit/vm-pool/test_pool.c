@@ -54,6 +54,22 @@ static void test_distinct_and_refill(void)
     tg_pool_destroy(p);
 }
 
+/* Ids stay unique across pools: the audit log mixes every pool's sandboxes. */
+static void test_ids_across_pools(void)
+{
+    tg_pool *p1 = make_pool(1, 2), *p2 = make_pool(1, 2);
+    tg_sandbox *a, *b;
+    CHECK_INT_EQ(tg_pool_acquire(p1, "sh", tg_frame_now_ns() + 10 * SEC, &a), 0);
+    CHECK_INT_EQ(tg_pool_acquire(p2, "sh", tg_frame_now_ns() + 10 * SEC, &b), 0);
+    CHECK(tg_sandbox_id(a)[0] != '\0');
+    CHECK(strcmp(tg_sandbox_id(a), tg_sandbox_id(b)) != 0);
+    CHECK_STR_EQ(tg_pool_driver_name(p1), "jail");
+    tg_sandbox_destroy(a);
+    tg_sandbox_destroy(b);
+    tg_pool_destroy(p1);
+    tg_pool_destroy(p2);
+}
+
 static void test_capacity(void)
 {
     tg_pool *p = make_pool(1, 2);
@@ -135,6 +151,7 @@ static void test_destroy_cleans_up(void)
 int main(void)
 {
     test_distinct_and_refill();
+    test_ids_across_pools();
     test_capacity();
     test_concurrent();
     test_destroy_cleans_up();

@@ -1,0 +1,125 @@
+/* The audit log's read side of the admin API: /v1/audit and /v1/usage. A
+ * caller reads its own tenant's records only: the tenant is the token's,
+ * never a parameter. */
+#include "gateway/admin/admin.h"
+
+#include "gateway/auth/auth.h"
+#include "gateway/core/alloc.h"
+#include "gateway/core/errors.h"
+#include "gateway/core/text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
+{
+    tg_http_reply_json(req, (unsigned)tg_err_http_status(code),
+                       json_pack("{s:o}", "error", tg_error_json(code, message, NULL, NULL)));
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads the time parameter name into *ms (left alone when absent). Returns
+ * false after answering 400 when it is not a time. */
+static bool time_param(tg_http_request *req, const char *name, int64_t *ms)
+{
+    const char *v = tg_http_query(req, name);
+    if (!v || tg_parse_time_ms(v, now_ms(), ms)) return true;
+    char *msg = tg_xasprintf("%s must be milliseconds since the epoch, an RFC 3339 time or an age "
+                             "such as 24h",
+                             name);
+    reply_error(req, TG_EBAD_REQUEST, msg);
+    free(msg);
+    return false;
+}
+
+static bool get_only(tg_http_request *req)
+{
+    if (strcmp(tg_http_method(req), "GET") == 0) return true;
+    tg_http_set_header(req, "Allow", "GET");
+    reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL);
+    return false;
+}
+
+/* The store's failure as the error table words it: a bad cursor is the
+ * caller's, anything else is the log being unreadable. */
+static void reply_store_error(tg_http_request *req, const tg_error *err)
+{
+    reply_error(req, err->code == TG_EINVALID_PARAMS ? TG_EBAD_REQUEST : TG_EAUDIT_UNAVAILABLE,
+                err->message);
+}
+
+void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
+{
+    if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
+        tg_caller_refuse(req, who, TG_SCOPE_AUDIT_READ);
+        return;
+    }
+    if (!get_only(req)) return;
+    tg_audit_filter f = {
+        .tenant = who->tenant,
+        .tool = tg_http_query(req, "tool"),
+        .principal = tg_http_query(req, "principal"),
+        .status = tg_http_query(req, "status"),
+        .error_code = tg_http_query(req, "error_code"),
+        .trigger_kind = tg_http_query(req, "trigger"),
+        .call_id = tg_http_query(req, "call_id"),
+        .kind = tg_http_query(req, "kind"),
+    };
+    if (!time_param(req, "since", &f.since_ms) || !time_param(req, "until", &f.until_ms)) return;
+    const char *limit_text = tg_http_query(req, "limit");
+    char *end = NULL;
+    long limit = limit_text ? strtol(limit_text, &end, 10) : 0;
+    if (limit_text && (end == limit_text || *end || limit < 1 || limit > 1000)) {
+        reply_error(req, TG_EBAD_REQUEST, "limit must be an integer from 1 to 1000");
+        return;
+    }
+    json_t *page = NULL;
+    char *next = NULL;
+    tg_error err;
+    if (tg_audit_query(admin->audit, &f, (size_t)limit, tg_http_query(req, "cursor"), &page, &next,
+                       &err) != 0) {
+        reply_store_error(req, &err);
+        return;
+    }
+    json_t *doc = json_pack("{s:o}", "records", page);
+    if (next) json_object_set_new(doc, "next_cursor", json_string(next));
+    free(next);
+    tg_http_reply_json(req, 200, doc);
+}
+
+void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
+{
+    if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
+        tg_caller_refuse(req, who, TG_SCOPE_AUDIT_READ);
+        return;
+    }
+    if (!get_only(req)) return;
+    int64_t from = 0, to = 0;
+    if (!time_param(req, "from", &from) || !time_param(req, "to", &to)) return;
+    const char *group = tg_http_query(req, "group");
+    if (!group) group = "worker";
+    if (strcmp(group, "worker") != 0 && strcmp(group, "day") != 0) {
+        reply_error(req, TG_EBAD_REQUEST, "group must be worker or day");
+        return;
+    }
+    json_t *rows = NULL;
+    tg_error err;
+    if (tg_audit_usage(admin->audit, who->tenant, from, to,
+                       strcmp(group, "day") == 0 ? TG_AUDIT_BY_DAY : TG_AUDIT_BY_WORKER, &rows,
+                       &err) != 0) {
+        reply_store_error(req, &err);
+        return;
+    }
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o}", "tenant", who->tenant, "group", group, "usage", rows);
+    if (from) json_object_set_new(doc, "from_ms", json_integer(from));
+    if (to) json_object_set_new(doc, "to_ms", json_integer(to));
+    tg_http_reply_json(req, 200, doc);
+}
