@@ -6,7 +6,8 @@
 # writing; /v1/usage sums the calls; `toolgate audit query|export|verify`
 # read the file; verify names the first record edited, deleted or swapped
 # with the sqlite3 shell; and calls fail closed (AUDIT_UNAVAILABLE, nothing
-# runs, /readyz unready) while the log cannot be written, then recover.
+# runs, /readyz unready) while the log cannot be written (moved away, locked
+# by another process), then recover.
 #
 #   tests/integration/test_audit.sh PATH/TO/toolgate
 set -uo pipefail
@@ -222,9 +223,32 @@ status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X DELETE -H "$auth" "$base/v1
 check "changes work again" [ "$status" = 204 ]
 get "/v1/audit?kind=deploy&tool=burn" "$admin"
 check "a delete is a deploy record" [ "$(jq_body "d['records'][0]['status']")" = deleted ]
+
+# --- fail closed: another process holds the log's write lock ---
+before=$(runs)
+mkfifo "$tmp/lock"
+sqlite3 "$log" <"$tmp/lock" >/dev/null 2>&1 &
+locker=$!
+exec 7>"$tmp/lock"
+echo "BEGIN IMMEDIATE; SELECT 1;" >&7
+sleep 0.3
+acall echo '{"while":"locked"}'
+check "a call while the log is locked: AUDIT_UNAVAILABLE" \
+  [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = AUDIT_UNAVAILABLE ]
+check "no worker ran while locked" [ "$(runs)" = "$before" ]
+echo "COMMIT;" >&7
+exec 7>&-
+wait "$locker"
+ok=
+for _ in $(seq 50); do
+  acall echo '{"unlocked":true}'
+  if ! is_error; then ok=1 && break; fi
+  sleep 0.1
+done
+check "calls succeed once the lock is released" [ -n "$ok" ]
 kill "$server_pid" && wait "$server_pid"
 server_pid=
-check "verify passes after the outage" "$toolgate" audit verify --file "$log"
+check "verify passes after the outages" "$toolgate" audit verify --file "$log"
 
 # --- tampering, each on a fresh copy: verify names the first bad record ---
 tampered() { # tampered NAME SQL: a copy of the log with SQL applied
