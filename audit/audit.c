@@ -836,11 +836,13 @@ int tg_audit_usage(tg_audit *a, const char *tenant, int64_t since_ms, int64_t un
     /* The key is a column or an expression fixed here, never caller text. */
     const char *key =
         group == TG_AUDIT_BY_DAY ? "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')" : "tool";
-    char sql[768];
+    char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT %s AS k, total(status != 'refused'), total(status = 'error'),"
+             "SELECT %s AS k, total(status IN ('ok', 'error')), total(status = 'error'),"
              " total(status = 'refused'),"
-             " total(json_extract(body, '$.cpu_us')), total(json_extract(body, '$.wall_us')),"
+             /* -1: the host could not measure it, which is no CPU to bill. */
+             " total(max(coalesce(json_extract(body, '$.cpu_us'), 0), 0)),"
+             " total(json_extract(body, '$.wall_us')),"
              " total(json_extract(body, '$.egress.bytes'))"
              " FROM records WHERE tenant = ? AND kind = 'call.end' AND time_ms >= ? AND time_ms < ?"
              " GROUP BY k ORDER BY k",

@@ -1,7 +1,8 @@
 /* The audit log store: group commit, durability across reopen, the hash
  * chain against tampering done with SQL on the file, calls cut off by a
  * crash, failing closed (locked, moved, full disk), retention, and queries
- * with pagination under concurrent appends. */
+ * with pagination under concurrent appends (newest or oldest first, by kind,
+ * across tenants from the file), and usage sums per worker and per day. */
 #include "audit/audit.h"
 
 #include "check.h"
@@ -654,6 +655,476 @@ static void test_query_pagination(void)
     tg_audit_close(a);
 }
 
+/* A kind filter narrows to that kind and still to the tenant. */
+static void test_query_kind(void)
+{
+    tg_audit *a = open_log("kind.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    const char *acme[] = {"call.begin", "call.end", "call.begin", "egress",
+                          "call.end",   "deploy",   "call.begin"};
+    for (size_t i = 0; i < sizeof acme / sizeof acme[0]; i++)
+        CHECK_INT_EQ(append_simple(a, acme[i], "acme", "k", NULL), 0);
+    CHECK_INT_EQ(append_simple(a, "call.end", "other", "k", NULL), 0);
+    CHECK_INT_EQ(append_simple(a, "deploy", "other", NULL, NULL), 0);
+    struct {
+        const char *kind;
+        size_t want;
+    } cases[] = {
+        {"call.begin", 3}, {"call.end", 2}, {"egress", 1},
+        {"deploy", 1},     {"rollback", 0}, {"call", 0}, /* exact, not a prefix */
+    };
+    tg_error err = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tg_audit_filter f = {.tenant = "acme", .kind = cases[i].kind};
+        json_t *page = NULL;
+        char *next = NULL;
+        CHECK_INT_EQ(tg_audit_query(a, &f, 100, NULL, &page, &next, &err), 0);
+        if (json_array_size(page) != cases[i].want) fprintf(stderr, "kind %s\n", cases[i].kind);
+        CHECK_INT_EQ(json_array_size(page), cases[i].want);
+        size_t k;
+        json_t *rec;
+        int match = 1;
+        json_array_foreach(page, k, rec)
+        {
+            const char *kind = json_string_value(json_object_get(rec, "kind"));
+            const char *tenant = json_string_value(json_object_get(rec, "tenant"));
+            if (!kind || strcmp(kind, cases[i].kind) != 0) match = 0;
+            if (!tenant || strcmp(tenant, "acme") != 0) match = 0;
+        }
+        CHECK(match);
+        CHECK(next == NULL);
+        json_decref(page);
+    }
+    /* Together with another field. */
+    tg_audit_filter f = {.tenant = "other", .kind = "deploy"};
+    json_t *page = NULL;
+    char *next = NULL;
+    CHECK_INT_EQ(tg_audit_query(a, &f, 100, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(page, 0), "seq")), 9);
+    json_decref(page);
+    tg_audit_close(a);
+}
+
+/* The seqs of page, in order, appended to seqs[*n] (at most max). */
+static void page_seqs(const json_t *page, uint64_t *seqs, size_t *n, size_t max)
+{
+    size_t k;
+    json_t *rec;
+    json_array_foreach(page, k, rec)
+    {
+        if (*n < max) seqs[*n] = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+        (*n)++;
+    }
+}
+
+/* Oldest first: ascending seq from the first record, the cursor continues
+ * after the page, and records appended between pages show up at the end. */
+static void test_query_oldest_first(void)
+{
+    tg_audit *a = open_log("oldest.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    enum { FIRST = 20, LATER = 4, PAGE = 6 };
+    uint64_t want[FIRST + LATER];
+    for (int i = 0; i < FIRST; i++) {
+        CHECK_INT_EQ(append_simple(a, "call.begin", "acme", "old", &want[i]), 0);
+        if (i % 3 == 0) CHECK_INT_EQ(append_simple(a, "call.begin", "other", "old", NULL), 0);
+    }
+    tg_audit_filter f = {.tenant = "acme", .oldest_first = true};
+    tg_error err = {0};
+    uint64_t got[64];
+    size_t n = 0;
+    int pages = 0;
+    char *cursor = NULL;
+    do {
+        json_t *page = NULL;
+        char *next = NULL;
+        int rc = tg_audit_query(a, &f, PAGE, cursor, &page, &next, &err);
+        CHECK_INT_EQ(rc, 0);
+        free(cursor);
+        cursor = next;
+        if (rc) break;
+        pages++;
+        /* Every page but the last is full; the cursor is its last seq. */
+        if (next) {
+            CHECK_INT_EQ(json_array_size(page), PAGE);
+            CHECK_INT_EQ(strtoull(next, NULL, 10), json_integer_value(json_object_get(
+                                                       json_array_get(page, PAGE - 1), "seq")));
+        }
+        page_seqs(page, got, &n, sizeof got / sizeof got[0]);
+        json_decref(page);
+        if (pages == 1) /* after the first page: these belong at the end */
+            for (int i = 0; i < LATER; i++) {
+                CHECK_INT_EQ(append_simple(a, "egress", "acme", "new", &want[FIRST + i]), 0);
+                CHECK_INT_EQ(append_simple(a, "egress", "other", "new", NULL), 0);
+            }
+    } while (cursor && pages < 100);
+    CHECK_INT_EQ(pages, (FIRST + LATER + PAGE - 1) / PAGE);
+    CHECK_INT_EQ(n, FIRST + LATER);
+    int same = n == FIRST + LATER;
+    for (size_t i = 0; same && i < n; i++)
+        if (got[i] != want[i]) {
+            fprintf(stderr, "oldest first: record %zu is seq %llu, want %llu\n", i,
+                    (unsigned long long)got[i], (unsigned long long)want[i]);
+            same = 0;
+        }
+    CHECK(same);
+    CHECK_INT_EQ(got[0], 1);
+
+    /* Where the last page ended, the next record appended is found. */
+    char last[32];
+    snprintf(last, sizeof last, "%llu", (unsigned long long)got[n - 1]);
+    json_t *page = NULL;
+    char *next = NULL;
+    CHECK_INT_EQ(tg_audit_query(a, &f, PAGE, last, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 0);
+    CHECK(next == NULL);
+    json_decref(page);
+    uint64_t seq = 0;
+    CHECK_INT_EQ(append_simple(a, "deploy", "acme", NULL, &seq), 0);
+    CHECK_INT_EQ(tg_audit_query(a, &f, PAGE, last, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(page, 0), "seq")), seq);
+    CHECK(next == NULL);
+    json_decref(page);
+
+    /* The default order on the same log is the reverse: newest first. */
+    tg_audit_filter newest = {.tenant = "acme"};
+    CHECK_INT_EQ(tg_audit_query(a, &newest, 2, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 2);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(page, 0), "seq")), seq);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(page, 1), "seq")),
+                 want[FIRST + LATER - 1]);
+    CHECK(next != NULL);
+    free(next);
+    json_decref(page);
+    tg_audit_close(a);
+}
+
+/* The tenant of each record of page, counted: acme, other, none (NULL). */
+static void count_tenants(const json_t *page, int *acme, int *other, int *none)
+{
+    size_t k;
+    json_t *rec;
+    *acme = *other = *none = 0;
+    json_array_foreach(page, k, rec)
+    {
+        const char *tenant = json_string_value(json_object_get(rec, "tenant"));
+        if (!tenant)
+            (*none)++;
+        else if (strcmp(tenant, "acme") == 0)
+            (*acme)++;
+        else if (strcmp(tenant, "other") == 0)
+            (*other)++;
+    }
+}
+
+/* The operator's view of the file: every tenant without one, one with. The
+ * per-tenant query still requires a tenant. */
+static void test_query_file(void)
+{
+    char path[512];
+    db_path(path, sizeof path, "opview.db");
+    tg_audit *a = open_log("opview.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    for (int i = 0; i < 4; i++)
+        CHECK_INT_EQ(append_simple(a, "call.begin", "acme", "a", NULL), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT_EQ(append_simple(a, "call.end", "other", "o", NULL), 0);
+    tg_audit_record denied = {.kind = "auth.denied"}; /* no tenant: the token named none */
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_audit_append(a, &denied, in_ms(5000), NULL, &err), 0);
+
+    json_t *page = NULL;
+    char *next = NULL;
+    int acme, other, none;
+    tg_audit_filter all = {0};
+    /* Readable while the gateway has it open. */
+    CHECK_INT_EQ(tg_audit_query_file(path, &all, 100, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 8);
+    count_tenants(page, &acme, &other, &none);
+    CHECK_INT_EQ(acme, 4);
+    CHECK_INT_EQ(other, 3);
+    CHECK_INT_EQ(none, 1);
+    CHECK(next == NULL);
+    json_decref(page);
+
+    /* A tenant is still required of the tenant's own query. */
+    CHECK_INT_EQ(tg_audit_query(a, &all, 100, NULL, &page, &next, &err), TG_EINVALID_PARAMS);
+    tg_audit_filter empty = {.tenant = ""};
+    CHECK_INT_EQ(tg_audit_query(a, &empty, 100, NULL, &page, &next, &err), TG_EINVALID_PARAMS);
+    tg_audit_filter kind_only = {.kind = "call.end"};
+    CHECK_INT_EQ(tg_audit_query(a, &kind_only, 100, NULL, &page, &next, &err), TG_EINVALID_PARAMS);
+    tg_audit_close(a);
+
+    /* After close: paging across tenants, newest first. */
+    uint64_t seqs[16];
+    size_t n = 0;
+    CHECK_INT_EQ(tg_audit_query_file(path, &all, 5, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 5);
+    page_seqs(page, seqs, &n, 16);
+    json_decref(page);
+    CHECK(next != NULL);
+    char *cursor = next;
+    CHECK_INT_EQ(tg_audit_query_file(path, &all, 5, cursor, &page, &next, &err), 0);
+    free(cursor);
+    CHECK_INT_EQ(json_array_size(page), 3);
+    page_seqs(page, seqs, &n, 16);
+    json_decref(page);
+    CHECK(next == NULL);
+    CHECK_INT_EQ(n, 8);
+    int descending = n == 8;
+    for (size_t i = 0; descending && i < n; i++)
+        if (seqs[i] != 8 - i) descending = 0;
+    CHECK(descending);
+
+    struct {
+        tg_audit_filter f;
+        int acme, other;
+    } cases[] = {
+        {{.tenant = "acme"}, 4, 0},
+        {{.tenant = "other"}, 0, 3},
+        {{.tenant = "nobody"}, 0, 0},
+        {{.kind = "call.end"}, 0, 3},
+        {{.tenant = "acme", .kind = "call.end"}, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_INT_EQ(tg_audit_query_file(path, &cases[i].f, 100, NULL, &page, &next, &err), 0);
+        count_tenants(page, &acme, &other, &none);
+        if (acme != cases[i].acme || other != cases[i].other)
+            fprintf(stderr, "query_file case %zu\n", i);
+        CHECK_INT_EQ(json_array_size(page), cases[i].acme + cases[i].other);
+        CHECK_INT_EQ(acme, cases[i].acme);
+        CHECK_INT_EQ(other, cases[i].other);
+        CHECK_INT_EQ(none, 0);
+        json_decref(page);
+    }
+    tg_audit_filter auth = {.kind = "auth.denied"};
+    CHECK_INT_EQ(tg_audit_query_file(path, &auth, 100, NULL, &page, &next, &err), 0);
+    CHECK_INT_EQ(json_array_size(page), 1);
+    CHECK(json_is_null(json_object_get(json_array_get(page, 0), "tenant")));
+    json_decref(page);
+
+    CHECK_INT_EQ(tg_audit_query_file(path, &empty, 100, NULL, &page, &next, &err),
+                 TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_audit_query_file(NULL, &all, 100, NULL, &page, &next, &err),
+                 TG_EINVALID_PARAMS);
+    char missing[512];
+    db_path(missing, sizeof missing, "no-such.db");
+    page = NULL;
+    CHECK(tg_audit_query_file(missing, &all, 100, NULL, &page, &next, &err) != 0);
+    CHECK(page == NULL);
+    CHECK(access(missing, F_OK) != 0); /* read-only: not created */
+}
+
+/* ---- usage ----------------------------------------------------------- */
+
+/* 2026-11-23T00:00:00Z, and the two UTC midnights after it. */
+#define DAY1 INT64_C(1795392000000)
+#define DAY2 (DAY1 + 86400000)
+#define DAY3 (DAY2 + 86400000)
+
+/* Appends a record at time_ms; cpu_us, wall_us, egress < 0 leave the field out. */
+static int append_usage(tg_audit *a, const char *kind, const char *tenant, int64_t time_ms,
+                        const char *tool, const char *status, int64_t cpu_us, int64_t wall_us,
+                        int64_t egress)
+{
+    json_t *body = json_object();
+    if (cpu_us >= 0) json_object_set_new(body, "cpu_us", json_integer(cpu_us));
+    if (wall_us >= 0) json_object_set_new(body, "wall_us", json_integer(wall_us));
+    if (egress >= 0)
+        json_object_set_new(
+            body, "egress",
+            json_pack("{s:i, s:I, s:i}", "requests", 1, "bytes", egress, "denied", 0));
+    tg_audit_record rec = {.kind = kind,
+                           .tenant = tenant,
+                           .time_ms = time_ms,
+                           .tool = tool,
+                           .status = status,
+                           .body = body};
+    tg_error err = {0};
+    int rc = tg_audit_append(a, &rec, in_ms(5000), NULL, &err);
+    if (rc) fprintf(stderr, "append: %s\n", err.message);
+    json_decref(body);
+    return rc;
+}
+
+typedef struct {
+    const char *key; /* worker or day */
+    long long calls, errors, refused;
+    double cpu, wall;
+    long long egress;
+} usage_row;
+
+/* Compares rows with want[n] exactly, field by field, in order. */
+static void check_usage(const json_t *rows, const char *key_name, const usage_row *want, size_t n,
+                        int line)
+{
+    int before = check_failed;
+    CHECK_INT_EQ(json_array_size(rows), n);
+    for (size_t i = 0; i < n && i < json_array_size(rows); i++) {
+        const json_t *r = json_array_get(rows, i);
+        CHECK_INT_EQ(json_object_size(r), 7);
+        CHECK_STR_EQ(json_string_value(json_object_get(r, key_name)), want[i].key);
+        CHECK(json_is_integer(json_object_get(r, "calls")));
+        CHECK_INT_EQ(json_integer_value(json_object_get(r, "calls")), want[i].calls);
+        CHECK_INT_EQ(json_integer_value(json_object_get(r, "errors")), want[i].errors);
+        CHECK_INT_EQ(json_integer_value(json_object_get(r, "refused")), want[i].refused);
+        CHECK_INT_EQ(json_integer_value(json_object_get(r, "egress_bytes")), want[i].egress);
+        /* Sums of whole microseconds divided once: exact to the nearest double. */
+        double cpu = json_number_value(json_object_get(r, "cpu_seconds"));
+        double wall = json_number_value(json_object_get(r, "wall_seconds"));
+        CHECK(json_is_real(json_object_get(r, "cpu_seconds")));
+        CHECK(cpu == want[i].cpu);
+        CHECK(wall == want[i].wall);
+        if (cpu != want[i].cpu || wall != want[i].wall)
+            fprintf(stderr, "  %s: cpu %.9g want %.9g, wall %.9g want %.9g\n", want[i].key, cpu,
+                    want[i].cpu, wall, want[i].wall);
+    }
+    if (check_failed != before) {
+        char *s = json_dumps(rows, JSON_COMPACT);
+        fprintf(stderr, "  usage checked at line %d got %s\n", line, s);
+        free(s);
+    }
+}
+
+static void test_usage(void)
+{
+    tg_audit *a = open_log("usage.db", NULL);
+    CHECK(a != NULL);
+    if (!a) return;
+    /* acme's calls; "in" marks those inside [DAY1, DAY3). */
+    CHECK_INT_EQ(append_usage(a, "call.end", "acme", DAY1 - 1, "search", "ok", 2000000, 4000000, 7),
+                 0);
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "acme", DAY1 + 1000, "search", "ok", 250000, 500000, 100),
+        0); /* in */
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "acme", DAY1 + 3600000, "send", "refused", -1, 1000, -1),
+        0); /* in */
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "acme", DAY2 - 1, "search", "error", 500000, 1000000, 200),
+        0); /* in: the last ms of day 1 */
+    CHECK_INT_EQ(append_usage(a, "call.end", "acme", DAY2, "send", "ok", 1000000, 2000000, 1000),
+                 0); /* in: the first ms of day 2 */
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "acme", DAY2 + 10000, "search", "error", 125000, 250000, -1),
+        0); /* in */
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "acme", DAY2 + 7200000, "search", "ok", 125000, 250000, 50),
+        0); /* in */
+    CHECK_INT_EQ(append_usage(a, "call.end", "acme", DAY3, "send", "ok", 4000000, 8000000, 3), 0);
+    /* Not call.end: ignored whatever their bodies say. */
+    CHECK_INT_EQ(
+        append_usage(a, "call.begin", "acme", DAY1 + 2000, "search", NULL, 9000000, 9000000, 9000),
+        0);
+    CHECK_INT_EQ(append_usage(a, "egress", "acme", DAY2 + 1, "search", "ok", -1, -1, 5000), 0);
+    CHECK_INT_EQ(append_usage(a, "call.begin", "acme", DAY2 + 2, "lonely", "ok", 1, 1, 1), 0);
+    /* Another tenant's calls: never in acme's sums. */
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "other", DAY1 + 5000, "search", "ok", 8000000, 8000000, 8000),
+        0);
+    CHECK_INT_EQ(
+        append_usage(a, "call.end", "other", DAY2 + 5000, "other-tool", "refused", -1, 3000, -1),
+        0);
+
+    json_t *rows = NULL;
+    tg_error err = {0};
+
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", DAY1, DAY3, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    usage_row by_worker[] = {
+        {"search", 4, 2, 0, 1.0, 2.0, 350},
+        {"send", 1, 0, 1, 1.0, 2.001, 1000},
+    };
+    check_usage(rows, "worker", by_worker, 2, __LINE__);
+    json_decref(rows);
+
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", DAY1, DAY3, TG_AUDIT_BY_DAY, &rows, &err), 0);
+    usage_row by_day[] = {
+        {"2026-11-23", 2, 1, 1, 0.75, 1.501, 300},
+        {"2026-11-24", 3, 1, 0, 1.25, 2.5, 1050},
+    };
+    check_usage(rows, "day", by_day, 2, __LINE__);
+    json_decref(rows);
+
+    /* 0 for both bounds: every call.end of the tenant. */
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", 0, 0, TG_AUDIT_BY_DAY, &rows, &err), 0);
+    usage_row all_days[] = {
+        {"2026-11-22", 1, 0, 0, 2.0, 4.0, 7},
+        {"2026-11-23", 2, 1, 1, 0.75, 1.501, 300},
+        {"2026-11-24", 3, 1, 0, 1.25, 2.5, 1050},
+        {"2026-11-25", 1, 0, 0, 4.0, 8.0, 3},
+    };
+    check_usage(rows, "day", all_days, 4, __LINE__);
+    json_decref(rows);
+
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", 0, 0, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    usage_row all_workers[] = {
+        {"search", 5, 2, 0, 3.0, 6.0, 357},
+        {"send", 2, 0, 1, 5.0, 10.001, 1003},
+    };
+    check_usage(rows, "worker", all_workers, 2, __LINE__);
+    json_decref(rows);
+
+    /* since is inclusive, until exclusive: DAY1 + 1000 in, DAY2 + 10000 out. */
+    CHECK_INT_EQ(
+        tg_audit_usage(a, "acme", DAY1 + 1000, DAY2 + 10000, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    usage_row edges[] = {
+        {"search", 2, 1, 0, 0.75, 1.5, 300},
+        {"send", 1, 0, 1, 1.0, 2.001, 1000},
+    };
+    check_usage(rows, "worker", edges, 2, __LINE__);
+    json_decref(rows);
+
+    CHECK_INT_EQ(
+        tg_audit_usage(a, "acme", DAY1 + 1001, DAY2 + 10001, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    usage_row edges2[] = {
+        {"search", 2, 2, 0, 0.625, 1.25, 200},
+        {"send", 1, 0, 1, 1.0, 2.001, 1000},
+    };
+    check_usage(rows, "worker", edges2, 2, __LINE__);
+    json_decref(rows);
+
+    /* Only a since; only an until. */
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", DAY2, 0, TG_AUDIT_BY_DAY, &rows, &err), 0);
+    usage_row from_day2[] = {
+        {"2026-11-24", 3, 1, 0, 1.25, 2.5, 1050},
+        {"2026-11-25", 1, 0, 0, 4.0, 8.0, 3},
+    };
+    check_usage(rows, "day", from_day2, 2, __LINE__);
+    json_decref(rows);
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", 0, DAY1, TG_AUDIT_BY_DAY, &rows, &err), 0);
+    usage_row before_day1[] = {{"2026-11-22", 1, 0, 0, 2.0, 4.0, 7}};
+    check_usage(rows, "day", before_day1, 1, __LINE__);
+    json_decref(rows);
+
+    CHECK_INT_EQ(tg_audit_usage(a, "other", 0, 0, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    usage_row other[] = {
+        {"other-tool", 0, 0, 1, 0.0, 0.003, 0},
+        {"search", 1, 0, 0, 8.0, 8.0, 8000},
+    };
+    check_usage(rows, "worker", other, 2, __LINE__);
+    json_decref(rows);
+
+    /* A window with nothing in it, a tenant with nothing: an empty array. */
+    CHECK_INT_EQ(tg_audit_usage(a, "acme", DAY3 + 1, 0, TG_AUDIT_BY_DAY, &rows, &err), 0);
+    check_usage(rows, "day", NULL, 0, __LINE__);
+    json_decref(rows);
+    CHECK_INT_EQ(tg_audit_usage(a, "nobody", 0, 0, TG_AUDIT_BY_WORKER, &rows, &err), 0);
+    check_usage(rows, "worker", NULL, 0, __LINE__);
+    json_decref(rows);
+
+    rows = NULL;
+    CHECK_INT_EQ(tg_audit_usage(a, NULL, 0, 0, TG_AUDIT_BY_WORKER, &rows, &err),
+                 TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_audit_usage(a, "", 0, 0, TG_AUDIT_BY_DAY, &rows, &err), TG_EINVALID_PARAMS);
+    CHECK(rows == NULL);
+    tg_audit_close(a);
+}
+
 /* ---- a full queue ---------------------------------------------------- */
 
 typedef struct {
@@ -721,6 +1192,10 @@ int main(void)
     test_retention_all();
     test_query_filters();
     test_query_pagination();
+    test_query_kind();
+    test_query_oldest_first();
+    test_query_file();
+    test_usage();
     test_queue_full();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
