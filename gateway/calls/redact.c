@@ -102,9 +102,22 @@ typedef struct anchor {
     const json_t *schema;
 } anchor;
 
+/* A schema resource: the document itself or a subschema with an $id of its
+ * own, which is the base its references resolve against. */
+typedef struct resource {
+    char *uri; /* absolute, without fragment; "" for a root without $id */
+    const json_t *schema;
+} resource;
+
 typedef struct redactor {
     const json_t *root; /* the schema document (borrowed), or NULL */
     char *root_uri;     /* its $id without fragment, or NULL when it has none */
+    /* Every object of the document to the URI of the resource it is in
+     * (borrowed from resources), and the resources: found on first need. */
+    ptrmap bases;
+    resource *resources;
+    size_t nresources, resources_cap;
+    bool resources_found;
     const char *const *secrets;
     size_t nsecrets;
     /* A patternProperties key (borrowed, so its address is stable) to its
@@ -118,7 +131,7 @@ typedef struct redactor {
 /* The subschemas that apply at one instance location. */
 typedef struct applying {
     ptrmap schemas; /* keys only */
-    bool unsure;    /* some applicator chain was too deep to follow */
+    bool unsure;    /* some applicator chain was too deep, or a reference unresolvable */
 } applying;
 
 static char uncompilable;
@@ -158,6 +171,44 @@ static void find_anchors(redactor *r, const json_t *v, int depth)
     }
 }
 
+/* Records which resource each object of v is in, base being the URI of the
+ * one v is in. Like the compiler, an $id that is not a bare fragment starts
+ * a resource, resolved against the enclosing one. Objects deeper than the
+ * limit get no base, so references from them count as unresolvable. */
+static void find_resources(redactor *r, const json_t *v, const char *base, int depth)
+{
+    if (depth > TG_REDACT_MAX_DEPTH) return;
+    if (json_is_object(v)) {
+        const char *id = json_string_value(json_object_get(v, "$id"));
+        if (id && id[0] != '#') {
+            char *abs = tg_uri_resolve(base, id);
+            char *uri = tg_uri_strip_fragment(abs, NULL);
+            free(abs);
+            if (r->nresources == r->resources_cap) {
+                r->resources_cap = r->resources_cap ? 2 * r->resources_cap : 4;
+                r->resources = tg_xrealloc(r->resources, r->resources_cap * sizeof *r->resources);
+            }
+            r->resources[r->nresources++] = (resource){uri, v};
+            base = uri;
+        }
+        ptrmap_put(&r->bases, v, (void *)base);
+        const char *key;
+        json_t *sub;
+        json_object_foreach((json_t *)v, key, sub) find_resources(r, sub, base, depth + 1);
+    } else if (json_is_array(v)) {
+        size_t i;
+        const json_t *sub;
+        json_array_foreach(v, i, sub) find_resources(r, sub, base, depth + 1);
+    }
+}
+
+static const json_t *find_resource(const redactor *r, const char *uri)
+{
+    for (size_t i = 0; i < r->nresources; i++)
+        if (strcmp(r->resources[i].uri, uri) == 0) return r->resources[i].schema;
+    return NULL;
+}
+
 /* ptr is a percent-decoded JSON Pointer: "" or "/a/b". */
 static const json_t *walk_pointer(const json_t *root, const char *ptr)
 {
@@ -193,37 +244,61 @@ static const json_t *walk_pointer(const json_t *root, const char *ptr)
 static void apply(redactor *r, applying *a, const json_t *schema, const json_t *instance,
                   int depth);
 
-/* Only the schema's own document is at hand here: a reference into another
- * one (resolved by the compiler at deploy) is ignored, so sensitive marks in
- * it go unseen. References are resolved against the root's $id, including
- * those inside an embedded resource with an $id of its own. */
-static void apply_ref(redactor *r, applying *a, const char *ref, const json_t *instance, int depth)
+/* Resolves ref, found in holder, against the resource holder is in, as the
+ * compiler did at deploy, and applies its target. Only the schema's own
+ * document is at hand here, so a reference into another one (or one that
+ * leads nowhere) makes the location unsure: redacted whole. */
+static void apply_ref(redactor *r, applying *a, const json_t *holder, const char *ref,
+                      const json_t *instance, int depth)
 {
     if (!ref || !r->root) return;
-    char *abs = tg_uri_resolve(r->root_uri, ref);
+    if (!r->resources_found) {
+        r->resources = tg_xcalloc(4, sizeof *r->resources);
+        r->resources_cap = 4;
+        r->resources[r->nresources++] =
+            (resource){tg_xstrdup(r->root_uri ? r->root_uri : ""), r->root};
+        find_resources(r, r->root, r->resources[0].uri, 0);
+        r->resources_found = true;
+    }
+    const char *base = ptrmap_get(&r->bases, holder);
+    if (!base) {
+        a->unsure = true;
+        return;
+    }
+    char *abs = tg_uri_resolve(base, ref);
     const char *fragment;
     char *doc = tg_uri_strip_fragment(abs, &fragment);
     char *name = NULL;
-    if (strcmp(doc, r->root_uri ? r->root_uri : "") != 0) goto out;
-    if (!fragment || !*fragment) {
-        apply(r, a, r->root, instance, depth);
-        goto out;
+    const json_t *target = find_resource(r, doc);
+    if (!target) {
+        a->unsure = true;
+    } else if (!fragment || !*fragment) {
+        apply(r, a, target, instance, depth);
+    } else if (!(name = tg_uri_pct_decode(fragment))) {
+        a->unsure = true;
+    } else if (name[0] == '/') {
+        const json_t *at = walk_pointer(target, name);
+        if (at)
+            apply(r, a, at, instance, depth);
+        else
+            a->unsure = true;
+    } else {
+        if (!r->anchors_found) {
+            find_anchors(r, r->root, 0);
+            r->anchors_found = true;
+        }
+        /* $dynamicRef picks one of the same-named dynamic anchors according
+         * to the dynamic scope, and an anchor's resource is not tracked:
+         * applying every anchor of that name covers whichever is meant. */
+        bool found = false;
+        for (size_t i = 0; i < r->nanchors; i++) {
+            if (strcmp(r->anchors[i].name, name) == 0) {
+                apply(r, a, r->anchors[i].schema, instance, depth);
+                found = true;
+            }
+        }
+        if (!found) a->unsure = true;
     }
-    if (!(name = tg_uri_pct_decode(fragment))) goto out;
-    if (name[0] == '/') {
-        apply(r, a, walk_pointer(r->root, name), instance, depth);
-        goto out;
-    }
-    if (!r->anchors_found) {
-        find_anchors(r, r->root, 0);
-        r->anchors_found = true;
-    }
-    /* $dynamicRef picks one of the same-named dynamic anchors according to
-     * the dynamic scope; applying all of them covers whichever it picks. */
-    for (size_t i = 0; i < r->nanchors; i++)
-        if (strcmp(r->anchors[i].name, name) == 0)
-            apply(r, a, r->anchors[i].schema, instance, depth);
-out:
     free(name);
     free(doc);
     free(abs);
@@ -263,8 +338,10 @@ static void apply(redactor *r, applying *a, const json_t *schema, const json_t *
             if (json_object_getn(instance, key, klen)) apply(r, a, sub, instance, depth + 1);
         }
     }
-    apply_ref(r, a, json_string_value(json_object_get(schema, "$ref")), instance, depth + 1);
-    apply_ref(r, a, json_string_value(json_object_get(schema, "$dynamicRef")), instance, depth + 1);
+    apply_ref(r, a, schema, json_string_value(json_object_get(schema, "$ref")), instance,
+              depth + 1);
+    apply_ref(r, a, schema, json_string_value(json_object_get(schema, "$dynamicRef")), instance,
+              depth + 1);
 }
 
 static bool marks_sensitive(const applying *a)
@@ -417,6 +494,10 @@ json_t *tg_redact_arguments(const json_t *schema, const json_t *args, const char
         if (r.regexes.keys[i] && r.regexes.vals[i] != &uncompilable)
             tg_regex_free(r.regexes.vals[i]);
     ptrmap_free(&r.regexes);
+    ptrmap_free(&r.bases);
+    for (size_t i = 0; i < r.nresources; i++)
+        free(r.resources[i].uri);
+    free(r.resources);
     free(r.anchors);
     free(r.root_uri);
     return out;

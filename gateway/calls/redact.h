@@ -29,9 +29,11 @@
  * schema (borrowed) is the tool's inputSchema, already compiled at deploy, or
  * NULL, when only the secrets apply. Subschemas apply through properties,
  * patternProperties, additionalProperties, prefixItems, items, allOf, anyOf,
- * oneOf, if/then/else, dependentSchemas and same-document $ref/$dynamicRef;
- * every branch counts whether or not the instance took it. Returns NULL only
- * when args is NULL. */
+ * oneOf, if/then/else, dependentSchemas and $ref/$dynamicRef (resolved
+ * against the $id of the resource they are in, as the compiler does); every
+ * branch counts whether or not the instance took it, and a location a
+ * reference leads from into another document, or nowhere, is redacted
+ * whole. Returns NULL only when args is NULL. */
 json_t *tg_redact_arguments(const json_t *schema, const json_t *args, const char *const *secrets,
                             size_t nsecrets);
 

@@ -165,8 +165,8 @@ static void test_refs(void)
                   " 'missing': 6, 'bad': {'otp': 7}, 'remote': 8, 'bool': 9}",
                   "{'creds': {'user': 'u', 'secret': " R ", 'otp': " R "}, 'list': [" R ", " R
                   "], 'slash': " R ", 'tilde': " R ", 'space': " R ", 'anchored': " R
-                  ", 'indexed': {'otp': " R "}, 'missing': 6, 'bad': {'otp': 7}, 'remote': 8,"
-                  " 'bool': 9}");
+                  ", 'indexed': {'otp': " R "}, 'missing': " R ", 'bad': " R ", 'remote': " R
+                  ", 'bool': 9}");
     /* With an $id, references may name the document absolutely. */
     CHECK_REDACTS("{'$id': 'https://example.com/tools/t.json',"
                   " 'properties': {'a': {'$ref': 'https://example.com/tools/t.json#/$defs/s'},"
@@ -174,7 +174,20 @@ static void test_refs(void)
                   "  'd': {'$ref': 'https://example.com/other.json#/$defs/s'}},"
                   " '$defs': {'s': {'x-toolgate-sensitive': true}}}",
                   "{'a': 1, 'b': 2, 'c': 3, 'd': 4}",
-                  "{'a': " R ", 'b': " R ", 'c': " R ", 'd': 4}");
+                  "{'a': " R ", 'b': " R ", 'c': " R ", 'd': " R "}");
+    /* A reference inside an embedded resource resolves against that
+     * resource's $id, as the compiler resolves it: here to inner's $defs,
+     * not to a same-named definition of the root. */
+    CHECK_REDACTS(
+        "{'$id': 'https://tools.example/root.json',"
+        " '$defs': {'s': {'type': 'string'},"
+        "  'inner': {'$id': 'https://tools.example/inner.json',"
+        "   '$defs': {'s': {'x-toolgate-sensitive': true}},"
+        "   'properties': {'p': {'$ref': '#/$defs/s'}, 'q': {'$ref': 'root.json#/$defs/s'}}}},"
+        " 'properties': {'a': {'$ref': '#/$defs/inner'},"
+        "  'b': {'$ref': 'inner.json#/$defs/s'}}}",
+        "{'a': {'p': 'secret-value', 'q': 'plain'}, 'b': 'x'}",
+        "{'a': {'p': " R ", 'q': 'plain'}, 'b': " R "}");
 }
 
 static void test_applicators(void)
