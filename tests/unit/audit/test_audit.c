@@ -406,7 +406,7 @@ static void test_disk_full(void)
     char dir[512], path[600], filler[600];
     db_path(dir, sizeof dir, "tiny");
     mkdir(dir, 0700);
-    if (mount("tmpfs", dir, "tmpfs", 0, "size=256k") != 0) {
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") != 0) {
         printf("disk full: skipped (mount: %s)\n", strerror(errno));
         return;
     }
