@@ -25,6 +25,7 @@ static const struct {
     {"image", tg_cmd_image, "build the microVM guest image"},
     {"token", tg_cmd_token, "mint a token with a gateway's development key"},
     {"audit", tg_cmd_audit, "verify, query or export a gateway's audit log"},
+    {"secret", tg_cmd_secret, "set, list or delete a running gateway's secrets"},
 };
 
 static void usage(FILE *to)

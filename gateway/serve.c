@@ -17,8 +17,11 @@
 #include "gateway/mcp/session.h"
 #include "gateway/mcp_front.h"
 #include "gateway/registry/registry.h"
+#include "gateway/egress/egress.h"
+#include "gateway/registry/secrets.h"
 #include "vm-pool/pool.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -114,6 +117,8 @@ static void route(server_ctx *ctx, tg_http_request *req)
             tg_mcp_front_handle(&ctx->front, &caller.who, req);
         else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
             tg_admin_handle(&ctx->admin, &caller.who, req);
+        else if (strncmp(path, "/v1/secrets", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
+            tg_admin_secrets(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/audit") == 0)
             tg_admin_audit(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/usage") == 0)
@@ -251,6 +256,19 @@ static void prepare_all(tg_registry *registry, tg_calls *calls)
     json_decref(list);
 }
 
+/* Where the egress proxy finds the credentials it injects. */
+static int egress_secret(void *ctx, const char *tenant, const char *name, unsigned char **value,
+                         size_t *len)
+{
+    return tg_secrets_get(ctx, tenant, name, value, len, NULL);
+}
+
+/* Every secret value of a tenant, which no call's logged arguments may hold. */
+static int secret_values(void *ctx, const char *tenant, char ***values, size_t *n)
+{
+    return tg_secrets_values(ctx, tenant, values, n, NULL);
+}
+
 /* Retention: once at start and then hourly, records older than the
  * configured age are dropped, the chain noting where it now starts. */
 typedef struct retention {
@@ -339,6 +357,14 @@ static const char config_schema_text[] =
     "   \"deadline_ms\": {\"type\": \"integer\", \"minimum\": 10, \"maximum\": 60000},"
     "   \"retention_days\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 36500}}},"
     " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
+    " \"egress\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"ca_file\": {\"type\": \"string\", \"minLength\": 1},"
+    "   \"max_request_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 4194304},"
+    "   \"max_response_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 4194304},"
+    "   \"timeout_ms\": {\"type\": \"integer\", \"minimum\": 100, \"maximum\": 600000},"
+    "   \"max_requests\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
+    " \"secrets\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"master_key_file\": {\"type\": \"string\", \"minLength\": 1}}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
     "   \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
@@ -392,6 +418,8 @@ typedef struct serve_options {
     const json_t *auth; /* the configuration's "auth" section, or NULL */
     const char *audit_path;
     unsigned retention_days; /* 0: records are kept for ever */
+    const char *secrets_key; /* secrets.master_key_file, or NULL: <data_dir>/secrets.key */
+    tg_egress_config egress;
     tg_pool_config pool;
     tg_calls_config calls;
     tg_http_config http;
@@ -504,6 +532,14 @@ static json_t *load_config(const char *path, serve_options *o)
     o->audit_path = json_string_value(json_object_get(audit, "path"));
     o->calls.audit_deadline_ms = config_uint(audit, "deadline_ms", 0);
     o->retention_days = config_uint(audit, "retention_days", 0);
+    json_t *egress = json_object_get(doc, "egress");
+    o->egress.ca_file = json_string_value(json_object_get(egress, "ca_file"));
+    o->egress.max_request_bytes = config_uint(egress, "max_request_bytes", 0);
+    o->egress.max_response_bytes = config_uint(egress, "max_response_bytes", 0);
+    o->egress.timeout_ms = config_uint(egress, "timeout_ms", 0);
+    o->egress.max_requests = config_uint(egress, "max_requests", 0);
+    o->secrets_key =
+        json_string_value(json_object_get(json_object_get(doc, "secrets"), "master_key_file"));
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
     o->http.threads = config_uint(http, "threads", o->http.threads);
     json_array_foreach(json_object_get(http, "allowed_hosts"), i, item) o->hosts[i] =
@@ -585,6 +621,8 @@ int tg_cmd_serve(int argc, char **argv)
     int rc = 1;
     tg_registry *registry = NULL;
     tg_audit *audit = NULL;
+    tg_secrets *secrets = NULL;
+    tg_egress *egress = NULL;
     retention keeper;
     bool keeping = false;
     char *audit_path = NULL;
@@ -597,6 +635,8 @@ int tg_cmd_serve(int argc, char **argv)
     bool front_ready = false, authn_ready = false;
     pthread_rwlock_init(&ctx.lock, NULL);
 
+    /* Before any thread: libcurl's global state (TLS) is not thread-safe to set up. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "toolgate: cannot create data dir %s: %s\n", o.data_dir, strerror(errno));
         goto out;
@@ -613,6 +653,19 @@ int tg_cmd_serve(int argc, char **argv)
     if (tg_audit_open(audit_path, NULL, &audit, &aerr) != 0) {
         fprintf(stderr, "toolgate: cannot open the audit log %s: %s\n", audit_path, aerr.message);
         goto out;
+    }
+    {
+        /* A configured key must exist; the data dir's own is made on first start. */
+        char *store = tg_xasprintf("%s/secrets.db", o.data_dir);
+        char *key =
+            o.secrets_key ? tg_xstrdup(o.secrets_key) : tg_xasprintf("%s/secrets.key", o.data_dir);
+        tg_error serr;
+        int opened = tg_secrets_open(store, key, !o.secrets_key, &secrets, &serr);
+        if (opened != 0)
+            fprintf(stderr, "toolgate: cannot open the secret store: %s\n", serr.message);
+        free(key);
+        free(store);
+        if (opened != 0) goto out;
     }
     if (o.retention_days) {
         if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
@@ -637,8 +690,17 @@ int tg_cmd_serve(int argc, char **argv)
     o.pool.nruntimes = NRUNTIMES;
     o.pool.sizes = o.sizes;
     if (!(pool = create_pool(&o))) goto out;
+    tg_error eerr;
+    if (tg_egress_new(&o.egress, egress_secret, secrets, audit, &egress, &eerr) != 0) {
+        fprintf(stderr, "toolgate: %s\n", eerr.message);
+        goto out;
+    }
     o.calls.pool = pool;
     o.calls.audit = audit;
+    o.calls.egress = egress;
+    o.calls.registry = registry;
+    o.calls.secret_values = secret_values;
+    o.calls.secrets_ctx = secrets;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;
@@ -657,7 +719,8 @@ int tg_cmd_serve(int argc, char **argv)
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin = (tg_admin){.registry = registry, .calls = calls, .audit = audit};
+    ctx.admin =
+        (tg_admin){.registry = registry, .calls = calls, .audit = audit, .secrets = secrets};
     ctx.audit = audit;
     ctx.calls = calls;
     ctx.driver = tg_pool_driver_description(pool);
@@ -720,6 +783,9 @@ out:
     if (keeping) retention_stop(&keeper);
     tg_audit_close(audit);
     free(audit_path);
+    tg_egress_free(egress);
+    curl_global_cleanup();
+    tg_secrets_close(secrets);
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);

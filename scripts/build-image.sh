@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the microVM guest image (docs/guest-image.md) from Debian's packages:
 # Debian's kernel as an uncompressed ELF, and an initramfs holding the guest
-# agent as /init, busybox, python3 and the virtio modules.
+# agent as /init, busybox, python3, curl and the virtio modules.
 #
 #   scripts/build-image.sh --guest AGENT --out DIR [--cache DIR] [--quiet]
 #
@@ -77,10 +77,16 @@ mapfile -t pyfiles < <(
 ((${#pyfiles[@]})) || die "dpkg lists no files for ${pypkgs[*]}"
 mapfile -t dynload < <(printf '%s\n' "${pyfiles[@]}" | grep -E "^$pylib/lib-dynload/.*\.so$")
 
-# Every shared library the interpreter and its extension modules load, with
-# the dynamic loader, at the paths ldd reports (which is where they will be
-# looked for in the guest).
-ldd_out=$(ldd "$pybin" "${dynload[@]}")
+# curl, for sh workers' HTTP requests through the egress proxy: Debian's
+# binary, with its libraries gathered below like python's.
+curlbin=/usr/bin/curl
+[ -x "$curlbin" ] || die "$curlbin is missing (run scripts/setup.sh)"
+curlver=$(pkgver curl)
+
+# Every shared library the interpreter, its extension modules and curl load,
+# with the dynamic loader, at the paths ldd reports (which is where they will
+# be looked for in the guest).
+ldd_out=$(ldd "$pybin" "$curlbin" "${dynload[@]}")
 ! grep -q 'not found' <<<"$ldd_out" || die "unresolved libraries: $(grep 'not found' <<<"$ldd_out" | sort -u | tr -s ' \t\n' ' ')"
 mapfile -t libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' <<<"$ldd_out" | LC_ALL=C sort -u)
 
@@ -93,8 +99,9 @@ bbver=$(pkgver busybox-static)
 selfsum=$(sha256 "$self")
 guestsum=$(sha256 "$guest")
 libsums=$(sha256sum "${libs[@]}")
+curlsum=$(sha256 "$curlbin")
 hash=$(printf '%s\n' "script $selfsum" "kernel $kpkg $kver" "busybox-static $bbver" \
-  "${pyvers[@]}" "guest $guestsum" "$libsums" | sha256sum | cut -d' ' -f1)
+  "${pyvers[@]}" "curl $curlver $curlsum" "guest $guestsum" "$libsums" | sha256sum | cut -d' ' -f1)
 
 images=$cache/images
 final=$images/$hash
@@ -192,6 +199,7 @@ ln -s usr/lib64 "$root/lib64"
 install -m 0755 "$guest" "$root/init"
 install -m 0755 "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
+install -m 0755 "$curlbin" "$root/usr/bin/curl"
 printf 'root:x:0:0:root:/:/bin/sh\nworker:x:1000:1000:worker:/job:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\nworker:x:1000:\n' >"$root/etc/group"
 
@@ -230,7 +238,7 @@ done
 
 # A broken tree would only show as a guest that never says "ready"; catch it
 # here. Without root, a user namespace stands in for chroot's privilege.
-say "checking python3 and sh in the image"
+say "checking python3, sh and curl in the image"
 chroot=(chroot)
 [ "$(id -u)" -eq 0 ] || chroot=(unshare --map-root-user chroot)
 in_image() { env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${chroot[@]}" "$root" "$@" 2>&1 || true; }
@@ -238,6 +246,8 @@ check=$(in_image /bin/sh -c 'echo sh ok')
 [ "$check" = "sh ok" ] || die "self-check failed: /bin/sh does not run in the image: $check"
 check=$(in_image /usr/bin/python3 -I -B -c 'import json, hashlib, ssl, sqlite3, decimal, ctypes; print("py ok")')
 [ "$check" = "py ok" ] || die "self-check failed: python3 does not run in the image: $check"
+check=$(in_image /usr/bin/curl --version)
+[[ $check == "curl "* ]] || die "self-check failed: curl does not run in the image: $check"
 
 # Fixed times, owners and inode numbers, in sorted order: the same inputs
 # give the same archive.

@@ -202,15 +202,102 @@ static bool check_run(const json_t *obj)
            is_opt_int(limits, "max_pids", 1, 65536);
 }
 
+/* An HTTP token (RFC 9110 5.6.2): a header name. */
+static bool is_token(const char *s, size_t len)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (len == 0) return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        if (!alnum && (c == '\0' || !strchr(extra, c))) return false;
+    }
+    return true;
+}
+
+/* [[name, value], ...]: what either side writes as header lines, so no value
+ * may end a line early. */
+static bool is_headers(const json_t *headers)
+{
+    if (!json_is_array(headers) || json_array_size(headers) > TG_FRAME_EGRESS_HEADERS_MAX)
+        return false;
+    size_t i;
+    const json_t *h;
+    json_array_foreach(headers, i, h)
+    {
+        const json_t *name = json_array_get(h, 0), *value = json_array_get(h, 1);
+        if (!json_is_array(h) || json_array_size(h) != 2 || !json_is_string(name) ||
+            !json_is_string(value) || !is_token(json_string_value(name), json_string_length(name)))
+            return false;
+        const char *v = json_string_value(value);
+        size_t len = json_string_length(value);
+        if (strcspn(v, "\r\n") != len) return false; /* also finds an embedded NUL */
+    }
+    return true;
+}
+
+/* Canonical base64 of at most TG_FRAME_EGRESS_BODY_MAX bytes. */
+static bool is_body(const json_t *body)
+{
+    if (!json_is_string(body) ||
+        json_string_length(body) > 4 * ((TG_FRAME_EGRESS_BODY_MAX + 2) / 3))
+        return false;
+    unsigned char *bytes;
+    size_t len;
+    if (tg_frame_unb64(body, &bytes, &len) != 0) return false;
+    free(bytes);
+    return len <= TG_FRAME_EGRESS_BODY_MAX;
+}
+
+/* "http://" and printable ASCII: the proxy's normal form of a request URL. */
+static bool is_url(const json_t *url)
+{
+    if (!json_is_string(url)) return false;
+    const char *s = json_string_value(url);
+    size_t len = json_string_length(url);
+    if (len > TG_FRAME_EGRESS_URL_MAX || len <= 7 || strncmp(s, "http://", 7) != 0) return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~') return false;
+    return true;
+}
+
+static bool is_method(const json_t *method)
+{
+    if (!json_is_string(method)) return false;
+    const char *s = json_string_value(method);
+    size_t len = json_string_length(method);
+    if (len == 0 || len > TG_FRAME_EGRESS_METHOD_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 'A' || s[i] > 'Z') return false;
+    return true;
+}
+
+/* Both egress frames: an id below 2^53 (exact in every JSON reader), headers
+ * and a body; then the request's method and url, or the response's status. */
+static bool check_egress(const json_t *obj, bool response)
+{
+    if (!is_int(obj, "id", 0, ((json_int_t)1 << 53) - 1) ||
+        !is_headers(json_object_get(obj, "headers")) || !is_body(json_object_get(obj, "body")))
+        return false;
+    if (response) return is_int(obj, "status", 100, 599);
+    return is_method(json_object_get(obj, "method")) && is_url(json_object_get(obj, "url"));
+}
+
 int tg_frame_check(const json_t *obj, tg_frame_type *type)
 {
     static const struct {
         const char *name;
         tg_frame_type type;
     } names[] = {
-        {"ready", TG_FRAME_READY},   {"run", TG_FRAME_RUN},     {"stdout", TG_FRAME_STDOUT},
-        {"stderr", TG_FRAME_STDERR}, {"event", TG_FRAME_EVENT}, {"result", TG_FRAME_RESULT},
+        {"ready", TG_FRAME_READY},
+        {"run", TG_FRAME_RUN},
+        {"stdout", TG_FRAME_STDOUT},
+        {"stderr", TG_FRAME_STDERR},
+        {"event", TG_FRAME_EVENT},
+        {"result", TG_FRAME_RESULT},
         {"ping", TG_FRAME_PING},
+        {"egress", TG_FRAME_EGRESS},
+        {"egress_response", TG_FRAME_EGRESS_RESPONSE},
     };
     if (!json_is_object(obj)) return TG_FRAME_EINVAL;
     const char *name = json_string_value(json_object_get(obj, "type"));
@@ -241,6 +328,12 @@ int tg_frame_check(const json_t *obj, tg_frame_type *type)
         break;
     case TG_FRAME_PING:
         ok = json_object_size(obj) == 1;
+        break;
+    case TG_FRAME_EGRESS:
+        ok = check_egress(obj, false);
+        break;
+    case TG_FRAME_EGRESS_RESPONSE:
+        ok = check_egress(obj, true);
         break;
     }
     if (!ok) return TG_FRAME_EINVAL;

@@ -4,7 +4,18 @@
  * Both ends use this code, and neither trusts the other: a frame longer than
  * the reader's limit, text that is not a JSON object, or an object whose fields
  * do not have the shape tg_frame_check expects is rejected, never acted on.
- * Binary payloads (files, stdout, stderr) travel as base64 strings. */
+ * Binary payloads (files, stdout, stderr, HTTP bodies) travel as base64 strings.
+ *
+ * The egress channel: a worker's HTTP request, read by the sandbox's proxy,
+ * goes up as
+ *   {"type":"egress","id":7,"method":"GET","url":"http://host[:port]/path?q",
+ *    "headers":[["Name","value"],...],"body":"<base64>"}
+ * and the host answers it, on the same stream, with
+ *   {"type":"egress_response","id":7,"status":200,
+ *    "headers":[["Name","value"],...],"body":"<base64>"}
+ * Ids are unique within a run; a response may come at any time during the
+ * run (or after it, when the worker stopped waiting), and is dropped when no
+ * request waits for it. */
 #ifndef TG_VMPOOL_FRAME_H
 #define TG_VMPOOL_FRAME_H
 
@@ -16,6 +27,13 @@
 #define TG_FRAME_MAX (8u * 1024u * 1024u)
 /* The most bytes a run frame's "seed" decodes to. */
 #define TG_FRAME_SEED_MAX 512
+/* Egress frames: the most bytes a body decodes to (either direction), the
+ * longest url, the most header pairs, the longest method. Together they keep
+ * an egress frame well under TG_FRAME_MAX. */
+#define TG_FRAME_EGRESS_BODY_MAX    (4u * 1024u * 1024u)
+#define TG_FRAME_EGRESS_URL_MAX     8192
+#define TG_FRAME_EGRESS_HEADERS_MAX 200
+#define TG_FRAME_EGRESS_METHOD_MAX  16
 
 enum {
     TG_FRAME_OK = 0,
@@ -34,6 +52,10 @@ typedef enum tg_frame_type {
     TG_FRAME_EVENT,  /* guest -> host: {event: object}, one line from fd 3 */
     TG_FRAME_RESULT, /* guest -> host: {exit_code, signal, output_truncated, cpu_us} */
     TG_FRAME_PING,   /* host -> guest, before run: answered with "ready" */
+    /* guest -> host: {id, method, url, headers, body}, one HTTP request */
+    TG_FRAME_EGRESS,
+    /* host -> guest: {id, status, headers, body}, the answer to egress id */
+    TG_FRAME_EGRESS_RESPONSE,
 } tg_frame_type;
 
 /* Writes obj (borrowed) as one frame. deadline_ns is CLOCK_MONOTONIC, < 0 for none.
@@ -51,7 +73,13 @@ int tg_frame_decode(const void *body, size_t len, json_t **out, tg_frame_type *t
 /* Checks that obj has the fields its "type" requires, with the right JSON types
  * and within bounds. Returns 0 and sets *type, or TG_FRAME_EINVAL.
  * A "run" frame may carry a "seed" (base64 of at most TG_FRAME_SEED_MAX bytes)
- * and, in "limits", cpu_seconds, max_files, max_file_bytes and max_pids. */
+ * and, in "limits", cpu_seconds, max_files, max_file_bytes and max_pids.
+ * Egress frames: id an integer in [0, 2^53), method 1..16 uppercase letters,
+ * url a string of printable ASCII starting with "http://" of at most
+ * TG_FRAME_EGRESS_URL_MAX bytes, headers an array of at most
+ * TG_FRAME_EGRESS_HEADERS_MAX [name, value] pairs (names HTTP tokens, values
+ * without CR, LF or NUL), body canonical base64 of at most
+ * TG_FRAME_EGRESS_BODY_MAX bytes, status an integer in [100, 599]. */
 int tg_frame_check(const json_t *obj, tg_frame_type *type);
 
 /* Returns: new reference, a JSON string holding data as base64. */

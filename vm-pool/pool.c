@@ -19,9 +19,10 @@
 
 #include "gateway/core/alloc.h"
 
-/* The largest frame the host accepts from a guest: a 64 KiB stdout chunk in
- * base64, or a 64 KiB event line with every byte escaped. */
-#define GUEST_FRAME_MAX (1u << 20)
+/* The largest frame the host accepts from a guest: an egress request (a body
+ * of TG_FRAME_EGRESS_BODY_MAX in base64 and up to 64 KiB of headers, escaped)
+ * is the largest kind; stdout and event frames stay under 1 MiB. */
+#define GUEST_FRAME_MAX TG_FRAME_MAX
 #define STDERR_TAIL_MAX 4096
 
 /* The sandboxes of one runtime, or of one worker template of a runtime. */
@@ -441,9 +442,76 @@ static int on_frame(const tg_sandbox_request *req, tg_sandbox_result *res, const
     case TG_FRAME_READY:
     case TG_FRAME_PING:
     case TG_FRAME_RUN:
+    case TG_FRAME_EGRESS:          /* answered by the run loop (answer_egress) */
+    case TG_FRAME_EGRESS_RESPONSE: /* host -> guest only */
         break;
     }
     return TG_POOL_ESANDBOX;
+}
+
+/* Returns: new reference, an answer {status, headers, body} with a JSON
+ * error body, as the gateway's egress proxy writes its own. */
+static json_t *egress_error(int status, const char *code, const char *message)
+{
+    json_t *err = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *text = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+    json_t *answer = json_pack("{s:i, s:[[s:s]], s:o}", "status", status, "headers", "Content-Type",
+                               "application/json", "body", tg_frame_b64(text, strlen(text)));
+    free(text);
+    return answer;
+}
+
+/* Returns: new reference, the egress_response frame answering request id
+ * with answer (borrowed), or NULL when answer does not make a valid one. */
+static json_t *egress_response(json_int_t id, const json_t *answer)
+{
+    json_t *headers = json_object_get(answer, "headers");
+    json_t *body = json_object_get(answer, "body");
+    json_t *f = json_object();
+    json_object_set_new(f, "type", json_string("egress_response"));
+    json_object_set_new(f, "id", json_integer(id));
+    json_object_set(f, "status", json_object_get(answer, "status"));
+    json_object_set_new(f, "headers", headers ? json_incref(headers) : json_array());
+    json_object_set_new(f, "body", body ? json_incref(body) : json_string(""));
+    tg_frame_type type;
+    if (tg_frame_check(f, &type) == 0) return f;
+    json_decref(f);
+    return NULL;
+}
+
+/* Answers one egress frame f with on_egress's answer (a 403 without one).
+ * An answer that cannot be a frame reaches the worker as a 502. Returns 0
+ * or the TG_FRAME_E* code of writing the frame. */
+static int answer_egress(int fd, const tg_sandbox_request *req, const json_t *f, int64_t deadline)
+{
+    json_int_t id = json_integer_value(json_object_get(f, "id"));
+    json_t *answer = req->on_egress
+                         ? req->on_egress(f, deadline, req->userdata)
+                         : egress_error(403, "EGRESS_DENIED", "this sandbox has no egress");
+    json_t *frame = json_is_object(answer) ? egress_response(id, answer) : NULL;
+    int rc = frame ? tg_frame_write(fd, frame, deadline) : TG_FRAME_ETOOBIG;
+    json_decref(frame);
+    /* ETOOBIG: nothing was written (its headers alone overflow a frame). */
+    if (rc == TG_FRAME_ETOOBIG) {
+        /* What the body would decode to. */
+        const json_t *body = json_object_get(answer, "body");
+        size_t blen = json_string_length(body);
+        const char *b = json_string_value(body);
+        size_t pad = blen >= 2 ? (b[blen - 1] == '=') + (b[blen - 2] == '=') : 0;
+        bool too_large = b && blen / 4 * 3 > TG_FRAME_EGRESS_BODY_MAX + pad;
+        json_t *err = too_large
+                          ? egress_error(502, "RESPONSE_TOO_LARGE",
+                                         "the response exceeds the sandbox's 4 MiB limit")
+                          : egress_error(502, "INTERNAL",
+                                         "the gateway made an invalid answer to this request");
+        frame = egress_response(id, err);
+        json_decref(err);
+        rc = tg_frame_write(fd, frame, deadline);
+        json_decref(frame);
+    }
+    json_decref(answer);
+    return rc;
 }
 
 int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_result *res)
@@ -466,11 +534,22 @@ int tg_sandbox_run(tg_sandbox *sb, const tg_sandbox_request *req, tg_sandbox_res
     int rc = tg_frame_write(fd, frame, deadline);
     json_decref(frame);
     if (rc == TG_FRAME_ETOOBIG || rc == TG_FRAME_EINVAL) return TG_POOL_EINVAL;
+    /* Whether answers can still reach the guest: a worker that made a
+     * request and exited without waiting leaves a guest that sent its
+     * result and closed its end, and that result is still to be read. */
+    bool answering = true;
     while (rc == 0) {
         json_t *f = NULL;
         tg_frame_type type;
         rc = tg_frame_read(fd, GUEST_FRAME_MAX, deadline, &f, &type);
-        if (rc == 0) {
+        if (rc == 0 && type == TG_FRAME_EGRESS) {
+            if (answering) rc = answer_egress(fd, req, f, deadline);
+            if (rc == TG_FRAME_EIO) {
+                answering = false;
+                rc = 0;
+            }
+            json_decref(f);
+        } else if (rc == 0) {
             rc = on_frame(req, res, f, type);
             json_decref(f);
             if (rc == 1) {

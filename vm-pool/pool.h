@@ -65,6 +65,29 @@ int tg_pool_acquire_from(tg_pool *p, const char *runtime, const char *tmpl, int6
  * wrote, in order, as it arrives. event is borrowed. */
 typedef void (*tg_sandbox_event_cb)(const json_t *event, void *userdata);
 
+/* Called, on the thread running the sandbox, for each HTTP request the
+ * worker made through its proxy (HTTP_PROXY inside the sandbox), one at a
+ * time, in the order they arrive; the run's other frames wait meanwhile.
+ * request is the checked "egress" frame (borrowed; vm-pool/frame.h):
+ *   {"type":"egress","id":N,"method":"POST","url":"http://host[:port]/path?q",
+ *    "headers":[["Name","value"],...],"body":"<base64>"}
+ * The url is always http:// (workers are told to ask for plain http and let
+ * the gateway pick the scheme); hop-by-hop headers are already gone; the body
+ * is at most TG_FRAME_EGRESS_BODY_MAX bytes. deadline_ns is the run's
+ * deadline: the callback should not outlast it (the run times out anyway).
+ * Returns: new reference, never NULL, the answer
+ *   {"status":200,"headers":[["Name","value"],...],"body":"<base64>"}
+ * status in [100, 599] (the proxy turns a 1xx into a 502), headers optional
+ * (at most TG_FRAME_EGRESS_HEADERS_MAX, names HTTP tokens, values without
+ * CR, LF or NUL; the proxy drops hop-by-hop ones and sets Content-Length and
+ * Connection itself), body optional and at most TG_FRAME_EGRESS_BODY_MAX
+ * bytes. An answer that breaks these rules reaches the worker as a 502 with
+ * a JSON error body (RESPONSE_TOO_LARGE for a body over the limit, else
+ * INTERNAL). A worker may exit without waiting for its answer: once an answer
+ * cannot be written (the sandbox is gone), later requests of the run are not
+ * passed to the callback, and the run ends with the result it already sent. */
+typedef json_t *(*tg_sandbox_egress_cb)(const json_t *request, int64_t deadline_ns, void *userdata);
+
 typedef struct tg_sandbox_file {
     const char *path; /* relative to the work dir; no ".." */
     const void *data;
@@ -84,7 +107,10 @@ typedef struct tg_sandbox_request {
     size_t max_output_bytes;      /* stdout beyond this is cut and the worker killed */
     tg_sandbox_event_cb on_event; /* optional */
     unsigned max_events;          /* events passed on; later ones are counted, not passed (1000) */
-    void *userdata;
+    /* Optional. NULL: every request the worker makes is answered 403 with
+     * {"error":{"code":"EGRESS_DENIED","message":"this sandbox has no egress"}}. */
+    tg_sandbox_egress_cb on_egress;
+    void *userdata; /* for on_event and on_egress */
 } tg_sandbox_request;
 
 typedef struct tg_sandbox_result {

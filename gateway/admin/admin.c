@@ -171,6 +171,69 @@ static void deploy(tg_admin *admin, tg_http_request *req)
     json_decref(doc);
 }
 
+/* /v1/workers/{name}/egress: the rules an admin sets in place of the
+ * manifest's. PUT takes the rules array, DELETE returns to the manifest's,
+ * GET answers {"source": "runtime" | "manifest", "rules": [...]}. A running
+ * worker's next request obeys a change. */
+static void egress_rules(tg_admin *admin, tg_http_request *req, const char *name)
+{
+    const char *method = tg_http_method(req);
+    tg_registry_error err = {0};
+    int rc;
+    if (strcmp(method, "GET") == 0) {
+        json_t *rules = NULL, *worker = NULL;
+        rc = tg_registry_egress(admin->registry, admin->tenant, name, &rules, &err);
+        if (!rc) rc = tg_registry_get(admin->registry, admin->tenant, name, &worker, &err);
+        if (rc) {
+            json_decref(rules);
+            reply_registry_error(req, rc, &err);
+            return;
+        }
+        const char *source = rules ? "runtime" : "manifest";
+        if (!rules) {
+            tg_registry_snapshot *tool = NULL;
+            if (tg_registry_resolve(admin->registry, admin->tenant, name, &tool, NULL) == 0) {
+                rules = json_object_get(tg_registry_snapshot_manifest(tool), "egress");
+                rules = rules ? json_incref(rules) : NULL;
+                tg_registry_snapshot_unref(tool);
+            }
+        }
+        json_decref(worker);
+        tg_http_reply_json(req, 200,
+                           json_pack("{s:s, s:s, s:o}", "name", name, "source", source, "rules",
+                                     rules ? rules : json_array()));
+        return;
+    }
+    if (strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0) {
+        tg_http_set_header(req, "Allow", "GET, PUT, DELETE");
+        reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL, NULL);
+        return;
+    }
+    json_t *rules = NULL;
+    if (strcmp(method, "PUT") == 0) {
+        size_t len;
+        const char *body = tg_http_body(req, &len);
+        rules = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_array(rules)) {
+            json_decref(rules);
+            reply_error(req, TG_EBAD_REQUEST, "the body must be an array of egress rules", NULL);
+            return;
+        }
+    }
+    rc = tg_registry_set_egress(admin->registry, admin->tenant, name, rules, &err);
+    if (rc) {
+        reply_registry_error(req, rc, &err);
+    } else if (recorded(admin, req, "deploy", name,
+                        rules ? "egress_rules_set" : "egress_rules_reset",
+                        json_pack("{s:O}", "egress", rules ? rules : json_null()))) {
+        tg_http_reply_json(req, 200,
+                           json_pack("{s:s, s:s, s:O}", "name", name, "source",
+                                     rules ? "runtime" : "manifest", "rules",
+                                     rules ? rules : json_null()));
+    }
+    json_decref(rules);
+}
+
 static void rollback(tg_admin *admin, tg_http_request *req, const char *name)
 {
     size_t len;
@@ -239,6 +302,8 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
             tg_http_reply(req, 204, NULL, NULL, 0);
     } else if (strcmp(action, "rollback") == 0 && strcmp(method, "POST") == 0) {
         rollback(admin, req, name);
+    } else if (strcmp(action, "egress") == 0) {
+        egress_rules(admin, req, name);
     } else {
         reply_error(req, TG_ENOT_FOUND, "no such admin endpoint", NULL);
     }

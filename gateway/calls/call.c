@@ -13,6 +13,7 @@
 #include "gateway/core/errors.h"
 #include "vm-pool/frame.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -56,6 +57,8 @@ typedef struct job {
     char call_id[ID_HEX + 1], trace_id[ID_HEX + 1];
     int64_t start_ns; /* when the pipeline took it, for wall time */
     call_facts facts;
+    tg_calls *calls;
+    tg_egress_call egress;
     tg_sandbox *sandbox; /* while it runs; guarded by the calls lock */
     bool cancelled;
     struct job *next;      /* queue */
@@ -66,6 +69,10 @@ struct tg_calls {
     tg_pool *pool;
     tg_admission *admission;
     tg_audit *audit;
+    tg_egress *egress;
+    tg_registry *registry;
+    int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
+    void *secrets_ctx;
     int64_t acquire_ms, audit_ms;
     atomic_ullong runs;
     pthread_mutex_t lock;
@@ -170,6 +177,51 @@ static void template_key(const tg_registry_snapshot *tool, char key[TG_DRIVER_KE
     snprintf(key, TG_DRIVER_KEY_MAX + 1, "%s", hex);
 }
 
+/* The rules a worker's requests obey: an admin's, set at runtime, else the
+ * manifest's, read at each request so that a change reaches running workers.
+ * A store that cannot be read allows nothing. */
+static json_t *current_rules(tg_calls *c, const tg_registry_snapshot *tool, const json_t *own)
+{
+    json_t *rules = NULL;
+    if (c->registry && tg_registry_egress(c->registry, tg_registry_snapshot_tenant(tool),
+                                          tg_registry_snapshot_name(tool), &rules, NULL) != 0)
+        return json_array();
+    if (rules) return rules;
+    return json_is_array(own) ? json_incref((json_t *)own) : json_array();
+}
+
+static json_t *call_rules(void *ctx)
+{
+    job *j = ctx;
+    return current_rules(j->calls, j->tool, manifest_get(j->tool, "egress", NULL));
+}
+
+static json_t *call_egress(const json_t *request, int64_t deadline_ns, void *userdata)
+{
+    job *j = userdata;
+    return tg_egress_handle(&j->egress, request, deadline_ns);
+}
+
+/* A setup's requests obey its own rules (setup.egress), which no admin
+ * changes: it runs once, at deploy. */
+typedef struct setup_run {
+    const tg_registry_snapshot *tool;
+    tg_egress_call egress;
+} setup_run;
+
+static json_t *setup_rules(void *ctx)
+{
+    setup_run *s = ctx;
+    json_t *rules = manifest_get(s->tool, "setup", "egress");
+    return json_is_array(rules) ? json_incref(rules) : json_array();
+}
+
+static json_t *setup_egress(const json_t *request, int64_t deadline_ns, void *userdata)
+{
+    setup_run *s = userdata;
+    return tg_egress_handle(&s->egress, request, deadline_ns);
+}
+
 /* Returns: a new copy of the error key's setup failed with, or NULL. */
 static json_t *setup_failure(tg_calls *c, const char *key)
 {
@@ -207,10 +259,21 @@ static json_t *make_template(tg_calls *c, const tg_registry_snapshot *tool, cons
     json_t *timeout = json_object_get(setup, "timeout_ms");
     size_t nfiles;
     tg_sandbox_file *files = sandbox_files(tool, &nfiles);
+    setup_run run = {
+        .tool = tool,
+        .egress = {.egress = c->egress,
+                   .tenant = tg_registry_snapshot_tenant(tool),
+                   .worker = tg_registry_snapshot_name(tool),
+                   .principal = "operator/setup",
+                   .rules = setup_rules},
+    };
+    run.egress.rules_ctx = &run;
     tg_sandbox_request req = {
         .entry = json_string_value(json_object_get(setup, "entry")),
         .files = files,
         .nfiles = nfiles,
+        .on_egress = c->egress ? setup_egress : NULL,
+        .userdata = &run,
         .timeout_ms =
             json_is_integer(timeout) ? (uint32_t)json_integer_value(timeout) : SETUP_TIMEOUT_MS,
         .max_output_bytes = DEFAULT_MAX_OUTPUT,
@@ -304,7 +367,18 @@ static int audit_begin(tg_calls *c, job *j)
     sha256_hex((const char *const *)&canonical, &len, 1, false, hash);
     free(canonical);
     const json_t *schema = manifest_get(j->tool, "inputSchema", NULL);
-    json_t *redacted = tg_redact_arguments(schema, j->arguments, NULL, 0);
+    char **secrets = NULL;
+    size_t nsecrets = 0;
+    if (c->secret_values && c->secret_values(c->secrets_ctx, tg_registry_snapshot_tenant(j->tool),
+                                             &secrets, &nsecrets) != 0)
+        return TG_EAUDIT_UNAVAILABLE; /* unable to tell what to redact: log nothing */
+    json_t *redacted =
+        tg_redact_arguments(schema, j->arguments, (const char *const *)secrets, nsecrets);
+    for (size_t i = 0; i < nsecrets; i++) {
+        OPENSSL_cleanse(secrets[i], strlen(secrets[i]));
+        free(secrets[i]);
+    }
+    free(secrets);
     char *text = json_dumps(redacted, JSON_COMPACT);
     size_t text_len = strlen(text);
     free(text);
@@ -352,9 +426,7 @@ static int audit_end(tg_calls *c, job *j, const json_t *result, const char *stat
         json_object_set_new(body, "exit_code", json_integer(f->exit_code));
         if (f->signal) json_object_set_new(body, "signal", json_integer(f->signal));
         json_object_set_new(body, "output_bytes", json_integer((json_int_t)f->output_bytes));
-        /* A sandbox has no network of its own: nothing leaves it yet. */
-        json_object_set_new(body, "egress",
-                            json_pack("{s:i, s:i, s:i}", "requests", 0, "bytes", 0, "denied", 0));
+        json_object_set_new(body, "egress", tg_egress_summary(&j->egress));
     }
     json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
     const char *source = json_string_value(json_object_get(error, "source"));
@@ -450,7 +522,19 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
             .timeout_ms = (uint32_t)limit(j->tool, "timeout_ms", DEFAULT_TIMEOUT_MS),
             .max_output_bytes = (size_t)limit(j->tool, "max_output_bytes", DEFAULT_MAX_OUTPUT),
             .on_event = forward_event,
+            .on_egress = c->egress ? call_egress : NULL,
             .userdata = j,
+        };
+        j->egress = (tg_egress_call){
+            .egress = c->egress,
+            .tenant = tg_registry_snapshot_tenant(j->tool),
+            .worker = tg_registry_snapshot_name(j->tool),
+            .principal = j->principal,
+            .trigger_kind = j->trigger_kind,
+            .call_id = j->call_id,
+            .trace_id = j->trace_id,
+            .rules = call_rules,
+            .rules_ctx = j,
         };
         tg_sandbox_result res;
         atomic_fetch_add(&c->runs, 1);
@@ -597,6 +681,10 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out)
     c->admission = admission;
     c->pool = config->pool;
     c->audit = config->audit;
+    c->egress = config->egress;
+    c->registry = config->registry;
+    c->secret_values = config->secret_values;
+    c->secrets_ctx = config->secrets_ctx;
     c->acquire_ms = config->acquire_ms > 0 ? config->acquire_ms : DEFAULT_ACQUIRE_MS;
     c->audit_ms = config->audit_deadline_ms > 0 ? config->audit_deadline_ms : DEFAULT_AUDIT_MS;
     c->nthreads = config->threads ? config->threads : DEFAULT_THREADS;
@@ -654,6 +742,7 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
         random_hex(j->trace_id);
     j->start_ns = tg_frame_now_ns();
     j->on_event = r->on_event;
+    j->calls = c;
     j->done = r->done;
     j->userdata = r->userdata;
     pthread_mutex_lock(&c->lock);

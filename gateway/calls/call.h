@@ -18,6 +18,7 @@
 
 #include "audit/audit.h"
 #include "gateway/calls/admission.h"
+#include "gateway/egress/egress.h"
 #include "gateway/registry/registry.h"
 #include "vm-pool/pool.h"
 
@@ -45,8 +46,15 @@ typedef struct tg_call_request {
 } tg_call_request;
 
 typedef struct tg_calls_config {
-    tg_pool *pool;   /* borrowed */
-    tg_audit *audit; /* borrowed; required */
+    tg_pool *pool;         /* borrowed */
+    tg_audit *audit;       /* borrowed; required */
+    tg_egress *egress;     /* borrowed; NULL: workers' requests are all refused */
+    tg_registry *registry; /* borrowed: egress rules set at runtime; NULL: the manifests' */
+    /* The values of tenant's secrets, redacted wherever they appear in a
+     * call's logged arguments; NULL when there are none. The pipeline wipes
+     * and frees each value and the array. */
+    int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
+    void *secrets_ctx;
     int64_t
         audit_deadline_ms; /* how long a call waits for its record to be durable; default 2000 */
     tg_admission_config admission; /* rate limits and concurrency caps (0: defaults) */

@@ -70,6 +70,7 @@ struct tg_registry {
     char *path;
     tg_registry_options opts;
     tg_schema *manifest_schema;
+    tg_schema *egress_schema; /* the manifest's "egress" array, for runtime rules */
 
     pthread_mutex_t write_mu; /* guards wdb */
     sqlite3 *wdb;
@@ -284,6 +285,11 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (tenant, name),"
     "  FOREIGN KEY (tenant, name, current_version) REFERENCES versions (tenant, name, hash)"
     "    DEFERRABLE INITIALLY DEFERRED);",
+    /* Egress rules an admin set for a worker at runtime, which take the
+     * place of its manifest's until removed. */
+    "CREATE TABLE egress_rules ("
+    "  tenant TEXT NOT NULL, name TEXT NOT NULL, rules TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL, PRIMARY KEY (tenant, name));",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -415,6 +421,14 @@ int tg_registry_open(const char *path, const tg_registry_options *opts, tg_regis
                   serr.schema_path);
         goto out;
     }
+    json_t *egress_doc = json_pack("{s:s, s:i, s:{s:s}}", "type", "array", "maxItems", 64, "items",
+                                   "$ref", MANIFEST_SCHEMA_URI "#/$defs/egressRule");
+    rc = tg_schema_compile(egress_doc, &so, &reg->egress_schema, &serr);
+    json_decref(egress_doc);
+    if (rc) {
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "egress rule schema: %s", serr.message);
+        goto out;
+    }
     rc = open_conn(path, false, reg->opts.busy_timeout_ms, &reg->wdb, err);
     if (!rc) rc = migrate(reg->wdb, err);
 out:
@@ -455,6 +469,7 @@ void tg_registry_close(tg_registry *reg)
     /* Every statement is finalized where it was prepared, so close succeeds. */
     sqlite3_close(reg->wdb);
     tg_schema_free(reg->manifest_schema);
+    tg_schema_free(reg->egress_schema);
     pthread_mutex_destroy(&reg->write_mu);
     pthread_mutex_destroy(&reg->pool_mu);
     pthread_mutex_destroy(&reg->cache_mu);
@@ -1166,6 +1181,7 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
         return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
     static const char *const sql[] = {
         "DELETE FROM workers WHERE tenant = ?1 AND name = ?2",
+        "DELETE FROM egress_rules WHERE tenant = ?1 AND name = ?2",
         "DELETE FROM files WHERE tenant = ?1 AND name = ?2",
         "DELETE FROM versions WHERE tenant = ?1 AND name = ?2",
     };
@@ -1187,6 +1203,85 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
     cache_forget(reg, tenant, name);
     notify(reg, tenant, name, TG_REGISTRY_DELETED);
     return 0;
+}
+
+/* ---- egress rules set at runtime --------------------------------------- */
+
+int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *name,
+                           const json_t *rules, tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    if (rules) {
+        tg_schema_violations v;
+        if (tg_schema_validate(reg->egress_schema, rules, &v) != 0) {
+            int rc = fail(err, TG_REGISTRY_EINVALID, "the egress rules are refused");
+            if (err) err->details = tg_schema_violations_json(&v);
+            tg_schema_violations_free(&v);
+            return rc;
+        }
+        tg_schema_violations_free(&v);
+    }
+    char *text = rules ? json_dumps(rules, JSON_COMPACT) : NULL;
+    pthread_mutex_lock(&reg->write_mu);
+    sqlite3 *db = reg->wdb;
+    sqlite3_stmt *st = NULL;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    if (rc) goto unlock;
+    rc = prep(db, &st, err, "SELECT 1 FROM workers WHERE tenant = ?1 AND name = ?2", 2, tenant,
+              name);
+    int row = rc ? -1 : step_row(db, st, err);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (row <= 0) {
+        rc = row < 0 ? (rc ? rc : row)
+                     : fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
+        goto out;
+    }
+    if (text) {
+        rc = prep(
+            db, &st, err,
+            "INSERT INTO egress_rules (tenant, name, rules, updated_at) VALUES (?1, ?2, ?3, ?4)"
+            " ON CONFLICT (tenant, name) DO UPDATE SET rules = ?3, updated_at = ?4",
+            3, tenant, name, text);
+        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    } else {
+        rc = prep(db, &st, err, "DELETE FROM egress_rules WHERE tenant = ?1 AND name = ?2", 2,
+                  tenant, name);
+    }
+    if (!rc) rc = step_done(db, st, err);
+    if (!rc) rc = exec(db, "COMMIT", err);
+out:
+    sqlite3_finalize(st);
+    if (rc) exec(db, "ROLLBACK", NULL);
+unlock:
+    pthread_mutex_unlock(&reg->write_mu);
+    free(text);
+    return rc;
+}
+
+int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, json_t **rules,
+                       tg_registry_error *err)
+{
+    if (!reg || !tenant || !name || !rules)
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    *rules = NULL;
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = prep(db, &st, err, "SELECT rules FROM egress_rules WHERE tenant = ?1 AND name = ?2", 2,
+              tenant, name);
+    int row = rc ? -1 : step_row(db, st, err);
+    if (row == 1) {
+        *rules = json_loads(tg_db_text(st, 0), 0, NULL);
+        if (!*rules) rc = fail(err, TG_REGISTRY_ESTORE, "the egress rules of %s are corrupt", name);
+    } else if (row < 0 && !rc) {
+        rc = row;
+    }
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    return rc;
 }
 
 /* ---- resolve --------------------------------------------------------- */

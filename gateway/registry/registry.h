@@ -125,6 +125,17 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
 int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
                        tg_registry_error *err);
 
+/* Egress rules an admin sets at runtime (PUT /v1/workers/{name}/egress) in
+ * place of the manifest's, for every version of the worker, until removed
+ * (rules NULL) or the worker is deleted. rules must match the manifest's
+ * "egress" array (TG_REGISTRY_EINVALID with the violations as details). */
+int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *name,
+                           const json_t *rules, tg_registry_error *err);
+/* *rules: new reference to the rules set at runtime, or NULL when there are
+ * none (the manifest's apply). */
+int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, json_t **rules,
+                       tg_registry_error *err);
+
 /* The current version of tool name, for a call. *out: new reference, release
  * with tg_registry_snapshot_unref. Compiled schemas are cached by version, so
  * resolving never recompiles a version already seen. */

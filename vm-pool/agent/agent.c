@@ -2,7 +2,8 @@
  *
  * Started by the jail driver as init of fresh pid/mount/net/ipc/uts/cgroup
  * namespaces, with its frame stream on fd 3. It builds the sandbox (read-only
- * root of bind mounts, private /job tmpfs, /proc), drops to an unprivileged
+ * root of bind mounts, private /job tmpfs, /proc), brings the namespace's
+ * loopback up (the worker's egress proxy listens there), drops to an unprivileged
  * uid with no capabilities, loads the seccomp filter, says "ready" and waits
  * for one "run" frame: that is the warm state. Then it writes the files, runs
  * the worker, streams its stdout and fd 3 events, sends "result" and exits
@@ -132,10 +133,12 @@ static void build_root(unsigned uid, unsigned long long work_bytes, const char *
     if (layer) open_layer(layer, uid, work_bytes, &lower, &upper, &work);
     if (mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
         tg_runner_die("root tmpfs");
-    /* The runtimes: busybox for sh, python3 with its standard library, the
-     * shared libraries python needs, and nothing else of the host. */
+    /* The runtimes: busybox for sh, python3 with its standard library, curl
+     * (for sh workers' HTTP requests through the egress proxy), the shared
+     * libraries they need, and nothing else of the host. */
     bind_ro("/usr/bin/busybox");
     bind_ro("/bin/busybox");
+    bind_ro("/usr/bin/curl");
     char py[PATH_MAX];
     if (realpath("/usr/bin/python3", py)) {
         char lib[PATH_MAX];
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
     close(3);
 
     build_root(uid, work_bytes, argc == 8 ? argv[7] : NULL);
+    /* The network namespace's only interface, for the egress proxy. */
+    if (tg_runner_loopback_up() != 0) tg_runner_die("loopback up");
     tg_runner_confine(uid, &lim);
     /* From here on our stderr could carry nothing the host should see. */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -221,11 +226,13 @@ int main(int argc, char **argv)
         _exit(3);
     tg_runner_run(req);
     /* A setup run's /job is about to become a template: the host copies it
-     * from this mount namespace, which lives as long as we do. Whatever the
-     * host sends next, or its closing the channel, means it is done. */
+     * from this mount namespace, which lives as long as we do. Its closing
+     * the channel means it is done; answers to HTTP requests the setup
+     * stopped waiting for may come first, and are read and dropped. */
     if (json_is_true(json_object_get(req, "setup"))) {
-        char c;
-        while (read(CHAN_FD, &c, 1) < 0 && errno == EINTR)
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(CHAN_FD, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
             ;
     }
     json_decref(req);

@@ -3,15 +3,23 @@
  * It runs in a process that is already confined (tg_runner_confine): the
  * worker inherits that confinement, and the runner itself parses the
  * worker's output under the same filter. Linked statically into both agents,
- * so it uses only libc, libseccomp, jansson and frame.c. */
+ * so it uses only libc, libseccomp, jansson, frame.c and proxy.c.
+ *
+ * During a run the channel carries frames both ways: the runner's frames up,
+ * and the host's answers to the worker's HTTP requests (egress_response)
+ * down. The runner reads the channel whenever it is readable, also while it
+ * waits to write, so that it never blocks on a write while the host blocks
+ * writing an answer to it. */
 #include "vm-pool/agent/runner.h"
 
+#include "vm-pool/agent/proxy.h"
 #include "vm-pool/frame.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +43,18 @@
 static const char *prog_name = "toolgate-runner";
 static int chan_fd = -1;
 
+/* The host's frames during a run, read a piece at a time. */
+static struct {
+    bool active; /* a run is under way: read the channel while writing */
+    bool dead;   /* it ended, failed, or sent a prefix over TG_FRAME_MAX */
+    unsigned char hdr[4];
+    size_t hdr_got;
+    unsigned char *body;
+    size_t len, got;
+} chan_in;
+/* The run's egress proxy, which the host's answers go to. */
+static tg_proxy *proxy;
+
 void tg_runner_init(const char *prog, int fd)
 {
     prog_name = prog;
@@ -44,6 +65,24 @@ _Noreturn void tg_runner_die(const char *what)
 {
     fprintf(stderr, "%s: %s: %s\n", prog_name, what, strerror(errno));
     _exit(1);
+}
+
+int tg_runner_loopback_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }
 
 static void set_limit(int resource, rlim_t v)
@@ -125,9 +164,18 @@ static void load_seccomp(void)
     int rc = 0;
     for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), deny[i], 0);
-    /* No network but the loopback that is down anyway: only AF_UNIX sockets. */
+    /* Sockets: AF_UNIX, and AF_INET and AF_INET6, which reach nothing but
+     * the sandbox's own loopback (the jail's fresh network namespace and the
+     * microVM's kernel have no other interface): the worker's HTTP clients
+     * need them to reach the egress proxy on 127.0.0.1:3128, and the proxy
+     * to listen there. Every other family (netlink, packet, vsock, ...)
+     * stays refused. */
+    for (int family = 0; family < AF_INET6; family++)
+        if (family != AF_UNIX && family != AF_INET)
+            rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+                                   arg0(SCMP_CMP_EQ, (scmp_datum_t)family, 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-                           arg0(SCMP_CMP_NE, AF_UNIX, 0));
+                           arg0(SCMP_CMP_GT, AF_INET6, 0));
     /* clone with new namespaces would undo unshare's ban; clone3 hides its
      * flags in memory a filter cannot read, so it reports ENOSYS and libc
      * falls back to clone. */
@@ -150,11 +198,130 @@ void tg_runner_confine(unsigned uid, const tg_runner_limits *lim)
     load_seccomp();
 }
 
+/* A complete frame from the host: an answer goes to the proxy; anything
+ * else, or an answer after the proxy closed, is dropped. */
+static void chan_dispatch(void)
+{
+    json_t *f = NULL;
+    tg_frame_type type;
+    if (tg_frame_decode(chan_in.body, chan_in.len, &f, &type) == 0 &&
+        type == TG_FRAME_EGRESS_RESPONSE && proxy)
+        tg_proxy_answer(proxy, f);
+    json_decref(f);
+    free(chan_in.body);
+    chan_in.body = NULL;
+    chan_in.hdr_got = chan_in.len = chan_in.got = 0;
+}
+
+/* Reads what one read() gives of the host's next frame. Call it only when
+ * the channel is readable, so that it never blocks. */
+static void chan_read(void)
+{
+    if (chan_in.dead) return;
+    ssize_t n;
+    if (chan_in.hdr_got < 4) {
+        n = read(chan_fd, chan_in.hdr + chan_in.hdr_got, 4 - chan_in.hdr_got);
+        if (n > 0) chan_in.hdr_got += (size_t)n;
+        if (n > 0 && chan_in.hdr_got == 4) {
+            const unsigned char *h = chan_in.hdr;
+            chan_in.len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            chan_in.got = 0;
+            /* Past a bad prefix the stream cannot be framed again. */
+            chan_in.body = chan_in.len <= TG_FRAME_MAX ? malloc(chan_in.len + 1) : NULL;
+            if (!chan_in.body) {
+                chan_in.dead = true;
+                return;
+            }
+        }
+    } else {
+        n = read(chan_fd, chan_in.body + chan_in.got, chan_in.len - chan_in.got);
+        if (n > 0) chan_in.got += (size_t)n;
+    }
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        chan_in.dead = true;
+        return;
+    }
+    if (chan_in.hdr_got == 4 && chan_in.got == chan_in.len) chan_dispatch();
+}
+
+/* Reads the rest of a frame the host has begun, so that whoever reads the
+ * channel next (the guest's init, after a setup run) starts at a frame. */
+static void chan_finish(void)
+{
+    while (!chan_in.dead && chan_in.hdr_got > 0) {
+        struct pollfd pf = {chan_fd, POLLIN, 0};
+        if (poll(&pf, 1, -1) < 0 && errno != EINTR) break;
+        if (pf.revents) chan_read();
+    }
+    free(chan_in.body);
+    memset(&chan_in, 0, sizeof chan_in);
+}
+
+/* Writes len bytes to the channel, reading the host's frames meanwhile.
+ * send() where it is a socket (the jail), write() on the microVM's port. */
+static int chan_write(const unsigned char *p, size_t len)
+{
+    bool is_socket = true;
+    while (len > 0) {
+        struct pollfd pf = {chan_fd, (short)(POLLOUT | (chan_in.dead ? 0 : POLLIN)), 0};
+        if (poll(&pf, 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if ((pf.revents & (POLLIN | POLLHUP)) && !chan_in.dead) {
+            chan_read();
+            if (!(pf.revents & POLLOUT)) continue;
+        }
+        if (!(pf.revents & (POLLOUT | POLLERR | POLLHUP))) continue;
+        ssize_t n = is_socket ? send(chan_fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                              : write(chan_fd, p, len < 32768 ? len : 32768);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            if (errno == ENOTSOCK && is_socket) {
+                is_socket = false;
+                continue;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 void tg_runner_send_frame(json_t *obj)
 {
-    if (!obj || tg_frame_write(chan_fd, obj, -1) != 0)
-        _exit(2); /* the host is gone or the frame is unrepresentable: nothing to report to */
+    if (!obj) _exit(2);
+    if (!chan_in.active) {
+        if (tg_frame_write(chan_fd, obj, -1) != 0)
+            _exit(2); /* the host is gone or the frame is unrepresentable: nothing to report to */
+        json_decref(obj);
+        return;
+    }
+    char *text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
+    size_t len = text ? strlen(text) : 0;
+    unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                            (unsigned char)(len >> 8), (unsigned char)len};
+    if (!text || len > TG_FRAME_MAX || chan_write(hdr, sizeof hdr) != 0 ||
+        chan_write((const unsigned char *)text, len) != 0)
+        _exit(2);
+    free(text);
+}
+
+/* The worker is gone: so are its connections, and answers still to come
+ * are dropped. */
+static void end_run(void)
+{
+    tg_proxy_close(proxy);
+    proxy = NULL;
+}
+
+/* The proxy's way up: one egress frame per request. */
+static void send_egress(json_t *frame, void *userdata)
+{
+    (void)userdata;
+    tg_runner_send_frame(frame);
 }
 
 /* A file path from the host: relative, no "..", no empty or "." parts. */
@@ -293,14 +460,24 @@ static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, in
     } else {
         return -1;
     }
+    /* The worker's way out is the egress proxy, whatever the host's env says;
+     * https:// through it gets a CONNECT refused with an explanation, better
+     * than the name resolution error it would get without it. */
+    static const char *const proxy_env[] = {"HTTP_PROXY",  "http_proxy", "HTTPS_PROXY",
+                                            "https_proxy", "NO_PROXY",   "no_proxy"};
+    const size_t nproxy = sizeof proxy_env / sizeof proxy_env[0];
     const json_t *env = json_object_get(run, "env");
-    size_t n = 0, cap = json_object_size(env) + 4;
+    size_t n = 0, cap = json_object_size(env) + 4 + nproxy;
     char **envp = calloc(cap, sizeof *envp);
     if (!envp) return -1;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)env, k, v)
     {
+        bool ours = false;
+        for (size_t i = 0; i < nproxy; i++)
+            ours |= strcmp(k, proxy_env[i]) == 0;
+        if (ours) continue;
         size_t len = strlen(k) + json_string_length(v) + 2;
         char *s = malloc(len);
         if (s) snprintf(s, len, "%s=%s", k, json_string_value(v));
@@ -311,6 +488,12 @@ static pid_t start_worker(const json_t *run, int in_fd, int out_w, int err_w, in
         {"PATH", "PATH=/bin:/usr/bin"}, {"HOME", "HOME=/job"}, {"TMPDIR", "TMPDIR=/job"}};
     for (size_t i = 0; i < 3; i++)
         if (!json_object_get(env, defaults[i][0])) envp[n++] = strdup(defaults[i][1]);
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = strlen(proxy_env[i]) + sizeof "=" TG_PROXY_URL;
+        char *s = malloc(len);
+        if (s) snprintf(s, len, "%s=%s", proxy_env[i], TG_PROXY_URL);
+        envp[n++] = s;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         if (dup2(in_fd, 0) != 0 || dup2(out_w, 1) != 1 || dup2(err_w, 2) != 2 || dup2(ev_w, 3) != 3)
@@ -332,19 +515,24 @@ void tg_runner_run(const json_t *req)
     size_t max_out = (size_t)json_integer_value(json_object_get(limits, "max_output_bytes"));
     const char *entry = json_string_value(json_object_get(req, "entry"));
     int in_fd = -1, out[2], err[2], ev[2];
+    /* The proxy listens before the worker starts, so its first request finds it. */
     if (!safe_path(entry) || write_files(json_object_get(req, "files")) != 0 ||
         (in_fd = stdin_file(json_object_get(req, "stdin"))) < 0 || pipe2(out, O_CLOEXEC) != 0 ||
-        pipe2(err, O_CLOEXEC) != 0 || pipe2(ev, O_CLOEXEC) != 0) {
+        pipe2(err, O_CLOEXEC) != 0 || pipe2(ev, O_CLOEXEC) != 0 ||
+        !(proxy = tg_proxy_open(TG_PROXY_PORT, send_egress, NULL))) {
         send_result(-1, 0, false, 0);
         return;
     }
+    chan_in.active = true;
     pid_t worker = start_worker(req, in_fd, out[1], err[1], ev[1]);
     close(in_fd);
     close(out[1]);
     close(err[1]);
     close(ev[1]);
     if (worker < 0) {
+        end_run();
         send_result(-1, 0, false, 0);
+        chan_finish();
         return;
     }
 
@@ -353,23 +541,22 @@ void tg_runner_run(const json_t *req)
     bool truncated = false, line_too_long = false, worker_done = false;
     int status = 0;
     struct rusage ru = {0};
-    struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {ev[0], POLLIN, 0}};
+    /* The worker's three pipes, the channel, then the proxy's sockets. */
+    struct pollfd p[4 + TG_PROXY_POLLFDS] = {
+        {out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {ev[0], POLLIN, 0}};
     /* Until the worker has exited and every pipe is drained: a worker that
-     * closes its outputs early still runs to its end. */
+     * closes its outputs early still runs to its end, and may still be
+     * waiting for an answer to an HTTP request. */
     while (p[0].fd >= 0 || p[1].fd >= 0 || p[2].fd >= 0 || !worker_done) {
-        if (p[0].fd < 0 && p[1].fd < 0 && p[2].fd < 0) {
-            /* Nothing left to read: just wait (the host's timeout bounds it). */
-            while (wait4(worker, &status, 0, &ru) < 0 && errno == EINTR)
-                ;
-            worker_done = true;
-            break;
-        }
-        int n = poll(p, 3, 50);
+        p[3] = (struct pollfd){chan_in.dead ? -1 : chan_fd, POLLIN, 0};
+        size_t nproxy = tg_proxy_poll_fds(proxy, p + 4);
+        int n = poll(p, 4 + nproxy, 50);
         if (n < 0 && errno != EINTR) break;
         if (!worker_done && wait4(worker, &status, WNOHANG, &ru) == worker) worker_done = true;
         /* Whatever the worker left running would keep the pipes open; kill
          * again on every pass, as a fork may have raced the last kill. */
         if (worker_done) kill_all();
+        if (n < 0) continue; /* EINTR: no revents to look at */
         for (int i = 0; i < 3; i++) {
             if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             ssize_t r = read(p[i].fd, buf, sizeof buf);
@@ -418,6 +605,8 @@ void tg_runner_run(const json_t *req)
                 }
             }
         }
+        if (p[3].revents) chan_read();
+        tg_proxy_handle(proxy, p + 4, nproxy);
     }
     if (!worker_done) {
         /* poll failed: end the worker rather than report it still running. */
@@ -428,6 +617,7 @@ void tg_runner_run(const json_t *req)
     kill_all();
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
+    end_run();
     if (tail_len) send_chunk("stderr", tail, tail_len);
     long long cpu_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
                        (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
@@ -435,4 +625,5 @@ void tg_runner_run(const json_t *req)
         send_result(-1, WTERMSIG(status), truncated, cpu_us);
     else
         send_result(WEXITSTATUS(status), 0, truncated, cpu_us);
+    chan_finish();
 }

@@ -5,8 +5,11 @@
  * process that will run the call, and tg_runner_run with the checked "run"
  * frame: the runner writes the files into /job, starts the worker, streams
  * its stdout and fd 3 events as frames on the channel, and ends with one
- * "result". Invariant: every byte the worker writes is bounded before it
- * becomes a frame, and no path from the host leaves /job. */
+ * "result". Meanwhile it serves the worker's HTTP requests on the sandbox's
+ * loopback (proxy.h): the worker's environment names it in HTTP_PROXY, each
+ * request goes up as an "egress" frame and the host's "egress_response"
+ * comes back down. Invariant: every byte the worker writes is bounded before
+ * it becomes a frame, and no path from the host leaves /job. */
 #ifndef TG_VMPOOL_AGENT_RUNNER_H
 #define TG_VMPOOL_AGENT_RUNNER_H
 
@@ -27,6 +30,12 @@ typedef struct tg_runner_limits {
 /* Names the agent in diagnostics and sets the frame channel every later call uses. */
 void tg_runner_init(const char *prog, int chan_fd);
 
+/* Brings the loopback interface up (a fresh network namespace, or a booting
+ * kernel, has it down), so that the proxy can listen on 127.0.0.1. Needs
+ * CAP_NET_ADMIN: call it before tg_runner_confine. Returns 0, or -1 with
+ * errno set. */
+int tg_runner_loopback_up(void);
+
 /* Prints what failed with errno's text on stderr and exits with status 1. */
 _Noreturn void tg_runner_die(const char *what);
 
@@ -40,7 +49,9 @@ void tg_runner_confine(unsigned uid, const tg_runner_limits *lim);
 void tg_runner_send_frame(json_t *obj);
 
 /* Runs the call that req (borrowed, a checked "run" frame) describes, and
- * sends its frames up to and including "result". */
+ * sends its frames up to and including "result". Answers to the worker's
+ * HTTP requests may still arrive after "result" (as whole frames: it never
+ * returns inside one); whoever reads the channel next drops them. */
 void tg_runner_run(const json_t *req);
 
 #endif

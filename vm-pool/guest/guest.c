@@ -1,7 +1,8 @@
 /* toolgate-guest: PID 1 of a toolgate microVM, /init of its initramfs.
  *
  * It mounts /proc, /sys and /dev, loads the virtio modules listed in
- * /modules/order, mounts the worker's /job tmpfs, opens the virtio-serial
+ * /modules/order, mounts the worker's /job tmpfs, brings the loopback
+ * interface up (the worker's egress proxy listens there), opens the virtio-serial
  * port named "toolgate" and says "ready": that is the state the host
  * snapshots. It answers every "ping" with "ready" until one "run" frame
  * comes; then it mixes the frame's seed into the kernel's random pool and
@@ -142,6 +143,8 @@ static void build_root(void)
     snprintf(opts, sizeof opts, "size=%llu,mode=0700,uid=%d,gid=%d", work_bytes(), WORKER_UID,
              WORKER_UID);
     if (mount("tmpfs", "/job", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) fail("/job");
+    /* The guest's only interface, where the worker's egress proxy listens. */
+    if (tg_runner_loopback_up() != 0) fail("loopback up");
     /* The initramfs may refuse; its files are root's and not writable by the
      * worker's uid either way. */
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
@@ -302,6 +305,11 @@ int main(void)
         if (rc == TG_FRAME_OK && type == TG_FRAME_PING) {
             json_decref(frame);
             send_ready(port);
+            continue;
+        }
+        /* An answer to an HTTP request a setup run stopped waiting for. */
+        if (rc == TG_FRAME_OK && type == TG_FRAME_EGRESS_RESPONSE) {
+            json_decref(frame);
             continue;
         }
         if (rc == TG_FRAME_OK && type == TG_FRAME_RUN) {

@@ -257,6 +257,44 @@ static void test_tenants(tg_registry *reg, const char *v2)
     tg_registry_error_clear(&err);
 }
 
+/* Egress rules set at runtime: checked against the manifest's shape, per
+ * tenant, removed with NULL (and with the worker, in test_reopen_and_delete). */
+static void test_egress_rules(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    json_t *rules = json_loads("[{\"origin\": \"https://api.example.com\", \"methods\": [\"GET\"],"
+                               " \"inject\": {\"query\": \"key\", \"secret\": \"K\"}}]",
+                               0, NULL);
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &got, &err), 0);
+    CHECK(got == NULL);
+    CHECK_INT_EQ(tg_registry_set_egress(reg, "acme", "crm_sync", rules, &err), 0);
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &got, &err), 0);
+    CHECK(got && json_equal(got, rules));
+    json_decref(got);
+    CHECK_INT_EQ(tg_registry_set_egress(reg, "other", "crm_sync", rules, &err),
+                 TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_egress(reg, "other", "crm_sync", &got, &err), 0);
+    CHECK(got == NULL);
+    json_t *bad =
+        json_loads("[{\"origin\": \"http://plain.example\"},"
+                   " {\"origin\": \"https://a.example\", \"inject\": {\"secret\": \"K\"}}]",
+                   0, NULL);
+    CHECK_INT_EQ(tg_registry_set_egress(reg, "acme", "crm_sync", bad, &err), TG_REGISTRY_EINVALID);
+    CHECK(json_array_size(err.details) >= 2);
+    json_decref(bad);
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &got, &err), 0);
+    CHECK(got && json_equal(got, rules));
+    json_decref(got);
+    CHECK_INT_EQ(tg_registry_set_egress(reg, "acme", "crm_sync", NULL, &err), 0);
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &got, &err), 0);
+    CHECK(got == NULL);
+    /* Left set for test_reopen_and_delete to find after a reopen. */
+    CHECK_INT_EQ(tg_registry_set_egress(reg, "acme", "crm_sync", rules, &err), 0);
+    json_decref(rules);
+    tg_registry_error_clear(&err);
+}
+
 static void test_manifest_problems(tg_registry *reg)
 {
     tg_registry_error err = {0};
@@ -556,6 +594,11 @@ static void test_reopen_and_delete(const char *db, const char *v2)
     CHECK_STR_EQ(tg_registry_snapshot_version(s), v2);
     CHECK_STR_EQ((const char *)tg_registry_snapshot_file(s, 1)->data, "print('hello, world')\n");
 
+    json_t *rules = NULL;
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &rules, &err), 0);
+    CHECK(json_array_size(rules) == 1);
+    json_decref(rules);
+
     /* Delete: gone from every read, while a held snapshot stays valid. */
     int before = changes;
     CHECK_INT_EQ(tg_registry_delete(reg, "acme", "crm_sync", &err), 0);
@@ -570,11 +613,13 @@ static void test_reopen_and_delete(const char *db, const char *v2)
     CHECK_INT_EQ(json_array_size(list), 0);
     json_decref(list);
     CHECK_INT_EQ(tg_registry_delete(reg, "acme", "crm_sync", &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_egress(reg, "acme", "crm_sync", &rules, &err), 0);
+    CHECK(rules == NULL);
     tg_registry_close(reg);
     tg_registry_error_clear(&err);
 }
 
-/* The store is in WAL mode at schema version 1, and a store from a newer
+/* The store is in WAL mode at schema version 2, and a store from a newer
  * toolgate is refused rather than misread. */
 static void test_store_format(const char *db)
 {
@@ -587,7 +632,7 @@ static void test_store_format(const char *db)
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     tg_registry *reg = NULL;
@@ -595,7 +640,7 @@ static void test_store_format(const char *db)
     CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), TG_REGISTRY_ESTORE);
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
-    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
     tg_registry_error_clear(&err);
 }
@@ -661,6 +706,7 @@ int main(void)
     char v1[65], v2[65];
     test_deploy_cycle(reg, v1, v2);
     test_tenants(reg, v2);
+    test_egress_rules(reg);
     test_manifest_problems(reg);
     test_paths_and_limits(reg);
     test_definition_hash(reg);

@@ -4,6 +4,7 @@
 #include "vm-pool/frame.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -198,6 +199,132 @@ static void test_bad_frames(void)
     }
 }
 
+/* An egress frame (response: an egress_response) with one member replaced
+ * or added: member is "name" and value its JSON text, or NULL for none. */
+static int decode_egress(bool response, const char *member, const char *value)
+{
+    json_t *f =
+        response ? json_pack("{s:s, s:i, s:i, s:[[s,s]], s:s}", "type", "egress_response", "id", 1,
+                             "status", 200, "headers", "Content-Type", "text/plain", "body", "aGk=")
+                 : json_pack("{s:s, s:i, s:s, s:s, s:[[s,s]], s:s}", "type", "egress", "id", 1,
+                             "method", "GET", "url", "http://api.example:8443/v1?q=1", "headers",
+                             "Accept", "*/*", "body", "");
+    if (member) {
+        if (value)
+            json_object_set_new(f, member,
+                                json_loads(value, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL));
+        else
+            json_object_del(f, member);
+    }
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    int rc = text ? decode(text) : TG_FRAME_EINVAL;
+    free(text);
+    return rc;
+}
+
+static void test_egress(void)
+{
+    CHECK_INT_EQ(decode_egress(false, NULL, NULL), 0);
+    CHECK_INT_EQ(decode_egress(true, NULL, NULL), 0);
+    const struct {
+        const char *member, *value;
+        bool ok_request, ok_response;
+    } cases[] = {
+        {"id", "0", true, true},
+        {"id", "9007199254740991", true, true},
+        {"id", "9007199254740992", false, false},
+        {"id", "-1", false, false},
+        {"id", "1.0", false, false},
+        {"id", "\"1\"", false, false},
+        {"id", NULL, false, false},
+        {"headers", "[]", true, true},
+        {"headers", "{}", false, false},
+        {"headers", NULL, false, false},
+        {"headers", "[[\"A\",\"b\",\"c\"]]", false, false},
+        {"headers", "[[\"A\"]]", false, false},
+        {"headers", "[[\"A\",1]]", false, false},
+        {"headers", "[\"A: b\"]", false, false},
+        {"headers", "[[\"\",\"b\"]]", false, false},
+        {"headers", "[[\"A B\",\"b\"]]", false, false},
+        {"headers", "[[\"A:\",\"b\"]]", false, false},
+        {"headers", "[[\"A\\u0000\",\"b\"]]", false, false},
+        {"headers", "[[\"A\",\"b\\r\\nX: y\"]]", false, false},
+        {"headers", "[[\"A\",\"b\\n\"]]", false, false},
+        {"headers", "[[\"A\",\"b\\u0000c\"]]", false, false},
+        {"headers", "[[\"X-Ok_1!~\",\"tab\\tand \\u00e9\"],[\"A\",\"\"]]", true, true},
+        {"body", "\"aGk\"", false, false},
+        {"body", "\"aGk=\\n\"", false, false},
+        {"body", "5", false, false},
+        {"body", NULL, false, false},
+        {"method", "\"get\"", false, true},
+        {"method", "\"\"", false, true},
+        {"method", "\"ABCDEFGHIJKLMNOPQ\"", false, true},
+        {"method", "\"ABCDEFGHIJKLMNOP\"", true, true},
+        {"method", "\"G1\"", false, true},
+        {"method", NULL, false, true},
+        {"url", "\"https://h/\"", false, true},
+        {"url", "\"http://\"", false, true},
+        {"url", "\"HTTP://h/\"", false, true},
+        {"url", "\"http://h/a b\"", false, true},
+        {"url", "\"http://h/\\u00e9\"", false, true},
+        /* never on the wire: the reader refuses \u0000 in any string */
+        {"url", "\"http://h/\\u0000\"", false, false},
+        {"url", "7", false, true},
+        {"url", NULL, false, true},
+        {"status", "100", true, true},
+        {"status", "599", true, true},
+        {"status", "99", true, false},
+        {"status", "600", true, false},
+        {"status", "\"200\"", true, false},
+        {"status", NULL, true, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int response = 0; response < 2; response++) {
+            int want =
+                (response ? cases[i].ok_response : cases[i].ok_request) ? 0 : TG_FRAME_EINVAL;
+            int rc = decode_egress(response, cases[i].member, cases[i].value);
+            if (rc != want)
+                fprintf(stderr, "egress%s with %s=%s: %d\n", response ? "_response" : "",
+                        cases[i].member, cases[i].value ? cases[i].value : "(none)", rc);
+            CHECK_INT_EQ(rc, want);
+        }
+    }
+
+    /* The limits: 200 header pairs, an 8 KiB url, a 4 MiB body. */
+    json_t *headers = json_array();
+    for (int i = 0; i < TG_FRAME_EGRESS_HEADERS_MAX; i++)
+        json_array_append_new(headers, json_pack("[s,s]", "X", "y"));
+    char *text = json_dumps(headers, JSON_COMPACT);
+    CHECK_INT_EQ(decode_egress(false, "headers", text), 0);
+    free(text);
+    json_array_append_new(headers, json_pack("[s,s]", "X", "y"));
+    text = json_dumps(headers, JSON_COMPACT);
+    CHECK_INT_EQ(decode_egress(true, "headers", text), TG_FRAME_EINVAL);
+    free(text);
+    json_decref(headers);
+
+    char *url = malloc(TG_FRAME_EGRESS_URL_MAX + 8);
+    memcpy(url, "\"http://h/", 10);
+    memset(url + 10, 'a', TG_FRAME_EGRESS_URL_MAX - 9);
+    memcpy(url + TG_FRAME_EGRESS_URL_MAX + 1, "\"", 2);
+    CHECK_INT_EQ(decode_egress(false, "url", url), 0);
+    memcpy(url + TG_FRAME_EGRESS_URL_MAX + 1, "a\"", 3);
+    CHECK_INT_EQ(decode_egress(false, "url", url), TG_FRAME_EINVAL);
+    free(url);
+
+    unsigned char *bytes = calloc(1, TG_FRAME_EGRESS_BODY_MAX + 1);
+    for (size_t len = TG_FRAME_EGRESS_BODY_MAX; len <= TG_FRAME_EGRESS_BODY_MAX + 1; len++) {
+        json_t *b = tg_frame_b64(bytes, len);
+        text = json_dumps(b, JSON_ENCODE_ANY);
+        CHECK_INT_EQ(decode_egress(true, "body", text),
+                     len <= TG_FRAME_EGRESS_BODY_MAX ? 0 : TG_FRAME_EINVAL);
+        free(text);
+        json_decref(b);
+    }
+    free(bytes);
+}
+
 static void test_base64(void)
 {
     unsigned char bin[256];
@@ -239,6 +366,7 @@ int main(void)
     test_pipe();
     test_run_options();
     test_bad_frames();
+    test_egress();
     test_base64();
     return check_report();
 }

@@ -1,6 +1,8 @@
 /* Real sandboxes of either driver: workers in each runtime, fd 3 events, and
  * each limit (timeout, pids, memory, network, filesystem, output size) met by
- * a worker that tries to break it. The same attempts must fail the same way
+ * a worker that tries to break it. The egress channel: HTTP requests from
+ * python and curl through the sandbox's proxy reach the host's callback and
+ * come back answered, and nothing else leaves the sandbox. The same attempts must fail the same way
  * in a jail and in a microVM. Also what billing and the audit log take from
  * a run: the host's measure of its CPU time, and sandbox ids.
  *
@@ -11,6 +13,7 @@
 #include "tests/unit/vm-pool/sandbox_util.h"
 
 #include <pthread.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -351,6 +354,273 @@ static void test_env_and_seccomp(void)
 #endif
 }
 
+/* The host's side of the egress channel in these tests: records each request
+ * and answers 200 with a JSON echo of it (and a Content-Length the proxy must
+ * not pass on). */
+struct seen {
+    json_t *reqs; /* the request frames, in order */
+    int delay_ms; /* how long each answer takes */
+    bool deadline_ok;
+};
+
+static json_t *echo_egress(const json_t *request, int64_t deadline_ns, void *userdata)
+{
+    struct seen *s = userdata;
+    s->deadline_ok = s->deadline_ok && deadline_ns > tg_frame_now_ns();
+    json_array_append_new(s->reqs, json_deep_copy(request));
+    if (s->delay_ms) usleep((useconds_t)s->delay_ms * 1000);
+    unsigned char *body = NULL;
+    size_t len = 0;
+    tg_frame_unb64(json_object_get(request, "body"), &body, &len);
+    json_t *echo = json_pack("{s:O, s:O, s:I}", "method", json_object_get(request, "method"), "url",
+                             json_object_get(request, "url"), "len", (json_int_t)len);
+    json_t *text = body ? json_stringn((const char *)body, len) : NULL;
+    if (text && len <= 1024)
+        json_object_set_new(echo, "body", text);
+    else
+        json_decref(text);
+    free(body);
+    char *dump = json_dumps(echo, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(echo);
+    json_t *answer = json_pack("{s:i, s:[[s,s],[s,s],[s,s]], s:o}", "status", 200, "headers",
+                               "Content-Type", "application/json", "X-Echo", "yes",
+                               "Content-Length", "99999", "body", tg_frame_b64(dump, strlen(dump)));
+    free(dump);
+    return answer;
+}
+
+/* Runs script in runtime with on_egress cb (NULL: none) and env. */
+static int run_egress(const char *runtime, const char *script, tg_sandbox_egress_cb cb,
+                      struct seen *s, const char *const *env, size_t nenv, tg_sandbox_result *r)
+{
+    tg_sandbox *sb;
+    int rc = tg_pool_acquire(pool, runtime, tg_frame_now_ns() + 30 * SEC, &sb);
+    memset(r, 0, sizeof *r);
+    if (rc != 0) return rc;
+    tg_sandbox_file f = {"main", script, strlen(script)};
+    tg_sandbox_request req = {.entry = "main",
+                              .files = &f,
+                              .nfiles = 1,
+                              .env = env,
+                              .nenv = nenv,
+                              .timeout_ms = vm ? 60000 : 20000,
+                              .max_output_bytes = 1 << 16,
+                              .on_egress = cb,
+                              .userdata = s};
+    rc = tg_sandbox_run(sb, &req, r);
+    tg_sandbox_destroy(sb);
+    if (r->exit_code != 0)
+        printf("worker exit %d signal %d stdout [%s] stderr [%s]\n", r->exit_code, r->signal,
+               r->out ? r->out : "", r->err_tail ? r->err_tail : "");
+    return rc;
+}
+
+/* The value of request i's header name (case-insensitive), or NULL. */
+static const char *header_of(const struct seen *s, size_t i, const char *name)
+{
+    size_t j;
+    const json_t *h;
+    json_array_foreach(json_object_get(json_array_get(s->reqs, i), "headers"), j, h)
+    {
+        if (strcasecmp(json_string_value(json_array_get(h, 0)), name) == 0)
+            return json_string_value(json_array_get(h, 1));
+    }
+    return NULL;
+}
+
+static const char *req_str(const struct seen *s, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(s->reqs, i), key));
+}
+
+/* python's urllib through HTTP_PROXY, which the sandbox sets (and no host
+ * env overrides): the answer comes back, the callback saw the request. */
+static void test_egress_python(void)
+{
+    const char *py =
+        "import os, urllib.request\n"
+        "print(os.environ.get('HTTP_PROXY'), os.environ.get('http_proxy'),\n"
+        "      os.environ.get('NO_PROXY'), os.environ.get('no_proxy'))\n"
+        "r = urllib.request.urlopen('http://api.example:8443/v1/x?q=1', timeout=30)\n"
+        "print(r.status, r.headers['X-Echo'], r.headers['Content-Length'],\n"
+        "      r.headers['Connection'])\n"
+        "print(r.read().decode())\n"
+        "body = bytes(range(256)) * 4\n"
+        "req = urllib.request.Request('http://api.example/upload', data=body,\n"
+        "                             method='POST',\n"
+        "                             headers={'Content-Type': 'application/octet-stream'})\n"
+        "print(urllib.request.urlopen(req, timeout=30).read().decode())\n";
+    const char *env[] = {"HTTP_PROXY=http://elsewhere:1", "NO_PROXY=*", "no_proxy=api.example"};
+    struct seen s = {.reqs = json_array(), .deadline_ok = true};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_egress("python3", py, echo_egress, &s, env, 3, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    CHECK_STR_EQ(r.out,
+                 "http://127.0.0.1:3128 http://127.0.0.1:3128 None None\n"
+                 "200 yes 75 close\n"
+                 "{\"body\":\"\",\"len\":0,\"method\":\"GET\","
+                 "\"url\":\"http://api.example:8443/v1/x?q=1\"}\n"
+                 "{\"len\":1024,\"method\":\"POST\",\"url\":\"http://api.example/upload\"}\n");
+    CHECK_INT_EQ(json_array_size(s.reqs), 2);
+    CHECK(s.deadline_ok);
+    CHECK_STR_EQ(req_str(&s, 0, "method"), "GET");
+    CHECK_STR_EQ(req_str(&s, 0, "url"), "http://api.example:8443/v1/x?q=1");
+    CHECK_STR_EQ(header_of(&s, 0, "Host"), "api.example:8443");
+    CHECK(header_of(&s, 0, "User-Agent") &&
+          strncmp(header_of(&s, 0, "User-Agent"), "Python-urllib/", 14) == 0);
+    CHECK(header_of(&s, 0, "Connection") == NULL);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(s.reqs, 0), "id")) !=
+                     json_integer_value(json_object_get(json_array_get(s.reqs, 1), "id")),
+                 1);
+    /* The POST body arrives as it was sent, byte for byte. */
+    unsigned char *body = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(tg_frame_unb64(json_object_get(json_array_get(s.reqs, 1), "body"), &body, &len),
+                 0);
+    CHECK_INT_EQ(len, 1024);
+    bool same = len == 1024;
+    for (size_t i = 0; same && i < len; i++)
+        same = body[i] == (unsigned char)(i % 256);
+    CHECK(same);
+    free(body);
+    CHECK_STR_EQ(header_of(&s, 1, "Content-Type"), "application/octet-stream");
+    CHECK_STR_EQ(header_of(&s, 1, "Content-Length"), "1024");
+    tg_sandbox_result_free(&r);
+    json_decref(s.reqs);
+}
+
+/* curl in an sh worker: a body from stdin, and a chunked one. */
+static void test_egress_curl(void)
+{
+    const char *sh =
+        "printf '{\"a\":1}' | curl -sS -d @- http://api.example/post; echo\n"
+        "printf 'abcdef' | curl -sS -H 'Transfer-Encoding: chunked' -X PUT "
+        "--data-binary @- http://api.example/chunked; echo\n"
+        "curl -sS -o /dev/null -w '%{http_connect}\\n' https://api.example/ 2>/dev/null;"
+        " echo \"https: $?\"\n";
+    struct seen s = {.reqs = json_array(), .deadline_ok = true};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_egress("sh", sh, echo_egress, &s, NULL, 0, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    /* https:// meets the proxy's CONNECT refusal (curl's exit 56). */
+    CHECK_STR_EQ(r.out, "{\"body\":\"{\\\"a\\\":1}\",\"len\":7,\"method\":\"POST\",\"url\":\"http:/"
+                        "/api.example/post\"}\n"
+                        "{\"body\":\"abcdef\",\"len\":6,\"method\":\"PUT\",\"url\":\"http://"
+                        "api.example/chunked\"}\n"
+                        "405\nhttps: 56\n");
+    CHECK_INT_EQ(json_array_size(s.reqs), 2);
+    CHECK_STR_EQ(header_of(&s, 0, "Content-Type"), "application/x-www-form-urlencoded");
+    CHECK(header_of(&s, 1, "Transfer-Encoding") == NULL);
+    tg_sandbox_result_free(&r);
+    json_decref(s.reqs);
+}
+
+/* Chunked bodies, CONNECT, two requests at once, and the body limit, from
+ * python (jail only: each is a second of python under TCG). */
+static void test_egress_protocol(void)
+{
+    const char *py =
+        "import http.client, socket, threading, urllib.request, urllib.error\n"
+        "c = http.client.HTTPConnection('127.0.0.1', 3128, timeout=30)\n"
+        "c.request('PUT', 'http://api.example/chunked', body=iter([b'ab', b'cd', b'ef']))\n"
+        "print(c.getresponse().read().decode())\n"
+        "s = socket.create_connection(('127.0.0.1', 3128))\n"
+        "s.sendall(b'CONNECT api.example:443 HTTP/1.1\\r\\nHost: api.example:443\\r\\n\\r\\n')\n"
+        "data = b''\n"
+        "while True:\n"
+        "    chunk = s.recv(4096)\n"
+        "    if not chunk: break\n"
+        "    data += chunk\n"
+        "print(data.split(b'\\r\\n')[0].decode(), '|', data.split(b'\\r\\n\\r\\n', "
+        "1)[1].decode().strip())\n"
+        "out = {}\n"
+        "def get(n):\n"
+        "    out[n] = urllib.request.urlopen('http://api.example/t%d' % n, timeout=30).status\n"
+        "ts = [threading.Thread(target=get, args=(n,)) for n in (1, 2)]\n"
+        "[t.start() for t in ts]\n"
+        "[t.join() for t in ts]\n"
+        "print(sorted(out.items()))\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://api.example/big', data=b'x' * (4 * 1024 * 1024 + 1),\n"
+        "                           timeout=30)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n";
+    struct seen s = {.reqs = json_array(), .delay_ms = 200, .deadline_ok = true};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_egress("python3", py, echo_egress, &s, NULL, 0, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    CHECK_STR_EQ(r.out, "{\"body\":\"abcdef\",\"len\":6,\"method\":\"PUT\","
+                        "\"url\":\"http://api.example/chunked\"}\n"
+                        "HTTP/1.1 405 Method Not Allowed | CONNECT is not supported: request "
+                        "http://host/... and the gateway upgrades it to https\n"
+                        "[(1, 200), (2, 200)]\n"
+                        "413\n");
+    /* The refused CONNECT and the body over the limit never reached the host. */
+    CHECK_INT_EQ(json_array_size(s.reqs), 3);
+    CHECK(header_of(&s, 0, "Transfer-Encoding") == NULL);
+    tg_sandbox_result_free(&r);
+    json_decref(s.reqs);
+}
+
+/* A worker that makes a request and exits without waiting for it: the
+ * answer finds the sandbox gone, and the run still has its result. */
+static void test_egress_unanswered(void)
+{
+    const char *sh = "curl -s http://api.example/later > /dev/null &\n"
+                     "sleep 0.5\n"
+                     "echo done\n";
+    struct seen s = {.reqs = json_array(), .delay_ms = 1500, .deadline_ok = true};
+    tg_sandbox_result r;
+    CHECK_INT_EQ(run_egress("sh", sh, echo_egress, &s, NULL, 0, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    CHECK_STR_EQ(r.out, "done\n");
+    CHECK_INT_EQ(json_array_size(s.reqs), 1);
+    tg_sandbox_result_free(&r);
+    json_decref(s.reqs);
+}
+
+/* Without on_egress every request is denied; and the proxy is the only way
+ * out: no other connection, no other socket family, no other interface. */
+static void test_egress_denied_and_confined(void)
+{
+    const char *py =
+        "import errno, json, socket, urllib.request, urllib.error\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://api.example/x', timeout=30)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code, json.loads(e.read())['error']['code'])\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', 22), timeout=5)\n"
+        "    print('connected')\n"
+        "except OSError as e:\n"
+        "    print('22:', errno.errorcode[e.errno])\n"
+        "for opt in (socket.SO_REUSEADDR, socket.SO_REUSEPORT):\n"
+        "    try:\n"
+        "        s = socket.socket()\n"
+        "        s.setsockopt(socket.SOL_SOCKET, opt, 1)\n"
+        "        s.bind(('127.0.0.1', 3128))\n"
+        "        print('bound')\n"
+        "    except OSError as e:\n"
+        "        print('3128:', errno.errorcode[e.errno])\n"
+        "for fam in (socket.AF_NETLINK, socket.AF_PACKET):\n"
+        "    try:\n"
+        "        socket.socket(fam, socket.SOCK_RAW)\n"
+        "        print('opened', fam)\n"
+        "    except OSError as e:\n"
+        "        print(errno.errorcode[e.errno])\n"
+        "ifs = [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]]\n"
+        "print(ifs)\n";
+    tg_sandbox_result r;
+    struct seen none = {.reqs = json_array(), .deadline_ok = true};
+    CHECK_INT_EQ(run_egress("python3", py, NULL, &none, NULL, 0, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    CHECK_STR_EQ(r.out, "403 EGRESS_DENIED\n22: ECONNREFUSED\n3128: EADDRINUSE\n3128: EADDRINUSE\n"
+                        "EACCES\nEACCES\n"
+                        "['lo']\n");
+    tg_sandbox_result_free(&r);
+    json_decref(none.reqs);
+}
+
 /* A VM has devices of its own to check: no network interface but loopback. */
 static void test_vm_devices(void)
 {
@@ -408,6 +678,11 @@ int main(int argc, char **argv)
     test_output_cap();
     test_exec_and_bad_paths();
     test_cancel();
+    test_egress_python();
+    test_egress_curl();
+    test_egress_denied_and_confined();
+    if (!vm) test_egress_protocol();
+    if (!vm) test_egress_unanswered();
     tg_pool_destroy(pool);
     CHECK_INT_EQ(leftover_cgroups("/sys/fs/cgroup", 4), 0);
     CHECK_INT_EQ(child_processes(), 0);

@@ -21,6 +21,7 @@
 #define KEY      "0123abcd"
 #define KEY_BIG  "b16"
 #define KEY_DEEP "dee9"
+#define KEY_LATE "1a7e"
 
 static const int64_t SEC = 1000000000;
 
@@ -268,6 +269,77 @@ static void test_capture_and_calls(void)
     if (jail) CHECK_INT_EQ(tdir_entries(".tmp-"), 0);
 }
 
+/* A setup whose worker made an HTTP request and did not wait for it: its
+ * answer comes after the result, and after a 1 MiB answer to a request it
+ * did wait for. Whoever reads the channel after the run (the jail's agent,
+ * the guest's init) drops it, and the template is made as usual. */
+static void test_late_answers(void)
+{
+    tg_driver_sandbox *sb = NULL;
+    CHECK_INT_EQ(drv->spawn_setup(st, "sh", KEY_LATE, &sb), 0);
+    if (!sb) return;
+    const char *script = "curl -s http://api.example/waited | wc -c\n"
+                         "curl -s http://api.example/late > /dev/null &\n"
+                         "sleep 1\n"
+                         "echo late > late.txt\n";
+    struct file files[] = {{"setup.sh", script}, {"main.sh", "cat late.txt\n"}};
+    int fd = drv->channel(sb);
+    int64_t deadline = tg_frame_now_ns() + 60 * SEC;
+    CHECK_INT_EQ(tg_frame_write(fd, run_frame("setup.sh", files, 2, true), deadline), 0);
+    json_int_t late = -1;
+    int exit_code = -100, requests = 0;
+    char out[64] = "";
+    static char big[1 << 20];
+    memset(big, 'x', sizeof big);
+    for (;;) {
+        json_t *f = NULL;
+        tg_frame_type type;
+        if (tg_frame_read(fd, TG_FRAME_MAX, deadline, &f, &type) != 0) break;
+        json_int_t id = json_integer_value(json_object_get(f, "id"));
+        const char *url = json_string_value(json_object_get(f, "url"));
+        if (type == TG_FRAME_EGRESS) requests++;
+        if (type == TG_FRAME_EGRESS && strcmp(url, "http://api.example/waited") == 0) {
+            json_t *resp =
+                json_pack("{s:s, s:I, s:i, s:[], s:o}", "type", "egress_response", "id", id,
+                          "status", 200, "headers", "body", tg_frame_b64(big, sizeof big));
+            CHECK_INT_EQ(tg_frame_write(fd, resp, deadline), 0);
+            json_decref(resp);
+        } else if (type == TG_FRAME_EGRESS) {
+            late = id;
+        } else if (type == TG_FRAME_STDOUT) {
+            unsigned char *data;
+            size_t n;
+            if (tg_frame_unb64(json_object_get(f, "data"), &data, &n) == 0) {
+                snprintf(out + strlen(out), sizeof out - strlen(out), "%.*s", (int)n, data);
+                free(data);
+            }
+        } else if (type == TG_FRAME_RESULT) {
+            exit_code = (int)json_integer_value(json_object_get(f, "exit_code"));
+            json_decref(f);
+            break;
+        }
+        json_decref(f);
+    }
+    CHECK_INT_EQ(exit_code, 0);
+    CHECK_INT_EQ(requests, 2);
+    CHECK_STR_EQ(out, "1048576\n");
+    CHECK(late >= 0);
+    for (int i = 0; i < 2; i++) {
+        json_t *resp =
+            json_pack("{s:s, s:I, s:i, s:[], s:o}", "type", "egress_response", "id", late, "status",
+                      200, "headers", "body", tg_frame_b64(big, sizeof big / 2));
+        CHECK_INT_EQ(tg_frame_write(fd, resp, deadline), 0);
+        json_decref(resp);
+    }
+    CHECK_INT_EQ(drv->capture(st, sb, KEY_LATE), 0);
+    drv->destroy(sb);
+    struct result r;
+    CHECK_INT_EQ(call(KEY_LATE, &r), 0);
+    CHECK_INT_EQ(r.exit_code, 0);
+    CHECK_STR_EQ(r.out, "late\n");
+    drv->drop(st, KEY_LATE);
+}
+
 static void test_limits(void)
 {
     /* 6 MB with template_bytes at 4 MiB: nothing of it stays. */
@@ -352,6 +424,7 @@ int main(int argc, char **argv)
     if (jail) CHECK(stat(tdir, &s) == 0 && S_ISDIR(s.st_mode) && (s.st_mode & 07777) == 0700);
 
     test_capture_and_calls();
+    test_late_answers();
     test_limits();
     test_keys_and_drop();
     drv->close(st);

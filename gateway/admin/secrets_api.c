@@ -1,0 +1,174 @@
+/* The admin REST API for secrets (/v1/secrets): set, list, delete. A value
+ * comes in as a PUT body and never goes out: answers carry names and times,
+ * audit records the name, and errors and log lines are worded without the
+ * value or the body.
+ *
+ * The body is the value's raw bytes whatever the Content-Type: a credential
+ * that is itself JSON (a cloud service account key) is kept as sent, and
+ * binary values need no encoding. */
+#include "gateway/admin/admin.h"
+
+#include "gateway/auth/auth.h"
+#include "gateway/core/alloc.h"
+#include "gateway/core/errors.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREFIX "/v1/secrets"
+
+static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
+{
+    if (tg_err_retryable(code)) tg_http_set_header(req, "Retry-After", "5");
+    tg_http_reply_json(req, (unsigned)tg_err_http_status(code),
+                       json_pack("{s:o}", "error", tg_error_json(code, message, NULL, NULL)));
+}
+
+/* The store's failure as the error table words it. */
+static void reply_store_error(tg_http_request *req, const tg_error *err)
+{
+    tg_err_code code = err->code == TG_EINVALID_PARAMS ? TG_EBAD_REQUEST : err->code;
+    reply_error(req, tg_err_known(code) ? code : TG_EINTERNAL, err->message);
+}
+
+/* What the store's confirm callback needs to record a change. */
+typedef struct change {
+    const tg_caller *who;
+    const char *name, *status;
+    bool recorded; /* the record is durable: a later failure is the store's */
+} change;
+
+/* Records the change while its transaction is still open: a change whose
+ * record fails is rolled back, so none stands unrecorded. */
+static int record(void *userdata)
+{
+    change *c = userdata;
+    int rc = tg_caller_record(c->who, "secret.write", NULL, c->status,
+                              json_pack("{s:s}", "name", c->name));
+    c->recorded = rc == 0;
+    return rc ? TG_EAUDIT_UNAVAILABLE : 0;
+}
+
+/* A change that failed: the audit log's refusal is told as such; a record
+ * already written for a change that then failed to commit is logged, since
+ * the log now says more than happened. */
+static void reply_change_error(tg_http_request *req, const change *c, int rc, const tg_error *err)
+{
+    if (rc == TG_EAUDIT_UNAVAILABLE) {
+        reply_error(req, TG_EAUDIT_UNAVAILABLE,
+                    "the audit log cannot be written, so the secret was not changed");
+        return;
+    }
+    if (c->recorded)
+        fprintf(stderr, "toolgate: secret.write (%s) of %s/%s recorded, but not made: %s\n",
+                c->status, c->who->tenant, c->name, err->message);
+    reply_store_error(req, err);
+}
+
+/* Changes are made only while the audit log takes records: answers 503 and
+ * returns false when it does not. */
+static bool audit_ready(const tg_caller *who, tg_http_request *req)
+{
+    if (tg_audit_healthy(who->audit)) return true;
+    reply_error(req, TG_EAUDIT_UNAVAILABLE, "the audit log cannot be written, so nothing changes");
+    return false;
+}
+
+static void put_secret(tg_secrets *secrets, const tg_caller *who, tg_http_request *req,
+                       const char *name, const unsigned char *value, size_t len)
+{
+    change c = {.who = who, .name = name, .status = "set"};
+    tg_secrets_change done;
+    tg_error err = {0};
+    int rc = tg_secrets_put(secrets, who->tenant, name, value, len, record, &c, &done, &err);
+    if (rc != 0) {
+        reply_change_error(req, &c, rc, &err);
+        return;
+    }
+    char when[40];
+    tg_secrets_format_time(done.updated_at_ms, when, sizeof when);
+    tg_http_reply_json(req, done.created ? 201 : 200,
+                       json_pack("{s:s, s:s}", "name", name, "updated_at", when));
+}
+
+static void delete_secret(tg_secrets *secrets, const tg_caller *who, tg_http_request *req,
+                          const char *name)
+{
+    change c = {.who = who, .name = name, .status = "deleted"};
+    tg_error err = {0};
+    int rc = tg_secrets_delete(secrets, who->tenant, name, record, &c, &err);
+    if (rc != 0)
+        reply_change_error(req, &c, rc, &err);
+    else
+        tg_http_reply(req, 204, NULL, NULL, 0);
+}
+
+static void route(const tg_admin *admin, const tg_caller *who, tg_http_request *req,
+                  const unsigned char *value, size_t len)
+{
+    if (!tg_caller_may(who, TG_SCOPE_SECRETS_WRITE)) {
+        tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
+        return;
+    }
+    if (!admin->secrets) {
+        reply_error(req, TG_EUNAVAILABLE, "this gateway has no secret store");
+        return;
+    }
+    const char *method = tg_http_method(req);
+    const char *path = tg_http_path(req) + strlen(PREFIX);
+    if (*path == '\0' || strcmp(path, "/") == 0) {
+        if (strcmp(method, "GET") != 0) {
+            tg_http_set_header(req, "Allow", "GET");
+            reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL);
+            return;
+        }
+        json_t *list = NULL;
+        tg_error err = {0};
+        if (tg_secrets_list(admin->secrets, who->tenant, &list, &err) != 0)
+            reply_store_error(req, &err);
+        else
+            tg_http_reply_json(req, 200, json_pack("{s:o}", "secrets", list));
+        return;
+    }
+    const char *name = path + 1;
+    if (strchr(name, '/')) {
+        reply_error(req, TG_ENOT_FOUND, "no such admin endpoint");
+        return;
+    }
+    bool is_put = strcmp(method, "PUT") == 0, is_delete = strcmp(method, "DELETE") == 0;
+    if (!is_put && !is_delete) {
+        tg_http_set_header(req, "Allow", "PUT, DELETE");
+        reply_error(req, TG_EMETHOD_NOT_ALLOWED,
+                    "a secret is set with PUT and deleted with DELETE; its value is never read "
+                    "back");
+        return;
+    }
+    if (!tg_secrets_valid_name(name)) {
+        /* Not quoted: the path may hold anything, a value included. */
+        reply_error(req, TG_EBAD_REQUEST,
+                    "a secret's name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+        return;
+    }
+    if (!audit_ready(who, req)) return;
+    if (is_put)
+        put_secret(admin->secrets, who, req, name, value, len);
+    else
+        delete_secret(admin->secrets, who, req, name);
+}
+
+void tg_admin_secrets(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
+{
+    /* The body (a value, for a PUT) moves into a buffer of ours at once, and
+     * the request's copy is wiped: tg_http_body is the request's own heap
+     * buffer (http.c), which outlives the reply and is freed unwiped. Ours is
+     * wiped when the request is answered, whatever the answer. */
+    size_t len;
+    char *body = (char *)tg_http_body(req, &len);
+    unsigned char *value = tg_xmalloc(len ? len : 1);
+    memcpy(value, body, len);
+    OPENSSL_cleanse(body, len);
+    route(admin, who, req, value, len);
+    tg_secrets_value_free(value, len);
+}

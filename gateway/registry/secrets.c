@@ -1,0 +1,569 @@
+/* The secret store: AES-256-GCM values in a sqlite file (WAL) of their own,
+ * under a master key read from a key file of mode 0600.
+ *
+ * Concurrency: two connections. Changes go through wdb under write_mu, which
+ * is held from BEGIN IMMEDIATE to COMMIT, across the confirm callback (the
+ * admin API's audit record, which may wait on an fsync). Reads (get, list) go
+ * through rdb under read_mu, so the egress proxy's call threads never wait
+ * for a change or for the audit log: WAL gives a read the last committed
+ * state while a write transaction is open. A read is a primary-key lookup
+ * and at most 64 KiB of AES-GCM, microseconds, so call threads taking turns
+ * on one read connection cost nothing an outbound HTTP request would notice;
+ * the registry's pool of readers would be machinery without a use here. Each
+ * connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX).
+ *
+ * The key stays in this struct for the store's life and is wiped on close;
+ * the plaintext of a value exists only in the caller's buffers (put) and in
+ * the buffer get returns, wiped here when its tag does not verify. The meta
+ * table keeps a key check (the GCM tag of nothing under its own additional
+ * data), so a store opened under another key, or with its key file lost and
+ * a new one made, fails to open rather than failing every read. */
+#include "gateway/registry/secrets.h"
+
+#include "gateway/core/alloc.h"
+#include "gateway/core/db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NONCE_BYTES      12
+#define TAG_BYTES        16
+#define MAX_TENANT_BYTES 128
+#define BUSY_TIMEOUT_MS  5000
+/* The key check's additional data holds no NUL, a row's always does: the two
+ * can never authenticate each other. */
+#define KEY_CHECK_AAD "toolgate.secrets.key-check.v1"
+
+struct tg_secrets {
+    pthread_mutex_t write_mu; /* guards wdb */
+    sqlite3 *wdb;
+    pthread_mutex_t read_mu; /* guards rdb */
+    sqlite3 *rdb;
+    unsigned char key[TG_SECRETS_KEY_BYTES];
+};
+
+static const char *const setup_sql[] = {
+    /* Freed pages (a replaced or deleted value's ciphertext) are zeroed. */
+    "PRAGMA secure_delete = ON",
+    "CREATE TABLE IF NOT EXISTS secrets ("
+    " tenant TEXT NOT NULL, name TEXT NOT NULL,"
+    " nonce BLOB NOT NULL,"
+    " ciphertext BLOB NOT NULL," /* the encrypted value, then the 16-byte GCM tag */
+    " updated_at_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant, name)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+    NULL,
+};
+
+/* ---- errors, names, time -------------------------------------------- */
+
+/* How the store words a failed sqlite call (a tg_db_fail_fn). sqlite's
+ * messages never quote bound parameters, so no value can reach one. */
+static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+{
+    if (kind == TG_DB_NOT_WAL)
+        return tg_error_set(err, TG_EUNAVAILABLE, "secret store %s: cannot use WAL mode", what);
+    return tg_error_set(err, TG_EUNAVAILABLE, "secret store: %s: %s", what, detail);
+}
+
+bool tg_secrets_valid_name(const char *name)
+{
+    if (!name) return false;
+    for (size_t i = 0;; i++) {
+        char c = name[i];
+        if (c == '\0') return i > 0;
+        if (i >= TG_SECRETS_MAX_NAME) return false;
+        bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+        if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+    }
+}
+
+/* The name is not quoted when it is refused: what was sent in its place may
+ * be anything, a value pasted in the wrong place included. */
+static int check_row(const char *tenant, const char *name, tg_error *err)
+{
+    if (!tenant || !*tenant || strnlen(tenant, MAX_TENANT_BYTES + 1) > MAX_TENANT_BYTES)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "the tenant must be 1 to %d bytes",
+                            MAX_TENANT_BYTES);
+    if (!tg_secrets_valid_name(name))
+        return tg_error_set(err, TG_EINVALID_PARAMS,
+                            "a secret's name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tg_secrets_format_time(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char whole[32];
+    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03dZ", whole, (int)(ms % 1000));
+}
+
+/* ---- AES-256-GCM ---------------------------------------------------- */
+
+/* tenant || NUL || name into aad (at least MAX_TENANT_BYTES + 1 +
+ * TG_SECRETS_MAX_NAME bytes); returns its length. A tenant holds no NUL, so
+ * no two (tenant, name) pairs give the same bytes. */
+static size_t row_aad(const char *tenant, const char *name, unsigned char *aad)
+{
+    size_t t = strlen(tenant), n = strlen(name);
+    memcpy(aad, tenant, t);
+    aad[t] = '\0';
+    memcpy(aad + t + 1, name, n);
+    return t + 1 + n;
+}
+
+/* Encrypts in[0..len) into out[0..len + TAG_BYTES) under a new random nonce. */
+static int seal(const unsigned char *key, const unsigned char *aad, size_t aadlen,
+                const unsigned char *in, size_t len, unsigned char *nonce, unsigned char *out)
+{
+    if (RAND_bytes(nonce, NONCE_BYTES) != 1) return -1;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    bool ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+              EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+              EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1 &&
+              (len == 0 || EVP_EncryptUpdate(ctx, out, &n, in, (int)len) == 1) &&
+              EVP_EncryptFinal_ex(ctx, out + len, &fin) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, out + len) == 1;
+    EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
+    return ok ? 0 : -1;
+}
+
+/* Decrypts in[0..inlen) (ciphertext, then the tag) into out[0..inlen -
+ * TAG_BYTES). Returns 0 only when the tag verifies; otherwise out is wiped
+ * (GCM decrypts before it can tell) and -1 returned. */
+static int unseal(const unsigned char *key, const unsigned char *aad, size_t aadlen,
+                  const unsigned char *nonce, const unsigned char *in, size_t inlen,
+                  unsigned char *out)
+{
+    if (inlen < TAG_BYTES) return -1;
+    size_t len = inlen - TAG_BYTES;
+    unsigned char tag[TAG_BYTES];
+    memcpy(tag, in + len, TAG_BYTES);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    bool ok = ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+              EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+              EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1 &&
+              (len == 0 || EVP_DecryptUpdate(ctx, out, &n, in, (int)len) == 1) &&
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag) == 1 &&
+              EVP_DecryptFinal_ex(ctx, out + len, &fin) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok && len) OPENSSL_cleanse(out, len);
+    return ok ? 0 : -1;
+}
+
+/* ---- the key file --------------------------------------------------- */
+
+/* Makes a new entry in dir durable: a key whose file a crash loses after
+ * secrets were written under it would leave them unreadable. */
+static void sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir =
+        slash ? tg_xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : tg_xstrdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+/* Writes a new random key to path (which must not exist) and keeps it in s.
+ * Returns 1 when path appeared meanwhile (another process made it: read
+ * that one), 0, or a negative code. */
+static int create_key(tg_secrets *s, const char *path, tg_error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) return 1;
+    if (fd < 0)
+        return tg_error_set(err, TG_EINTERNAL, "cannot create the secrets key %s: %s", path,
+                            strerror(errno));
+    int rc = 0;
+    if (RAND_bytes(s->key, sizeof s->key) != 1) {
+        rc = tg_error_set(err, TG_EINTERNAL, "cannot make a secrets key: no randomness");
+    } else {
+        size_t done = 0;
+        while (done < sizeof s->key) {
+            ssize_t w = write(fd, s->key + done, sizeof s->key - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) break;
+            done += (size_t)w;
+        }
+        if (done != sizeof s->key || fsync(fd) != 0)
+            rc = tg_error_set(err, TG_EINTERNAL, "cannot write the secrets key %s: %s", path,
+                              strerror(errno));
+    }
+    close(fd);
+    if (rc) {
+        OPENSSL_cleanse(s->key, sizeof s->key);
+        unlink(path);
+        return rc;
+    }
+    sync_parent(path);
+    return 0;
+}
+
+/* Reads the key in path into s, refusing a file others may read or write. */
+static int read_key(tg_secrets *s, const char *path, tg_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tg_error_set(err, TG_EINTERNAL, "cannot open the secrets key %s: %s", path,
+                            strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = tg_error_set(err, TG_EINTERNAL, "the secrets key %s is not a regular file", path);
+    } else if (st.st_mode & 077) {
+        rc = tg_error_set(err, TG_EINTERNAL,
+                          "the secrets key %s is open to other users (mode %04o): it must be "
+                          "0600 or stricter",
+                          path, (unsigned)(st.st_mode & 07777));
+    } else if (st.st_size != TG_SECRETS_KEY_BYTES) {
+        rc = tg_error_set(err, TG_EINTERNAL, "the secrets key %s must hold exactly %d bytes", path,
+                          TG_SECRETS_KEY_BYTES);
+    } else {
+        size_t done = 0;
+        while (done < sizeof s->key) {
+            ssize_t r = read(fd, s->key + done, sizeof s->key - done);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            done += (size_t)r;
+        }
+        if (done != sizeof s->key) {
+            OPENSSL_cleanse(s->key, sizeof s->key);
+            rc = tg_error_set(err, TG_EINTERNAL, "cannot read the secrets key %s", path);
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- the key check ---------------------------------------------------- */
+
+/* *found: whether the store holds a key check; check: its nonce and tag. */
+static int read_check(sqlite3 *db, bool *found, unsigned char *check, tg_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        tg_db_prepare(db, &st, db_fail, err, "SELECT value FROM meta WHERE key = 'key_check'", 0);
+    if (!rc) rc = tg_db_step_row(db, st, db_fail, err);
+    *found = rc == 1;
+    if (rc == 1) {
+        rc = 0;
+        if (sqlite3_column_bytes(st, 0) == NONCE_BYTES + TAG_BYTES)
+            memcpy(check, sqlite3_column_blob(st, 0), NONCE_BYTES + TAG_BYTES);
+        else
+            memset(check, 0, NONCE_BYTES + TAG_BYTES); /* fails the check below */
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int write_check(tg_secrets *s, tg_error *err)
+{
+    unsigned char check[NONCE_BYTES + TAG_BYTES];
+    if (seal(s->key, (const unsigned char *)KEY_CHECK_AAD, strlen(KEY_CHECK_AAD), NULL, 0, check,
+             check + NONCE_BYTES) != 0)
+        return tg_error_set(err, TG_EINTERNAL, "cannot encrypt with the secrets key");
+    sqlite3_stmt *st = NULL;
+    int rc = tg_db_prepare(s->wdb, &st, db_fail, err,
+                           "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?1)", 0);
+    if (!rc && sqlite3_bind_blob(st, 1, check, sizeof check, SQLITE_TRANSIENT) != SQLITE_OK)
+        rc = tg_db_fail(s->wdb, "bind", db_fail, err);
+    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int tg_secrets_open(const char *path, const char *key_path, bool create, tg_secrets **out,
+                    tg_error *err)
+{
+    *out = NULL;
+    /* sqlite gives the -wal and -shm files the database file's mode. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return tg_error_set(err, TG_EUNAVAILABLE, "cannot create the secret store %s: %s", path,
+                            strerror(errno));
+    close(fd);
+    tg_secrets *s = tg_xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->read_mu, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    int rc = tg_db_open(path, flags | SQLITE_OPEN_CREATE, BUSY_TIMEOUT_MS, true, setup_sql, &s->wdb,
+                        db_fail, err);
+    bool has_check = false;
+    unsigned char check[NONCE_BYTES + TAG_BYTES];
+    if (!rc) rc = read_check(s->wdb, &has_check, check, err);
+    if (!rc) {
+        /* A new key only for a store that holds nothing written under one. */
+        rc = create && !has_check ? create_key(s, key_path, err) : 1;
+        if (rc == 1 && has_check && access(key_path, F_OK) != 0 && errno == ENOENT)
+            rc = tg_error_set(err, TG_EINTERNAL,
+                              "the secrets key %s is missing, and %s holds secrets written "
+                              "under a key: restore that key file",
+                              key_path, path);
+        else if (rc == 1)
+            rc = read_key(s, key_path, err);
+    }
+    unsigned char none[1];
+    if (!rc && has_check &&
+        unseal(s->key, (const unsigned char *)KEY_CHECK_AAD, strlen(KEY_CHECK_AAD), check,
+               check + NONCE_BYTES, TAG_BYTES, none) != 0)
+        rc = tg_error_set(err, TG_EINTERNAL,
+                          "the secrets key %s is not the key %s was written with", key_path, path);
+    if (!rc && !has_check) rc = write_check(s, err);
+    if (!rc) {
+        static const char *const reader_setup[] = {"PRAGMA query_only = ON", NULL};
+        rc = tg_db_open(path, flags, BUSY_TIMEOUT_MS, false, reader_setup, &s->rdb, db_fail, err);
+    }
+    if (rc) {
+        tg_secrets_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void tg_secrets_close(tg_secrets *s)
+{
+    if (!s) return;
+    sqlite3_close(s->rdb);
+    sqlite3_close(s->wdb);
+    OPENSSL_cleanse(s->key, sizeof s->key);
+    pthread_mutex_destroy(&s->read_mu);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s);
+}
+
+void tg_secrets_value_free(unsigned char *value, size_t len)
+{
+    if (!value) return;
+    OPENSSL_cleanse(value, len);
+    free(value);
+}
+
+/* ---- changes ---------------------------------------------------------- */
+
+/* Runs confirm inside the open transaction, then commits; rolls back on any
+ * failure. Called with write_mu held. */
+static int finish(tg_secrets *s, int rc, const char *name, tg_secrets_confirm_fn confirm,
+                  void *userdata, tg_error *err)
+{
+    if (!rc && confirm && (rc = confirm(userdata)) != 0) {
+        if (rc > 0) rc = TG_EINTERNAL;
+        tg_error_set(err, (tg_err_code)rc, "the change to secret %s was not confirmed: rolled back",
+                     name);
+    }
+    if (!rc) rc = tg_db_exec(s->wdb, "COMMIT", db_fail, err);
+    if (rc && !sqlite3_get_autocommit(s->wdb))
+        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL); /* the first error is the one told */
+    return rc;
+}
+
+int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const void *value,
+                   size_t len, tg_secrets_confirm_fn confirm, void *userdata,
+                   tg_secrets_change *change, tg_error *err)
+{
+    int rc = check_row(tenant, name, err);
+    if (rc) return rc;
+    if (!value || len == 0)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "the value of secret %s is empty", name);
+    if (len > TG_SECRETS_MAX_VALUE)
+        return tg_error_set(err, TG_EPAYLOAD_TOO_LARGE,
+                            "the value of secret %s is larger than %u bytes", name,
+                            TG_SECRETS_MAX_VALUE);
+    unsigned char aad[MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME];
+    size_t aadlen = row_aad(tenant, name, aad);
+    unsigned char nonce[NONCE_BYTES];
+    unsigned char *sealed = tg_xmalloc(len + TAG_BYTES);
+    if (seal(s->key, aad, aadlen, value, len, nonce, sealed) != 0) {
+        free(sealed);
+        return tg_error_set(err, TG_EINTERNAL, "cannot encrypt secret %s", name);
+    }
+    int64_t at = now_ms();
+    bool existed = false;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->write_mu);
+    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
+    if (!rc)
+        rc =
+            tg_db_prepare(s->wdb, &st, db_fail, err,
+                          "SELECT 1 FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant, name);
+    if (!rc && (rc = tg_db_step_row(s->wdb, st, db_fail, err)) >= 0) {
+        existed = rc == 1;
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = tg_db_prepare(s->wdb, &st, db_fail, err,
+                           "INSERT INTO secrets (tenant, name, nonce, ciphertext, updated_at_ms)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, name) DO UPDATE SET"
+                           " nonce = excluded.nonce, ciphertext = excluded.ciphertext,"
+                           " updated_at_ms = excluded.updated_at_ms",
+                           2, tenant, name);
+    if (!rc &&
+        (sqlite3_bind_blob(st, 3, nonce, NONCE_BYTES, SQLITE_STATIC) != SQLITE_OK ||
+         sqlite3_bind_blob(st, 4, sealed, (int)(len + TAG_BYTES), SQLITE_STATIC) != SQLITE_OK ||
+         sqlite3_bind_int64(st, 5, at) != SQLITE_OK))
+        rc = tg_db_fail(s->wdb, "bind", db_fail, err);
+    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
+    sqlite3_finalize(st);
+    rc = finish(s, rc, name, confirm, userdata, err);
+    pthread_mutex_unlock(&s->write_mu);
+    free(sealed); /* ciphertext: nothing to wipe */
+    if (!rc && change) *change = (tg_secrets_change){.created = !existed, .updated_at_ms = at};
+    return rc;
+}
+
+int tg_secrets_delete(tg_secrets *s, const char *tenant, const char *name,
+                      tg_secrets_confirm_fn confirm, void *userdata, tg_error *err)
+{
+    int rc = check_row(tenant, name, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->write_mu);
+    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
+    if (!rc)
+        rc = tg_db_prepare(s->wdb, &st, db_fail, err,
+                           "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant, name);
+    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
+    sqlite3_finalize(st);
+    if (!rc && sqlite3_changes(s->wdb) == 0)
+        rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
+    rc = finish(s, rc, name, confirm, userdata, err);
+    pthread_mutex_unlock(&s->write_mu);
+    return rc;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+int tg_secrets_get(tg_secrets *s, const char *tenant, const char *name, unsigned char **value,
+                   size_t *len, tg_error *err)
+{
+    *value = NULL;
+    *len = 0;
+    int rc = check_row(tenant, name, err);
+    if (rc) return rc;
+    unsigned char aad[MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME];
+    size_t aadlen = row_aad(tenant, name, aad);
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->read_mu);
+    rc = tg_db_prepare(s->rdb, &st, db_fail, err,
+                       "SELECT nonce, ciphertext FROM secrets WHERE tenant = ?1 AND name = ?2", 2,
+                       tenant, name);
+    if (!rc) rc = tg_db_step_row(s->rdb, st, db_fail, err);
+    if (rc == 0) {
+        rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
+    } else if (rc == 1) {
+        const unsigned char *nonce = sqlite3_column_blob(st, 0);
+        int nonce_len = sqlite3_column_bytes(st, 0);
+        const unsigned char *sealed = sqlite3_column_blob(st, 1);
+        size_t sealed_len = (size_t)sqlite3_column_bytes(st, 1);
+        unsigned char *plain = tg_xmalloc(sealed_len > TAG_BYTES ? sealed_len - TAG_BYTES + 1 : 1);
+        if (nonce_len != NONCE_BYTES || !sealed || sealed_len <= TAG_BYTES ||
+            unseal(s->key, aad, aadlen, nonce, sealed, sealed_len, plain) != 0) {
+            free(plain); /* wiped by unseal */
+            rc = tg_error_set(err, TG_EINTERNAL,
+                              "secret %s does not decrypt: the store was altered, or its key "
+                              "changed",
+                              name);
+        } else {
+            *len = sealed_len - TAG_BYTES;
+            plain[*len] = '\0';
+            *value = plain;
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->read_mu);
+    return rc;
+}
+
+int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *err)
+{
+    *out = NULL;
+    if (!tenant || !*tenant || strnlen(tenant, MAX_TENANT_BYTES + 1) > MAX_TENANT_BYTES)
+        return tg_error_set(err, TG_EINVALID_PARAMS, "the tenant must be 1 to %d bytes",
+                            MAX_TENANT_BYTES);
+    json_t *list = json_array();
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->read_mu);
+    int rc = tg_db_prepare(
+        s->rdb, &st, db_fail, err,
+        "SELECT name, updated_at_ms FROM secrets WHERE tenant = ?1 ORDER BY name", 1, tenant);
+    while (!rc && (rc = tg_db_step_row(s->rdb, st, db_fail, err)) == 1) {
+        char when[40];
+        tg_secrets_format_time(sqlite3_column_int64(st, 1), when, sizeof when);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s}", "name", tg_db_text(st, 0), "updated_at", when));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->read_mu);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t *n, tg_error *err)
+{
+    *values = NULL;
+    *n = 0;
+    json_t *list = NULL;
+    int rc = tg_secrets_list(s, tenant, &list, err);
+    if (rc) return rc;
+    char **out = tg_xcalloc(json_array_size(list) + 1, sizeof *out);
+    size_t count = 0, i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        unsigned char *value = NULL;
+        size_t len = 0;
+        if (tg_secrets_get(s, tenant, json_string_value(json_object_get(item, "name")), &value,
+                           &len, NULL) == 0)
+            out[count++] = (char *)value;
+    }
+    json_decref(list);
+    *values = out;
+    *n = count;
+    return 0;
+}
+
+void tg_secrets_values_free(char **values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        OPENSSL_cleanse(values[i], strlen(values[i]));
+        free(values[i]);
+    }
+    free(values);
+}

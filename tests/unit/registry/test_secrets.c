@@ -1,0 +1,541 @@
+/* The secret store against real files in a temporary folder: round trips of
+ * text and binary values, replace, delete, names and sizes, lists without
+ * values, tenants kept apart, no plaintext in secrets.db or its WAL,
+ * ciphertexts moved between rows or altered (get fails, never answering
+ * another row's value), the wrong key, the key file's creation and
+ * permissions, changes rolled back when their confirmation fails, and reads
+ * that never wait for a change in progress. */
+#include "check.h"
+#include "gateway/registry/secrets.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char base[256], db_path[300], key_path[300];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static tg_secrets *open_store(void)
+{
+    tg_secrets *s = NULL;
+    tg_error err = {0};
+    int rc = tg_secrets_open(db_path, key_path, true, &s, &err);
+    if (rc != 0) fprintf(stderr, "open: %s\n", err.message);
+    CHECK_INT_EQ(rc, 0);
+    return s;
+}
+
+/* Whether the file at path holds needle[0..n) anywhere. */
+static bool file_contains(const char *path, const void *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t cap = 1 << 16, len = 0;
+    char *data = malloc(cap);
+    size_t got;
+    while ((got = fread(data + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) data = realloc(data, cap *= 2);
+    }
+    fclose(f);
+    bool found = memmem(data, len, needle, n) != NULL;
+    free(data);
+    return found;
+}
+
+/* get's answer compared with want[0..n). */
+static bool holds(tg_secrets *s, const char *tenant, const char *name, const void *want, size_t n)
+{
+    unsigned char *v = NULL;
+    size_t len = 0;
+    tg_error err = {0};
+    if (tg_secrets_get(s, tenant, name, &v, &len, &err) != 0) {
+        fprintf(stderr, "get %s/%s: %s\n", tenant, name, err.message);
+        return false;
+    }
+    bool same = len == n && memcmp(v, want, n) == 0 && v[len] == '\0';
+    tg_secrets_value_free(v, len);
+    return same;
+}
+
+static int get_rc(tg_secrets *s, const char *tenant, const char *name)
+{
+    unsigned char *v = (unsigned char *)"not touched";
+    size_t len = 99;
+    int rc = tg_secrets_get(s, tenant, name, &v, &len, NULL);
+    if (rc == 0)
+        tg_secrets_value_free(v, len);
+    else
+        CHECK(v == NULL && len == 0);
+    return rc;
+}
+
+static int put(tg_secrets *s, const char *tenant, const char *name, const char *value)
+{
+    return tg_secrets_put(s, tenant, name, value, strlen(value), NULL, NULL, NULL, NULL);
+}
+
+static void sql(const char *text)
+{
+    sqlite3 *db = NULL;
+    CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, text, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) fprintf(stderr, "sql: %s\n", msg);
+    CHECK_INT_EQ(rc, SQLITE_OK);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+/* Flips one bit of acme's name's ciphertext, or cuts it to 10 bytes. */
+static void tamper(const char *name, bool cut)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_prepare_v2(db, "SELECT ciphertext FROM secrets WHERE tenant = 'acme' AND name = ?1", -1,
+                       &st, NULL);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_bytes(st, 0);
+    unsigned char *c = malloc((size_t)n);
+    memcpy(c, sqlite3_column_blob(st, 0), (size_t)n);
+    sqlite3_finalize(st);
+    c[2] ^= 1;
+    sqlite3_prepare_v2(db, "UPDATE secrets SET ciphertext = ?1 WHERE tenant = 'acme' AND name = ?2",
+                       -1, &st, NULL);
+    sqlite3_bind_blob(st, 1, c, cut ? 10 : n, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(c);
+}
+
+static void write_key(const char *path, size_t n, mode_t mode, unsigned char fill)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+    CHECK(fd >= 0);
+    fchmod(fd, mode); /* past the umask */
+    unsigned char buf[64];
+    memset(buf, fill, sizeof buf);
+    CHECK_INT_EQ(write(fd, buf, n), (long long)n);
+    close(fd);
+}
+
+static void test_names(void)
+{
+    char longest[129], too_long[130];
+    memset(longest, 'a', 128);
+    longest[128] = '\0';
+    memset(too_long, 'a', 129);
+    too_long[129] = '\0';
+    CHECK(tg_secrets_valid_name("CRM_TOKEN"));
+    CHECK(tg_secrets_valid_name("_x9"));
+    CHECK(tg_secrets_valid_name("a"));
+    CHECK(tg_secrets_valid_name(longest));
+    CHECK(!tg_secrets_valid_name(too_long));
+    CHECK(!tg_secrets_valid_name(""));
+    CHECK(!tg_secrets_valid_name(NULL));
+    CHECK(!tg_secrets_valid_name("9lives"));
+    CHECK(!tg_secrets_valid_name("a-b"));
+    CHECK(!tg_secrets_valid_name("a b"));
+    CHECK(!tg_secrets_valid_name("a/b"));
+    CHECK(!tg_secrets_valid_name("caf\xc3\xa9"));
+}
+
+static void test_key_created(void)
+{
+    tg_secrets *s = open_store();
+    struct stat st;
+    CHECK_INT_EQ(stat(key_path, &st), 0);
+    CHECK_INT_EQ(st.st_mode & 07777, 0600);
+    CHECK_INT_EQ(st.st_size, TG_SECRETS_KEY_BYTES);
+    CHECK_INT_EQ(stat(db_path, &st), 0);
+    CHECK_INT_EQ(st.st_mode & 077, 0);
+    tg_secrets_close(s);
+}
+
+static void test_round_trips(void)
+{
+    tg_secrets *s = open_store();
+    tg_secrets_change ch = {0};
+    tg_error err = {0};
+    const char *token = "sk-live-0123456789abcdef";
+    CHECK_INT_EQ(
+        tg_secrets_put(s, "acme", "CRM_TOKEN", token, strlen(token), NULL, NULL, &ch, &err), 0);
+    CHECK(ch.created);
+    CHECK(ch.updated_at_ms > 1700000000000LL);
+    CHECK(holds(s, "acme", "CRM_TOKEN", token, strlen(token)));
+
+    /* Any bytes: NULs, high bytes, a trailing newline. */
+    unsigned char bin[600];
+    for (size_t i = 0; i < sizeof bin; i++)
+        bin[i] = (unsigned char)(i * 7);
+    bin[0] = 0;
+    bin[sizeof bin - 1] = '\n';
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "BLOB", bin, sizeof bin, NULL, NULL, &ch, NULL), 0);
+    CHECK(holds(s, "acme", "BLOB", bin, sizeof bin));
+
+    /* Replace. */
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "CRM_TOKEN", "v2", 2, NULL, NULL, &ch, NULL), 0);
+    CHECK(!ch.created);
+    CHECK(holds(s, "acme", "CRM_TOKEN", "v2", 2));
+
+    /* Sizes: 1 to 64 KiB. */
+    unsigned char *big = malloc(TG_SECRETS_MAX_VALUE + 1);
+    memset(big, 'z', TG_SECRETS_MAX_VALUE + 1);
+    CHECK_INT_EQ(
+        tg_secrets_put(s, "acme", "BIG", big, TG_SECRETS_MAX_VALUE, NULL, NULL, NULL, NULL), 0);
+    CHECK(holds(s, "acme", "BIG", big, TG_SECRETS_MAX_VALUE));
+    CHECK_INT_EQ(
+        tg_secrets_put(s, "acme", "BIG", big, TG_SECRETS_MAX_VALUE + 1, NULL, NULL, NULL, &err),
+        TG_EPAYLOAD_TOO_LARGE);
+    CHECK(holds(s, "acme", "BIG", big, TG_SECRETS_MAX_VALUE));
+    free(big);
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "EMPTY", "", 0, NULL, NULL, NULL, &err),
+                 TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(put(s, "acme", "no-dashes", "x"), TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "sk_oops value", "x", 1, NULL, NULL, NULL, &err),
+                 TG_EINVALID_PARAMS);
+    CHECK(strstr(err.message, "sk_oops") == NULL); /* a refused name is not echoed */
+    CHECK_INT_EQ(put(s, "", "A", "x"), TG_EINVALID_PARAMS);
+
+    /* Delete. */
+    CHECK_INT_EQ(tg_secrets_delete(s, "acme", "BIG", NULL, NULL, NULL), 0);
+    CHECK_INT_EQ(get_rc(s, "acme", "BIG"), TG_ENOT_FOUND);
+    CHECK_INT_EQ(tg_secrets_delete(s, "acme", "BIG", NULL, NULL, &err), TG_ENOT_FOUND);
+    CHECK_INT_EQ(get_rc(s, "acme", "NEVER_SET"), TG_ENOT_FOUND);
+
+    /* Values survive a reopen. */
+    tg_secrets_close(s);
+    s = open_store();
+    CHECK(holds(s, "acme", "CRM_TOKEN", "v2", 2));
+    CHECK(holds(s, "acme", "BLOB", bin, sizeof bin));
+    tg_secrets_close(s);
+}
+
+static void test_list_and_tenants(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "ZED", "list-value-zed"), 0);
+    CHECK_INT_EQ(put(s, "acme", "ALPHA", "list-value-alpha"), 0);
+    CHECK_INT_EQ(put(s, "globex", "CRM_TOKEN", "globex-own-token"), 0);
+
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_secrets_list(s, "acme", &list, NULL), 0);
+    char *text = json_dumps(list, JSON_COMPACT);
+    CHECK(strstr(text, "list-value") == NULL && strstr(text, "v2") == NULL);
+    free(text);
+    const char *want[] = {"ALPHA", "BLOB", "CRM_TOKEN", "ZED"};
+    CHECK_INT_EQ(json_array_size(list), 4);
+    for (size_t i = 0; i < json_array_size(list) && i < 4; i++) {
+        json_t *item = json_array_get(list, i);
+        CHECK_STR_EQ(json_string_value(json_object_get(item, "name")), want[i]);
+        CHECK_INT_EQ(json_object_size(item), 2);
+        const char *when = json_string_value(json_object_get(item, "updated_at"));
+        CHECK(when && strlen(when) == 24 && when[10] == 'T' && when[19] == '.' && when[23] == 'Z');
+    }
+    json_decref(list);
+
+    /* Tenants never see each other's secrets. */
+    CHECK(holds(s, "globex", "CRM_TOKEN", "globex-own-token", 16));
+    CHECK(holds(s, "acme", "CRM_TOKEN", "v2", 2));
+    CHECK_INT_EQ(get_rc(s, "globex", "ZED"), TG_ENOT_FOUND);
+    CHECK_INT_EQ(tg_secrets_delete(s, "globex", "ZED", NULL, NULL, NULL), TG_ENOT_FOUND);
+    CHECK(holds(s, "acme", "ZED", "list-value-zed", 14));
+    CHECK_INT_EQ(tg_secrets_list(s, "globex", &list, NULL), 0);
+    CHECK_INT_EQ(json_array_size(list), 1);
+    json_decref(list);
+    CHECK_INT_EQ(tg_secrets_list(s, "initech", &list, NULL), 0);
+    CHECK_INT_EQ(json_array_size(list), 0);
+    json_decref(list);
+    tg_secrets_close(s);
+
+    char when[40];
+    tg_secrets_format_time(1767323045678LL, when, sizeof when);
+    CHECK_STR_EQ(when, "2026-01-02T03:04:05.678Z");
+}
+
+static void test_no_plaintext_on_disk(void)
+{
+    static const char canary[] = "PLAINTEXT-CANARY-7c1f9e";
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "CANARY", canary), 0);
+    CHECK_INT_EQ(put(s, "acme", "CANARY2", canary), 0);
+    CHECK(file_contains(wal, "CANARY2", 7)); /* the scan sees what the WAL holds */
+    CHECK(!file_contains(db_path, canary, strlen(canary)));
+    CHECK(!file_contains(wal, canary, strlen(canary)));
+    tg_secrets_close(s); /* checkpoints the WAL into the file */
+    CHECK(file_contains(db_path, "CANARY2", 7));
+    CHECK(!file_contains(db_path, canary, strlen(canary)));
+    CHECK(!file_contains(wal, canary, strlen(canary)));
+}
+
+static void test_tampering(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "FIRST", "first-value"), 0);
+    CHECK_INT_EQ(put(s, "acme", "SECOND", "second-value"), 0);
+    CHECK_INT_EQ(put(s, "globex", "FIRST", "globex-first"), 0);
+    tg_secrets_close(s);
+
+    /* Swap two rows' ciphertexts (with their nonces): both fail. */
+    sql("CREATE TEMP TABLE t AS SELECT name, nonce, ciphertext FROM secrets"
+        "  WHERE tenant = 'acme' AND name IN ('FIRST', 'SECOND');"
+        "UPDATE secrets SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM t"
+        "  WHERE t.name = CASE secrets.name WHEN 'FIRST' THEN 'SECOND' ELSE 'FIRST' END)"
+        "  WHERE tenant = 'acme' AND name IN ('FIRST', 'SECOND');");
+    s = open_store();
+    CHECK_INT_EQ(get_rc(s, "acme", "FIRST"), TG_EINTERNAL);
+    CHECK_INT_EQ(get_rc(s, "acme", "SECOND"), TG_EINTERNAL);
+    CHECK(holds(s, "globex", "FIRST", "globex-first", 12));
+    tg_secrets_close(s);
+
+    /* The same name moved from one tenant to another. */
+    sql("UPDATE secrets SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM secrets"
+        "  WHERE tenant = 'globex' AND name = 'FIRST') WHERE tenant = 'acme' AND name = 'FIRST'");
+    s = open_store();
+    tg_error err = {0};
+    unsigned char *v = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(tg_secrets_get(s, "acme", "FIRST", &v, &len, &err), TG_EINTERNAL);
+    CHECK(v == NULL);
+    CHECK(strstr(err.message, "globex-first") == NULL);
+    CHECK(holds(s, "globex", "FIRST", "globex-first", 12));
+
+    /* One bit of a ciphertext, or a truncated one. */
+    CHECK_INT_EQ(put(s, "acme", "FLIP", "flip-value"), 0);
+    CHECK_INT_EQ(put(s, "acme", "SHORT", "short-value"), 0);
+    tg_secrets_close(s);
+    tamper("FLIP", false);
+    tamper("SHORT", true);
+    s = open_store();
+    CHECK_INT_EQ(get_rc(s, "acme", "FLIP"), TG_EINTERNAL);
+    CHECK_INT_EQ(get_rc(s, "acme", "SHORT"), TG_EINTERNAL);
+    tg_secrets_delete(s, "acme", "FLIP", NULL, NULL, NULL);
+    tg_secrets_delete(s, "acme", "SHORT", NULL, NULL, NULL);
+    tg_secrets_close(s);
+}
+
+static void test_wrong_key(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "UNDER_KEY_A", "written-under-key-a"), 0);
+    tg_secrets_close(s);
+    char saved[320];
+    snprintf(saved, sizeof saved, "%s.saved", key_path);
+    CHECK_INT_EQ(rename(key_path, saved), 0);
+
+    /* Another key: the store refuses to open. */
+    write_key(key_path, TG_SECRETS_KEY_BYTES, 0600, 0x5a);
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, true, &s, &err), TG_EINTERNAL);
+    CHECK(s == NULL);
+    CHECK(strstr(err.message, "not the key") != NULL);
+
+    /* The key file lost: no new key is made over secrets written under one. */
+    unlink(key_path);
+    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, true, &s, &err), TG_EINTERNAL);
+    CHECK(strstr(err.message, "missing") != NULL);
+    CHECK(access(key_path, F_OK) != 0);
+
+    /* Without the key check (a store from before it), the rows still refuse
+     * the wrong key one by one. */
+    write_key(key_path, TG_SECRETS_KEY_BYTES, 0600, 0x5a);
+    sql("DELETE FROM meta");
+    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, false, &s, &err), 0);
+    CHECK_INT_EQ(get_rc(s, "acme", "UNDER_KEY_A"), TG_EINTERNAL);
+    tg_secrets_close(s);
+
+    /* The right key again (its check is put back by hand). */
+    sql("DELETE FROM meta");
+    CHECK_INT_EQ(rename(saved, key_path), 0);
+    s = open_store();
+    CHECK(holds(s, "acme", "UNDER_KEY_A", "written-under-key-a", 19));
+    tg_secrets_close(s);
+}
+
+static void test_key_file_checks(void)
+{
+    char other_db[320], other_key[320];
+    snprintf(other_db, sizeof other_db, "%s/other.db", base);
+    snprintf(other_key, sizeof other_key, "%s/other.key", base);
+    tg_secrets *s = NULL;
+    tg_error err = {0};
+
+    write_key(other_key, TG_SECRETS_KEY_BYTES, 0644, 1);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    CHECK(strstr(err.message, "0644") != NULL);
+    write_key(other_key, TG_SECRETS_KEY_BYTES, 0640, 1);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    write_key(other_key, TG_SECRETS_KEY_BYTES - 1, 0600, 1);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    CHECK(strstr(err.message, "exactly 32 bytes") != NULL);
+    unlink(other_key);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), TG_EINTERNAL);
+    CHECK(access(other_key, F_OK) != 0); /* a configured key is never made */
+    mkdir(other_key, 0700);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), TG_EINTERNAL);
+    rmdir(other_key);
+
+    /* A key provisioned by the operator (0400 is fine) is used as it is. */
+    write_key(other_key, TG_SECRETS_KEY_BYTES, 0400, 7);
+    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), 0);
+    CHECK_INT_EQ(put(s, "acme", "X", "x-value"), 0);
+    tg_secrets_close(s);
+}
+
+/* ---- confirmation ---------------------------------------------------- */
+
+typedef struct confirm_state {
+    int answer, calls;
+} confirm_state;
+
+static int confirm(void *userdata)
+{
+    confirm_state *c = userdata;
+    c->calls++;
+    return c->answer;
+}
+
+static void test_confirm(void)
+{
+    tg_secrets *s = open_store();
+    confirm_state c = {.answer = TG_EAUDIT_UNAVAILABLE};
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "NEW", "n", 1, confirm, &c, NULL, &err),
+                 TG_EAUDIT_UNAVAILABLE);
+    CHECK_INT_EQ(err.code, TG_EAUDIT_UNAVAILABLE);
+    CHECK_INT_EQ(get_rc(s, "acme", "NEW"), TG_ENOT_FOUND);
+    CHECK_INT_EQ(put(s, "acme", "OLD", "old-value"), 0);
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "OLD", "new-value", 9, confirm, &c, NULL, NULL),
+                 TG_EAUDIT_UNAVAILABLE);
+    CHECK(holds(s, "acme", "OLD", "old-value", 9));
+    CHECK_INT_EQ(tg_secrets_delete(s, "acme", "OLD", confirm, &c, NULL), TG_EAUDIT_UNAVAILABLE);
+    CHECK(holds(s, "acme", "OLD", "old-value", 9));
+    CHECK_INT_EQ(c.calls, 3);
+    CHECK_INT_EQ(tg_secrets_delete(s, "acme", "GONE", confirm, &c, NULL), TG_ENOT_FOUND);
+    CHECK_INT_EQ(c.calls, 3); /* nothing to confirm */
+
+    c.answer = 0;
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "OLD", "new-value", 9, confirm, &c, NULL, NULL), 0);
+    CHECK(holds(s, "acme", "OLD", "new-value", 9));
+    CHECK_INT_EQ(tg_secrets_delete(s, "acme", "OLD", confirm, &c, NULL), 0);
+    CHECK_INT_EQ(get_rc(s, "acme", "OLD"), TG_ENOT_FOUND);
+    CHECK_INT_EQ(c.calls, 5);
+    tg_secrets_close(s);
+}
+
+/* ---- threads --------------------------------------------------------- */
+
+typedef struct reader {
+    tg_secrets *s;
+    int rounds, bad;
+    char seen[8]; /* the last value read */
+    pthread_t thread;
+} reader;
+
+static void *read_loop(void *arg)
+{
+    reader *r = arg;
+    for (int i = 0; i < r->rounds; i++) {
+        unsigned char *v = NULL;
+        size_t len = 0;
+        if (tg_secrets_get(r->s, "acme", "ROTATING", &v, &len, NULL) != 0 || len != 7 ||
+            (memcmp(v, "value-a", 7) != 0 && memcmp(v, "value-b", 7) != 0))
+            r->bad++;
+        else
+            memcpy(r->seen, v, 8);
+        tg_secrets_value_free(v, len);
+    }
+    return NULL;
+}
+
+/* A read while a change waits in its confirmation (the audit log's fsync):
+ * it answers at once, with the value before the change. */
+static int read_during_confirm(void *userdata)
+{
+    reader *r = userdata;
+    r->rounds = 1;
+    r->bad = 0;
+    pthread_create(&r->thread, NULL, read_loop, r);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    int joined = pthread_timedjoin_np(r->thread, NULL, &until);
+    CHECK_INT_EQ(joined, 0);
+    if (joined != 0) {
+        fprintf(stderr, "a read waited for a change: giving up\n");
+        exit(1);
+    }
+    return 0;
+}
+
+static void test_threads(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "ROTATING", "value-a"), 0);
+    reader readers[4];
+    for (int i = 0; i < 4; i++) {
+        readers[i] = (reader){.s = s, .rounds = 2000};
+        pthread_create(&readers[i].thread, NULL, read_loop, &readers[i]);
+    }
+    for (int i = 0; i < 200; i++)
+        CHECK_INT_EQ(put(s, "acme", "ROTATING", i % 2 ? "value-a" : "value-b"), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(readers[i].thread, NULL);
+        CHECK_INT_EQ(readers[i].bad, 0);
+    }
+
+    reader during = {.s = s};
+    CHECK_INT_EQ(tg_secrets_put(s, "acme", "ROTATING", "value-b", 7, read_during_confirm, &during,
+                                NULL, NULL),
+                 0);
+    CHECK_INT_EQ(during.bad, 0);
+    CHECK_STR_EQ(during.seen, "value-a");
+    CHECK(holds(s, "acme", "ROTATING", "value-b", 7));
+    tg_secrets_close(s);
+}
+
+int main(void)
+{
+    snprintf(base, sizeof base, "/tmp/tg_secrets_XXXXXX");
+    if (!mkdtemp(base)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(db_path, sizeof db_path, "%s/secrets.db", base);
+    snprintf(key_path, sizeof key_path, "%s/secrets.key", base);
+
+    test_names();
+    test_key_created();
+    test_round_trips();
+    test_list_and_tenants();
+    test_no_plaintext_on_disk();
+    test_tampering();
+    test_wrong_key();
+    test_key_file_checks();
+    test_confirm();
+    test_threads();
+
+    nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return check_report();
+}
