@@ -14,6 +14,7 @@
 #include "gateway/egress/egress.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/text.h"
 #include "vm-pool/frame.h"
 
 #include <curl/curl.h>
@@ -157,15 +158,16 @@ static int default_port(const char *scheme)
 }
 
 /* A path a prefix rule could be fooled by: dot segments, encoded dots or
- * slashes, backslashes. Upstreams normalize them, so "/v1/../admin" would
- * pass a "/v1/" prefix and reach "/admin". */
+ * slashes, backslashes, path parameters. Upstreams normalize them, so
+ * "/v1/../admin" would pass a "/v1/" prefix and reach "/admin" (and servlet
+ * containers read "/v1/..;/admin" the same way). */
 static bool path_is_plain(const char *path, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if (path[i] == '\\') return false;
+        if (path[i] == '\\' || path[i] == ';') return false;
         if (path[i] == '%' && i + 2 < len + 1 &&
             (strncasecmp(path + i, "%2e", 3) == 0 || strncasecmp(path + i, "%2f", 3) == 0 ||
-             strncasecmp(path + i, "%5c", 3) == 0))
+             strncasecmp(path + i, "%5c", 3) == 0 || strncasecmp(path + i, "%3b", 3) == 0))
             return false;
         if (path[i] == '/' && i + 1 < len && path[i + 1] == '.') {
             size_t j = i + 2;
@@ -263,11 +265,21 @@ static int record(tg_egress_call *call, const char *origin, const char *method, 
     return rc;
 }
 
+/* The worker's request as it arrived, decoded once. */
+typedef struct worker_request {
+    const char *method;
+    const char *url;
+    const json_t *headers;
+    unsigned char *body;
+    size_t body_len;
+} worker_request;
+
 /* Denies the request (EGRESS_DENIED or another refusal code) on the record. */
 static json_t *deny(tg_egress_call *call, const target *t, const char *method, tg_err_code code,
                     const char *why)
 {
     call->denied++;
+    if (!tg_audit_healthy(call->egress->audit)) return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
     char origin[MAX_HOST + 32];
     if (t->port > 0)
         snprintf(origin, sizeof origin, "%s://%s:%d", t->scheme, t->host, t->port);
@@ -278,6 +290,21 @@ static json_t *deny(tg_egress_call *call, const target *t, const char *method, t
                          why)) != 0)
         return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
     return proxy_error(code, why);
+}
+
+/* Refuses a request too malformed to have an origin (400), on the record
+ * with the start of what the worker sent. */
+static json_t *refuse_unparsed(tg_egress_call *call, const worker_request *wr, const char *why)
+{
+    call->denied++;
+    if (!tg_audit_healthy(call->egress->audit)) return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
+    const char *url = wr->url ? wr->url : "";
+    size_t cut = tg_utf8_whole(url, strnlen(url, 256));
+    json_t *rec = json_pack("{s:b, s:s, s:s, s:s%}", "allowed", 0, "code",
+                            tg_err_name(TG_EBAD_REQUEST), "reason", why, "url", url, cut);
+    if (record(call, "", wr->method ? wr->method : "", "", 0, "denied", rec) != 0)
+        return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
+    return proxy_error(TG_EBAD_REQUEST, why);
 }
 
 /* ---- one upstream exchange -------------------------------------------- */
@@ -469,6 +496,13 @@ static const char *make_credential(tg_egress_call *call, const json_t *inject, C
     return why;
 }
 
+static bool holds_form(const char *text, const credential *c)
+{
+    for (size_t f = 0; f < c->nforms; f++)
+        if (strstr(text, c->forms[f])) return true;
+    return false;
+}
+
 /* Replaces every occurrence of each form in text[0..*len) (realloc'd). */
 static bool redact(char **text, size_t *len, const credential *c)
 {
@@ -497,20 +531,12 @@ static bool redact(char **text, size_t *len, const credential *c)
     return any;
 }
 
-/* The worker's request as it arrived, decoded once. */
-typedef struct worker_request {
-    const char *method;
-    const char *url;
-    const json_t *headers;
-    unsigned char *body;
-    size_t body_len;
-} worker_request;
-
 /* Sends one hop: method to url with the worker's headers and body, and the
  * credential when cred is not NULL. */
 static CURLcode send_hop(tg_egress *e, const worker_request *wr, const char *method,
-                         const char *url, bool with_body, const credential *cred,
-                         int64_t deadline_ns, exchange *x, long *status, char **location)
+                         const char *url, bool with_body, bool other_origin, const credential *cred,
+                         int64_t deadline_ns, exchange *x, long *status, char **location,
+                         uint64_t *sent)
 {
     CURL *h = curl_easy_init();
     if (!h) return CURLE_OUT_OF_MEMORY;
@@ -522,6 +548,11 @@ static CURLcode send_hop(tg_egress *e, const worker_request *wr, const char *met
         const char *name = json_string_value(json_array_get(pair, 0));
         const char *value = json_string_value(json_array_get(pair, 1));
         if (!name || !value || hop_header(name) || strncasecmp(name, "proxy-", 6) == 0) continue;
+        /* What the worker meant for the first origin does not follow a
+         * redirect to another, as browsers and curl have it. */
+        if (other_origin &&
+            (strcasecmp(name, "authorization") == 0 || strcasecmp(name, "cookie") == 0))
+            continue;
         /* The credential's header replaces the worker's, never joins it. */
         if (cred && cred->header_name && strcasecmp(name, cred->header_name) == 0) continue;
         char *line = *value ? tg_xasprintf("%s: %s", name, value) : tg_xasprintf("%s;", name);
@@ -548,16 +579,24 @@ static CURLcode send_hop(tg_egress *e, const worker_request *wr, const char *met
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     if (e->cfg.ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, e->cfg.ca_file);
-    if (strcmp(method, "HEAD") == 0) {
+    /* A body goes out when there is one, or for the methods that always
+     * carry one (an empty POST still says Content-Length: 0); a DELETE
+     * without one stays without, and without a Content-Type. */
+    bool body_method =
+        strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+    bool send_body = with_body && (wr->body_len || body_method);
+    if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(method, "GET") != 0 || (with_body && wr->body_len)) {
+    else if (strcmp(method, "GET") != 0 || send_body)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    }
-    if (with_body && (wr->body_len || strcmp(method, "GET") != 0)) {
+    if (send_body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)wr->body_len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, wr->body_len ? (char *)wr->body : "");
     }
     CURLcode rc = curl_easy_perform(h);
+    curl_off_t uploaded = 0;
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+    *sent = uploaded > 0 ? (uint64_t)uploaded : 0;
     *status = 0;
     *location = NULL;
     if (rc == CURLE_OK) {
@@ -637,12 +676,13 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
         .headers = json_object_get(request, "headers"),
     };
     target t;
-    if (!wr.method || !wr.url || !parse_target(wr.url, &t) || strcmp(t.scheme, "http") != 0)
-        return proxy_error(TG_EBAD_REQUEST, "request http://host/path through the proxy; the "
-                                            "gateway upgrades it to the scheme its rule names");
     json_t *body = json_object_get(request, "body");
+    if (!wr.method || !wr.url || !parse_target(wr.url, &t) || strcmp(t.scheme, "http") != 0)
+        return refuse_unparsed(call, &wr,
+                               "request http://host/path through the proxy; the "
+                               "gateway upgrades it to the scheme its rule names");
     if (body && tg_frame_unb64(body, &wr.body, &wr.body_len) != 0)
-        return proxy_error(TG_EBAD_REQUEST, "the request body is malformed");
+        return refuse_unparsed(call, &wr, "the request body is malformed");
 
     json_t *result = NULL;
     json_t *rules = call->rules(call->rules_ctx);
@@ -703,9 +743,9 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
         char *location = NULL;
         int64_t started = tg_frame_now_ns();
         call->requests++;
-        CURLcode rc =
-            send_hop(e, &wr, method, url, with_body, use, deadline_ns, &x, &status, &location);
-        size_t sent = with_body ? wr.body_len : 0;
+        uint64_t sent = 0;
+        CURLcode rc = send_hop(e, &wr, method, url, with_body, strcmp(here, first_origin) != 0, use,
+                               deadline_ns, &x, &status, &location, &sent);
         call->bytes_sent += sent;
         call->bytes_received += x.len;
         char origin_text[MAX_HOST + 32];
@@ -740,6 +780,16 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
             next.port = next.port > 0 ? next.port : -1;
             snprintf(next.scheme, sizeof next.scheme, "http");
             next_rule = find_rule(rules, next_method, &next, &next_origin);
+            /* An upstream may put the credential into the redirect (a query
+             * kept as it was): to another origin, that hop is not made. */
+            char there[MAX_HOST + 16];
+            if (next_rule) {
+                snprintf(there, sizeof there, "%s:%d", next_origin.host,
+                         next_origin.port > 0 ? next_origin.port
+                                              : default_port(next_origin.scheme));
+                if (have_cred && strcmp(there, first_origin) != 0 && holds_form(location, &cred))
+                    next_rule = NULL;
+            }
         }
         if (!recorded) {
             result = proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
