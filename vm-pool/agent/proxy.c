@@ -45,7 +45,8 @@ enum conn_state {
 typedef struct conn {
     int fd;
     enum conn_state st;
-    char *in; /* unparsed input, TG_PROXY_HEAD_MAX bytes, while reading the request */
+    char *in_buf; /* TG_PROXY_HEAD_MAX bytes, while reading the request */
+    char *in;     /* the unparsed input, in in_buf */
     size_t in_len;
     json_t *frame;  /* the egress frame being built: method, url, headers */
     bool head_only; /* a HEAD request: the response carries no body */
@@ -216,8 +217,8 @@ static void out_headers(outbuf *b, const json_t *headers)
 /* Forgets what the request kept: its input, body and frame. */
 static void drop_request(conn *c)
 {
-    free(c->in);
-    c->in = NULL;
+    free(c->in_buf);
+    c->in_buf = c->in = NULL;
     c->in_len = 0;
     free(c->body);
     c->body = NULL;
@@ -562,6 +563,7 @@ static void close_conn(tg_proxy *p, size_t slot)
 /* Appends n bytes of input to the body. The limit was checked before. */
 static void add_body(conn *c, const char *data, size_t n)
 {
+    if (n == 0) return; /* a NULL body has nothing to append to */
     if (c->body_len + n > c->body_cap) {
         size_t cap = c->body_cap ? c->body_cap : 4096;
         while (cap < c->body_len + n)
@@ -576,10 +578,24 @@ static void add_body(conn *c, const char *data, size_t n)
     c->body_len += n;
 }
 
+/* Drops n parsed bytes. Only the start moves: shifting the rest each time
+ * would make a body of many tiny chunks cost time quadratic in its size. */
 static void consume(conn *c, size_t n)
 {
-    memmove(c->in, c->in + n, c->in_len - n);
+    c->in += n;
     c->in_len -= n;
+}
+
+/* Where the next read goes, and how much fits: the unparsed input moves
+ * back to the start of the buffer first, once per read. */
+static char *read_space(conn *c, size_t *room)
+{
+    if (c->in != c->in_buf) {
+        memmove(c->in_buf, c->in, c->in_len);
+        c->in = c->in_buf;
+    }
+    *room = TG_PROXY_HEAD_MAX - c->in_len;
+    return c->in + c->in_len;
 }
 
 /* The request is complete: it goes to the host, and the connection waits. */
@@ -750,8 +766,8 @@ static bool on_readable(tg_proxy *p, conn *c)
 {
     char scratch[SCRATCH];
     bool reading = c->st < C_WAIT; /* still reading the request */
-    char *dst = reading ? c->in + c->in_len : scratch;
-    size_t room = reading ? TG_PROXY_HEAD_MAX - c->in_len : sizeof scratch;
+    size_t room = sizeof scratch;
+    char *dst = reading ? read_space(c, &room) : scratch;
     if (room == 0) return false; /* not reached: parse() refuses a full buffer */
     ssize_t n = recv(c->fd, dst, room, MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EINTR;
@@ -853,7 +869,7 @@ static void accept_all(tg_proxy *p)
         char *in = malloc(TG_PROXY_HEAD_MAX);
         if (!c || !in) abort();
         c->fd = fd;
-        c->in = in;
+        c->in_buf = c->in = in;
         c->st = C_HEAD;
         p->conns[i] = c;
     }
