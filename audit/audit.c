@@ -40,6 +40,7 @@
 #define MAX_BODY_BYTES    (256u << 10)
 #define HASH_LEN          32
 #define STATS_EVERY       1000
+#define PROBE_NS          1000000000LL /* between tries of a failing log with nothing queued */
 #define KIND_RETENTION    "retention"
 #define RECORD_COLUMNS                                                                             \
     "seq, time_ms, kind, tenant, principal, trigger_kind, call_id, "                               \
@@ -224,6 +225,9 @@ static const char schema_sql[] =
     /* Pages come newest first by seq, the rowid: an index on (tenant, x)
      * holds each x's records in rowid order, so a page of them reads no
      * more rows than it returns. Time ranges have their own. */
+    /* Outside the chain: what the writer rewrites to learn that the file
+     * takes writes again after a failure. */
+    "CREATE TABLE IF NOT EXISTS writable (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant);"
     "CREATE INDEX IF NOT EXISTS records_tenant_time ON records (tenant, time_ms);"
     "CREATE INDEX IF NOT EXISTS records_tenant_tool ON records (tenant, tool);"
@@ -435,6 +439,25 @@ static int write_group(tg_audit *a, entry **group, size_t n, tg_error *err)
     return 0;
 }
 
+/* A real write outside the chain, through the same checks as a group: it
+ * succeeds only when a group would. */
+static int probe(tg_audit *a, tg_error *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO writable (id, at_ms) VALUES (1, %lld)",
+             (long long)now_ms());
+    int rc = exec(a->wdb, "BEGIN IMMEDIATE", err);
+    if (!rc) rc = exec(a->wdb, sql, err);
+    int moved = 0;
+    if (!rc && (sqlite3_file_control(a->wdb, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+                moved))
+        rc =
+            tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s was moved or removed", a->path);
+    if (!rc) rc = exec(a->wdb, "COMMIT", err);
+    if (rc && !sqlite3_get_autocommit(a->wdb)) exec(a->wdb, "ROLLBACK", NULL);
+    return rc;
+}
+
 static void *writer_main(void *arg)
 {
     tg_audit *a = arg;
@@ -443,8 +466,23 @@ static void *writer_main(void *arg)
     bool failing = false;
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        while (!a->head && !a->stop)
-            pthread_cond_wait(&a->work_cv, &a->mu);
+        while (!a->head && !a->stop) {
+            if (atomic_load(&a->healthy)) {
+                pthread_cond_wait(&a->work_cv, &a->mu);
+                continue;
+            }
+            /* Failing with nothing queued, nothing would learn that writes
+             * work again (a gateway that fails its calls and says unready
+             * gets none to try), so the writer tries now and then itself. */
+            if (wait_until(&a->work_cv, &a->mu, mono_ns() + PROBE_NS)) continue;
+            pthread_mutex_unlock(&a->mu);
+            tg_error perr = {0};
+            if (load_tail(a, &perr) == 0 && probe(a, &perr) == 0) {
+                failing = false;
+                atomic_store(&a->healthy, true);
+            }
+            pthread_mutex_lock(&a->mu);
+        }
         if (!a->head) break;
         size_t n = 0;
         while (a->head && n < cap) {

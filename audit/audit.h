@@ -67,8 +67,9 @@ void tg_audit_close(tg_audit *a);
 int tg_audit_append(tg_audit *a, const tg_audit_record *rec, int64_t deadline_ns, uint64_t *seq_out,
                     tg_error *err);
 
-/* False from a failed write until the next write that succeeds (the writer
- * keeps retrying what is queued). */
+/* False from a failed write until the next write that succeeds: the writer
+ * keeps retrying what is queued and, with nothing queued, tries a write of
+ * its own every second, so the log turns healthy again by itself. */
 bool tg_audit_healthy(tg_audit *a);
 
 /* The number of transactions the writer has committed since open. */

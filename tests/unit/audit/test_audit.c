@@ -400,6 +400,37 @@ static void test_removed(void)
     tg_audit_close(a);
 }
 
+/* A log that failed turns healthy again once its file is back, with no
+ * append to find out: /readyz must not stay unready for want of traffic. */
+static void test_recovers_alone(void)
+{
+    char path[512], away[600];
+    db_path(path, sizeof path, "recovers.db");
+    snprintf(away, sizeof away, "%s.away", path);
+    tg_audit_options o = {.retry_ms = 10};
+    tg_audit *a = open_log("recovers.db", &o);
+    CHECK(a != NULL);
+    if (!a) return;
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+    CHECK_INT_EQ(rename(path, away), 0);
+    tg_error err = {0};
+    tg_audit_record rec = {.kind = "call.begin", .tenant = "t1", .call_id = "away"};
+    CHECK_INT_EQ(tg_audit_append(a, &rec, in_ms(200), NULL, &err), TG_EAUDIT_UNAVAILABLE);
+    CHECK(!tg_audit_healthy(a));
+    CHECK_INT_EQ(rename(away, path), 0);
+    bool healthy = false;
+    for (int i = 0; i < 100 && !healthy; i++) {
+        usleep(50000);
+        healthy = tg_audit_healthy(a);
+    }
+    CHECK(healthy);
+    CHECK_INT_EQ(append_simple(a, "deploy", "t1", NULL, NULL), 0);
+    tg_audit_close(a);
+    tg_audit_report r = {0};
+    CHECK_INT_EQ(verify_path(path, &r), TG_AUDIT_INTACT);
+    tg_audit_report_clear(&r);
+}
+
 /* A full disk: a tiny tmpfs filled up. Needs root (mount); skipped without. */
 static void test_disk_full(void)
 {
@@ -1187,6 +1218,7 @@ int main(void)
     test_locked();
     test_moved();
     test_removed();
+    test_recovers_alone();
     test_disk_full();
     test_retention();
     test_retention_all();
