@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -64,6 +65,9 @@ static void request_free(tg_http_request *r)
     }
     if (r->response) MHD_destroy_response(r->response);
     pthread_mutex_destroy(&r->lock);
+    /* A body may be a secret's value (PUT /v1/secrets): none stays behind
+     * in freed memory. */
+    if (r->body) OPENSSL_cleanse(r->body, r->cap);
     free(r->body);
     free(r);
 }
@@ -331,9 +335,17 @@ static void append_body(tg_http_request *r, const char *data, size_t n)
         return;
     }
     if (r->len + n + 1 > r->cap) {
-        r->cap = (r->len + n + 1) * 2;
-        if (r->cap > r->server->max_body + 1) r->cap = r->server->max_body + 1;
-        r->body = tg_xrealloc(r->body, r->cap);
+        size_t cap = (r->len + n + 1) * 2;
+        if (cap > r->server->max_body + 1) cap = r->server->max_body + 1;
+        /* By hand, not realloc, so the old buffer is wiped before it is freed. */
+        char *grown = tg_xmalloc(cap);
+        if (r->body) {
+            memcpy(grown, r->body, r->len);
+            OPENSSL_cleanse(r->body, r->cap);
+            free(r->body);
+        }
+        r->body = grown;
+        r->cap = cap;
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
