@@ -139,7 +139,7 @@ static bool parse_target(const char *url, target *t)
     if (*p == ':') {
         size_t n = strspn(p + 1, "0123456789");
         if (n == 0 || n > 5) return false;
-        t->port = atoi(p + 1);
+        t->port = (int)strtol(p + 1, NULL, 10);
         if (t->port < 1 || t->port > 65535) return false;
         p += 1 + n;
     }
