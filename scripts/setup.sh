@@ -11,6 +11,8 @@ packages=(
   busybox-static python3 curl
   # The audit tests tamper with the log through the sqlite3 shell.
   sqlite3
+  # Schedules in a time zone read the IANA database.
+  tzdata
   clang clang-format libclang-rt-14-dev llvm
   # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
   # guest image with cpio and unpacks kernel modules shipped as .ko.xz.
