@@ -285,7 +285,9 @@ static void test_late_answers(void)
     struct file files[] = {{"setup.sh", script}, {"main.sh", "cat late.txt\n"}};
     int fd = drv->channel(sb);
     int64_t deadline = tg_frame_now_ns() + 60 * SEC;
-    CHECK_INT_EQ(tg_frame_write(fd, run_frame("setup.sh", files, 2, true), deadline), 0);
+    json_t *setup_frame = run_frame("setup.sh", files, 2, true);
+    CHECK_INT_EQ(tg_frame_write(fd, setup_frame, deadline), 0);
+    json_decref(setup_frame);
     json_int_t late = -1;
     int exit_code = -100, requests = 0;
     char out[64] = "";
