@@ -80,7 +80,7 @@ static bool ref_item(const char *s, size_t n, int field, int min, int max, int v
 {
     const char *slash = memchr(s, '/', n);
     size_t bn = slash ? (size_t)(slash - s) : n;
-    int lo, hi, step = slash ? atoi(slash + 1) : 1;
+    int lo, hi, step = slash ? (int)strtol(slash + 1, NULL, 10) : 1;
     if (bn == 1 && s[0] == '*') {
         lo = min, hi = max;
     } else {
