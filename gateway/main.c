@@ -26,6 +26,7 @@ static const struct {
     {"token", tg_cmd_token, "mint a token with a gateway's development key"},
     {"audit", tg_cmd_audit, "verify, query or export a gateway's audit log"},
     {"secret", tg_cmd_secret, "set, list or delete a running gateway's secrets"},
+    {"runs", tg_cmd_runs, "list a running gateway's runs, or one run's logs"},
 };
 
 static void usage(FILE *to)

@@ -19,6 +19,7 @@
 #include "gateway/registry/registry.h"
 #include "gateway/egress/egress.h"
 #include "gateway/registry/secrets.h"
+#include "gateway/runs/runs.h"
 #include "vm-pool/pool.h"
 
 #include <curl/curl.h>
@@ -115,12 +116,16 @@ static void route(server_ctx *ctx, tg_http_request *req)
         if (!tg_authn_check(&ctx->authn, req, &caller)) return;
         if (strcmp(path, "/mcp") == 0)
             tg_mcp_front_handle(&ctx->front, &caller.who, req);
+        else if (tg_admin_is_trigger(path))
+            tg_admin_trigger(&ctx->admin, &caller.who, req);
         else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
             tg_admin_handle(&ctx->admin, &caller.who, req);
         else if (strncmp(path, "/v1/secrets", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
             tg_admin_secrets(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/audit") == 0)
             tg_admin_audit(&ctx->admin, &caller.who, req);
+        else if (strncmp(path, "/v1/runs", 8) == 0 && (path[8] == '\0' || path[8] == '/'))
+            tg_admin_runs(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/usage") == 0)
             tg_admin_usage(&ctx->admin, &caller.who, req);
         else
@@ -269,6 +274,19 @@ static int secret_values(void *ctx, const char *tenant, char ***values, size_t *
     return tg_secrets_values(ctx, tenant, values, n, NULL);
 }
 
+/* The pipeline's report of a finished call, into the runs history. History
+ * is best effort: a failure is logged and the call, already answered, stands.
+ * The insert runs here, on the pipeline thread after the answer went out:
+ * without an fsync (runs.h) it costs tens of microseconds, less than a queue
+ * and a writer thread would be worth. */
+static void run_finished(void *ctx, const tg_run_summary *run)
+{
+    tg_error err;
+    if (tg_runs_insert(ctx, run, &err) != 0)
+        fprintf(stderr, "toolgate: run %s not kept in the history: %s\n", run->call_id,
+                err.message);
+}
+
 /* Retention: once at start and then hourly, records older than the
  * configured age are dropped, the chain noting where it now starts. */
 typedef struct retention {
@@ -363,6 +381,8 @@ static const char config_schema_text[] =
     "   \"max_response_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 4194304},"
     "   \"timeout_ms\": {\"type\": \"integer\", \"minimum\": 100, \"maximum\": 600000},"
     "   \"max_requests\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
+    " \"runs\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"keep_results\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000}}},"
     " \"secrets\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"master_key_file\": {\"type\": \"string\", \"minLength\": 1}}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
@@ -419,6 +439,7 @@ typedef struct serve_options {
     const char *audit_path;
     unsigned retention_days; /* 0: records are kept for ever */
     const char *secrets_key; /* secrets.master_key_file, or NULL: <data_dir>/secrets.key */
+    tg_runs_config runs;
     tg_egress_config egress;
     tg_pool_config pool;
     tg_calls_config calls;
@@ -538,6 +559,7 @@ static json_t *load_config(const char *path, serve_options *o)
     o->egress.max_response_bytes = config_uint(egress, "max_response_bytes", 0);
     o->egress.timeout_ms = config_uint(egress, "timeout_ms", 0);
     o->egress.max_requests = config_uint(egress, "max_requests", 0);
+    o->runs.keep_results = config_uint(json_object_get(doc, "runs"), "keep_results", 0);
     o->secrets_key =
         json_string_value(json_object_get(json_object_get(doc, "secrets"), "master_key_file"));
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
@@ -622,6 +644,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_registry *registry = NULL;
     tg_audit *audit = NULL;
     tg_secrets *secrets = NULL;
+    tg_runs *runs = NULL;
     tg_egress *egress = NULL;
     retention keeper;
     bool keeping = false;
@@ -667,6 +690,15 @@ int tg_cmd_serve(int argc, char **argv)
         free(store);
         if (opened != 0) goto out;
     }
+    {
+        char *path = tg_xasprintf("%s/runs.db", o.data_dir);
+        tg_error rerr2;
+        int opened = tg_runs_open(path, &o.runs, &runs, &rerr2);
+        if (opened != 0)
+            fprintf(stderr, "toolgate: cannot open the runs history: %s\n", rerr2.message);
+        free(path);
+        if (opened != 0) goto out;
+    }
     if (o.retention_days) {
         if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
             fprintf(stderr, "toolgate: cannot start audit retention\n");
@@ -701,6 +733,8 @@ int tg_cmd_serve(int argc, char **argv)
     o.calls.registry = registry;
     o.calls.secret_values = secret_values;
     o.calls.secrets_ctx = secrets;
+    o.calls.on_finished = run_finished;
+    o.calls.finished_ctx = runs;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;
@@ -719,8 +753,8 @@ int tg_cmd_serve(int argc, char **argv)
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
     tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin =
-        (tg_admin){.registry = registry, .calls = calls, .audit = audit, .secrets = secrets};
+    ctx.admin = (tg_admin){
+        .registry = registry, .calls = calls, .audit = audit, .secrets = secrets, .runs = runs};
     ctx.audit = audit;
     ctx.calls = calls;
     ctx.driver = tg_pool_driver_description(pool);
@@ -786,6 +820,7 @@ out:
     tg_egress_free(egress);
     curl_global_cleanup();
     tg_secrets_close(secrets);
+    tg_runs_close(runs); /* after the pipeline: its last calls report here */
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);

@@ -8,12 +8,14 @@
 #include "gateway/calls/call.h"
 #include "gateway/registry/registry.h"
 #include "gateway/registry/secrets.h"
+#include "gateway/runs/runs.h"
 
 typedef struct tg_admin {
     tg_registry *registry; /* borrowed */
     tg_calls *calls;       /* borrowed: deploys run a worker's setup through it */
     tg_audit *audit;       /* borrowed: the log /v1/audit and /v1/usage read */
     tg_secrets *secrets;   /* borrowed: the store /v1/secrets writes */
+    tg_runs *runs;         /* borrowed: the history /v1/runs reads, button idempotency keys */
     const tg_caller *who;  /* set per request */
     const char *tenant;    /* set per request from the caller */
 } tg_admin;
@@ -55,5 +57,34 @@ void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request
  * the audit log is unwritable, and one whose record fails is rolled back and
  * answers AUDIT_UNAVAILABLE, so every change that stands has its record. */
 void tg_admin_secrets(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* Answers one request under /v1/runs for who (scope audit:read; its tenant's
+ * runs only):
+ *   GET /v1/runs?worker=&trigger=&status=&limit=&cursor=
+ *                              {"runs": [...], "next_cursor"} newest recorded
+ *                              first; limit 1..1000 (default 50)
+ *   GET /v1/runs/{call_id}       the summary, with "result" while it is kept
+ *   GET /v1/runs/{call_id}/logs  {"stderr", "events", "events_dropped"}; 404
+ *                                once pruned, or for a run unknown to who */
+void tg_admin_runs(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* True when path is a button trigger's, /v1/workers/{name}/run. */
+bool tg_admin_is_trigger(const char *path);
+
+/* POST /v1/workers/{name}/run (scope workers:trigger): runs the worker with
+ * the body as its arguments (an object; an empty body is {}) as a "button"
+ * call of who's, and answers 200 with the CallToolResult, isError or not,
+ * plus "call_id". The answer comes from the pipeline's thread: no HTTP
+ * thread waits for the call.
+ *
+ * Idempotency-Key (1..255 printable ASCII): the first request with a key runs
+ * the worker; its answer is kept for 24 hours per (tenant, worker, key) with
+ * the SHA-256 of the canonical body (keys sorted, compact). A retry with the
+ * same key and body gets that answer again (header Idempotent-Replayed: true)
+ * without running anything; one while the first still runs gets 409 CONFLICT
+ * with Retry-After: 1 (retry later; nothing waits); the same key with another
+ * body gets 409 CONFLICT. An answer with a retryable error is not kept, so a
+ * retry with the key runs the call again. */
+void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_THREADS    32
 #define DEFAULT_ACQUIRE_MS 5000
@@ -60,6 +61,13 @@ typedef struct job {
     tg_calls *calls;
     tg_egress_call egress;
     tg_sandbox *sandbox; /* while it runs; guarded by the calls lock */
+    /* For the on_finished hook: when it started, its stderr tail and log
+     * lines (bounded by log_bytes), gathered only when there is a hook. */
+    int64_t started_ms;
+    char *err_tail;
+    json_t *logs;
+    size_t log_bytes;
+    unsigned logs_dropped;
     bool cancelled;
     struct job *next;      /* queue */
     struct job *live_next; /* every queued or running job */
@@ -74,6 +82,8 @@ struct tg_calls {
     int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
     void *secrets_ctx;
     int64_t acquire_ms, audit_ms;
+    void (*on_finished)(void *ctx, const tg_run_summary *run);
+    void *finished_ctx;
     atomic_ullong runs;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -99,6 +109,8 @@ static void job_free(job *j)
     free(j->session_id);
     free(j->principal);
     free(j->trigger_kind);
+    free(j->err_tail);
+    json_decref(j->logs);
     free(j);
 }
 
@@ -129,9 +141,23 @@ static int64_t limit(const tg_registry_snapshot *tool, const char *name, int64_t
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : fallback;
 }
 
+/* Keeps a log line for the run's history (a copy, within the bound), then
+ * passes the event on. */
 static void forward_event(const json_t *event, void *userdata)
 {
     job *j = userdata;
+    if (j->calls->on_finished && json_is_string(json_object_get(event, "log"))) {
+        char *text = json_dumps(event, JSON_COMPACT);
+        size_t n = text ? strlen(text) : 0;
+        free(text);
+        if (j->log_bytes + n <= TG_RUNS_MAX_LOG_BYTES) {
+            if (!j->logs) j->logs = json_array();
+            json_array_append_new(j->logs, json_deep_copy(event));
+            j->log_bytes += n;
+        } else {
+            j->logs_dropped++;
+        }
+    }
     if (j->on_event) j->on_event(event, j->userdata);
 }
 
@@ -547,6 +573,7 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
         j->facts.exit_code = res.exit_code;
         j->facts.signal = res.signal;
         j->facts.output_bytes = res.out_len;
+        if (c->on_finished && res.err_tail) j->err_tail = tg_xstrdup(res.err_tail);
         if (res.cancelled) {
             result = gateway_error(TG_ECANCELLED, NULL);
         } else if (rc != 0) {
@@ -626,6 +653,30 @@ static json_t *fit_to_tool(const tg_registry_snapshot *tool, json_t *result)
     return result;
 }
 
+/* Tells the on_finished hook how the call went, once it has answered. */
+static void finished(tg_calls *c, const job *j, const json_t *result, const char *status,
+                     const char *code)
+{
+    tg_run_summary run = {
+        .call_id = j->call_id,
+        .tenant = tg_registry_snapshot_tenant(j->tool),
+        .worker = tg_registry_snapshot_name(j->tool),
+        .version = tg_registry_snapshot_version(j->tool),
+        .trigger_kind = j->trigger_kind ? j->trigger_kind : "",
+        .principal = j->principal ? j->principal : "",
+        .started_ms = j->started_ms,
+        .duration_ms = (tg_frame_now_ns() - j->start_ns) / 1000000,
+        .status = status,
+        .error_code = code,
+        .output_bytes = (int64_t)j->facts.output_bytes,
+        .result = result,
+        .stderr_tail = j->err_tail,
+        .logs = j->logs,
+        .logs_dropped = j->logs_dropped,
+    };
+    c->on_finished(c->finished_ctx, &run);
+}
+
 static void *worker_thread(void *arg)
 {
     tg_calls *c = arg;
@@ -661,9 +712,17 @@ static void *worker_thread(void *arg)
              * nothing ran that the log would miss. */
             audit_end(c, j, result, "refused");
         }
-        j->done(fit_to_tool(j->tool, with_call_id(result, j)), j->userdata);
+        const char *status = !begun ? "refused" : error_code(result) ? "error" : "ok";
+        char code[72] = "";
+        if (error_code(result)) snprintf(code, sizeof code, "%s", error_code(result));
+        result = fit_to_tool(j->tool, with_call_id(result, j));
+        /* The history keeps its own copy: the answer is the front's now. */
+        json_t *kept = c->on_finished ? json_deep_copy(result) : NULL;
+        j->done(result, j->userdata);
         /* One call, one sandbox: it is never handed out again. */
         tg_sandbox_destroy(used);
+        if (c->on_finished) finished(c, j, kept, status, code[0] ? code : NULL);
+        json_decref(kept);
         job_free(j);
     }
 }
@@ -685,6 +744,8 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out)
     c->registry = config->registry;
     c->secret_values = config->secret_values;
     c->secrets_ctx = config->secrets_ctx;
+    c->on_finished = config->on_finished;
+    c->finished_ctx = config->finished_ctx;
     c->acquire_ms = config->acquire_ms > 0 ? config->acquire_ms : DEFAULT_ACQUIRE_MS;
     c->audit_ms = config->audit_deadline_ms > 0 ? config->audit_deadline_ms : DEFAULT_AUDIT_MS;
     c->nthreads = config->threads ? config->threads : DEFAULT_THREADS;
@@ -741,6 +802,9 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     else
         random_hex(j->trace_id);
     j->start_ns = tg_frame_now_ns();
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    j->started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     j->on_event = r->on_event;
     j->calls = c;
     j->done = r->done;

@@ -20,6 +20,7 @@
 #include "gateway/calls/admission.h"
 #include "gateway/egress/egress.h"
 #include "gateway/registry/registry.h"
+#include "gateway/runs/runs.h"
 #include "vm-pool/pool.h"
 
 #include <jansson.h>
@@ -60,6 +61,13 @@ typedef struct tg_calls_config {
     tg_admission_config admission; /* rate limits and concurrency caps (0: defaults) */
     unsigned threads;              /* calls running at once; default 32 */
     int64_t acquire_ms; /* how long a call waits for a sandbox before CAPACITY; default 5000 */
+    /* Called once per call, refused ones included, on the pipeline thread
+     * after the answer went out and the sandbox is gone, with the result the
+     * caller got, the worker's stderr tail and its fd-3 log lines (at most
+     * TG_RUNS_MAX_LOG_BYTES of them; the rest are counted). Must not block
+     * for long: the thread takes the next call after it. May be NULL. */
+    void (*on_finished)(void *ctx, const tg_run_summary *run);
+    void *finished_ctx;
 } tg_calls_config;
 
 int tg_calls_new(const tg_calls_config *config, tg_calls **out);
