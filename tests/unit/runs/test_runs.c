@@ -130,7 +130,10 @@ static void test_filters(void)
     CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(page, 1), "call_id")), "a3");
     CHECK(next != NULL);
     json_decref(page);
-    CHECK_INT_EQ(tg_runs_list(r, &(tg_runs_filter){.tenant = "t"}, 2, next, &page, &next, &err), 0);
+    char *cursor = next;
+    CHECK_INT_EQ(tg_runs_list(r, &(tg_runs_filter){.tenant = "t"}, 2, cursor, &page, &next, &err),
+                 0);
+    free(cursor);
     CHECK_INT_EQ(json_array_size(page), 2);
     CHECK(next == NULL); /* exactly two left: no empty page after */
     json_decref(page);
