@@ -34,6 +34,13 @@ typedef struct tg_admin {
  * unwritable, and one whose record then fails answers AUDIT_UNAVAILABLE. */
 void tg_admin_handle(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
 
+/* The paging parameters every listing takes: limit (1 to 1000) read into
+ * *limit (0 when absent). Returns false after answering 400. */
+bool tg_admin_page_limit(tg_http_request *req, size_t *limit);
+/* Answers {"<name>": page, "next_cursor": next} (next absent on the last
+ * page); steals page and frees next. */
+void tg_admin_reply_page(tg_http_request *req, const char *name, json_t *page, char *next);
+
 /* GET /v1/audit (scope audit:read): the caller's tenant's records, newest
  * first, filtered by the query parameters since, until (tg_parse_time_ms),
  * tool, principal, status, error_code, trigger, call_id, kind, limit and

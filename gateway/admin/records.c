@@ -55,6 +55,27 @@ static void reply_store_error(tg_http_request *req, const tg_error *err)
                 err->message);
 }
 
+bool tg_admin_page_limit(tg_http_request *req, size_t *limit)
+{
+    const char *text = tg_http_query(req, "limit");
+    char *end = NULL;
+    long n = text ? strtol(text, &end, 10) : 0;
+    if (text && (end == text || *end || n < 1 || n > 1000)) {
+        reply_error(req, TG_EBAD_REQUEST, "limit must be an integer from 1 to 1000");
+        return false;
+    }
+    *limit = (size_t)n;
+    return true;
+}
+
+void tg_admin_reply_page(tg_http_request *req, const char *name, json_t *page, char *next)
+{
+    json_t *doc = json_pack("{s:o}", name, page);
+    if (next) json_object_set_new(doc, "next_cursor", json_string(next));
+    free(next);
+    tg_http_reply_json(req, 200, doc);
+}
+
 void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
 {
     if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
@@ -73,25 +94,17 @@ void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request
         .kind = tg_http_query(req, "kind"),
     };
     if (!time_param(req, "since", &f.since_ms) || !time_param(req, "until", &f.until_ms)) return;
-    const char *limit_text = tg_http_query(req, "limit");
-    char *end = NULL;
-    long limit = limit_text ? strtol(limit_text, &end, 10) : 0;
-    if (limit_text && (end == limit_text || *end || limit < 1 || limit > 1000)) {
-        reply_error(req, TG_EBAD_REQUEST, "limit must be an integer from 1 to 1000");
-        return;
-    }
+    size_t limit;
+    if (!tg_admin_page_limit(req, &limit)) return;
     json_t *page = NULL;
     char *next = NULL;
     tg_error err;
-    if (tg_audit_query(admin->audit, &f, (size_t)limit, tg_http_query(req, "cursor"), &page, &next,
-                       &err) != 0) {
+    if (tg_audit_query(admin->audit, &f, limit, tg_http_query(req, "cursor"), &page, &next, &err) !=
+        0) {
         reply_store_error(req, &err);
         return;
     }
-    json_t *doc = json_pack("{s:o}", "records", page);
-    if (next) json_object_set_new(doc, "next_cursor", json_string(next));
-    free(next);
-    tg_http_reply_json(req, 200, doc);
+    tg_admin_reply_page(req, "records", page, next);
 }
 
 void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request *req)

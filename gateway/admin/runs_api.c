@@ -53,25 +53,17 @@ static void list(const tg_admin *admin, const tg_caller *who, tg_http_request *r
         .trigger_kind = tg_http_query(req, "trigger"),
         .status = tg_http_query(req, "status"),
     };
-    const char *limit_text = tg_http_query(req, "limit");
-    char *end = NULL;
-    long limit = limit_text ? strtol(limit_text, &end, 10) : 0;
-    if (limit_text && (end == limit_text || *end || limit < 1 || limit > 1000)) {
-        reply_error(req, TG_EBAD_REQUEST, "limit must be an integer from 1 to 1000");
-        return;
-    }
+    size_t limit;
+    if (!tg_admin_page_limit(req, &limit)) return;
     json_t *page = NULL;
     char *next = NULL;
     tg_error err;
-    if (tg_runs_list(admin->runs, &f, (size_t)limit, tg_http_query(req, "cursor"), &page, &next,
-                     &err) != 0) {
+    if (tg_runs_list(admin->runs, &f, limit, tg_http_query(req, "cursor"), &page, &next, &err) !=
+        0) {
         reply_store_error(req, &err);
         return;
     }
-    json_t *doc = json_pack("{s:o}", "runs", page);
-    if (next) json_object_set_new(doc, "next_cursor", json_string(next));
-    free(next);
-    tg_http_reply_json(req, 200, doc);
+    tg_admin_reply_page(req, "runs", page, next);
 }
 
 void tg_admin_runs(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
