@@ -52,10 +52,10 @@ static const char *const field_names[NF] = {"kind",         "tenant",  "principa
                                             "trigger_kind", "call_id", "trace_id",
                                             "tool",         "status",  "error_code"};
 
-static const char *const kinds[] = {"call.begin",  "call.end", "egress",
-                                    "deploy",      "rollback", "secret.write",
-                                    "auth.denied", "trigger",  "schedule.run"};
-static const char *const trigger_kinds[] = {"agent", "button", "schedule", "cli"};
+static const char *const kinds[] = {"call.begin",   "call.end",     "egress",      "deploy",
+                                    "rollback",     "secret.write", "auth.denied", "trigger",
+                                    "schedule.run", "state.write",  "hook"};
+static const char *const trigger_kinds[] = {"agent", "button", "schedule", "cli", "webhook"};
 
 typedef enum { E_RECORD, E_PRUNE } entry_type;
 typedef enum { QUEUED, IN_FLIGHT, DONE } entry_state;

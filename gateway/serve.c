@@ -20,6 +20,8 @@
 #include "gateway/egress/egress.h"
 #include "gateway/registry/secrets.h"
 #include "gateway/runs/runs.h"
+#include "gateway/schedules.h"
+#include "gateway/state/state.h"
 #include "vm-pool/pool.h"
 
 #include <curl/curl.h>
@@ -66,6 +68,8 @@ typedef struct server_ctx {
     const char *driver;    /* what runs the sandboxes, as the pool describes it */
     tg_audit *audit;
     tg_calls *calls;
+    tg_schedules *schedules;
+    tg_state *state;
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
     pthread_rwlock_t lock;
@@ -99,6 +103,9 @@ static void route(server_ctx *ctx, tg_http_request *req)
         tg_http_reply_error(req, 503, "UNAVAILABLE", "the gateway is shutting down");
     } else if (strcmp(path, "/healthz") == 0) {
         tg_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (tg_admin_is_hook(path)) {
+        /* No token: the request's signature is its authentication. */
+        tg_admin_hook_call(&ctx->admin, req);
     } else if (strcmp(path, "/readyz") == 0) {
         /* A gateway whose audit log cannot take records fails every call:
          * load balancers should send them elsewhere until it can again. */
@@ -141,13 +148,21 @@ static void handle(tg_http_request *req, void *userdata)
     pthread_rwlock_unlock(&ctx->lock);
 }
 
-/* The registry's change callback: tools/list may now read differently. */
-static void tools_changed(const char *tenant, const char *name, tg_registry_event event,
-                          void *userdata)
+/* The registry's change callback: tools/list may now read differently, the
+ * worker's schedule may have come, changed or gone, and a deleted worker's
+ * state goes with it, so that a worker deployed later under its name starts
+ * clean. */
+static void registry_changed(const char *tenant, const char *name, tg_registry_event event,
+                             void *userdata)
 {
-    (void)name;
-    (void)event;
-    tg_mcp_front_tools_changed(userdata, tenant);
+    server_ctx *ctx = userdata;
+    tg_mcp_front_tools_changed(&ctx->front, tenant);
+    tg_schedules_changed(ctx->schedules, tenant, name);
+    tg_error err;
+    if (event == TG_REGISTRY_DELETED &&
+        tg_state_delete_worker(ctx->state, tenant, name, NULL, &err) != 0)
+        fprintf(stderr, "toolgate: the state of deleted worker %s/%s stays: %s\n", tenant, name,
+                err.message);
 }
 
 /* The gateway's own URL, as clients on this host reach it. A wildcard
@@ -383,6 +398,12 @@ static const char config_schema_text[] =
     "   \"max_requests\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
     " \"runs\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"keep_results\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000}}},"
+    " \"scheduler\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"jitter_ms\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 300000}}},"
+    " \"state\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
+    "   \"max_value_bytes\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 4194304},"
+    "   \"max_worker_bytes\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1073741824},"
+    "   \"max_keys\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
     " \"secrets\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     "   \"master_key_file\": {\"type\": \"string\", \"minLength\": 1}}},"
     " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
@@ -440,6 +461,8 @@ typedef struct serve_options {
     unsigned retention_days; /* 0: records are kept for ever */
     const char *secrets_key; /* secrets.master_key_file, or NULL: <data_dir>/secrets.key */
     tg_runs_config runs;
+    int64_t jitter_ms; /* scheduler.jitter_ms: 0 for the default, negative for none */
+    tg_state_config state;
     tg_egress_config egress;
     tg_pool_config pool;
     tg_calls_config calls;
@@ -560,6 +583,12 @@ static json_t *load_config(const char *path, serve_options *o)
     o->egress.timeout_ms = config_uint(egress, "timeout_ms", 0);
     o->egress.max_requests = config_uint(egress, "max_requests", 0);
     o->runs.keep_results = config_uint(json_object_get(doc, "runs"), "keep_results", 0);
+    json_t *jitter = json_object_get(json_object_get(doc, "scheduler"), "jitter_ms");
+    if (jitter) o->jitter_ms = json_integer_value(jitter) ? json_integer_value(jitter) : -1;
+    json_t *state = json_object_get(doc, "state");
+    o->state.max_value_bytes = config_uint(state, "max_value_bytes", 0);
+    o->state.max_worker_bytes = config_uint(state, "max_worker_bytes", 0);
+    o->state.max_keys = config_uint(state, "max_keys", 0);
     o->secrets_key =
         json_string_value(json_object_get(json_object_get(doc, "secrets"), "master_key_file"));
     o->http.max_body = config_uint(http, "max_body_bytes", (unsigned)o->http.max_body);
@@ -645,6 +674,9 @@ int tg_cmd_serve(int argc, char **argv)
     tg_audit *audit = NULL;
     tg_secrets *secrets = NULL;
     tg_runs *runs = NULL;
+    tg_state *state = NULL;
+    tg_hooks *hooks = NULL;
+    tg_schedules *schedules = NULL;
     tg_egress *egress = NULL;
     retention keeper;
     bool keeping = false;
@@ -699,6 +731,24 @@ int tg_cmd_serve(int argc, char **argv)
         free(path);
         if (opened != 0) goto out;
     }
+    {
+        char *path = tg_xasprintf("%s/state.db", o.data_dir);
+        tg_error serr2;
+        int opened = tg_state_open(path, &o.state, &state, &serr2);
+        if (opened != 0)
+            fprintf(stderr, "toolgate: cannot open the state store: %s\n", serr2.message);
+        free(path);
+        if (opened != 0) goto out;
+    }
+    {
+        char *path = tg_xasprintf("%s/hooks.db", o.data_dir);
+        tg_error herr;
+        int opened = tg_hooks_open(path, secrets, &hooks, &herr);
+        if (opened != 0)
+            fprintf(stderr, "toolgate: cannot open the hook store: %s\n", herr.message);
+        free(path);
+        if (opened != 0) goto out;
+    }
     if (o.retention_days) {
         if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
             fprintf(stderr, "toolgate: cannot start audit retention\n");
@@ -731,6 +781,7 @@ int tg_cmd_serve(int argc, char **argv)
     o.calls.audit = audit;
     o.calls.egress = egress;
     o.calls.registry = registry;
+    o.calls.state = state;
     o.calls.secret_values = secret_values;
     o.calls.secrets_ctx = secrets;
     o.calls.on_finished = run_finished;
@@ -752,9 +803,30 @@ int tg_cmd_serve(int argc, char **argv)
 
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
-    tg_registry_set_change_callback(registry, tools_changed, &ctx.front);
-    ctx.admin = (tg_admin){
-        .registry = registry, .calls = calls, .audit = audit, .secrets = secrets, .runs = runs};
+    {
+        char *path = tg_xasprintf("%s/schedules.db", o.data_dir);
+        tg_schedules_config sc = {.path = path,
+                                  .jitter_ms = o.jitter_ms,
+                                  .registry = registry,
+                                  .calls = calls,
+                                  .audit = audit,
+                                  .runs = runs};
+        tg_error serr3;
+        int started = tg_schedules_start(&sc, &schedules, &serr3);
+        if (started != 0)
+            fprintf(stderr, "toolgate: cannot start the scheduler: %s\n", serr3.message);
+        free(path);
+        if (started != 0) goto out;
+    }
+    ctx.schedules = schedules;
+    ctx.state = state;
+    tg_registry_set_change_callback(registry, registry_changed, &ctx);
+    ctx.admin = (tg_admin){.registry = registry,
+                           .calls = calls,
+                           .audit = audit,
+                           .secrets = secrets,
+                           .runs = runs,
+                           .hooks = hooks};
     ctx.audit = audit;
     ctx.calls = calls;
     ctx.driver = tg_pool_driver_description(pool);
@@ -805,11 +877,15 @@ out:
     /* Order matters: no new requests, then no calls, then no sandboxes, then
      * the store. Calls still queued answer UNAVAILABLE (retryable) through
      * their suspended connections before the server goes. */
+    tg_schedules_stop(schedules);
     tg_calls_free(calls);
     if (front_ready) {
         tg_registry_set_change_callback(registry, NULL, NULL);
         tg_mcp_front_close(&ctx.front);
     }
+    /* After the pipeline, whose last scheduled runs report here, and after
+     * the registry stopped telling it of changes. */
+    tg_schedules_close(schedules);
     tg_http_stop(http);
     tg_session_table_free(sessions);
     if (authn_ready) tg_authn_free(&ctx.authn);
@@ -819,8 +895,11 @@ out:
     free(audit_path);
     tg_egress_free(egress);
     curl_global_cleanup();
+    /* After the server: its handlers read the hooks. */
+    tg_hooks_close(hooks);
     tg_secrets_close(secrets);
-    tg_runs_close(runs); /* after the pipeline: its last calls report here */
+    tg_runs_close(runs);   /* after the pipeline: its last calls report here */
+    tg_state_close(state); /* after the pipeline: its calls read and write here */
     tg_registry_close(registry);
     pthread_rwlock_destroy(&ctx.lock);
     free(agent);

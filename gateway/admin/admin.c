@@ -296,14 +296,24 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
         else
             tg_http_reply_json(req, 200, out);
     } else if (*action == '\0' && strcmp(method, "DELETE") == 0) {
-        if ((rc = tg_registry_delete(admin->registry, admin->tenant, name, &err)) != 0)
+        tg_error herr;
+        if ((rc = tg_registry_delete(admin->registry, admin->tenant, name, &err)) != 0) {
             reply_registry_error(req, rc, &err);
-        else if (recorded(admin, req, "deploy", name, "deleted", NULL))
-            tg_http_reply(req, 204, NULL, NULL, 0);
+        } else {
+            /* A worker deployed later under the name must not answer its hooks. */
+            if (admin->hooks &&
+                tg_hooks_delete_worker(admin->hooks, admin->tenant, name, NULL, &herr) != 0)
+                fprintf(stderr, "toolgate: hooks of deleted worker %s/%s not deleted: %s\n",
+                        admin->tenant, name, herr.message);
+            if (recorded(admin, req, "deploy", name, "deleted", NULL))
+                tg_http_reply(req, 204, NULL, NULL, 0);
+        }
     } else if (strcmp(action, "rollback") == 0 && strcmp(method, "POST") == 0) {
         rollback(admin, req, name);
     } else if (strcmp(action, "egress") == 0) {
         egress_rules(admin, req, name);
+    } else if (strncmp(action, "hooks", 5) == 0 && (action[5] == '\0' || action[5] == '/')) {
+        tg_admin_hooks(admin, req, name, action + 5);
     } else {
         reply_error(req, TG_ENOT_FOUND, "no such admin endpoint", NULL);
     }

@@ -9,6 +9,7 @@
 #include "gateway/registry/registry.h"
 #include "gateway/registry/secrets.h"
 #include "gateway/runs/runs.h"
+#include "gateway/triggers/hooks.h"
 
 typedef struct tg_admin {
     tg_registry *registry; /* borrowed */
@@ -16,6 +17,7 @@ typedef struct tg_admin {
     tg_audit *audit;       /* borrowed: the log /v1/audit and /v1/usage read */
     tg_secrets *secrets;   /* borrowed: the store /v1/secrets writes */
     tg_runs *runs;         /* borrowed: the history /v1/runs reads, button idempotency keys */
+    tg_hooks *hooks;       /* borrowed: the webhooks /v1/workers/{name}/hooks manages */
     const tg_caller *who;  /* set per request */
     const char *tenant;    /* set per request from the caller */
 } tg_admin;
@@ -28,7 +30,9 @@ typedef struct tg_admin {
  *   GET    /v1/workers/{name}            the worker with its versions
  *   POST   /v1/workers/{name}/rollback   {"version"}
  *   GET|PUT|DELETE /v1/workers/{name}/egress   the rules in force, set, or back to the manifest's
- *   DELETE /v1/workers/{name}
+ *   DELETE /v1/workers/{name}               its hooks go with it
+ *   GET|POST /v1/workers/{name}/hooks, DELETE /v1/workers/{name}/hooks/{id}
+ *                                        webhooks (tg_admin_hooks)
  * Each change is recorded in the audit log (deploy, rollback; a delete is a
  * deploy record with status "deleted"): none is made while the log is
  * unwritable, and one whose record then fails answers AUDIT_UNAVAILABLE. */
@@ -93,5 +97,49 @@ bool tg_admin_is_trigger(const char *path);
  * body gets 409 CONFLICT. An answer with a retryable error is not kept, so a
  * retry with the key runs the call again. */
 void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* A call a trigger starts for a request. */
+typedef struct tg_admin_call {
+    tg_registry_snapshot *tool;  /* borrowed: the resolved worker, in its tenant */
+    const json_t *arguments;     /* borrowed: an object */
+    const char *principal;       /* who runs it, for the audit log and the history */
+    const char *trigger_kind;    /* button or webhook */
+    const char *idempotency_key; /* the request's Idempotency-Key header, or NULL */
+} tg_admin_call;
+
+/* Runs call through the pipeline and answers req from its done callback
+ * with 200 and the CallToolResult plus "call_id", as tg_admin_trigger
+ * describes, Idempotency-Key included (400 for a malformed key; keys are
+ * per tenant and worker, whatever the trigger). */
+void tg_admin_start_call(const tg_admin *admin, tg_http_request *req, const tg_admin_call *call);
+
+/* The webhooks of who's worker name; called by tg_admin_handle, which has
+ * checked the workers:deploy scope, with rest the path after
+ * /v1/workers/{name}/hooks:
+ *   POST   /v1/workers/{name}/hooks        body optional: {"mapping": {arg: JSON Pointer}};
+ *                                          201 {id, secret, url, worker, mapping,
+ *                                          created_at}: the only answer with the secret
+ *   GET    /v1/workers/{name}/hooks        {"hooks": [...]}, oldest first, no secrets
+ *   DELETE /v1/workers/{name}/hooks/{id}   204, or 404
+ * The worker must exist (404). Each change is recorded in the audit log
+ * (kind "hook", status "created" or "deleted", body {id, worker}; never the
+ * secret): a hook whose record fails is removed again and the answer is
+ * AUDIT_UNAVAILABLE. */
+void tg_admin_hooks(const tg_admin *admin, tg_http_request *req, const char *name,
+                    const char *rest);
+
+/* True when path is a webhook's, /v1/hooks/{id}. */
+bool tg_admin_is_hook(const char *path);
+
+/* POST /v1/hooks/{id}, with no token: the Toolgate-Signature header
+ * authenticates the request (gateway/triggers/hooks.h). An unknown id is
+ * 404 and nothing more. A refused signature (missing, malformed, not
+ * matching, outside the 5-minute window, already used) is 401 UNAUTHORIZED
+ * with the reason, recorded as auth.denied (tenant the hook's, principal
+ * "hook:<id>", tool the worker, body {hook, reason}). Then the body (JSON;
+ * empty reads as {}) goes through the hook's mapping to the worker's
+ * arguments (400 when it cannot), and the worker runs as a "webhook" call
+ * of principal "hook:<id>", answered as tg_admin_start_call does. */
+void tg_admin_hook_call(const tg_admin *admin, tg_http_request *req);
 
 #endif

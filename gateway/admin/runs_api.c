@@ -5,7 +5,9 @@
  * A button call goes through the one call pipeline like an agent's, with
  * trigger_kind "button" and the caller's principal, so it is audited,
  * admitted and recorded in the history the same way. Its handler returns at
- * once; the pipeline's done callback answers the suspended request. */
+ * once; the pipeline's done callback answers the suspended request.
+ * Webhooks (hooks_api.c) start their calls through the same
+ * tg_admin_start_call. */
 #include "gateway/admin/admin.h"
 
 #include "gateway/auth/auth.h"
@@ -147,10 +149,7 @@ typedef struct button {
 /* A retryable error may go differently next time: its answer is not kept. */
 static bool keepable(const json_t *result)
 {
-    if (!json_is_true(json_object_get(result, "isError"))) return true;
-    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
-    if (!error) error = json_object_get(json_object_get(result, "_meta"), "dev.toolgate/error");
-    return !json_is_true(json_object_get(error, "retryable"));
+    return !json_is_true(json_object_get(tg_result_error(result), "retryable"));
 }
 
 /* The pipeline's answer, on its thread: kept for the key, then sent. */
@@ -176,16 +175,16 @@ static void button_done(json_t *result, void *userdata)
 
 /* Claims the request's key. Returns true when the call should run; false
  * after answering (a stored answer, a conflict, or a store failure). */
-static bool claim(const tg_admin *admin, const tg_caller *who, tg_http_request *req,
-                  const char *name, const char *key, const json_t *arguments)
+static bool claim(const tg_admin *admin, tg_http_request *req, const char *tenant, const char *name,
+                  const char *key, const json_t *arguments)
 {
     char sha[65];
     body_hash(arguments, sha);
     tg_runs_claim state;
     json_t *answer = NULL;
     tg_error err;
-    if (tg_runs_claim_key(admin->runs, who->tenant, name, key, sha, now_ms(), &state, &answer,
-                          &err) != 0) {
+    if (tg_runs_claim_key(admin->runs, tenant, name, key, sha, now_ms(), &state, &answer, &err) !=
+        0) {
         reply_error(req, TG_EUNAVAILABLE, "the idempotency key cannot be checked now");
         return false;
     }
@@ -209,6 +208,36 @@ static bool claim(const tg_admin *admin, const tg_caller *who, tg_http_request *
     return false;
 }
 
+void tg_admin_start_call(const tg_admin *admin, tg_http_request *req, const tg_admin_call *call)
+{
+    const char *key = call->idempotency_key;
+    if (key && !valid_key(key)) {
+        reply_error(req, TG_EBAD_REQUEST,
+                    "Idempotency-Key must be 1 to 255 printable ASCII "
+                    "characters");
+        return;
+    }
+    const char *tenant = tg_registry_snapshot_tenant(call->tool);
+    const char *name = tg_registry_snapshot_name(call->tool);
+    if (key && !claim(admin, req, tenant, name, key, call->arguments)) return;
+    button *b = tg_xcalloc(1, sizeof *b);
+    b->req = req;
+    b->runs = admin->runs;
+    b->tenant = tg_xstrdup(tenant);
+    b->worker = tg_xstrdup(name);
+    b->key = key ? tg_xstrdup(key) : NULL;
+    tg_call_request request = {
+        .tool = call->tool,
+        .arguments = call->arguments,
+        .principal = call->principal,
+        .trigger_kind = call->trigger_kind,
+        .done = button_done,
+        .userdata = b,
+    };
+    /* The pipeline takes its own references; the answer arrives on its thread. */
+    tg_call_start(admin->calls, &request);
+}
+
 void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
 {
     if (!tg_caller_may(who, TG_SCOPE_WORKERS_TRIGGER)) {
@@ -229,13 +258,6 @@ void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_reque
     char name[MAX_NAME];
     memcpy(name, path, n);
     name[n] = '\0';
-    const char *key = tg_http_header(req, "Idempotency-Key");
-    if (key && !valid_key(key)) {
-        reply_error(req, TG_EBAD_REQUEST,
-                    "Idempotency-Key must be 1 to 255 printable ASCII "
-                    "characters");
-        return;
-    }
     size_t len;
     const char *body = tg_http_body(req, &len);
     json_t *arguments = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : json_object();
@@ -254,27 +276,23 @@ void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_reque
         json_decref(arguments);
         return;
     }
-    if (key && !claim(admin, who, req, name, key, arguments)) {
+    const json_t *triggers = json_object_get(tg_registry_snapshot_manifest(tool), "triggers");
+    if (json_is_false(json_object_get(triggers, "button"))) {
+        reply_error(req, TG_EFORBIDDEN,
+                    "this worker's manifest turns button runs off (\"triggers\": {\"button\": "
+                    "false})");
         tg_registry_snapshot_unref(tool);
         json_decref(arguments);
         return;
     }
-    button *b = tg_xcalloc(1, sizeof *b);
-    b->req = req;
-    b->runs = admin->runs;
-    b->tenant = tg_xstrdup(who->tenant);
-    b->worker = tg_xstrdup(name);
-    b->key = key ? tg_xstrdup(key) : NULL;
-    tg_call_request call = {
+    tg_admin_call call = {
         .tool = tool,
         .arguments = arguments,
         .principal = who->principal,
         .trigger_kind = "button",
-        .done = button_done,
-        .userdata = b,
+        .idempotency_key = tg_http_header(req, "Idempotency-Key"),
     };
-    /* The pipeline takes its own references; the answer arrives on its thread. */
-    tg_call_start(admin->calls, &call);
+    tg_admin_start_call(admin, req, &call);
     tg_registry_snapshot_unref(tool);
     json_decref(arguments);
 }

@@ -55,11 +55,14 @@ typedef struct job {
     tg_call_done_fn done;
     void *userdata;
     char *principal, *trigger_kind;
+    int64_t scheduled_ms;
+    unsigned attempt;
     char call_id[ID_HEX + 1], trace_id[ID_HEX + 1];
     int64_t start_ns; /* when the pipeline took it, for wall time */
     call_facts facts;
     tg_calls *calls;
     tg_egress_call egress;
+    tg_state_call state;
     tg_sandbox *sandbox; /* while it runs; guarded by the calls lock */
     /* For the on_finished hook: when it started, its stderr tail and log
      * lines (bounded by log_bytes), gathered only when there is a hook. */
@@ -79,6 +82,7 @@ struct tg_calls {
     tg_audit *audit;
     tg_egress *egress;
     tg_registry *registry;
+    tg_state *state;
     int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
     void *secrets_ctx;
     int64_t acquire_ms, audit_ms;
@@ -222,9 +226,26 @@ static json_t *call_rules(void *ctx)
     return current_rules(j->calls, j->tool, manifest_get(j->tool, "egress", NULL));
 }
 
+/* Whether the manifest opts into the platform capability name. */
+static bool has_capability(const tg_registry_snapshot *tool, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(manifest_get(tool, "capabilities", NULL), i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) return true;
+    }
+    return false;
+}
+
 static json_t *call_egress(const json_t *request, int64_t deadline_ns, void *userdata)
 {
     job *j = userdata;
+    /* The platform's host (toolgate.internal) is answered before and apart
+     * from the egress rules: none is consulted for it, so none can grant it
+     * or send it upstream. */
+    if (tg_state_is_internal(json_string_value(json_object_get(request, "url"))))
+        return tg_state_handle(&j->state, request, deadline_ns);
     return tg_egress_handle(&j->egress, request, deadline_ns);
 }
 
@@ -562,6 +583,18 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
             .rules = call_rules,
             .rules_ctx = j,
         };
+        j->state = (tg_state_call){
+            .state = c->state,
+            .audit = c->audit,
+            .tenant = j->egress.tenant,
+            .worker = j->egress.worker,
+            .principal = j->principal,
+            .trigger_kind = j->trigger_kind,
+            .call_id = j->call_id,
+            .trace_id = j->trace_id,
+            .capable = has_capability(j->tool, "state"),
+            .audit_deadline_ms = c->audit_ms,
+        };
         tg_sandbox_result res;
         atomic_fetch_add(&c->runs, 1);
         rc = tg_sandbox_run(sb, &req, &res);
@@ -673,6 +706,8 @@ static void finished(tg_calls *c, const job *j, const json_t *result, const char
         .stderr_tail = j->err_tail,
         .logs = j->logs,
         .logs_dropped = j->logs_dropped,
+        .scheduled_ms = j->scheduled_ms,
+        .attempt = j->attempt,
     };
     c->on_finished(c->finished_ctx, &run);
 }
@@ -742,6 +777,7 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out)
     c->audit = config->audit;
     c->egress = config->egress;
     c->registry = config->registry;
+    c->state = config->state;
     c->secret_values = config->secret_values;
     c->secrets_ctx = config->secrets_ctx;
     c->on_finished = config->on_finished;
@@ -796,6 +832,8 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     j->request_id = r->request_id ? json_incref((json_t *)r->request_id) : NULL;
     j->principal = r->principal ? tg_xstrdup(r->principal) : NULL;
     j->trigger_kind = r->trigger_kind ? tg_xstrdup(r->trigger_kind) : NULL;
+    j->scheduled_ms = r->scheduled_ms;
+    j->attempt = r->attempt;
     random_hex(j->call_id);
     if (valid_trace_id(r->trace_id))
         memcpy(j->trace_id, r->trace_id, ID_HEX + 1);

@@ -21,6 +21,7 @@
 #include "gateway/egress/egress.h"
 #include "gateway/registry/registry.h"
 #include "gateway/runs/runs.h"
+#include "gateway/state/state.h"
 #include "vm-pool/pool.h"
 
 #include <jansson.h>
@@ -39,8 +40,10 @@ typedef struct tg_call_request {
     const char *session_id;     /* with request_id, names the call for cancellation; may be NULL */
     const json_t *request_id;   /* borrowed; may be NULL */
     const char *principal;      /* who asked, for the audit log ("<tenant>/<sub>") */
-    const char *trigger_kind;   /* agent, button, schedule or cli */
+    const char *trigger_kind;   /* agent, button, webhook, schedule or cli */
     const char *trace_id; /* 32 hex digits from the caller's traceparent, or NULL for a new one */
+    int64_t scheduled_ms; /* a scheduled run: the run time it is for, kept in the history */
+    unsigned attempt;     /* a scheduled run: its try, from 1; 0 for any other call */
     tg_call_event_fn on_event; /* may be NULL */
     tg_call_done_fn done;
     void *userdata;
@@ -51,6 +54,10 @@ typedef struct tg_calls_config {
     tg_audit *audit;       /* borrowed; required */
     tg_egress *egress;     /* borrowed; NULL: workers' requests are all refused */
     tg_registry *registry; /* borrowed: egress rules set at runtime; NULL: the manifests' */
+    /* borrowed: the sync state workers with "capabilities": ["state"] reach
+     * at http://toolgate.internal/v1/state, through the egress channel (so
+     * only with egress set); NULL: those requests answer 503 */
+    tg_state *state;
     /* The values of tenant's secrets, redacted wherever they appear in a
      * call's logged arguments; NULL when there are none. The pipeline wipes
      * and frees each value and the array. */

@@ -241,3 +241,11 @@ int tg_worker_error_result(const json_t *worker_error, const char *call_id, json
     free(message);
     return 0;
 }
+
+const json_t *tg_result_error(const json_t *result)
+{
+    if (!json_is_true(json_object_get(result, "isError"))) return NULL;
+    const json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+    if (!error) error = json_object_get(json_object_get(result, "_meta"), "dev.toolgate/error");
+    return json_is_object(error) ? error : NULL;
+}

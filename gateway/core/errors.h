@@ -80,4 +80,9 @@ json_t *tg_tool_error_result(tg_err_code code, const char *message, json_t *deta
 int tg_worker_error_result(const json_t *worker_error, const char *call_id, json_t **out,
                            tg_error *err);
 
+/* The error object of a CallToolResult with isError (borrowed from result):
+ * structuredContent.error, or _meta["dev.toolgate/error"] where a tool with
+ * an outputSchema carries it; NULL for a success or an error without one. */
+const json_t *tg_result_error(const json_t *result);
+
 #endif

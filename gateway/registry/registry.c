@@ -16,6 +16,7 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
 #include "gateway/core/text.h"
+#include "gateway/triggers/cron.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -567,7 +568,11 @@ static const char *json_str(const json_t *obj, const char *key)
 }
 
 /* Compiles the schema at manifest[key] and records why it does not compile. */
-static void check_tool_schema(json_t *manifest, const char *key, json_t **details)
+/* Compiles the manifest's schema at key; with an instance (borrowed, may be
+ * NULL), also checks it against the schema, its violations reported under
+ * instance_at. */
+static void check_tool_schema(json_t *manifest, const char *key, json_t **details,
+                              const json_t *instance, const char *instance_at)
 {
     json_t *schema = json_object_get(manifest, key);
     if (!json_is_object(schema)) return; /* the manifest schema already said so */
@@ -580,6 +585,15 @@ static void check_tool_schema(json_t *manifest, const char *key, json_t **detail
         free(path);
         return;
     }
+    tg_schema_violations v = {0};
+    if (instance && tg_schema_validate(compiled, instance, &v) != 0) {
+        for (size_t i = 0; i < v.count; i++) {
+            char *path = tg_xasprintf("%s%s", instance_at, v.items[i].path);
+            add_problem(details, path, v.items[i].keyword, v.items[i].message);
+            free(path);
+        }
+    }
+    tg_schema_violations_free(&v);
     tg_schema_free(compiled);
 }
 
@@ -621,6 +635,20 @@ static void check_entry(const char *entry, const char *where, const tg_registry_
     free(msg);
 }
 
+/* A schedule the scheduler could not follow is refused at deploy, where its
+ * author sees why, rather than skipped later in silence. The zone is checked
+ * against this host's tzdata. */
+static void check_schedule(const json_t *triggers, json_t **details)
+{
+    const char *expr = json_str(triggers, "schedule");
+    if (!expr) return;
+    char why[256];
+    tg_cron *cron = NULL;
+    if (tg_cron_parse(expr, json_str(triggers, "timezone"), &cron, why, sizeof why) != 0)
+        add_problem(details, "/triggers/schedule", "schedule", why);
+    tg_cron_free(cron);
+}
+
 /* Every problem with the manifest and the files, or NULL when there is none. */
 static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registry_file *files,
                             size_t nfiles, const size_t *order)
@@ -648,8 +676,18 @@ static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registr
     check_entry(json_str(manifest, "entry"), "/entry", files, nfiles, &details);
     check_entry(json_str(json_object_get(manifest, "setup"), "entry"), "/setup/entry", files,
                 nfiles, &details);
-    check_tool_schema(manifest, "inputSchema", &details);
-    check_tool_schema(manifest, "outputSchema", &details);
+    /* Every scheduled run takes the same arguments ({} when the manifest
+     * gives none): ones the tool refuses would fail every run. */
+    const json_t *triggers = json_object_get(manifest, "triggers");
+    json_t *scheduled = NULL;
+    if (json_is_string(json_object_get(triggers, "schedule"))) {
+        scheduled = json_object_get(triggers, "arguments");
+        scheduled = json_is_object(scheduled) ? json_incref(scheduled) : json_object();
+    }
+    check_tool_schema(manifest, "inputSchema", &details, scheduled, "/triggers/arguments");
+    json_decref(scheduled);
+    check_tool_schema(manifest, "outputSchema", &details, NULL, NULL);
+    check_schedule(triggers, &details);
     return details;
 }
 
@@ -1055,6 +1093,36 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
     }
     *out = arr;
     return 0;
+}
+
+int tg_registry_scheduled(tg_registry *reg, tg_registry_scheduled_fn fn, void *ctx,
+                          tg_registry_error *err)
+{
+    if (!reg || !fn) return fail(err, TG_REGISTRY_EARG, "a callback is required");
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = prep(db, &st, err,
+              "SELECT w.tenant, w.name, v.manifest FROM workers w JOIN versions v"
+              " ON v.tenant = w.tenant AND v.name = w.name AND v.hash = w.current_version"
+              " WHERE json_extract(v.manifest, '$.triggers.schedule') IS NOT NULL"
+              " ORDER BY w.tenant, w.name",
+              0);
+    int row;
+    while (!rc && (row = step_row(db, st, err)) != 0) {
+        if (row < 0) {
+            rc = row;
+            break;
+        }
+        json_t *manifest = json_loads(tg_db_text(st, 2), 0, NULL);
+        /* Stored manifests were validated and canonicalized at deploy. */
+        if (manifest) fn(ctx, tg_db_text(st, 0), tg_db_text(st, 1), manifest);
+        json_decref(manifest);
+    }
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    return rc;
 }
 
 int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,

@@ -117,6 +117,14 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
 int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,
                     tg_registry_error *err);
 
+/* Calls fn with the current manifest (borrowed) of every worker, of every
+ * tenant, that has a schedule (triggers.schedule), in (tenant, name) order:
+ * the scheduler's view of what should run by itself. */
+typedef void (*tg_registry_scheduled_fn)(void *ctx, const char *tenant, const char *name,
+                                         const json_t *manifest);
+int tg_registry_scheduled(tg_registry *reg, tg_registry_scheduled_fn fn, void *ctx,
+                          tg_registry_error *err);
+
 /* Makes version (a full version id of this worker) current again. */
 int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
                          const char *version, tg_registry_error *err);

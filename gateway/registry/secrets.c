@@ -559,6 +559,68 @@ int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t 
     return 0;
 }
 
+/* ---- sealing for other stores ----------------------------------------- */
+
+/* Begins every sealed blob's additional data: two NULs, where a row's has
+ * one and the key check's none (secrets.h). */
+static const unsigned char seal_domain[] = "toolgate.sealed\0";
+#define SEAL_DOMAIN_BYTES sizeof seal_domain /* the string, its NUL and the one after */
+
+/* seal_domain || aad: a new buffer of SEAL_DOMAIN_BYTES + aadlen bytes. */
+static unsigned char *sealed_aad(const void *aad, size_t aadlen)
+{
+    unsigned char *full = tg_xmalloc(SEAL_DOMAIN_BYTES + aadlen);
+    memcpy(full, seal_domain, SEAL_DOMAIN_BYTES);
+    if (aadlen) memcpy(full + SEAL_DOMAIN_BYTES, aad, aadlen);
+    return full;
+}
+
+int tg_secrets_seal(tg_secrets *s, const void *aad, size_t aadlen, const void *plain, size_t len,
+                    unsigned char **blob, size_t *bloblen, tg_error *err)
+{
+    *blob = NULL;
+    *bloblen = 0;
+    if (len > TG_SECRETS_MAX_VALUE)
+        return tg_error_set(err, TG_EPAYLOAD_TOO_LARGE, "a sealed value is larger than %u bytes",
+                            TG_SECRETS_MAX_VALUE);
+    unsigned char *full = sealed_aad(aad, aadlen);
+    unsigned char *out = tg_xmalloc(NONCE_BYTES + len + TAG_BYTES);
+    int rc = seal(s->key, full, SEAL_DOMAIN_BYTES + aadlen, plain, len, out, out + NONCE_BYTES);
+    free(full);
+    if (rc != 0) {
+        free(out);
+        return tg_error_set(err, TG_EINTERNAL, "cannot encrypt with the secrets key");
+    }
+    *blob = out;
+    *bloblen = NONCE_BYTES + len + TAG_BYTES;
+    return 0;
+}
+
+int tg_secrets_unseal(tg_secrets *s, const void *aad, size_t aadlen, const unsigned char *blob,
+                      size_t bloblen, unsigned char **plain, size_t *len, tg_error *err)
+{
+    *plain = NULL;
+    *len = 0;
+    if (!blob || bloblen < NONCE_BYTES + TAG_BYTES)
+        return tg_error_set(err, TG_EINTERNAL, "a sealed value is truncated");
+    size_t n = bloblen - NONCE_BYTES - TAG_BYTES;
+    unsigned char *full = sealed_aad(aad, aadlen);
+    unsigned char *out = tg_xmalloc(n + 1);
+    int rc = unseal(s->key, full, SEAL_DOMAIN_BYTES + aadlen, blob, blob + NONCE_BYTES,
+                    bloblen - NONCE_BYTES, out);
+    free(full);
+    if (rc != 0) {
+        free(out); /* wiped by unseal */
+        return tg_error_set(err, TG_EINTERNAL,
+                            "a sealed value does not decrypt: it was altered, moved, or sealed "
+                            "under another key");
+    }
+    out[n] = '\0';
+    *plain = out;
+    *len = n;
+    return 0;
+}
+
 void tg_secrets_values_free(char **values, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

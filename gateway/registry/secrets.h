@@ -12,6 +12,12 @@
  * the store remembers a check of the key it was written with and refuses to
  * open under another.
  *
+ * Other stores seal their own secrets (a webhook's signing secret) under the
+ * same key with tg_secrets_seal: a fresh nonce each time, and additional data
+ * that always begins with "toolgate.sealed" and two NULs. A row's additional
+ * data holds exactly one NUL and the key check's none, so no sealed blob
+ * opens as a row or the check, nor the other way round.
+ *
  * Threads: any number may call get and list while one puts or deletes;
  * changes are serialized. */
 #ifndef TG_REGISTRY_SECRETS_H
@@ -102,6 +108,21 @@ int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *e
  * tg_secrets_values_free, which wipes them. */
 int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t *n, tg_error *err);
 void tg_secrets_values_free(char **values, size_t n);
+
+/* Seals plain[0..len) (borrowed; up to TG_SECRETS_MAX_VALUE bytes) for
+ * another store to keep: *blob gets a new buffer of *bloblen bytes, the
+ * nonce, the ciphertext and the GCM tag, bound to aad[0..aadlen) (what the
+ * blob belongs to, e.g. "hook" NUL <id>), so a blob copied to another
+ * owner fails to open. Returns 0, TG_EPAYLOAD_TOO_LARGE, or TG_EINTERNAL
+ * (encryption failed). */
+int tg_secrets_seal(tg_secrets *s, const void *aad, size_t aadlen, const void *plain, size_t len,
+                    unsigned char **blob, size_t *bloblen, tg_error *err);
+/* Opens a blob tg_secrets_seal made with the same aad: *plain gets a new
+ * buffer of *len bytes plus a NUL after them, which the caller releases
+ * with tg_secrets_value_free. Returns 0, or TG_EINTERNAL (with *plain NULL)
+ * when the blob does not open: another key, another aad, or altered. */
+int tg_secrets_unseal(tg_secrets *s, const void *aad, size_t aadlen, const unsigned char *blob,
+                      size_t bloblen, unsigned char **plain, size_t *len, tg_error *err);
 
 /* Formats ms since the epoch as list's updated_at into buf (at least 25 bytes). */
 void tg_secrets_format_time(int64_t ms, char *buf, size_t size);

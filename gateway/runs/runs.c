@@ -43,7 +43,8 @@ static const char *const setup_sql[] = {
     " call_id TEXT NOT NULL, tenant TEXT NOT NULL, worker TEXT NOT NULL, version TEXT NOT NULL,"
     " trigger_kind TEXT NOT NULL, principal TEXT NOT NULL,"
     " started_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL, error_code TEXT, output_bytes INTEGER NOT NULL)",
+    " status TEXT NOT NULL, error_code TEXT, output_bytes INTEGER NOT NULL,"
+    " scheduled_ms INTEGER, attempt INTEGER)", /* a scheduled run's slot and try; else NULL */
     "CREATE UNIQUE INDEX IF NOT EXISTS runs_call ON runs (call_id)",
     "CREATE INDEX IF NOT EXISTS runs_tenant ON runs (tenant, seq)",
     "CREATE INDEX IF NOT EXISTS runs_worker ON runs (tenant, worker, seq)",
@@ -80,12 +81,35 @@ void tg_runs_format_time(int64_t ms, char *buf, size_t size)
     snprintf(buf, size, "%s.%03dZ", whole, (int)(ms % 1000));
 }
 
+/* A history written before scheduled runs were recorded lacks their columns. */
+static int add_schedule_columns(sqlite3 *db, tg_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = tg_db_prepare(db, &st, db_fail, err,
+                           "SELECT count(*) FROM pragma_table_info('runs')"
+                           " WHERE name = 'scheduled_ms'",
+                           0);
+    int row = rc ? rc : tg_db_step_row(db, st, db_fail, err);
+    bool present = row == 1 && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (row < 0) return row;
+    if (present) return 0;
+    rc = tg_db_exec(db, "ALTER TABLE runs ADD COLUMN scheduled_ms INTEGER", db_fail, err);
+    return rc ? rc : tg_db_exec(db, "ALTER TABLE runs ADD COLUMN attempt INTEGER", db_fail, err);
+}
+
 int tg_runs_open(const char *path, const tg_runs_config *config, tg_runs **out, tg_error *err)
 {
     sqlite3 *db = NULL;
     int rc = tg_db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         BUSY_TIMEOUT_MS, true, setup_sql, &db, db_fail, err);
     if (rc) {
+        *out = NULL;
+        return rc;
+    }
+    rc = add_schedule_columns(db, err);
+    if (rc) {
+        sqlite3_close(db);
         *out = NULL;
         return rc;
     }
@@ -159,13 +183,16 @@ static int insert_locked(tg_runs *r, const tg_run_summary *run, tg_error *err)
     int rc = tg_db_prepare(
         db, &st, db_fail, err,
         "INSERT INTO runs (call_id, tenant, worker, version, trigger_kind, principal, status,"
-        " error_code, started_ms, duration_ms, output_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " error_code, started_ms, duration_ms, output_bytes, scheduled_ms, attempt)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         8, run->call_id, run->tenant, run->worker, run->version ? run->version : "",
         run->trigger_kind ? run->trigger_kind : "", run->principal ? run->principal : "",
         run->status, run->error_code);
     if (!rc) rc = bind_int(db, st, 9, run->started_ms, err);
     if (!rc) rc = bind_int(db, st, 10, run->duration_ms, err);
     if (!rc) rc = bind_int(db, st, 11, run->output_bytes, err);
+    if (!rc && run->attempt) rc = bind_int(db, st, 12, run->scheduled_ms, err);
+    if (!rc && run->attempt) rc = bind_int(db, st, 13, run->attempt, err);
     if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
     sqlite3_finalize(st);
     if (rc) return rc;
@@ -229,7 +256,8 @@ int tg_runs_insert(tg_runs *r, const tg_run_summary *run, tg_error *err)
 
 #define SUMMARY_COLUMNS                                                                            \
     "r.seq, r.call_id, r.worker, r.version, r.trigger_kind, r.principal, r.started_ms,"            \
-    " r.duration_ms, r.status, r.error_code, r.output_bytes, k.seq IS NOT NULL"
+    " r.duration_ms, r.status, r.error_code, r.output_bytes, k.seq IS NOT NULL,"                   \
+    " r.scheduled_ms, r.attempt"
 
 /* The summary of the row st is on (SUMMARY_COLUMNS). Returns: new reference. */
 static json_t *summary(sqlite3_stmt *st)
@@ -247,6 +275,13 @@ static json_t *summary(sqlite3_stmt *st)
     json_object_set_new(run, "error_code",
                         sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null()
                                                                   : json_string(tg_db_text(st, 9)));
+    if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+        int64_t slot = sqlite3_column_int64(st, 12);
+        tg_runs_format_time(slot, when, sizeof when);
+        json_object_set_new(run, "scheduled_at", json_string(when));
+        json_object_set_new(run, "scheduled_ms", json_integer((json_int_t)slot));
+        json_object_set_new(run, "attempt", json_integer(sqlite3_column_int64(st, 13)));
+    }
     return run;
 }
 
@@ -326,8 +361,8 @@ int tg_runs_get(tg_runs *r, const char *tenant, const char *call_id, json_t **ou
     int row = rc ? rc : tg_db_step_row(r->db, st, db_fail, err);
     if (row == 1) {
         json_t *run = summary(st);
-        if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
-            json_t *result = json_loads(tg_db_text(st, 12), 0, NULL);
+        if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+            json_t *result = json_loads(tg_db_text(st, 14), 0, NULL);
             if (result) json_object_set_new(run, "result", result);
         }
         *out = run;

@@ -24,17 +24,20 @@ typedef struct tg_runs tg_runs;
  * pointer is borrowed for the call's duration. */
 typedef struct tg_run_summary {
     const char *call_id, *tenant, *worker, *version;
-    const char *trigger_kind; /* agent, button, schedule or cli */
+    const char *trigger_kind; /* agent, button, webhook, schedule or cli */
     const char *principal;
     int64_t started_ms;      /* wall clock, milliseconds since the epoch */
     int64_t duration_ms;     /* from taking the call to answering it */
-    const char *status;      /* ok, error (it ran and failed) or refused (it never ran) */
+    const char *status;      /* ok, error (it ran and failed), refused (it never ran), or skipped (a
+                              * scheduled run whose previous run was still going) */
     const char *error_code;  /* NULL when status is ok */
     int64_t output_bytes;    /* the worker's stdout */
     const json_t *result;    /* the CallToolResult; may be NULL */
     const char *stderr_tail; /* the worker's last stderr bytes; may be NULL */
     const json_t *logs;      /* array of the fd-3 events with a "log" field; may be NULL */
     unsigned logs_dropped;   /* log events beyond the bound, counted only */
+    int64_t scheduled_ms;    /* a scheduled run: the run time it is for */
+    unsigned attempt;        /* a scheduled run: 1 for the first try; 0 for other runs */
 } tg_run_summary;
 
 /* Per-run bound on what the log part keeps (stderr tail and events). */

@@ -28,7 +28,8 @@ static char base[256];
     " \"egress\": [{\"origin\": \"https://api.crm.example\", \"methods\": [\"GET\"],"              \
     " \"inject\": {\"header\": \"Authorization\", \"secret\": \"CRM_TOKEN\","                      \
     " \"format\": \"Bearer {}\"}}],"                                                               \
-    " \"triggers\": {\"schedule\": \"*/15 * * * *\", \"button\": true}}"
+    " \"triggers\": {\"schedule\": \"*/15 * * * *\", \"arguments\": {\"since\": %s},"              \
+    " \"button\": true}}"
 
 static void write_file(const char *dir, const char *rel, const char *content)
 {
@@ -57,7 +58,9 @@ static char *make_worker(const char *name, const char *semver, const char *since
     snprintf(dir, 512, "%s/%s", base, name);
     mkdir(dir, 0755);
     char manifest[4096];
-    snprintf(manifest, sizeof manifest, MANIFEST_FMT, semver, since_type);
+    /* Scheduled runs' arguments must pass the inputSchema at deploy. */
+    const char *since = strcmp(since_type, "string") == 0 ? "\"2026-01-01\"" : "0";
+    snprintf(manifest, sizeof manifest, MANIFEST_FMT, semver, since_type, since);
     write_file(dir, "toolgate.json", manifest);
     write_file(dir, "main.py", code);
     write_file(dir, "lib/util.py", "def f(): return 1\n");
@@ -416,7 +419,8 @@ static void test_paths_and_limits(tg_registry *reg)
     /* In memory: paths that escape, duplicates and a missing entry, all listed. */
     json_error_t jerr;
     char manifest_text[4096];
-    snprintf(manifest_text, sizeof manifest_text, MANIFEST_FMT, "3.0.0", "string");
+    snprintf(manifest_text, sizeof manifest_text, MANIFEST_FMT, "3.0.0", "string",
+             "\"2026-01-01\"");
     json_t *manifest = json_loads(manifest_text, JSON_REJECT_DUPLICATES, &jerr);
     const unsigned char code[] = "x";
     tg_registry_file files[] = {
