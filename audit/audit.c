@@ -18,6 +18,7 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
 #include "gateway/core/text.h"
+#include "gateway/core/clock.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -116,13 +117,6 @@ static int db_fail(void *err, tg_db_failure kind, const char *what, const char *
 static int fail_db(tg_error *err, sqlite3 *db, const char *what)
 {
     return tg_db_fail(db, what, db_fail, err);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t mono_ns(void)
@@ -383,7 +377,7 @@ static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
     json_decref(body);
     char *f[NF] = {KIND_RETENTION};
     unsigned char hash[HASH_LEN];
-    rc = text ? insert_record(a, ins, *seq + 1, now_ms(), f, text, prev, hash, err)
+    rc = text ? insert_record(a, ins, *seq + 1, tg_now_ms(), f, text, prev, hash, err)
               : tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
                              "audit log: cannot encode the retention record");
     free(text);
@@ -445,7 +439,7 @@ static int probe(tg_audit *a, tg_error *err)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO writable (id, at_ms) VALUES (1, %lld)",
-             (long long)now_ms());
+             (long long)tg_now_ms());
     int rc = exec(a->wdb, "BEGIN IMMEDIATE", err);
     if (!rc) rc = exec(a->wdb, sql, err);
     int moved = 0;
@@ -729,7 +723,7 @@ int tg_audit_append(tg_audit *a, const tg_audit_record *rec, int64_t deadline_ns
     }
     entry *e = tg_xcalloc(1, sizeof *e);
     e->type = E_RECORD;
-    e->time_ms = rec->time_ms ? rec->time_ms : now_ms();
+    e->time_ms = rec->time_ms ? rec->time_ms : tg_now_ms();
     for (int i = 0; i < NF; i++)
         e->f[i] = in[i] ? tg_xstrdup(in[i]) : NULL;
     e->body = body;

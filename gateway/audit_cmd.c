@@ -7,6 +7,7 @@
 #include "audit/audit.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/text.h"
+#include "gateway/core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,6 @@ typedef struct audit_args {
     long limit;
     bool json;
 } audit_args;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool parse_args(int argc, char **argv, audit_args *a)
 {
@@ -72,7 +66,7 @@ static bool parse_args(int argc, char **argv, audit_args *a)
         if (!slot || i + 1 >= argc) return false;
         *slot = argv[++i];
     }
-    int64_t now = now_ms();
+    int64_t now = tg_now_ms();
     if (a->since && !tg_parse_time_ms(a->since, now, &f->since_ms)) return false;
     if (a->until && !tg_parse_time_ms(a->until, now, &f->until_ms)) return false;
     return true;

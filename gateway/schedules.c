@@ -2,11 +2,11 @@
 #include "gateway/schedules.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct tg_schedules {
     tg_scheduler *scheduler;
@@ -21,13 +21,6 @@ typedef struct scheduled_call {
     uint64_t id;
 } scheduled_call;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report(tg_schedules *s, const char *tenant, const char *worker, uint64_t id,
                    tg_schedule_outcome outcome, const char *call_id, const char *error_code)
 {
@@ -39,7 +32,7 @@ static void report(tg_schedules *s, const char *tenant, const char *worker, uint
         .call_id = call_id,
         .error_code = error_code,
     };
-    tg_scheduler_finished(s->scheduler, &r, wall_ms());
+    tg_scheduler_finished(s->scheduler, &r, tg_now_ms());
 }
 
 static void call_done(json_t *result, void *userdata)
@@ -127,7 +120,7 @@ int tg_schedules_start(const tg_schedules_config *config, tg_schedules **out, tg
         .audit = config->audit,
         .runs = config->runs,
     };
-    int64_t now = wall_ms();
+    int64_t now = tg_now_ms();
     int rc = tg_scheduler_open(config->path, &sc, now, &s->scheduler, err);
     if (!rc) rc = tg_scheduler_sync_begin(s->scheduler, err);
     if (!rc) {
@@ -173,7 +166,8 @@ void tg_schedules_changed(tg_schedules *s, const char *tenant, const char *name)
     }
     tg_registry_error_clear(&rerr);
     tg_error err;
-    if (tg_scheduler_set(s->scheduler, tenant, name, scheduled ? &sc : NULL, wall_ms(), &err) != 0)
+    if (tg_scheduler_set(s->scheduler, tenant, name, scheduled ? &sc : NULL, tg_now_ms(), &err) !=
+        0)
         fprintf(stderr, "toolgate: schedule of %s/%s not followed: %s\n", tenant, name,
                 err.message);
     tg_registry_snapshot_unref(tool);

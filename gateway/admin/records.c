@@ -7,10 +7,10 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
 #include "gateway/core/text.h"
+#include "gateway/core/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
 {
@@ -18,19 +18,12 @@ static void reply_error(tg_http_request *req, tg_err_code code, const char *mess
                        json_pack("{s:o}", "error", tg_error_json(code, message, NULL, NULL)));
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads the time parameter name into *ms (left alone when absent). Returns
  * false after answering 400 when it is not a time. */
 static bool time_param(tg_http_request *req, const char *name, int64_t *ms)
 {
     const char *v = tg_http_query(req, name);
-    if (!v || tg_parse_time_ms(v, now_ms(), ms)) return true;
+    if (!v || tg_parse_time_ms(v, tg_now_ms(), ms)) return true;
     char *msg = tg_xasprintf("%s must be milliseconds since the epoch, an RFC 3339 time or an age "
                              "such as 24h",
                              name);

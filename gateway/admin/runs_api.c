@@ -13,12 +13,12 @@
 #include "gateway/auth/auth.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/clock.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RUNS     "/v1/runs"
 #define WORKERS  "/v1/workers/"
@@ -36,13 +36,6 @@ static void reply_store_error(tg_http_request *req, const tg_error *err)
 {
     tg_err_code code = err->code == TG_EINVALID_PARAMS ? TG_EBAD_REQUEST : err->code;
     reply_error(req, tg_err_known(code) ? code : TG_EINTERNAL, err->message);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- GET /v1/runs ---------------------------------------------------- */
@@ -183,8 +176,8 @@ static bool claim(const tg_admin *admin, tg_http_request *req, const char *tenan
     tg_runs_claim state;
     json_t *answer = NULL;
     tg_error err;
-    if (tg_runs_claim_key(admin->runs, tenant, name, key, sha, now_ms(), &state, &answer, &err) !=
-        0) {
+    if (tg_runs_claim_key(admin->runs, tenant, name, key, sha, tg_now_ms(), &state, &answer,
+                          &err) != 0) {
         reply_error(req, TG_EUNAVAILABLE, "the idempotency key cannot be checked now");
         return false;
     }

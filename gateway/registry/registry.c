@@ -17,6 +17,7 @@
 #include "gateway/core/db.h"
 #include "gateway/core/text.h"
 #include "gateway/triggers/cron.h"
+#include "gateway/core/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* schemas/worker-manifest.schema.json, built into the schema engine. */
@@ -151,13 +151,6 @@ static int fail_problems(tg_registry_error *err, json_t *details, const char *me
 }
 
 /* ---- small helpers --------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool valid_key(const char *s, size_t max)
 {
@@ -702,7 +695,7 @@ static int insert_version(sqlite3 *db, const char *tenant, const char *name, con
                   7, tenant, name, version, json_str(manifest, "version"),
                   json_str(manifest, "title"), json_str(manifest, "description"), canon);
     if (rc) return rc;
-    if (sqlite3_bind_int64(st, 8, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    if (sqlite3_bind_int64(st, 8, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
     if (!rc) rc = step_done(db, st, err);
     sqlite3_finalize(st);
     if (rc) return rc;
@@ -766,7 +759,8 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
                       : "INSERT INTO workers (tenant, name, current_version, updated_at,"
                         " created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
                   3, tenant, name, version);
-        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
+            rc = fail_db(err, db, "bind");
         if (!rc) rc = step_done(db, st, err);
         sqlite3_finalize(st);
         if (rc) goto out;
@@ -1229,7 +1223,8 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
                   "UPDATE workers SET current_version = ?3, updated_at = ?4"
                   " WHERE tenant = ?1 AND name = ?2",
                   3, tenant, name, version);
-        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
+            rc = fail_db(err, db, "bind");
         if (!rc) rc = step_done(db, st, err);
     }
     if (!rc) rc = exec(db, "COMMIT", err);
@@ -1312,7 +1307,8 @@ int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *nam
             "INSERT INTO egress_rules (tenant, name, rules, updated_at) VALUES (?1, ?2, ?3, ?4)"
             " ON CONFLICT (tenant, name) DO UPDATE SET rules = ?3, updated_at = ?4",
             3, tenant, name, text);
-        if (!rc && sqlite3_bind_int64(st, 4, now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
+            rc = fail_db(err, db, "bind");
     } else {
         rc = prep(db, &st, err, "DELETE FROM egress_rules WHERE tenant = ?1 AND name = ?2", 2,
                   tenant, name);

@@ -22,6 +22,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
+#include "gateway/core/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,13 +101,6 @@ static int check_row(const char *tenant, const char *name, tg_error *err)
         return tg_error_set(err, TG_EINVALID_PARAMS,
                             "a secret's name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
     return 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void tg_secrets_format_time(int64_t ms, char *buf, size_t size)
@@ -406,7 +400,7 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
         free(sealed);
         return tg_error_set(err, TG_EINTERNAL, "cannot encrypt secret %s", name);
     }
-    int64_t at = now_ms();
+    int64_t at = tg_now_ms();
     bool existed = false;
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&s->write_mu);

@@ -15,6 +15,7 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
 #include "vm-pool/frame.h"
+#include "gateway/core/clock.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define DEFAULT_MAX_VALUE  (64u << 10)
 #define DEFAULT_MAX_WORKER (1u << 20)
@@ -58,13 +58,6 @@ static int db_fail(void *err, tg_db_failure kind, const char *what, const char *
     if (kind == TG_DB_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "state store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "state store: %s: %s", what, detail);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int tg_state_open(const char *path, const tg_state_config *config, tg_state **out, tg_error *err)
@@ -327,7 +320,7 @@ static int put_locked(tg_state *s, const tg_state_write *w, tg_state_change *cha
     if (!rc &&
         (sqlite3_bind_blob64(st, 6, w->value ? w->value : "", w->len, SQLITE_STATIC) != SQLITE_OK ||
          sqlite3_bind_int64(st, 7, size) != SQLITE_OK ||
-         sqlite3_bind_int64(st, 8, now_ms()) != SQLITE_OK))
+         sqlite3_bind_int64(st, 8, tg_now_ms()) != SQLITE_OK))
         rc = tg_db_fail(s->wdb, "bind", db_fail, err);
     if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
     sqlite3_finalize(st);

@@ -15,6 +15,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
+#include "gateway/core/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,6 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
@@ -448,9 +448,7 @@ int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const j
     free(aad);
     char *mapping_text = mapping ? json_dumps(mapping, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     if (mapping && !mapping_text) abort(); /* only without memory (alloc.h) */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t at = tg_now_ms();
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&h->mu);
     if (!rc)

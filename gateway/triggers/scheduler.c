@@ -8,6 +8,7 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
 #include "gateway/triggers/cron.h"
+#include "gateway/core/clock.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -763,19 +764,12 @@ void tg_scheduler_finished(tg_scheduler *s, const tg_schedule_report *r, int64_t
 
 /* ---- the thread -------------------------------------------------------- */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *scheduler_thread(void *arg)
 {
     tg_scheduler *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        int64_t now = wall_ms();
+        int64_t now = tg_now_ms();
         if (s->wake_at <= now) {
             pthread_mutex_unlock(&s->mu);
             tg_scheduler_poll(s, now);
