@@ -11,6 +11,7 @@ int tg_cmd_token(int argc, char **argv);
 int tg_cmd_audit(int argc, char **argv);
 int tg_cmd_secret(int argc, char **argv);
 int tg_cmd_runs(int argc, char **argv);
+int tg_cmd_contract(int argc, char **argv);
 
 /* Returns: new string, the folder our binary is in, or NULL. */
 char *tg_binary_dir(void);

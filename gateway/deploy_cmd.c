@@ -1,7 +1,9 @@
 /* `toolgate deploy DIR`: reads a worker folder by the same rules as the
  * gateway (registry's reader) and sends it to a running gateway's admin API
  * (POST /v1/workers), so a refused manifest is reported with every problem
- * the gateway found.
+ * the gateway found. The gateway replays the folder's fixtures/ against the
+ * new version before making it current and lints its definition; the
+ * warnings and failed fixtures are also printed as lines on stderr.
  *
  * Exit status: 0 deployed, 1 refused or unreachable, 2 bad command line or
  * an unreadable folder. */
@@ -17,9 +19,12 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: toolgate deploy DIR [--url URL] [--token TOKEN]\n"
-    "  --url URL      the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
-    "  --token TOKEN  a bearer token with workers:deploy (default $TOOLGATE_TOKEN)\n";
+    "usage: toolgate deploy DIR [--url URL] [--token TOKEN] [--require-fixtures] [--strict]\n"
+    "  --url URL           the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
+    "  --token TOKEN       a bearer token with workers:deploy (default $TOOLGATE_TOKEN)\n"
+    "  --require-fixtures  refuse the version unless DIR/fixtures/ has fixtures and all pass\n"
+    "                      (the version before stays current)\n"
+    "  --strict            refuse the version when its definition has lint warnings\n";
 
 typedef struct buffer {
     char *data;
@@ -36,8 +41,38 @@ static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
+/* The checks' findings in the gateway's answer, one line each, for people
+ * reading a terminal rather than JSON. */
+static void print_findings(const char *reply)
+{
+    json_t *doc = reply ? json_loads(reply, 0, NULL) : NULL;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(doc, "warnings"), i, w)
+    {
+        fprintf(stderr, "warning: %s: %s (%s)\n",
+                json_string_value(json_object_get(w, "path")),
+                json_string_value(json_object_get(w, "message")),
+                json_string_value(json_object_get(w, "rule")));
+    }
+    json_t *fixtures = json_object_get(doc, "fixtures");
+    json_array_foreach(json_object_get(fixtures, "cases"), i, w)
+    {
+        if (!json_is_true(json_object_get(w, "passed")))
+            fprintf(stderr, "fixture %s failed: %s\n",
+                    json_string_value(json_object_get(w, "name")),
+                    json_string_value(json_object_get(w, "why")));
+    }
+    if (fixtures)
+        fprintf(stderr, "fixtures: %lld passed, %lld failed\n",
+                (long long)json_integer_value(json_object_get(fixtures, "passed")),
+                (long long)json_integer_value(json_object_get(fixtures, "failed")));
+    json_decref(doc);
+}
+
 /* Returns: new reference, the POST /v1/workers body for the folder. */
-static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size_t nfiles)
+static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size_t nfiles,
+                           bool require_fixtures, bool strict)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < nfiles; i++) {
@@ -47,14 +82,20 @@ static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size
             list, json_pack("{s:s, s:s}", "path", files[i].path, "content_base64", b64));
         free(b64);
     }
-    return json_pack("{s:O, s:o}", "manifest", manifest, "files", list);
+    return json_pack("{s:O, s:o, s:b, s:b}", "manifest", manifest, "files", list,
+                     "require_fixtures", require_fixtures, "strict", strict);
 }
 
 int tg_cmd_deploy(int argc, char **argv)
 {
     const char *dir = NULL, *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    bool require_fixtures = false, strict = false;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--require-fixtures") == 0) {
+            require_fixtures = true;
+        } else if (strcmp(argv[i], "--strict") == 0) {
+            strict = true;
+        } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
             token = argv[++i];
@@ -83,7 +124,7 @@ int tg_cmd_deploy(int argc, char **argv)
         tg_registry_error_clear(&err);
         return 2;
     }
-    json_t *body = deploy_body(manifest, files, nfiles);
+    json_t *body = deploy_body(manifest, files, nfiles, require_fixtures, strict);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     tg_registry_files_free(files, nfiles);
@@ -101,7 +142,8 @@ int tg_cmd_deploy(int argc, char **argv)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    /* The gateway answers after the version's setup and fixtures have run. */
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 900L);
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -112,6 +154,7 @@ int tg_cmd_deploy(int argc, char **argv)
     } else {
         /* The gateway's answer, as it gave it: the version, or every problem. */
         printf("%s\n", reply.data ? reply.data : "");
+        print_findings(reply.data);
         rc = status >= 200 && status < 300 ? 0 : 1;
     }
     curl_slist_free_all(headers);

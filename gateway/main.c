@@ -27,6 +27,7 @@ static const struct {
     {"audit", tg_cmd_audit, "verify, query or export a gateway's audit log"},
     {"secret", tg_cmd_secret, "set, list or delete a running gateway's secrets"},
     {"runs", tg_cmd_runs, "list a running gateway's runs, or one run's logs"},
+    {"contract", tg_cmd_contract, "replay or generate contract fixtures against a gateway"},
 };
 
 static void usage(FILE *to)

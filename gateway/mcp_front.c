@@ -28,6 +28,9 @@
 #include <strings.h>
 
 #define TOOLS_PAGE_SIZE 100
+/* Where tools/list puts a tool's definition hash, and where tools/call takes
+ * the one a client pinned. */
+#define DEFINITION_HASH_KEY "dev.toolgate/definitionHash"
 
 /* Answers with the transport's error body and the table's HTTP status. */
 static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
@@ -73,7 +76,7 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
     }
     /* Clients pin this to notice a silent change of the definition. */
     json_object_set_new(def, "_meta",
-                        json_pack("{s:s, s:s}", "dev.toolgate/definitionHash",
+                        json_pack("{s:s, s:s}", DEFINITION_HASH_KEY,
                                   tg_registry_snapshot_definition_hash(tool),
                                   "dev.toolgate/version", tg_registry_snapshot_version(tool)));
     return def;
@@ -208,6 +211,14 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
                                         "params.arguments must be an object", NULL));
         return;
     }
+    json_t *pinned = json_object_get(json_object_get(params, "_meta"), DEFINITION_HASH_KEY);
+    if (pinned && !json_is_string(pinned)) {
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
+                                        "params._meta[\"" DEFINITION_HASH_KEY
+                                        "\"] must be the string tools/list gave",
+                                        NULL));
+        return;
+    }
     tg_registry_snapshot *tool = NULL;
     tg_registry_error rerr = {0};
     int rc = tg_registry_resolve(front->registry, who->tenant, name, &tool, &rerr);
@@ -237,6 +248,7 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         .trigger_kind = "agent",
         .trace_id = traceparent_trace_id(tg_http_header(req, "traceparent"), trace_id),
         .tool = tool,
+        .pinned_definition = json_string_value(pinned),
         .arguments = args ? args : empty,
         .session_id = tg_session_id(session),
         .request_id = id,

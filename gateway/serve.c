@@ -76,23 +76,64 @@ typedef struct server_ctx {
     bool stopping;
 } server_ctx;
 
-/* Prometheus text format: what a scraper needs to see that calls run and
- * that each one is on the record. */
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(FILE *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fprintf(out, "\\%c", *v);
+        else if (*v == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*v, out);
+    }
+}
+
+static void violation_sample(void *ctx, const char *tenant, const char *name, const char *version,
+                             int64_t count)
+{
+    FILE *out = ctx;
+    fputs("toolgate_output_schema_violations_total{tenant=\"", out);
+    label_value(out, tenant);
+    fputs("\",worker=\"", out);
+    label_value(out, name);
+    fprintf(out, "\",version=\"%s\"} %lld\n", version, (long long)count);
+}
+
+/* Prometheus text format: what a scraper needs to see that calls run, that
+ * each one is on the record, and which worker versions drift from their
+ * outputSchema. */
 static void metrics(server_ctx *ctx, tg_http_request *req)
 {
-    char *text = tg_xasprintf(
-        "# HELP toolgate_sandbox_runs_total Calls handed to a sandbox to run.\n"
-        "# TYPE toolgate_sandbox_runs_total counter\n"
-        "toolgate_sandbox_runs_total %llu\n"
-        "# HELP toolgate_audit_writable Whether the audit log takes records (0 fails calls).\n"
-        "# TYPE toolgate_audit_writable gauge\n"
-        "toolgate_audit_writable %d\n"
-        "# HELP toolgate_audit_commits_total Transactions the audit log writer committed.\n"
-        "# TYPE toolgate_audit_commits_total counter\n"
-        "toolgate_audit_commits_total %llu\n",
-        (unsigned long long)tg_calls_runs(ctx->calls), tg_audit_healthy(ctx->audit) ? 1 : 0,
-        (unsigned long long)tg_audit_commits(ctx->audit));
-    tg_http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        tg_http_reply_error(req, 500, "INTERNAL", "out of memory");
+        return;
+    }
+    fprintf(out,
+            "# HELP toolgate_sandbox_runs_total Calls handed to a sandbox to run.\n"
+            "# TYPE toolgate_sandbox_runs_total counter\n"
+            "toolgate_sandbox_runs_total %llu\n"
+            "# HELP toolgate_audit_writable Whether the audit log takes records (0 fails calls).\n"
+            "# TYPE toolgate_audit_writable gauge\n"
+            "toolgate_audit_writable %d\n"
+            "# HELP toolgate_audit_commits_total Transactions the audit log writer committed.\n"
+            "# TYPE toolgate_audit_commits_total counter\n"
+            "toolgate_audit_commits_total %llu\n"
+            "# HELP toolgate_output_schema_violations_total Results that did not match the "
+            "worker version's outputSchema.\n"
+            "# TYPE toolgate_output_schema_violations_total counter\n",
+            (unsigned long long)tg_calls_runs(ctx->calls), tg_audit_healthy(ctx->audit) ? 1 : 0,
+            (unsigned long long)tg_audit_commits(ctx->audit));
+    tg_registry_error err = {0};
+    if (tg_registry_violations(ctx->admin.registry, violation_sample, out, &err) != 0) {
+        fprintf(stderr, "toolgate: /metrics without drift counts: %s\n", err.message);
+        tg_registry_error_clear(&err);
+    }
+    fclose(out);
+    tg_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
 }
 
 static void route(server_ctx *ctx, tg_http_request *req)
@@ -152,17 +193,17 @@ static void handle(tg_http_request *req, void *userdata)
  * worker's schedule may have come, changed or gone, and a deleted worker's
  * state goes with it, so that a worker deployed later under its name starts
  * clean. */
-static void registry_changed(const char *tenant, const char *name, tg_registry_event event,
-                             void *userdata)
+static void registry_changed(const tg_registry_change *change, void *userdata)
 {
     server_ctx *ctx = userdata;
-    tg_mcp_front_tools_changed(&ctx->front, tenant);
-    tg_schedules_changed(ctx->schedules, tenant, name);
+    /* New code under the same definition is nothing a client must relist. */
+    if (change->definition_changed) tg_mcp_front_tools_changed(&ctx->front, change->tenant);
+    tg_schedules_changed(ctx->schedules, change->tenant, change->name);
     tg_error err;
-    if (event == TG_REGISTRY_DELETED &&
-        tg_state_delete_worker(ctx->state, tenant, name, NULL, &err) != 0)
-        fprintf(stderr, "toolgate: the state of deleted worker %s/%s stays: %s\n", tenant, name,
-                err.message);
+    if (change->event == TG_REGISTRY_DELETED &&
+        tg_state_delete_worker(ctx->state, change->tenant, change->name, NULL, &err) != 0)
+        fprintf(stderr, "toolgate: the state of deleted worker %s/%s stays: %s\n", change->tenant,
+                change->name, err.message);
 }
 
 /* The gateway's own URL, as clients on this host reach it. A wildcard
@@ -294,12 +335,27 @@ static int secret_values(void *ctx, const char *tenant, char ***values, size_t *
  * The insert runs here, on the pipeline thread after the answer went out:
  * without an fsync (runs.h) it costs tens of microseconds, less than a queue
  * and a writer thread would be worth. */
+typedef struct finished_ctx {
+    tg_runs *runs;
+    tg_registry *registry;
+} finished_ctx;
+
+/* Drift (a result that broke the tool's outputSchema) is also counted on
+ * the version, where /metrics and GET /v1/workers/{name} show it. */
 static void run_finished(void *ctx, const tg_run_summary *run)
 {
+    finished_ctx *fin = ctx;
     tg_error err;
-    if (tg_runs_insert(ctx, run, &err) != 0)
+    if (tg_runs_insert(fin->runs, run, &err) != 0)
         fprintf(stderr, "toolgate: run %s not kept in the history: %s\n", run->call_id,
                 err.message);
+    tg_registry_error rerr = {0};
+    if (run->error_code && strcmp(run->error_code, tg_err_name(TG_EOUTPUT_SCHEMA_VIOLATION)) == 0 &&
+        tg_registry_note_violation(fin->registry, run->tenant, run->worker, run->version, &rerr)) {
+        fprintf(stderr, "toolgate: drift of %s/%s not counted: %s\n", run->tenant, run->worker,
+                rerr.message);
+        tg_registry_error_clear(&rerr);
+    }
 }
 
 /* Retention: once at start and then hourly, records older than the
@@ -671,6 +727,7 @@ int tg_cmd_serve(int argc, char **argv)
 
     int rc = 1;
     tg_registry *registry = NULL;
+    finished_ctx finished;
     tg_audit *audit = NULL;
     tg_secrets *secrets = NULL;
     tg_runs *runs = NULL;
@@ -784,8 +841,10 @@ int tg_cmd_serve(int argc, char **argv)
     o.calls.state = state;
     o.calls.secret_values = secret_values;
     o.calls.secrets_ctx = secrets;
+    finished.runs = runs;
+    finished.registry = registry;
     o.calls.on_finished = run_finished;
-    o.calls.finished_ctx = runs;
+    o.calls.finished_ctx = &finished;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
         fprintf(stderr, "toolgate: cannot start the call pipeline\n");
         goto out;

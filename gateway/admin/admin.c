@@ -8,6 +8,7 @@
 #include "gateway/core/errors.h"
 
 #include "gateway/auth/auth.h"
+#include "gateway/registry/lint.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -59,18 +60,6 @@ static bool recorded(const tg_admin *admin, tg_http_request *req, const char *ki
     return false;
 }
 
-/* Runs the setup of name's current version, if it has one and no template
- * yet. Returns NULL, or the tool error result saying why it cannot run. */
-static json_t *prepare(tg_admin *admin, const char *name)
-{
-    if (!admin->calls) return NULL;
-    tg_registry_snapshot *tool = NULL;
-    if (tg_registry_resolve(admin->registry, admin->tenant, name, &tool, NULL) != 0) return NULL;
-    json_t *error = tg_calls_prepare(admin->calls, tool);
-    tg_registry_snapshot_unref(tool);
-    return error;
-}
-
 /* Decodes base64 into a new buffer; returns false when s is not base64. */
 static bool unbase64(const char *s, unsigned char **out, size_t *len)
 {
@@ -89,24 +78,173 @@ static bool unbase64(const char *s, unsigned char **out, size_t *len)
     return true;
 }
 
-static void reply_deployed(tg_http_request *req, const json_t *manifest,
-                           const tg_registry_deploy_result *res, const json_t *setup_error)
+/* A deploy's checks and what they found. */
+typedef struct deploy_checks {
+    bool require_fixtures; /* a failing or missing fixture refuses the version */
+    bool strict;           /* a lint warning refuses the version */
+    json_t *warnings;      /* tg_lint_tool's, of the new definition */
+    json_t *fixtures;      /* tg_admin_run_fixtures's, or NULL when not run */
+    json_t *setup_error;   /* the setup's tool error result, or NULL */
+} deploy_checks;
+
+/* The fixtures that failed, as error details a client reads like any other. */
+static json_t *failed_fixtures(const json_t *fixtures)
 {
-    if (setup_error) {
-        /* The version is stored and current, but cannot run: its calls
-         * answer the same error until a version with a working setup. */
-        json_t *error = json_object_get(json_object_get(setup_error, "structuredContent"), "error");
-        tg_http_reply_json(req, (unsigned)tg_err_http_status(TG_ESETUP_FAILED),
-                           json_pack("{s:O, s:s}", "error", error, "version", res->version));
-    } else {
-        tg_http_reply_json(req, res->created ? 201 : 200,
-                           json_pack("{s:O, s:s, s:b, s:b}", "name",
-                                     json_object_get(manifest, "name"), "version", res->version,
-                                     "created", res->created, "current_changed", res->changed));
+    json_t *details = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(fixtures, "cases"), i, c)
+    {
+        if (json_is_true(json_object_get(c, "passed"))) continue;
+        char *path =
+            tg_xasprintf("/fixtures/%s.json", json_string_value(json_object_get(c, "name")));
+        json_array_append_new(details, json_pack("{s:s, s:s, s:O}", "path", path, "keyword",
+                                                 "fixture", "message", json_object_get(c, "why")));
+        free(path);
     }
+    if (json_integer_value(json_object_get(fixtures, "passed")) +
+            json_integer_value(json_object_get(fixtures, "failed")) ==
+        0)
+        json_array_append_new(details,
+                              json_pack("{s:s, s:s, s:s}", "path", "/fixtures", "keyword",
+                                        "fixture", "message",
+                                        "the worker has no fixtures (fixtures/NAME.json) to check it with"));
+    return details;
 }
 
-/* POST /v1/workers: {"manifest": {...}, "files": [{"path", "content_base64"}]}. */
+/* Why the checks refuse the version (a code, with *details new), or 0. */
+static tg_err_code refusal(const deploy_checks *c, json_t **details)
+{
+    if (c->strict && json_array_size(c->warnings)) {
+        *details = json_incref(c->warnings);
+        return TG_EDEFINITION_LINT;
+    }
+    if (c->require_fixtures &&
+        (!c->fixtures || json_integer_value(json_object_get(c->fixtures, "failed")) ||
+         !json_integer_value(json_object_get(c->fixtures, "passed")))) {
+        *details = failed_fixtures(c->fixtures);
+        return TG_EFIXTURES_FAILED;
+    }
+    return 0;
+}
+
+static void reply_deployed(tg_http_request *req, const json_t *manifest,
+                           const tg_registry_deploy_result *res, const deploy_checks *c)
+{
+    if (c->setup_error) {
+        /* The version is stored and current, but cannot run: its calls
+         * answer the same error until a version with a working setup. */
+        json_t *error =
+            json_object_get(json_object_get(c->setup_error, "structuredContent"), "error");
+        tg_http_reply_json(req, (unsigned)tg_err_http_status(TG_ESETUP_FAILED),
+                           json_pack("{s:O, s:s}", "error", error, "version", res->version));
+        return;
+    }
+    json_t *body = json_pack("{s:O, s:s, s:b, s:b, s:O}", "name", json_object_get(manifest, "name"),
+                             "version", res->version, "created", res->created, "current_changed",
+                             res->changed, "warnings", c->warnings);
+    if (c->fixtures) json_object_set(body, "fixtures", c->fixtures);
+    tg_http_reply_json(req, res->created ? 201 : 200, body);
+}
+
+/* A summary of the checks for the deploy's audit record. */
+static json_t *checks_record(const tg_registry_deploy_result *res, size_t nfiles,
+                             const deploy_checks *c)
+{
+    json_t *body = json_pack("{s:s, s:b, s:b, s:I, s:I}", "version", res->version, "created",
+                             res->created, "current_changed", res->changed, "files",
+                             (json_int_t)nfiles, "warnings",
+                             (json_int_t)json_array_size(c->warnings));
+    if (c->fixtures)
+        json_object_set_new(body, "fixtures",
+                            json_pack("{s:O, s:O}", "passed",
+                                      json_object_get(c->fixtures, "passed"), "failed",
+                                      json_object_get(c->fixtures, "failed")));
+    return body;
+}
+
+/* Answers a deploy its checks refused, after dropping the version when this
+ * deploy stored it first. */
+static void refuse_version(tg_admin *admin, tg_http_request *req, const char *name,
+                           tg_registry_deploy_result *res, size_t nfiles, const deploy_checks *c,
+                           tg_err_code refused, json_t *details)
+{
+    tg_registry_error err = {0};
+    if (res->created &&
+        tg_registry_discard(admin->registry, admin->tenant, name, res->version, &err) != 0) {
+        fprintf(stderr, "toolgate: refused version %s of %s/%s stays stored: %s\n", res->version,
+                admin->tenant, name, err.message);
+        tg_registry_error_clear(&err);
+    }
+    res->created = false;
+    if (!recorded(admin, req, "deploy", name,
+                  refused == TG_EDEFINITION_LINT ? "lint_refused" : "fixtures_failed",
+                  checks_record(res, nfiles, c)))
+        return;
+    json_t *body =
+        json_pack("{s:o, s:s, s:O}", "error", tg_error_json(refused, NULL, details, NULL),
+                  "version", res->version, "warnings", c->warnings);
+    if (c->fixtures) json_object_set(body, "fixtures", c->fixtures);
+    tg_http_reply_json(req, (unsigned)tg_err_http_status(refused), body);
+}
+
+/* The new version is stored aside (staged), linted, set up and checked
+ * against its fixtures, and only then made current: a refused version never
+ * serves a call, and the one before it keeps serving. */
+static void deploy_checked(tg_admin *admin, tg_http_request *req, json_t *manifest,
+                           const tg_registry_file *files, size_t nfiles, deploy_checks *c)
+{
+    const char *name = json_string_value(json_object_get(manifest, "name"));
+    tg_registry_deploy_result res;
+    tg_registry_error err = {0};
+    tg_registry_snapshot *staged = NULL;
+    int rc = tg_registry_stage(admin->registry, admin->tenant, manifest, files, nfiles, &res, &err);
+    if (!rc)
+        rc = tg_registry_resolve_version(admin->registry, admin->tenant, name, res.version,
+                                         &staged, &err);
+    if (rc != 0) {
+        reply_registry_error(req, rc, &err);
+        return;
+    }
+    c->warnings = tg_lint_tool(manifest, NULL);
+    if (admin->calls && !(c->strict && json_array_size(c->warnings))) {
+        c->setup_error = tg_calls_prepare(admin->calls, staged);
+        c->fixtures = tg_admin_run_fixtures(admin->calls, staged, admin->who->principal);
+    }
+    tg_registry_snapshot_unref(staged);
+    json_t *details = NULL;
+    tg_err_code refused = refusal(c, &details);
+    if (refused) {
+        refuse_version(admin, req, name, &res, nfiles, c, refused, details);
+        json_decref(details);
+        return;
+    }
+    tg_registry_snapshot *current = NULL;
+    res.changed = tg_registry_resolve(admin->registry, admin->tenant, name, &current, NULL) != 0 ||
+                  strcmp(tg_registry_snapshot_version(current), res.version) != 0;
+    tg_registry_snapshot_unref(current);
+    if ((rc = tg_registry_rollback(admin->registry, admin->tenant, name, res.version, &err)) != 0)
+        reply_registry_error(req, rc, &err);
+    else if (recorded(admin, req, "deploy", name, c->setup_error ? "setup_failed" : "ok",
+                      checks_record(&res, nfiles, c)))
+        reply_deployed(req, manifest, &res, c);
+}
+
+/* A boolean option of the deploy body; false after answering 400 when it
+ * is there but not a boolean. */
+static bool flag(tg_http_request *req, const json_t *doc, const char *key, bool *out)
+{
+    json_t *v = json_object_get(doc, key);
+    *out = json_is_true(v);
+    if (!v || json_is_boolean(v)) return true;
+    char *message = tg_xasprintf("\"%s\" must be true or false", key);
+    reply_error(req, TG_EBAD_REQUEST, message, NULL);
+    free(message);
+    return false;
+}
+
+/* POST /v1/workers: {"manifest": {...}, "files": [{"path", "content_base64"}],
+ * "require_fixtures": bool, "strict": bool}. */
 static void deploy(tg_admin *admin, tg_http_request *req)
 {
     size_t len;
@@ -122,6 +260,12 @@ static void deploy(tg_admin *admin, tg_http_request *req)
                           "\"content_base64\"}]}"
                         : "the body is not valid JSON",
                     NULL);
+        json_decref(doc);
+        return;
+    }
+    deploy_checks checks = {0};
+    if (!flag(req, doc, "require_fixtures", &checks.require_fixtures) ||
+        !flag(req, doc, "strict", &checks.strict)) {
         json_decref(doc);
         return;
     }
@@ -144,26 +288,13 @@ static void deploy(tg_admin *admin, tg_http_request *req)
         }
         list[i] = (tg_registry_file){path, data, dlen};
     }
-    if (json_array_size(problems)) {
+    if (json_array_size(problems))
         reply_error(req, TG_EBAD_REQUEST, "the files are malformed", problems);
-    } else {
-        tg_registry_deploy_result res;
-        tg_registry_error err = {0};
-        int rc =
-            tg_registry_deploy(admin->registry, admin->tenant, manifest, list, nfiles, &res, &err);
-        json_t *setup_error = NULL;
-        const char *name = json_string_value(json_object_get(manifest, "name"));
-        if (rc == 0) setup_error = prepare(admin, name);
-        if (rc != 0) {
-            reply_registry_error(req, rc, &err);
-        } else if (recorded(admin, req, "deploy", name, setup_error ? "setup_failed" : "ok",
-                            json_pack("{s:s, s:b, s:b, s:I}", "version", res.version, "created",
-                                      res.created, "current_changed", res.changed, "files",
-                                      (json_int_t)nfiles))) {
-            reply_deployed(req, manifest, &res, setup_error);
-        }
-        json_decref(setup_error);
-    }
+    else
+        deploy_checked(admin, req, manifest, list, nfiles, &checks);
+    json_decref(checks.warnings);
+    json_decref(checks.fixtures);
+    json_decref(checks.setup_error);
     for (size_t i = 0; i < nfiles; i++)
         free((void *)list[i].data);
     free(list);
@@ -308,6 +439,14 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
             if (recorded(admin, req, "deploy", name, "deleted", NULL))
                 tg_http_reply(req, 204, NULL, NULL, 0);
         }
+    } else if (strcmp(action, "versions") == 0 && strcmp(method, "GET") == 0) {
+        if ((rc = tg_registry_get(admin->registry, admin->tenant, name, &out, &err)) != 0)
+            reply_registry_error(req, rc, &err);
+        else
+            tg_http_reply_json(req, 200,
+                               json_pack("{s:s, s:O}", "name", name, "versions",
+                                         json_object_get(out, "versions")));
+        json_decref(out);
     } else if (strcmp(action, "rollback") == 0 && strcmp(method, "POST") == 0) {
         rollback(admin, req, name);
     } else if (strcmp(action, "egress") == 0) {

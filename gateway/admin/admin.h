@@ -25,9 +25,13 @@ typedef struct tg_admin {
 /* Answers one request under /v1/workers for who (its tenant's workers only;
  * every endpoint needs the workers:deploy scope):
  *   GET    /v1/workers                   {"workers": [...]}
- *   POST   /v1/workers                   deploy {"manifest", "files": [{path, content_base64}]};
- *                                        a manifest's setup runs before the answer
+ *   POST   /v1/workers                   deploy {"manifest", "files": [{path, content_base64}],
+ *                                        "require_fixtures", "strict"}: the version is
+ *                                        staged, linted, set up and replayed against
+ *                                        its fixtures (fixtures/NAME.json) before it is current
  *   GET    /v1/workers/{name}            the worker with its versions
+ *   GET    /v1/workers/{name}/versions   {"name", "versions": [...]}, each with its
+ *                                        definition hash and drift count
  *   POST   /v1/workers/{name}/rollback   {"version"}
  *   GET|PUT|DELETE /v1/workers/{name}/egress   the rules in force, set, or back to the manifest's
  *   DELETE /v1/workers/{name}               its hooks go with it
@@ -37,6 +41,13 @@ typedef struct tg_admin {
  * deploy record with status "deleted"): none is made while the log is
  * unwritable, and one whose record then fails answers AUDIT_UNAVAILABLE. */
 void tg_admin_handle(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* Replays the fixtures kept with tool's version (its files fixtures/NAME.json,
+ * gateway/contract/fixture.h) through the call pipeline as principal, one
+ * after another, and waits for them. Returns: new reference,
+ * {passed, failed, cases: [{name, passed, why}]} (why only when failed);
+ * passed + failed is 0 when the version has no fixtures. */
+json_t *tg_admin_run_fixtures(tg_calls *calls, tg_registry_snapshot *tool, const char *principal);
 
 /* The paging parameters every listing takes: limit (1 to 1000) read into
  * *limit (0 when absent). Returns false after answering 400. */

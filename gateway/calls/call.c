@@ -54,7 +54,7 @@ typedef struct job {
     tg_call_event_fn on_event;
     tg_call_done_fn done;
     void *userdata;
-    char *principal, *trigger_kind;
+    char *principal, *trigger_kind, *pinned_definition;
     int64_t scheduled_ms;
     unsigned attempt;
     char call_id[ID_HEX + 1], trace_id[ID_HEX + 1];
@@ -113,6 +113,7 @@ static void job_free(job *j)
     free(j->session_id);
     free(j->principal);
     free(j->trigger_kind);
+    free(j->pinned_definition);
     free(j->err_tail);
     json_decref(j->logs);
     free(j);
@@ -499,6 +500,15 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
     *used = NULL;
     *begun = false;
     int64_t mark = tg_frame_now_ns();
+    const char *current = tg_registry_snapshot_definition_hash(j->tool);
+    if (j->pinned_definition && strcmp(j->pinned_definition, current) != 0) {
+        char *message = tg_xasprintf("the call pinned definition %.64s; the tool's is now %s",
+                                     j->pinned_definition, current);
+        json_t *refusal =
+            tg_tool_error_result(TG_EDEFINITION_CHANGED, message, NULL, j->call_id);
+        free(message);
+        return refusal;
+    }
     json_t *refusal = NULL;
     int rc = tg_call_check_arguments(j->tool, j->arguments, j->call_id, &refusal);
     j->facts.phase_ns[PH_VALIDATE] = lap(&mark);
@@ -832,6 +842,7 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     j->request_id = r->request_id ? json_incref((json_t *)r->request_id) : NULL;
     j->principal = r->principal ? tg_xstrdup(r->principal) : NULL;
     j->trigger_kind = r->trigger_kind ? tg_xstrdup(r->trigger_kind) : NULL;
+    j->pinned_definition = r->pinned_definition ? tg_xstrdup(r->pinned_definition) : NULL;
     j->scheduled_ms = r->scheduled_ms;
     j->attempt = r->attempt;
     random_hex(j->call_id);

@@ -40,10 +40,15 @@ typedef struct tg_call_request {
     const char *session_id;     /* with request_id, names the call for cancellation; may be NULL */
     const json_t *request_id;   /* borrowed; may be NULL */
     const char *principal;      /* who asked, for the audit log ("<tenant>/<sub>") */
-    const char *trigger_kind;   /* agent, button, webhook, schedule or cli */
+    const char *trigger_kind;   /* agent, button, webhook, schedule, cli or contract */
     const char *trace_id; /* 32 hex digits from the caller's traceparent, or NULL for a new one */
     int64_t scheduled_ms; /* a scheduled run: the run time it is for, kept in the history */
     unsigned attempt;     /* a scheduled run: its try, from 1; 0 for any other call */
+    /* The definition hash the caller pinned (from tools/list _meta), or NULL:
+     * a call made against a definition that has since changed is refused
+     * with DEFINITION_CHANGED before its arguments are even read, since the
+     * caller built them for a tool that no longer exists as it saw it. */
+    const char *pinned_definition;
     tg_call_event_fn on_event; /* may be NULL */
     tg_call_done_fn done;
     void *userdata;

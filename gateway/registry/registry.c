@@ -284,6 +284,10 @@ static const char *const migrations[] = {
     "CREATE TABLE egress_rules ("
     "  tenant TEXT NOT NULL, name TEXT NOT NULL, rules TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL, PRIMARY KEY (tenant, name));",
+    /* Results that did not match the version's outputSchema: drift, counted
+     * where it happened. */
+    "ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -477,9 +481,11 @@ void tg_registry_set_change_callback(tg_registry *reg, tg_registry_change_fn fn,
     reg->change_userdata = userdata;
 }
 
-static void notify(tg_registry *reg, const char *tenant, const char *name, tg_registry_event ev)
+static void notify(tg_registry *reg, const char *tenant, const char *name, tg_registry_event ev,
+                   bool definition_changed)
 {
-    if (reg->change_fn) reg->change_fn(tenant, name, ev, reg->change_userdata);
+    tg_registry_change change = {tenant, name, ev, definition_changed};
+    if (reg->change_fn) reg->change_fn(&change, reg->change_userdata);
 }
 
 /* ---- snapshot cache -------------------------------------------------- */
@@ -529,13 +535,16 @@ static tg_registry_snapshot *cache_insert(tg_registry *reg, tg_registry_snapshot
     return ret;
 }
 
-static void cache_forget(tg_registry *reg, const char *tenant, const char *name)
+/* Drops the cached snapshots of name's version (NULL: of every version). */
+static void cache_forget(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version)
 {
     cache_entry *dropped = NULL;
     pthread_mutex_lock(&reg->cache_mu);
     for (cache_entry **pp = &reg->cache; *pp;) {
         cache_entry *e = *pp;
-        if (strcmp(e->snap->tenant, tenant) == 0 && strcmp(e->snap->name, name) == 0) {
+        if (strcmp(e->snap->tenant, tenant) == 0 && strcmp(e->snap->name, name) == 0 &&
+            (!version || strcmp(e->snap->version, version) == 0)) {
             *pp = e->next;
             e->next = dropped;
             dropped = e;
@@ -716,15 +725,72 @@ static int insert_version(sqlite3 *db, const char *tenant, const char *name, con
     return rc;
 }
 
+/* The definition hash of a stored version of name into out. */
+static int stored_definition(sqlite3 *db, const char *tenant, const char *name,
+                             const char *version, char out[65], tg_registry_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(db, &st, err,
+                  "SELECT manifest FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
+                  tenant, name, version);
+    int row = rc ? rc : step_row(db, st, err);
+    if (row == 1) {
+        json_t *manifest = json_loads(tg_db_text(st, 0), 0, NULL);
+        if (!manifest || definition_hash(manifest, out) != 0)
+            rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
+        json_decref(manifest);
+    } else {
+        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Inside a write transaction: makes version current (a worker row for a new
+ * worker), noting whether the definition clients see changed with it. */
+static int make_current(sqlite3 *db, const char *tenant, const char *name, const char *version,
+                        bool *changed, bool *definition_changed, tg_registry_error *err)
+{
+    *changed = *definition_changed = false;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
+                  2, tenant, name);
+    if (rc) return rc;
+    int row = step_row(db, st, err);
+    char old[65] = "";
+    if (row == 1) snprintf(old, sizeof old, "%s", tg_db_text(st, 0));
+    sqlite3_finalize(st);
+    if (row < 0) return row;
+    if (row == 1 && strcmp(old, version) == 0) return 0;
+    char before[65] = "", after[65];
+    if (row == 1 && (rc = stored_definition(db, tenant, name, old, before, err)) != 0) return rc;
+    if ((rc = stored_definition(db, tenant, name, version, after, err)) != 0) return rc;
+    rc = prep(db, &st, err,
+              row ? "UPDATE workers SET current_version = ?3, updated_at = ?4"
+                    " WHERE tenant = ?1 AND name = ?2"
+                  : "INSERT INTO workers (tenant, name, current_version, updated_at,"
+                    " created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+              3, tenant, name, version);
+    if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    if (!rc) rc = step_done(db, st, err);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    *changed = true;
+    *definition_changed = strcmp(before, after) != 0;
+    return 0;
+}
+
 /* The write half of a deploy, under write_mu: store the version when it is
- * new, then make it current. */
+ * new, then make it current unless it is only staged. */
 static int store_version(tg_registry *reg, const char *tenant, const char *name,
                          const char *version, json_t *manifest, const char *canon,
-                         const tg_registry_file *files, size_t nfiles,
-                         tg_registry_deploy_result *res, tg_registry_error *err)
+                         const tg_registry_file *files, size_t nfiles, bool stage,
+                         tg_registry_deploy_result *res, bool *definition_changed,
+                         tg_registry_error *err)
 {
     sqlite3 *db = reg->wdb;
     sqlite3_stmt *st = NULL;
+    *definition_changed = false;
     int rc = exec(db, "BEGIN IMMEDIATE", err);
     if (rc) return rc;
 
@@ -741,43 +807,19 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
         if (rc) goto out;
         res->created = true;
     }
-
-    rc = prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
-              2, tenant, name);
-    if (rc) goto out;
-    int row = step_row(db, st, err);
-    bool same = row == 1 && strcmp(tg_db_text(st, 0), version) == 0;
-    sqlite3_finalize(st);
-    if (row < 0) {
-        rc = row;
-        goto out;
-    }
-    if (!same) {
-        rc = prep(db, &st, err,
-                  row ? "UPDATE workers SET current_version = ?3, updated_at = ?4"
-                        " WHERE tenant = ?1 AND name = ?2"
-                      : "INSERT INTO workers (tenant, name, current_version, updated_at,"
-                        " created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                  3, tenant, name, version);
-        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
-            rc = fail_db(err, db, "bind");
-        if (!rc) rc = step_done(db, st, err);
-        sqlite3_finalize(st);
-        if (rc) goto out;
-        res->changed = true;
-    }
-    rc = exec(db, "COMMIT", err);
+    if (!stage) rc = make_current(db, tenant, name, version, &res->changed, definition_changed, err);
+    if (!rc) rc = exec(db, "COMMIT", err);
 out:
     if (rc) {
         exec(db, "ROLLBACK", NULL);
-        res->created = res->changed = false;
+        res->created = res->changed = *definition_changed = false;
     }
     return rc;
 }
 
-int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
-                       const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
-                       tg_registry_error *err)
+static int deploy_as(tg_registry *reg, const char *tenant, json_t *manifest,
+                     const tg_registry_file *files, size_t nfiles, bool stage,
+                     tg_registry_deploy_result *res, tg_registry_error *err)
 {
     if (!reg || !res || !json_is_object(manifest) || (nfiles && !files))
         return fail(err, TG_REGISTRY_EARG, "a manifest object and a result are required");
@@ -815,14 +857,30 @@ int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
         goto out;
     }
     const char *name = json_str(manifest, "name");
+    bool definition_changed;
     pthread_mutex_lock(&reg->write_mu);
-    rc = store_version(reg, tenant, name, res->version, manifest, canon, files, nfiles, res, err);
+    rc = store_version(reg, tenant, name, res->version, manifest, canon, files, nfiles, stage, res,
+                       &definition_changed, err);
     pthread_mutex_unlock(&reg->write_mu);
-    if (!rc && res->changed) notify(reg, tenant, name, TG_REGISTRY_DEPLOYED);
+    if (!rc && res->changed) notify(reg, tenant, name, TG_REGISTRY_DEPLOYED, definition_changed);
 out:
     free(canon);
     free(order);
     return rc;
+}
+
+int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
+                       const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
+                       tg_registry_error *err)
+{
+    return deploy_as(reg, tenant, manifest, files, nfiles, false, res, err);
+}
+
+int tg_registry_stage(tg_registry *reg, const char *tenant, json_t *manifest,
+                      const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
+                      tg_registry_error *err)
+{
+    return deploy_as(reg, tenant, manifest, files, nfiles, true, res, err);
 }
 
 /* ---- deploy from a folder -------------------------------------------- */
@@ -1150,13 +1208,21 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
         rc = fail(err, TG_REGISTRY_EINTERNAL, "stored manifest of %s: %s", name, jerr.text);
         goto out;
     }
-    res = json_pack("{s:s, s:o, s:o, s:I}", "name", name, "version", col_json_str(st, 0),
-                    "manifest", manifest, "updated_at", (json_int_t)sqlite3_column_int64(st, 1));
+    char current_definition[65];
+    if (definition_hash(manifest, current_definition) != 0) {
+        json_decref(manifest);
+        rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
+        goto out;
+    }
+    res = json_pack("{s:s, s:o, s:s, s:o, s:I}", "name", name, "version", col_json_str(st, 0),
+                    "definition_hash", current_definition, "manifest", manifest, "updated_at",
+                    (json_int_t)sqlite3_column_int64(st, 1));
     sqlite3_finalize(st);
     st = NULL;
 
     rc = prep(db, &st, err,
-              "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version FROM versions v"
+              "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version, v.manifest,"
+              " v.output_violations, v.last_violation_at FROM versions v"
               " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"
               " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, v.rowid",
               2, tenant, name);
@@ -1166,11 +1232,27 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
             rc = row;
             break;
         }
-        json_array_append_new(versions,
-                              json_pack("{s:o, s:o, s:I, s:b}", "version", col_json_str(st, 0),
-                                        "semver", col_json_str(st, 1), "created_at",
-                                        (json_int_t)sqlite3_column_int64(st, 2), "current",
-                                        sqlite3_column_int(st, 3)));
+        json_t *stored = json_loads(tg_db_text(st, 4), 0, NULL);
+        char hash[65];
+        if (!stored || definition_hash(stored, hash) != 0) {
+            json_decref(stored);
+            rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
+            break;
+        }
+        json_decref(stored);
+        bool current = sqlite3_column_int(st, 3);
+        json_int_t violations = (json_int_t)sqlite3_column_int64(st, 5);
+        json_t *last = sqlite3_column_type(st, 6) == SQLITE_NULL
+                           ? json_null()
+                           : json_integer((json_int_t)sqlite3_column_int64(st, 6));
+        json_array_append_new(
+            versions, json_pack("{s:o, s:o, s:I, s:b, s:s, s:I, s:o}", "version",
+                                col_json_str(st, 0), "semver", col_json_str(st, 1), "created_at",
+                                (json_int_t)sqlite3_column_int64(st, 2), "current", current,
+                                "definition_hash", hash, "output_schema_violations", violations,
+                                "last_violation_at", last));
+        if (current)
+            json_object_set_new(res, "output_schema_violations", json_integer(violations));
     }
     if (!rc) {
         json_object_set_new(res, "versions", versions);
@@ -1198,42 +1280,46 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
         return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
     pthread_mutex_lock(&reg->write_mu);
     sqlite3 *db = reg->wdb;
-    sqlite3_stmt *st = NULL;
-    bool changed = false;
+    bool changed = false, definition_changed = false;
     int rc = exec(db, "BEGIN IMMEDIATE", err);
-    if (rc) goto unlock;
-    rc = prep(db, &st, err,
-              "SELECT w.current_version FROM workers w JOIN versions v"
-              " ON v.tenant = w.tenant AND v.name = w.name"
-              " WHERE w.tenant = ?1 AND w.name = ?2 AND v.hash = ?3",
-              3, tenant, name, version);
-    if (rc) goto out;
-    int row = step_row(db, st, err);
-    if (row <= 0) {
-        rc = row < 0
-                 ? row
-                 : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
-        goto out;
-    }
-    changed = strcmp(tg_db_text(st, 0), version) != 0;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (changed) {
-        rc = prep(db, &st, err,
-                  "UPDATE workers SET current_version = ?3, updated_at = ?4"
-                  " WHERE tenant = ?1 AND name = ?2",
-                  3, tenant, name, version);
-        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
-            rc = fail_db(err, db, "bind");
-        if (!rc) rc = step_done(db, st, err);
+    if (!rc) rc = make_current(db, tenant, name, version, &changed, &definition_changed, err);
+    if (!rc) rc = exec(db, "COMMIT", err);
+    if (rc) exec(db, "ROLLBACK", NULL);
+    pthread_mutex_unlock(&reg->write_mu);
+    if (!rc && changed) notify(reg, tenant, name, TG_REGISTRY_ROLLED_BACK, definition_changed);
+    return rc;
+}
+
+int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name,
+                        const char *version, tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
+        !version)
+        return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
+    static const char *const sql[] = {
+        "SELECT 1 FROM workers WHERE tenant = ?1 AND name = ?2 AND current_version = ?3",
+        "DELETE FROM files WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
+        "DELETE FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
+    };
+    pthread_mutex_lock(&reg->write_mu);
+    sqlite3 *db = reg->wdb;
+    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        rc = prep(db, &st, err, sql[i], 3, tenant, name, version);
+        int row = rc ? rc : i == 0 ? step_row(db, st, err) : step_done(db, st, err);
+        sqlite3_finalize(st);
+        if (i == 0 && row == 1)
+            rc = fail(err, TG_REGISTRY_EINVALID, "version %s of %s is current", version, name);
+        else if (row < 0)
+            rc = row;
+        else if (i == 2 && sqlite3_changes(db) == 0)
+            rc = fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
     }
     if (!rc) rc = exec(db, "COMMIT", err);
-out:
-    sqlite3_finalize(st);
     if (rc) exec(db, "ROLLBACK", NULL);
-unlock:
     pthread_mutex_unlock(&reg->write_mu);
-    if (!rc && changed) notify(reg, tenant, name, TG_REGISTRY_ROLLED_BACK);
+    if (!rc) cache_forget(reg, tenant, name, version);
     return rc;
 }
 
@@ -1263,8 +1349,8 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
     if (rc) exec(db, "ROLLBACK", NULL);
     pthread_mutex_unlock(&reg->write_mu);
     if (rc) return rc;
-    cache_forget(reg, tenant, name);
-    notify(reg, tenant, name, TG_REGISTRY_DELETED);
+    cache_forget(reg, tenant, name, NULL);
+    notify(reg, tenant, name, TG_REGISTRY_DELETED, true);
     return 0;
 }
 
@@ -1424,8 +1510,9 @@ out:
     return 0;
 }
 
-int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
-                        tg_registry_snapshot **out, tg_registry_error *err)
+/* The snapshot of version (NULL: the current one) of tenant's tool name. */
+static int resolve_at(tg_registry *reg, const char *tenant, const char *name, const char *version,
+                      tg_registry_snapshot **out, tg_registry_error *err)
 {
     if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
         return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
@@ -1435,22 +1522,29 @@ int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
     if (rc) return rc;
     sqlite3_stmt *st = NULL;
     tg_registry_snapshot *s = NULL;
-    char version[65];
+    char id[65];
     rc = exec(db, "BEGIN", err);
     if (!rc)
-        rc = prep(db, &st, err,
-                  "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2", 2, tenant,
-                  name);
+        rc = version ? prep(db, &st, err,
+                            "SELECT hash FROM versions WHERE tenant = ?1 AND name = ?2"
+                            " AND hash = ?3",
+                            3, tenant, name, version)
+                     : prep(db, &st, err,
+                            "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
+                            2, tenant, name);
     if (rc) goto out;
     int row = step_row(db, st, err);
     if (row <= 0) {
-        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
+        rc = row < 0    ? row
+             : version ? fail(err, TG_REGISTRY_ENOTFOUND, "tool %s has no version %s", name,
+                              version)
+                        : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
         goto out;
     }
-    snprintf(version, sizeof version, "%s", tg_db_text(st, 0));
-    s = cache_find(reg, tenant, version);
+    snprintf(id, sizeof id, "%s", tg_db_text(st, 0));
+    s = cache_find(reg, tenant, id);
     if (!s) {
-        rc = load_snapshot(db, tenant, name, version, &s, err);
+        rc = load_snapshot(db, tenant, name, id, &s, err);
         if (!rc) s = cache_insert(reg, s);
     }
 out:
@@ -1459,6 +1553,68 @@ out:
     if (rc) return rc;
     *out = s;
     return 0;
+}
+
+int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
+                        tg_registry_snapshot **out, tg_registry_error *err)
+{
+    return resolve_at(reg, tenant, name, NULL, out, err);
+}
+
+int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char *name,
+                                const char *version, tg_registry_snapshot **out,
+                                tg_registry_error *err)
+{
+    if (!version) return fail(err, TG_REGISTRY_EARG, "a version is required");
+    return resolve_at(reg, tenant, name, version, out, err);
+}
+
+/* ---- drift ----------------------------------------------------------- */
+
+int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
+                               const char *version, tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
+        !version)
+        return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
+    pthread_mutex_lock(&reg->write_mu);
+    sqlite3 *db = reg->wdb;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(db, &st, err,
+                  "UPDATE versions SET output_violations = output_violations + 1,"
+                  " last_violation_at = ?4 WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
+                  3, tenant, name, version);
+    if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    if (!rc) rc = step_done(db, st, err);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&reg->write_mu);
+    return rc;
+}
+
+int tg_registry_violations(tg_registry *reg, tg_registry_violations_fn fn, void *ctx,
+                           tg_registry_error *err)
+{
+    if (!reg || !fn) return fail(err, TG_REGISTRY_EARG, "a callback is required");
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
+    rc = prep(db, &st, err,
+              "SELECT tenant, name, hash, output_violations FROM versions"
+              " WHERE output_violations > 0 ORDER BY tenant, name, hash",
+              0);
+    int row;
+    while (!rc && (row = step_row(db, st, err)) != 0) {
+        if (row < 0) {
+            rc = row;
+            break;
+        }
+        fn(ctx, tg_db_text(st, 0), tg_db_text(st, 1), tg_db_text(st, 2),
+           sqlite3_column_int64(st, 3));
+    }
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    return rc;
 }
 
 /* ---- snapshot accessors ---------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "schemas/schema.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,11 +73,21 @@ typedef enum tg_registry_event {
     TG_REGISTRY_DELETED,
 } tg_registry_event;
 
-/* Called after a deploy, rollback or delete has committed and changed what
- * tools/list shows, outside the registry's locks (the callback may call the
- * registry). tenant and name are borrowed for the call. */
-typedef void (*tg_registry_change_fn)(const char *tenant, const char *name, tg_registry_event event,
-                                      void *userdata);
+/* What moved: the current version of tenant's worker name (borrowed for the
+ * call). definition_changed says whether what tools/list shows of the tool
+ * changed with it (its definition hash), which a deploy of new code under the
+ * same definition does not: clients are told to list tools again only then. */
+typedef struct tg_registry_change {
+    const char *tenant;
+    const char *name;
+    tg_registry_event event;
+    bool definition_changed;
+} tg_registry_change;
+
+/* Called after a deploy, rollback or delete has committed and moved or
+ * removed a current version, outside the registry's locks (the callback may
+ * call the registry). */
+typedef void (*tg_registry_change_fn)(const tg_registry_change *change, void *userdata);
 
 /* Opens (creating when missing) the store at path and brings its tables to the
  * current schema version. opts may be NULL. */
@@ -108,12 +119,28 @@ int tg_registry_deploy(tg_registry *reg, const char *tenant, json_t *manifest,
                        const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
                        tg_registry_error *err);
 
+/* Stores the version like tg_registry_deploy but leaves the current version
+ * where it is (a worker never deployed stays absent from lists and calls):
+ * the version can be resolved by id (tg_registry_resolve_version), checked,
+ * then made current (tg_registry_rollback) or dropped (tg_registry_discard).
+ * res->changed is always false. */
+int tg_registry_stage(tg_registry *reg, const char *tenant, json_t *manifest,
+                      const tg_registry_file *files, size_t nfiles, tg_registry_deploy_result *res,
+                      tg_registry_error *err);
+
+/* Deletes a version that is not current (TG_REGISTRY_EINVALID when it is):
+ * a staged version that failed its checks. */
+int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name,
+                        const char *version, tg_registry_error *err);
+
 /* *out: new reference, an array of {name, version, semver, title, description,
  * updated_at} sorted by name (updated_at in ms since the epoch). */
 int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err);
 
-/* *out: new reference, {name, version, manifest, updated_at, versions: [{version,
- * semver, created_at, current}]} with versions oldest first. */
+/* *out: new reference, {name, version, definition_hash, manifest, updated_at,
+ * output_schema_violations, versions: [{version, semver, created_at, current,
+ * definition_hash, output_schema_violations, last_violation_at}]} with
+ * versions oldest first (last_violation_at null when there was none). */
 int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,
                     tg_registry_error *err);
 
@@ -125,7 +152,8 @@ typedef void (*tg_registry_scheduled_fn)(void *ctx, const char *tenant, const ch
 int tg_registry_scheduled(tg_registry *reg, tg_registry_scheduled_fn fn, void *ctx,
                           tg_registry_error *err);
 
-/* Makes version (a full version id of this worker) current again. */
+/* Makes version (a full version id of this worker, staged or current
+ * before) current. */
 int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
                          const char *version, tg_registry_error *err);
 
@@ -149,6 +177,25 @@ int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, j
  * resolving never recompiles a version already seen. */
 int tg_registry_resolve(tg_registry *reg, const char *tenant, const char *name,
                         tg_registry_snapshot **out, tg_registry_error *err);
+
+/* Version version of tool name, current or not (a staged version, or one a
+ * rollback could return to). */
+int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char *name,
+                                const char *version, tg_registry_snapshot **out,
+                                tg_registry_error *err);
+
+/* Counts one result of this version that did not match its outputSchema:
+ * the worker drifted from its contract. Kept with the version, so the count
+ * survives restarts and names the version that drifted. */
+int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
+                               const char *version, tg_registry_error *err);
+
+/* Calls fn for every version of every tenant with at least one output schema
+ * violation, in (tenant, name, version) order. */
+typedef void (*tg_registry_violations_fn)(void *ctx, const char *tenant, const char *name,
+                                          const char *version, int64_t count);
+int tg_registry_violations(tg_registry *reg, tg_registry_violations_fn fn, void *ctx,
+                           tg_registry_error *err);
 
 tg_registry_snapshot *tg_registry_snapshot_ref(tg_registry_snapshot *s);
 void tg_registry_snapshot_unref(tg_registry_snapshot *s);

@@ -24,7 +24,7 @@ typedef struct tg_runs tg_runs;
  * pointer is borrowed for the call's duration. */
 typedef struct tg_run_summary {
     const char *call_id, *tenant, *worker, *version;
-    const char *trigger_kind; /* agent, button, webhook, schedule or cli */
+    const char *trigger_kind; /* agent, button, webhook, schedule, cli or contract */
     const char *principal;
     int64_t started_ms;      /* wall clock, milliseconds since the epoch */
     int64_t duration_ms;     /* from taking the call to answering it */

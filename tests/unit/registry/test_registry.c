@@ -77,13 +77,13 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 
 static int changes;
 static tg_registry_event last_event;
-static void on_change(const char *tenant, const char *name, tg_registry_event ev, void *ud)
+static bool last_definition_changed;
+static void on_change(const tg_registry_change *change, void *ud)
 {
-    (void)tenant;
-    (void)name;
     (void)ud;
     changes++;
-    last_event = ev;
+    last_event = change->event;
+    last_definition_changed = change->definition_changed;
 }
 
 static json_t *detail(const tg_registry_error *err, size_t i, const char *key)
@@ -95,6 +95,15 @@ static const char *detail_str(const tg_registry_error *err, size_t i, const char
 {
     const char *s = json_string_value(detail(err, i, key));
     return s ? s : "(none)";
+}
+
+/* Adds the stage tenant's violation counts to *(int *)ctx. */
+static void count_violation(void *ctx, const char *tenant, const char *name, const char *version,
+                            int64_t count)
+{
+    (void)name;
+    (void)version;
+    if (strcmp(tenant, "stage") == 0) *(int *)ctx += (int)count;
 }
 
 /* The engine's order of violations is its own; look for one anywhere. */
@@ -129,6 +138,7 @@ static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
     CHECK_INT_EQ(strlen(res.version), 64);
     CHECK_INT_EQ(changes, 1);
     CHECK_INT_EQ(last_event, TG_REGISTRY_DEPLOYED);
+    CHECK(last_definition_changed);
     memcpy(v1, res.version, 65);
 
     /* The same content again: same version, nothing written, no notification. */
@@ -145,6 +155,8 @@ static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
     CHECK(res.changed);
     CHECK(strcmp(res.version, v1) != 0);
     CHECK_INT_EQ(changes, 2);
+    /* Only the code changed: clients need not list the tools again. */
+    CHECK(!last_definition_changed);
     memcpy(v2, res.version, 65);
 
     json_t *list = NULL;
@@ -200,6 +212,7 @@ static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
     CHECK_INT_EQ(tg_registry_rollback(reg, "acme", "crm_sync", v1, &err), 0);
     CHECK_INT_EQ(changes, 3);
     CHECK_INT_EQ(last_event, TG_REGISTRY_ROLLED_BACK);
+    CHECK(!last_definition_changed);
     tg_registry_snapshot *old = NULL;
     CHECK_INT_EQ(tg_registry_resolve(reg, "acme", "crm_sync", &old, &err), 0);
     CHECK_STR_EQ(tg_registry_snapshot_version(old), v1);
@@ -227,6 +240,96 @@ static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
 
     tg_registry_error_clear(&err);
     free(dir);
+}
+
+/* Staging stores a version without moving the current one; the staged
+ * version resolves by id, is made current or discarded; a definition change
+ * is told apart from a code change; drift is counted per version. */
+static void test_stage_and_drift(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    int before = changes;
+    char *dir = make_worker("staged", "1.0.0", "string", "print(1)\n");
+    /* A worker never deployed stays absent while its first version is staged. */
+    json_t *manifest = NULL;
+    tg_registry_file *files = NULL;
+    size_t nfiles = 0;
+    CHECK_INT_EQ(tg_registry_read_dir(dir, NULL, &manifest, &files, &nfiles, &err), 0);
+    CHECK_INT_EQ(tg_registry_stage(reg, "stage", manifest, files, nfiles, &res, &err), 0);
+    CHECK(res.created);
+    CHECK(!res.changed);
+    CHECK_INT_EQ(changes, before);
+    char first[65];
+    memcpy(first, res.version, 65);
+    tg_registry_snapshot *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "stage", "crm_sync", &s, &err), TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_resolve_version(reg, "stage", "crm_sync", first, &s, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), first);
+    tg_registry_snapshot_unref(s);
+    CHECK_INT_EQ(tg_registry_resolve_version(reg, "other", "crm_sync", first, &s, &err),
+                 TG_REGISTRY_ENOTFOUND);
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "stage", &list, &err), 0);
+    CHECK_INT_EQ(json_array_size(list), 0);
+    json_decref(list);
+
+    /* Made current: a first version is a definition clients have not seen. */
+    CHECK_INT_EQ(tg_registry_rollback(reg, "stage", "crm_sync", first, &err), 0);
+    CHECK_INT_EQ(changes, before + 1);
+    CHECK(last_definition_changed);
+    CHECK_INT_EQ(tg_registry_discard(reg, "stage", "crm_sync", first, &err), TG_REGISTRY_EINVALID);
+
+    /* A new definition, staged then discarded: the current one never moved. */
+    tg_registry_files_free(files, nfiles);
+    json_decref(manifest);
+    char *retyped = make_worker("staged", "1.1.0", "integer", "print(2)\n");
+    CHECK_INT_EQ(tg_registry_read_dir(retyped, NULL, &manifest, &files, &nfiles, &err), 0);
+    CHECK_INT_EQ(tg_registry_stage(reg, "stage", manifest, files, nfiles, &res, &err), 0);
+    char second[65];
+    memcpy(second, res.version, 65);
+    CHECK_INT_EQ(changes, before + 1);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "stage", "crm_sync", &s, &err), 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), first);
+    tg_registry_snapshot_unref(s);
+    CHECK_INT_EQ(tg_registry_discard(reg, "stage", "crm_sync", second, &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve_version(reg, "stage", "crm_sync", second, &s, &err),
+                 TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_discard(reg, "stage", "crm_sync", second, &err),
+                 TG_REGISTRY_ENOTFOUND);
+
+    /* Deployed for real, the new definition is told to clients. */
+    CHECK_INT_EQ(tg_registry_deploy(reg, "stage", manifest, files, nfiles, &res, &err), 0);
+    CHECK_INT_EQ(changes, before + 2);
+    CHECK(last_definition_changed);
+
+    /* Drift is counted on the version it happened on, and survives in get. */
+    CHECK_INT_EQ(tg_registry_note_violation(reg, "stage", "crm_sync", res.version, &err), 0);
+    CHECK_INT_EQ(tg_registry_note_violation(reg, "stage", "crm_sync", res.version, &err), 0);
+    json_t *got = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "stage", "crm_sync", &got, &err), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(got, "output_schema_violations")), 2);
+    json_t *versions = json_object_get(got, "versions");
+    CHECK_INT_EQ(json_array_size(versions), 2);
+    json_t *older = json_array_get(versions, 0), *newer = json_array_get(versions, 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(older, "output_schema_violations")), 0);
+    CHECK(json_is_null(json_object_get(older, "last_violation_at")));
+    CHECK_INT_EQ(json_integer_value(json_object_get(newer, "output_schema_violations")), 2);
+    CHECK(json_integer_value(json_object_get(newer, "last_violation_at")) > 0);
+    const char *h1 = json_string_value(json_object_get(older, "definition_hash"));
+    const char *h2 = json_string_value(json_object_get(newer, "definition_hash"));
+    CHECK(h1 && h2 && strlen(h1) == 64 && strcmp(h1, h2) != 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(got, "definition_hash")), h2 ? h2 : "");
+    json_decref(got);
+    int seen = 0;
+    CHECK_INT_EQ(tg_registry_violations(reg, count_violation, &seen, &err), 0);
+    CHECK_INT_EQ(seen, 2);
+
+    tg_registry_files_free(files, nfiles);
+    json_decref(manifest);
+    tg_registry_error_clear(&err);
+    free(dir);
+    free(retyped);
 }
 
 static void test_tenants(tg_registry *reg, const char *v2)
@@ -623,7 +726,7 @@ static void test_reopen_and_delete(const char *db, const char *v2)
     tg_registry_error_clear(&err);
 }
 
-/* The store is in WAL mode at schema version 2, and a store from a newer
+/* The store is in WAL mode at schema version 3, and a store from a newer
  * toolgate is refused rather than misread. */
 static void test_store_format(const char *db)
 {
@@ -636,7 +739,7 @@ static void test_store_format(const char *db)
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT_EQ(sqlite3_column_int(st, 0), 2);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     tg_registry *reg = NULL;
@@ -644,7 +747,7 @@ static void test_store_format(const char *db)
     CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), TG_REGISTRY_ESTORE);
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
-    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
     tg_registry_error_clear(&err);
 }
@@ -710,6 +813,7 @@ int main(void)
     char v1[65], v2[65];
     test_deploy_cycle(reg, v1, v2);
     test_tenants(reg, v2);
+    test_stage_and_drift(reg);
     test_egress_rules(reg);
     test_manifest_problems(reg);
     test_paths_and_limits(reg);
