@@ -28,7 +28,11 @@ int tg_fixture_check(const json_t *fixture, tg_error *err);
 
 /* Whether the CallToolResult result meets the fixture's expect. On false,
  * *why (when not NULL) is a new string saying the first difference found,
- * with its JSON Pointer; free it. fixture must have passed tg_fixture_check. */
+ * with its JSON Pointer; free it. fixture must have passed tg_fixture_check.
+ * An error expectation reads the error object wherever the gateway put it
+ * (structuredContent.error, or _meta["dev.toolgate/error"] for a tool with an
+ * outputSchema); every other expectation is unmet by an isError result, and
+ * *why then says its error code and message. */
 bool tg_fixture_met(const json_t *fixture, const json_t *result, char **why);
 
 #endif

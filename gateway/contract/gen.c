@@ -25,14 +25,15 @@
 #include <string.h>
 
 enum {
-    MAX_ATTEMPTS = 256,   /* branch combinations tried for one valid case */
-    MAX_CHOICES = 64,     /* branch points remembered in one attempt */
-    MAX_CONJ = 128,       /* subschemas gathered for one instance location */
-    MAX_DEPTH = 16,       /* nesting of generated values; also stops $ref cycles */
-    MAX_ITEMS = 64,       /* items generated in one array */
-    MAX_STRING = 100001,  /* characters in one generated string */
-    MAX_ENUM_CASES = 16,  /* valid cases from the members of one enum */
-    MAX_NAME = 96,        /* bytes of a case name */
+    MAX_ATTEMPTS = 256,  /* branch combinations tried for one valid case */
+    MAX_CHOICES = 64,    /* branch points remembered in one attempt */
+    MAX_CONJ = 128,      /* subschemas gathered for one instance location */
+    MAX_DEPTH = 32,      /* nesting of generated values */
+    MAX_REENTRY = 2,     /* times one $ref target may shape a value and its ancestors */
+    MAX_ITEMS = 64,      /* items generated in one array */
+    MAX_STRING = 100001, /* characters in one generated string */
+    MAX_ENUM_CASES = 16, /* valid cases from the members of one enum */
+    MAX_NAME = 96,       /* bytes of a case name */
 };
 
 /* The subschemas (borrowed from the inputSchema) that all apply at one
@@ -52,11 +53,13 @@ typedef struct site {
 typedef struct gen {
     const json_t *root; /* the inputSchema */
     tg_schema *schema;  /* compiled as the gateway compiles it */
+    json_t *object;     /* {"type": "object"}: arguments are always an object */
     struct {
         size_t index, count;
     } choices[MAX_CHOICES];
     size_t nchoices, cursor;
-    bool full; /* every property, rather than only the required ones */
+    bool full;                        /* every property, rather than only the required ones */
+    const conj *stack[MAX_DEPTH + 1]; /* the subschemas of the value being made and its ancestors */
     site *sites;
     size_t nsites, capsites;
 } gen;
@@ -122,7 +125,10 @@ static bool is_required(const conj *c, const char *name)
         const json_t *req = json_is_object(c->v[i]) ? json_object_get(c->v[i], "required") : NULL;
         size_t k;
         const json_t *r;
-        json_array_foreach(req, k, r) if (json_is_string(r) && strcmp(json_string_value(r), name) == 0) return true;
+        json_array_foreach(req, k, r)
+        {
+            if (json_is_string(r) && strcmp(json_string_value(r), name) == 0) return true;
+        }
     }
     return false;
 }
@@ -309,10 +315,26 @@ static bool next_choices(gen *g)
     return true;
 }
 
+/* Whether target already shaped MAX_REENTRY of the ancestors: a recursive
+ * schema is followed that far, so a tree gets a child but not an endless line
+ * of them. */
+static bool too_deep(const gen *g, int depth, const json_t *target)
+{
+    int seen = 0;
+    for (int d = 0; d < depth; d++)
+        for (size_t i = 0; i < g->stack[d]->n; i++)
+            if (g->stack[d]->v[i] == target) {
+                seen++;
+                break;
+            }
+    return seen >= MAX_REENTRY;
+}
+
 /* Adds to c what each of its subschemas brings along: $ref targets, allOf
  * members, one anyOf/oneOf branch, if+then or else. Returns false when the
- * location cannot hold any value (a false schema, an unfollowed reference). */
-static bool expand(gen *g, conj *c)
+ * location cannot hold any value (a false schema, an unfollowed reference, a
+ * recursion followed far enough). */
+static bool expand(gen *g, conj *c, int depth)
 {
     for (size_t i = 0; i < c->n; i++) {
         const json_t *s = c->v[i];
@@ -323,12 +345,15 @@ static bool expand(gen *g, conj *c)
             const json_t *ref = json_object_get(s, refs[r]);
             if (!ref) continue;
             const json_t *target = json_is_string(ref) ? resolve(g, json_string_value(ref)) : NULL;
-            if (!target) return false;
+            if (!target || too_deep(g, depth, target)) return false;
             conj_push(c, target);
         }
         size_t k;
         const json_t *sub;
-        json_array_foreach(json_object_get(s, "allOf"), k, sub) conj_push(c, sub);
+        json_array_foreach(json_object_get(s, "allOf"), k, sub)
+        {
+            conj_push(c, sub);
+        }
         static const char *const alternatives[] = {"anyOf", "oneOf"};
         for (size_t a = 0; a < 2; a++) {
             const json_t *branches = json_object_get(s, alternatives[a]);
@@ -339,8 +364,7 @@ static bool expand(gen *g, conj *c)
         const json_t *cond = json_object_get(s, "if"), *then = json_object_get(s, "then"),
                      *els = json_object_get(s, "else");
         if (cond && (then || els)) {
-            bool take_then = then ? choose(g, els ? 2 : 1) == 0 : choose(g, 2) == 1;
-            if (take_then) {
+            if (choose(g, 2) == 0) {
                 conj_push(c, cond);
                 if (then) conj_push(c, then);
             } else if (els) {
@@ -371,8 +395,12 @@ static unsigned type_bits(const char *name)
         const char *name;
         unsigned bits;
     } types[] = {
-        {"null", T_NULL},     {"boolean", T_BOOLEAN}, {"object", T_OBJECT},
-        {"array", T_ARRAY},   {"string", T_STRING},   {"integer", T_INTEGER},
+        {"null", T_NULL},
+        {"boolean", T_BOOLEAN},
+        {"object", T_OBJECT},
+        {"array", T_ARRAY},
+        {"string", T_STRING},
+        {"integer", T_INTEGER},
         {"number", T_INTEGER | T_FRACTION},
     };
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
@@ -392,7 +420,10 @@ static unsigned type_mask(const conj *c)
             unsigned any = 0;
             size_t k;
             const json_t *name;
-            json_array_foreach(t, k, name) if (json_is_string(name)) any |= type_bits(json_string_value(name));
+            json_array_foreach(t, k, name)
+            {
+                if (json_is_string(name)) any |= type_bits(json_string_value(name));
+            }
             mask &= any;
         }
     }
@@ -434,10 +465,11 @@ static size_t type_order(const conj *c, unsigned mask, unsigned order[7])
         }
         json_decref(names);
     }
-    static const char *const object_kws[] = {"properties", "required", "additionalProperties",
-                                             "minProperties", "patternProperties", NULL};
+    static const char *const object_kws[] = {"properties",           "required",
+                                             "additionalProperties", "minProperties",
+                                             "patternProperties",    NULL};
     static const char *const array_kws[] = {"items", "prefixItems", "minItems", "contains", NULL};
-    static const char *const number_kws[] = {"minimum", "maximum", "exclusiveMinimum",
+    static const char *const number_kws[] = {"minimum",          "maximum",    "exclusiveMinimum",
                                              "exclusiveMaximum", "multipleOf", NULL};
     if (has_any_kw(c, object_kws)) ADD_TYPE(T_OBJECT);
     if (has_any_kw(c, array_kws)) ADD_TYPE(T_ARRAY);
@@ -461,8 +493,8 @@ static size_t type_order(const conj *c, unsigned mask, unsigned order[7])
 static tg_schema *leaf_checker(const conj *c)
 {
     static const char *const leaf_kws[] = {
-        "type",    "enum",    "const",   "minLength",        "maxLength",        "pattern",
-        "format",  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"};
+        "type",   "enum",    "const",   "minLength",        "maxLength",        "pattern",
+        "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"};
     json_t *all = json_array();
     for (size_t i = 0; i < c->n; i++) {
         if (!json_is_object(c->v[i])) continue;
@@ -663,7 +695,8 @@ static json_t *object_value(gen *g, const conj *c, const char *path, int depth)
      * ones no "properties" lists. */
     json_t *names = json_array();
     for (size_t i = 0; i < c->n; i++) {
-        const json_t *props = json_is_object(c->v[i]) ? json_object_get(c->v[i], "properties") : NULL;
+        const json_t *props =
+            json_is_object(c->v[i]) ? json_object_get(c->v[i], "properties") : NULL;
         const char *k;
         const json_t *v;
         json_object_foreach((json_t *)props, k, v)
@@ -676,9 +709,12 @@ static json_t *object_value(gen *g, const conj *c, const char *path, int depth)
         const json_t *req = json_is_object(c->v[i]) ? json_object_get(c->v[i], "required") : NULL;
         size_t k;
         const json_t *r;
-        json_array_foreach(req, k, r) if (json_is_string(r)) json_array_append(names, (json_t *)r);
+        json_array_foreach(req, k, r)
+        {
+            if (json_is_string(r)) json_array_append(names, (json_t *)r);
+        }
     }
-    double minp = 0, maxp = (double)SIZE_MAX;
+    double minp = 0, maxp = 1e9;
     bound(c, "minProperties", true, &minp);
     bound(c, "maxProperties", false, &maxp);
     size_t nrequired = 0;
@@ -792,8 +828,8 @@ out:
     return arr;
 }
 
-/* The variant-th of the explicit candidates (const, else the enum's
- * members, else examples and defaults) that fits, counting down *variant
+/* The variant-th of the explicit candidates (const, else examples, defaults
+ * and the enum's members) that fits, counting down *variant
  * past the fitting ones it skips. exclusive: only explicit values may do. */
 static json_t *explicit_value(const conj *c, const tg_schema *checker, size_t *variant,
                               bool *exclusive)
@@ -804,26 +840,32 @@ static json_t *explicit_value(const conj *c, const tg_schema *checker, size_t *v
     *exclusive = cst || json_is_array(en);
     if (cst) {
         json_array_append(candidates, (json_t *)cst);
-    } else if (json_is_array(en)) {
-        json_array_extend(candidates, (json_t *)en);
     } else {
         for (size_t i = 0; i < c->n; i++) {
             if (!json_is_object(c->v[i])) continue;
             const json_t *ex = json_object_get(c->v[i], "examples");
             size_t k;
             const json_t *v;
-            json_array_foreach(ex, k, v) if (!json_is_object(v) && !json_is_array(v)) json_array_append(candidates, (json_t *)v);
+            json_array_foreach(ex, k, v)
+            {
+                if (!json_is_object(v) && !json_is_array(v))
+                    json_array_append(candidates, (json_t *)v);
+            }
             const json_t *def = json_object_get(c->v[i], "default");
             if (def && !json_is_object(def) && !json_is_array(def))
                 json_array_append(candidates, (json_t *)def);
         }
+        if (json_is_array(en)) json_array_extend(candidates, (json_t *)en);
     }
     json_t *out = NULL;
     size_t k;
     json_t *v;
     json_array_foreach(candidates, k, v)
     {
-        if (!fits(checker, v)) continue;
+        bool repeated = false;
+        for (size_t j = 0; j < k && !repeated; j++)
+            repeated = json_equal(json_array_get(candidates, j), v);
+        if (repeated || !fits(checker, v)) continue;
         if (*variant == 0) {
             out = json_deep_copy(v);
             break;
@@ -847,7 +889,8 @@ static json_t *gen_value(gen *g, const conj *in, const char *path, int depth, si
     json_t *out = NULL;
     tg_schema *checker = NULL;
     unsigned mask;
-    if (!expand(g, &c) || !(mask = type_mask(&c))) goto out;
+    if (!expand(g, &c, depth) || !(mask = type_mask(&c))) goto out;
+    g->stack[depth] = &c;
     site_push(g, path, &c);
     checker = leaf_checker(&c);
     bool exclusive;
@@ -903,6 +946,7 @@ static json_t *generate_valid(gen *g, bool full)
         sites_truncate(g->sites, &g->nsites, 0);
         conj root = {0};
         conj_push(&root, g->root);
+        conj_push(&root, g->object);
         json_t *v = gen_value(g, &root, "", 0, 0);
         conj_free(&root);
         if (json_is_object(v) && tg_schema_valid(g->schema, v)) return v;
@@ -998,9 +1042,9 @@ static bool emit_invalid(const gen *g, json_t *cases, const char *name, json_t *
         if (strcmp(v.items[i].path, path) == 0 && strcmp(v.items[i].keyword, keyword) == 0)
             message = v.items[i].message;
     if (message) {
-        json_t *expect = json_pack("{s:{s:s,s:[s],s:[s]}}", "error", "code",
-                                   tg_err_name(TG_EINVALID_ARGUMENTS), "paths", path, "keywords",
-                                   keyword);
+        json_t *expect =
+            json_pack("{s:{s:s,s:[s],s:[s]}}", "error", "code", tg_err_name(TG_EINVALID_ARGUMENTS),
+                      "paths", path, "keywords", keyword);
         add_fixture(cases, name, json_sprintf("arguments%s: %s", path, message), args, expect);
     } else {
         json_decref(args);
@@ -1028,15 +1072,6 @@ static bool try_values(const gen *g, json_t *cases, const char *name, const json
     }
     json_decref(candidates);
     return done;
-}
-
-/* Number of code points of a UTF-8 string. */
-static size_t utf8_length(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
 }
 
 /* Returns: new string, s cut to n code points, or padded with 'x' to n. */
@@ -1082,10 +1117,9 @@ static json_t *other_values(const json_t *v)
 static void break_scalar(const gen *g, json_t *cases, const json_t *base, const site *s,
                          const json_t *node)
 {
-    static const char *const kws[] = {"type",    "enum",    "const",
-                                      "minLength", "maxLength", "pattern",
-                                      "format",  "minimum", "maximum",
-                                      "exclusiveMinimum", "exclusiveMaximum", "multipleOf"};
+    static const char *const kws[] = {
+        "type",   "enum",    "const",   "minLength",        "maxLength",        "pattern",
+        "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"};
     for (size_t k = 0; k < sizeof kws / sizeof *kws; k++) {
         const char *kw = kws[k];
         char name[MAX_NAME];
@@ -1103,7 +1137,8 @@ static void break_scalar(const gen *g, json_t *cases, const json_t *base, const 
                 cand = other_values(node);
             } else if (strcmp(kw, "minLength") == 0 && json_is_string(node) && d >= 1) {
                 json_array_append_new(cand, utf8_resize(json_string_value(node), (size_t)d - 1));
-            } else if (strcmp(kw, "maxLength") == 0 && json_is_string(node) && d + 1 <= MAX_STRING) {
+            } else if (strcmp(kw, "maxLength") == 0 && json_is_string(node) &&
+                       d + 1 <= MAX_STRING) {
                 json_array_append_new(cand, utf8_resize(json_string_value(node), (size_t)d + 1));
             } else if (strcmp(kw, "pattern") == 0) {
                 json_decref(cand);
@@ -1113,21 +1148,23 @@ static void break_scalar(const gen *g, json_t *cases, const json_t *base, const 
                     json_array_insert_new(cand, 1, json_sprintf("%s!", json_string_value(node)));
                 }
             } else if (strcmp(kw, "format") == 0 && json_is_string(value)) {
-                json_array_append_new(cand, json_sprintf("not a valid %s", json_string_value(value)));
+                json_array_append_new(cand,
+                                      json_sprintf("not a valid %s", json_string_value(value)));
                 json_array_append_new(cand, json_string("("));
                 json_array_append_new(cand, json_string(""));
             } else if (strcmp(kw, "minimum") == 0) {
-                json_array_append_new(cand, number_json(d - 1));
+                /* Integers first, so that an integer stays one. */
                 json_array_append_new(cand, number_json(ceil(d) - 1));
+                json_array_append_new(cand, number_json(d - 1));
             } else if (strcmp(kw, "maximum") == 0) {
-                json_array_append_new(cand, number_json(d + 1));
                 json_array_append_new(cand, number_json(floor(d) + 1));
+                json_array_append_new(cand, number_json(d + 1));
             } else if (strcmp(kw, "exclusiveMinimum") == 0) {
-                json_array_append_new(cand, number_json(d));
                 json_array_append_new(cand, number_json(floor(d)));
-            } else if (strcmp(kw, "exclusiveMaximum") == 0) {
                 json_array_append_new(cand, number_json(d));
+            } else if (strcmp(kw, "exclusiveMaximum") == 0) {
                 json_array_append_new(cand, number_json(ceil(d)));
+                json_array_append_new(cand, number_json(d));
             } else if (strcmp(kw, "multipleOf") == 0 && json_is_number(node) && d > 0) {
                 double n = json_number_value(node);
                 if (d > 1 && d == floor(d)) json_array_append_new(cand, number_json(n + 1));
@@ -1178,7 +1215,10 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
         /* Optional properties go first, from the end. */
         for (int pass = 0; pass < 2 && (double)json_object_size(obj) > minp - 1; pass++) {
             json_t *keys = json_array();
-            json_object_foreach(obj, key, v) json_array_insert_new(keys, 0, json_string(key));
+            json_object_foreach(obj, key, v)
+            {
+                json_array_insert_new(keys, 0, json_string(key));
+            }
             size_t i;
             json_t *kj;
             json_array_foreach(keys, i, kj)
@@ -1310,8 +1350,7 @@ int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err)
     tg_schema_error serr;
     gen g = {.root = input};
     if (tg_schema_compile((json_t *)input, &opts, &g.schema, &serr) != TG_SCHEMA_OK) {
-        tg_error_set(err, TG_EINVALID_PARAMS, "inputSchema%s: %s", serr.schema_path,
-                     serr.message);
+        tg_error_set(err, TG_EINVALID_PARAMS, "inputSchema%s: %s", serr.schema_path, serr.message);
         return -1;
     }
     json_t *expect;
@@ -1328,6 +1367,7 @@ int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err)
     } else {
         expect = json_object();
     }
+    g.object = json_pack("{s:s}", "type", "object");
     json_t *cases = json_object();
 
     const json_t *examples = json_is_object(input) ? json_object_get(input, "examples") : NULL;
@@ -1388,6 +1428,7 @@ int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err)
     json_decref(minimal);
     json_decref(expect);
     tg_schema_free(g.schema);
+    json_decref(g.object);
     *out = cases;
     return 0;
 }

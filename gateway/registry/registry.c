@@ -286,8 +286,8 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL, PRIMARY KEY (tenant, name));",
     /* Results that did not match the version's outputSchema: drift, counted
      * where it happened. */
-    "ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;",
+    ("ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -3,9 +3,13 @@
  * into a registry in a temporary folder, which checks it against the
  * manifest schema and compiles its inputSchema and outputSchema.
  *
+ * Every manifest is also linted, as a deploy does (gateway/registry/lint.h).
+ *
  * Input: the manifest's JSON text. Beyond "no crash, no leak", the target
- * abort()s when a refused deploy comes without a message, or a refusal for
- * bad content (TG_REGISTRY_EINVALID) lists no problem. */
+ * abort()s when a refused deploy comes without a message, a refusal for
+ * bad content (TG_REGISTRY_EINVALID) lists no problem, or a lint warning
+ * lacks its path, rule or message. */
+#include "gateway/registry/lint.h"
 #include "gateway/registry/registry.h"
 
 #include <stdint.h>
@@ -45,6 +49,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 && err.message[0] == '\0') abort();
     if (rc == TG_REGISTRY_EINVALID && json_array_size(err.details) == 0) abort();
     tg_registry_error_clear(&err);
+    json_t *warnings = tg_lint_tool(manifest, NULL);
+    size_t i;
+    json_t *w;
+    json_array_foreach(warnings, i, w)
+    {
+        if (!json_is_string(json_object_get(w, "path")) ||
+            !json_string_length(json_object_get(w, "rule")) ||
+            !json_string_length(json_object_get(w, "message")))
+            abort();
+    }
+    if (!json_is_array(warnings)) abort();
+    json_decref(warnings);
     json_decref(manifest);
     return 0;
 }
