@@ -13,6 +13,8 @@
 #include "gateway/registry/registry.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,12 @@ static const char usage_text[] =
     "  --token TOKEN       a bearer token with workers:deploy (default $TOOLGATE_TOKEN)\n"
     "  --require-fixtures  refuse the version unless DIR/fixtures/ has fixtures and all pass\n"
     "                      (the version before stays current)\n"
-    "  --strict            refuse the version when its definition has lint warnings\n";
+    "  --strict            refuse the version when its definition has lint warnings\n"
+    "  --fixtures DIR2     also send DIR2/*.json as the version's fixtures/ (for example\n"
+    "                      contract-fixtures/NAME, kept apart from the worker's code)\n";
+
+/* A fixture is a call and its expected answer: small. */
+#define MAX_FIXTURE_BYTES (1 << 20)
 
 typedef struct buffer {
     char *data;
@@ -70,18 +77,74 @@ static void print_findings(const char *reply)
     json_decref(doc);
 }
 
+static json_t *file_entry(const char *path, const unsigned char *data, size_t len)
+{
+    char *b64 = tg_xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, data, (int)len);
+    json_t *entry = json_pack("{s:s, s:s}", "path", path, "content_base64", b64);
+    free(b64);
+    return entry;
+}
+
+/* Adds every DIR2/NAME.json to the body's files as fixtures/NAME.json.
+ * Returns -1, having said why, when one cannot be read or the worker folder
+ * has a fixture of the same name (which of the two counts would be a guess). */
+static int add_fixtures(json_t *body, const char *fixtures_dir)
+{
+    json_t *list = json_object_get(body, "files");
+    DIR *d = opendir(fixtures_dir);
+    if (!d) {
+        fprintf(stderr, "toolgate: cannot read %s: %s\n", fixtures_dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n <= 5 || strcmp(e->d_name + n - 5, ".json") != 0) continue;
+        char *src = tg_xasprintf("%s/%s", fixtures_dir, e->d_name);
+        char *path = tg_xasprintf("fixtures/%s", e->d_name);
+        size_t i;
+        json_t *f;
+        json_array_foreach(list, i, f)
+        {
+            if (strcmp(json_string_value(json_object_get(f, "path")), path) == 0) {
+                fprintf(stderr, "toolgate: %s is also in the worker folder\n", path);
+                rc = -1;
+            }
+        }
+        unsigned char *data = NULL;
+        size_t len = 0;
+        FILE *in = rc ? NULL : fopen(src, "rb");
+        if (!rc && !in) {
+            fprintf(stderr, "toolgate: cannot read %s: %s\n", src, strerror(errno));
+            rc = -1;
+        } else if (in) {
+            data = tg_xmalloc(MAX_FIXTURE_BYTES + 1);
+            len = fread(data, 1, MAX_FIXTURE_BYTES + 1, in);
+            if (ferror(in) || len > MAX_FIXTURE_BYTES) {
+                fprintf(stderr, "toolgate: %s: unreadable, or over %d bytes\n", src,
+                        MAX_FIXTURE_BYTES);
+                rc = -1;
+            } else {
+                json_array_append_new(list, file_entry(path, data, len));
+            }
+            fclose(in);
+        }
+        free(data);
+        free(path);
+        free(src);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* Returns: new reference, the POST /v1/workers body for the folder. */
 static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size_t nfiles,
                            bool require_fixtures, bool strict)
 {
     json_t *list = json_array();
-    for (size_t i = 0; i < nfiles; i++) {
-        char *b64 = tg_xmalloc(4 * ((files[i].len + 2) / 3) + 1);
-        EVP_EncodeBlock((unsigned char *)b64, files[i].data, (int)files[i].len);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s}", "path", files[i].path, "content_base64", b64));
-        free(b64);
-    }
+    for (size_t i = 0; i < nfiles; i++)
+        json_array_append_new(list, file_entry(files[i].path, files[i].data, files[i].len));
     return json_pack("{s:O, s:o, s:b, s:b}", "manifest", manifest, "files", list,
                      "require_fixtures", require_fixtures, "strict", strict);
 }
@@ -89,12 +152,15 @@ static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size
 int tg_cmd_deploy(int argc, char **argv)
 {
     const char *dir = NULL, *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *fixtures_dir = NULL;
     bool require_fixtures = false, strict = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--require-fixtures") == 0) {
             require_fixtures = true;
         } else if (strcmp(argv[i], "--strict") == 0) {
             strict = true;
+        } else if (strcmp(argv[i], "--fixtures") == 0 && i + 1 < argc) {
+            fixtures_dir = argv[++i];
         } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
@@ -125,10 +191,14 @@ int tg_cmd_deploy(int argc, char **argv)
         return 2;
     }
     json_t *body = deploy_body(manifest, files, nfiles, require_fixtures, strict);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     tg_registry_files_free(files, nfiles);
     json_decref(manifest);
+    if (fixtures_dir && add_fixtures(body, fixtures_dir) != 0) {
+        json_decref(body);
+        return 2;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
 
     char *endpoint = tg_xasprintf("%s/v1/workers", url);
     char *auth = token ? tg_xasprintf("Authorization: Bearer %s", token) : NULL;

@@ -34,6 +34,15 @@ enum {
     MAX_STRING = 100001, /* characters in one generated string */
     MAX_ENUM_CASES = 16, /* valid cases from the members of one enum */
     MAX_NAME = 96,       /* bytes of a case name */
+    /* Work limits, so that a hostile schema (arrays of arrays with large
+     * minItems, long minLength) costs bounded time and memory. */
+    MAX_NODES = 2000,    /* values made in one attempt */
+    MAX_TOTAL = 20000,   /* values made for one valid case, across attempts */
+    MAX_BYTES = 1 << 18, /* string bytes in one attempt */
+    /* Candidate cases validated in one call, each weighing 1 per started
+     * 4 KiB of the base arguments, which every case copies. */
+    MAX_CHECKS = 2000,
+    MAX_CHECKERS = 256, /* leaf checkers kept for reuse */
 };
 
 /* The subschemas (borrowed from the inputSchema) that all apply at one
@@ -62,6 +71,13 @@ typedef struct gen {
     const conj *stack[MAX_DEPTH + 1]; /* the subschemas of the value being made and its ancestors */
     site *sites;
     size_t nsites, capsites;
+    size_t nodes, total, bytes, checks; /* work done, against the MAX_ limits */
+    size_t check_weight;                /* of one candidate case */
+    struct checker {
+        conj c;
+        tg_schema *schema; /* NULL: nothing to check */
+    } * checkers;
+    size_t ncheckers;
 } gen;
 
 /* ---- conjunctions and sites ---- */
@@ -519,6 +535,24 @@ static tg_schema *leaf_checker(const conj *c)
     return checker;
 }
 
+/* Sets *out to the leaf checker of c (borrowed), compiled once per distinct
+ * conjunction. Returns false when the cache is full. */
+static bool cached_checker(gen *g, const conj *c, const tg_schema **out)
+{
+    for (size_t i = 0; i < g->ncheckers; i++) {
+        const conj *k = &g->checkers[i].c;
+        if (k->n == c->n && (c->n == 0 || memcmp(k->v, c->v, c->n * sizeof *c->v) == 0)) {
+            *out = g->checkers[i].schema;
+            return true;
+        }
+    }
+    if (g->ncheckers == MAX_CHECKERS) return false;
+    if (!g->checkers) g->checkers = tg_xcalloc(MAX_CHECKERS, sizeof *g->checkers);
+    conj_copy(&g->checkers[g->ncheckers].c, c);
+    *out = g->checkers[g->ncheckers++].schema = leaf_checker(c);
+    return true;
+}
+
 static bool fits(const tg_schema *checker, const json_t *v)
 {
     return v && (!checker || tg_schema_valid(checker, v));
@@ -882,17 +916,17 @@ static json_t *explicit_value(const conj *c, const tg_schema *checker, size_t *v
  * for the value and each one inside it. */
 static json_t *gen_value(gen *g, const conj *in, const char *path, int depth, size_t variant)
 {
-    if (depth > MAX_DEPTH) return NULL;
+    if (depth > MAX_DEPTH || ++g->nodes > MAX_NODES || ++g->total > MAX_TOTAL) return NULL;
     size_t mark = g->nsites;
     conj c;
     conj_copy(&c, in);
     json_t *out = NULL;
-    tg_schema *checker = NULL;
+    const tg_schema *checker = NULL;
     unsigned mask;
-    if (!expand(g, &c, depth) || !(mask = type_mask(&c))) goto out;
+    if (!expand(g, &c, depth) || !(mask = type_mask(&c)) || !cached_checker(g, &c, &checker))
+        goto out;
     g->stack[depth] = &c;
     site_push(g, path, &c);
-    checker = leaf_checker(&c);
     bool exclusive;
     out = explicit_value(&c, checker, &variant, &exclusive);
     if (out || exclusive) goto out;
@@ -928,9 +962,12 @@ static json_t *gen_value(gen *g, const conj *in, const char *path, int depth, si
             sites_truncate(g->sites, &g->nsites, mark + 1);
         }
     }
+    if (json_is_string(out) && (g->bytes += json_string_length(out)) > MAX_BYTES) {
+        json_decref(out);
+        out = NULL;
+    }
 out:
     if (!out) sites_truncate(g->sites, &g->nsites, mark);
-    tg_schema_free(checker);
     conj_free(&c);
     return out;
 }
@@ -941,8 +978,10 @@ static json_t *generate_valid(gen *g, bool full)
 {
     g->full = full;
     g->nchoices = 0;
+    g->total = 0;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         g->cursor = 0;
+        g->nodes = g->bytes = 0;
         sites_truncate(g->sites, &g->nsites, 0);
         conj root = {0};
         conj_push(&root, g->root);
@@ -1012,8 +1051,15 @@ static void add_fixture(json_t *cases, const char *name, json_t *description, js
     json_object_set_new(cases, name, fixture);
 }
 
+/* Counts one more candidate case; false once MAX_CHECKS were made. */
+static bool spend(gen *g)
+{
+    g->checks += g->check_weight;
+    return g->checks <= MAX_CHECKS;
+}
+
 /* Adds a valid case when the inputSchema accepts args (stolen). */
-static bool emit_valid(const gen *g, json_t *cases, const char *name, const char *description,
+static bool emit_valid(gen *g, json_t *cases, const char *name, const char *description,
                        json_t *args, const json_t *expect)
 {
     if (json_object_get(cases, name) || !json_is_object(args) ||
@@ -1027,8 +1073,8 @@ static bool emit_valid(const gen *g, json_t *cases, const char *name, const char
 
 /* Adds an invalid case when the engine refuses args (stolen) with a violation
  * of keyword at path; its message makes the description. */
-static bool emit_invalid(const gen *g, json_t *cases, const char *name, json_t *args,
-                         const char *path, const char *keyword)
+static bool emit_invalid(gen *g, json_t *cases, const char *name, json_t *args, const char *path,
+                         const char *keyword)
 {
     bool done = json_object_get(cases, name) != NULL;
     tg_schema_violations v = {0};
@@ -1055,7 +1101,7 @@ static bool emit_invalid(const gen *g, json_t *cases, const char *name, json_t *
 
 /* Tries each of candidates (stolen) at path in a copy of base until one makes
  * the engine report keyword there. */
-static bool try_values(const gen *g, json_t *cases, const char *name, const json_t *base,
+static bool try_values(gen *g, json_t *cases, const char *name, const json_t *base,
                        const char *path, const char *keyword, json_t *candidates)
 {
     bool done = false;
@@ -1063,7 +1109,7 @@ static bool try_values(const gen *g, json_t *cases, const char *name, const json
     json_t *v;
     json_array_foreach(candidates, i, v)
     {
-        if (done || !*path) break;
+        if (done || !*path || !spend(g)) break;
         json_t *args = json_deep_copy(base);
         if (pointer_set(args, path, json_deep_copy(v)))
             done = emit_invalid(g, cases, name, args, path, keyword);
@@ -1114,7 +1160,7 @@ static json_t *other_values(const json_t *v)
 }
 
 /* Breaks each scalar keyword of the site's subschemas at its location. */
-static void break_scalar(const gen *g, json_t *cases, const json_t *base, const site *s,
+static void break_scalar(gen *g, json_t *cases, const json_t *base, const site *s,
                          const json_t *node)
 {
     static const char *const kws[] = {
@@ -1178,7 +1224,7 @@ static void break_scalar(const gen *g, json_t *cases, const json_t *base, const 
 /* Breaks the object keywords of the site: each required property left out,
  * a property no schema allows, too few or too many properties, a dependency
  * left out. */
-static void break_object(const gen *g, json_t *cases, const json_t *base, const site *s,
+static void break_object(gen *g, json_t *cases, const json_t *base, const site *s,
                          const json_t *node)
 {
     char name[MAX_NAME];
@@ -1186,7 +1232,7 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
     const json_t *v;
     json_object_foreach((json_t *)node, key, v)
     {
-        if (!is_required(&s->c, key)) continue;
+        if (!is_required(&s->c, key) || !spend(g)) continue;
         char *prop = pointer_append(s->path, key);
         case_name(name, sizeof name, "invalid-required", prop, NULL);
         free(prop);
@@ -1196,7 +1242,7 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
     }
     static const char *const closers[] = {"additionalProperties", "unevaluatedProperties"};
     for (size_t k = 0; k < 2; k++) {
-        if (!json_is_false(first_kw(&s->c, closers[k]))) continue;
+        if (!json_is_false(first_kw(&s->c, closers[k])) || !spend(g)) continue;
         char extra[32] = "unexpected_property";
         for (int i = 2; json_object_get(node, extra); i++)
             snprintf(extra, sizeof extra, "unexpected_property_%d", i);
@@ -1209,7 +1255,7 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
     }
     double minp, maxp;
     if (bound(&s->c, "minProperties", true, &minp) && minp >= 1 &&
-        (double)json_object_size(node) >= minp) {
+        (double)json_object_size(node) >= minp && spend(g)) {
         json_t *args = json_deep_copy(base);
         json_t *obj = pointer_get(args, s->path, false);
         /* Optional properties go first, from the end. */
@@ -1232,7 +1278,7 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
         case_name(name, sizeof name, "invalid", s->path, "minProperties");
         emit_invalid(g, cases, name, args, s->path, "minProperties");
     }
-    if (bound(&s->c, "maxProperties", false, &maxp) && maxp < 64) {
+    if (bound(&s->c, "maxProperties", false, &maxp) && maxp < 64 && spend(g)) {
         json_t *args = json_deep_copy(base);
         json_t *obj = pointer_get(args, s->path, false);
         for (int i = 1; (double)json_object_size(obj) <= maxp; i++) {
@@ -1252,7 +1298,8 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
         const json_t *dep;
         json_array_foreach(list, i, dep)
         {
-            if (!json_is_string(dep) || !json_object_get(node, json_string_value(dep))) continue;
+            if (!json_is_string(dep) || !json_object_get(node, json_string_value(dep)) || !spend(g))
+                continue;
             json_t *args = json_deep_copy(base);
             json_object_del(pointer_get(args, s->path, false), json_string_value(dep));
             char *prop = pointer_append(s->path, json_string_value(dep));
@@ -1265,13 +1312,13 @@ static void break_object(const gen *g, json_t *cases, const json_t *base, const 
 
 /* Breaks the array keywords of the site: too few items, too many, a
  * duplicate. */
-static void break_array(const gen *g, json_t *cases, const json_t *base, const site *s,
+static void break_array(gen *g, json_t *cases, const json_t *base, const site *s,
                         const json_t *node)
 {
     char name[MAX_NAME];
     size_t size = json_array_size(node);
     double min, max;
-    if (bound(&s->c, "minItems", true, &min) && min >= 1 && (double)size >= min) {
+    if (bound(&s->c, "minItems", true, &min) && min >= 1 && (double)size >= min && spend(g)) {
         json_t *args = json_deep_copy(base);
         json_t *arr = pointer_get(args, s->path, false);
         while ((double)json_array_size(arr) > min - 1)
@@ -1279,7 +1326,7 @@ static void break_array(const gen *g, json_t *cases, const json_t *base, const s
         case_name(name, sizeof name, "invalid", s->path, "minItems");
         emit_invalid(g, cases, name, args, s->path, "minItems");
     }
-    if (size > 0 && bound(&s->c, "maxItems", false, &max) && max < MAX_ITEMS * 16) {
+    if (size > 0 && bound(&s->c, "maxItems", false, &max) && max < MAX_ITEMS * 16 && spend(g)) {
         json_t *args = json_deep_copy(base);
         json_t *arr = pointer_get(args, s->path, false);
         for (size_t i = 0; (double)json_array_size(arr) <= max; i++)
@@ -1287,7 +1334,7 @@ static void break_array(const gen *g, json_t *cases, const json_t *base, const s
         case_name(name, sizeof name, "invalid", s->path, "maxItems");
         emit_invalid(g, cases, name, args, s->path, "maxItems");
     }
-    if (size > 0 && json_is_true(first_kw(&s->c, "uniqueItems"))) {
+    if (size > 0 && json_is_true(first_kw(&s->c, "uniqueItems")) && spend(g)) {
         json_t *args = json_deep_copy(base);
         json_t *arr = pointer_get(args, s->path, false);
         json_t *copy = json_deep_copy(json_array_get(arr, 0));
@@ -1301,8 +1348,8 @@ static void break_array(const gen *g, json_t *cases, const json_t *base, const s
 }
 
 /* For each enum of the base arguments, a valid case per other member. */
-static void enum_cases(const gen *g, json_t *cases, const json_t *base, const site *sites,
-                       size_t nsites, const json_t *expect)
+static void enum_cases(gen *g, json_t *cases, const json_t *base, const site *sites, size_t nsites,
+                       const json_t *expect)
 {
     for (size_t i = 0; i < nsites; i++) {
         const site *s = &sites[i];
@@ -1313,7 +1360,7 @@ static void enum_cases(const gen *g, json_t *cases, const json_t *base, const si
         const json_t *member;
         json_array_foreach(en, k, member)
         {
-            if (k >= MAX_ENUM_CASES) break;
+            if (k >= MAX_ENUM_CASES || !spend(g)) break;
             if (json_equal(member, node)) continue;
             char name[MAX_NAME], index[32];
             snprintf(index, sizeof index, "enum-%zu", k + 1);
@@ -1403,6 +1450,11 @@ int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err)
         g.sites = NULL;
         g.nsites = g.capsites = 0;
     }
+    if (base) {
+        char *text = json_dumps(base, JSON_COMPACT);
+        g.check_weight = 1 + strlen(text) / 4096;
+        free(text);
+    }
     if (minimal)
         emit_valid(&g, cases, "valid-minimal", "only the required properties",
                    json_deep_copy(minimal), expect);
@@ -1424,6 +1476,11 @@ int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err)
     free(base_sites);
     sites_truncate(g.sites, &g.nsites, 0);
     free(g.sites);
+    for (size_t c = 0; c < g.ncheckers; c++) {
+        conj_free(&g.checkers[c].c);
+        tg_schema_free(g.checkers[c].schema);
+    }
+    free(g.checkers);
     json_decref(full);
     json_decref(minimal);
     json_decref(expect);

@@ -107,8 +107,13 @@ check "it is the version refused before" [ "$(jq_body "d['version']")" = "$drift
 call counter
 check "its calls fail OUTPUT_SCHEMA_VIOLATION" [ "$(tool_error code)" = OUTPUT_SCHEMA_VIOLATION ]
 call counter
-admin GET /v1/workers/counter
-# Two fixture calls at deploy plus two calls now broke the schema.
+# Two fixture calls at deploy plus two calls now broke the schema. A call is
+# counted once its answer is out, so the count may trail it for a moment.
+for _ in $(seq 50); do
+  admin GET /v1/workers/counter
+  [ "$(jq_body "d.get('output_schema_violations')")" = 4 ] && break
+  sleep 0.1
+done
 check "GET /v1/workers/{name} counts the drift of the current version" [ "$(jq_body "d['output_schema_violations']")" = 4 ]
 check "per version: none for the good one" [ "$(jq_body "[v['output_schema_violations'] for v in d['versions'] if v['version']=='$good'][0]")" = 0 ]
 metric=$(curl -s "$base/metrics" | grep "^toolgate_output_schema_violations_total{tenant=\"demo\",worker=\"counter\",version=\"$drifted\"}")
@@ -130,6 +135,20 @@ post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":5,"method":"tools/list"}'
 check "never appears in tools/list" jq_quiet "sys.exit(any(t['name']=='never_listed' for t in d['result']['tools']))"
 admin GET /v1/workers/never_listed
 check "nor in the admin API" [ "$status" = 404 ]
+
+# Fixtures kept apart from the code (the repository's contract-fixtures/).
+n=$(ls "$root/contract-fixtures/format_text"/*.json | wc -l)
+"$toolgate" deploy "$root/examples/workers/format_text" --url "$base" \
+  --fixtures "$root/contract-fixtures/format_text" --require-fixtures >"$tmp/body" 2>"$tmp/deploy.err"
+check "--fixtures sends a fixture folder along: format_text deploys" [ $? = 0 ]
+check "with all of its $n contract fixtures passed" [ "$(jq_body "d['fixtures']['passed']")" = "$n" ]
+mkdir -p "$tmp/clash/fixtures"
+cp "$root/examples/workers/format_text"/* "$tmp/clash/"
+cp "$root/contract-fixtures/format_text/defaults.json" "$tmp/clash/fixtures/"
+"$toolgate" deploy "$tmp/clash" --url "$base" --fixtures "$root/contract-fixtures/format_text" \
+  >/dev/null 2>"$tmp/deploy.err"
+check "a fixture both in the folder and in --fixtures is refused before sending" [ $? = 2 ]
+check "naming it" grep -q 'fixtures/defaults.json is also in the worker folder' "$tmp/deploy.err"
 
 # --- lint ---
 mkdir -p "$tmp/sloppy"
