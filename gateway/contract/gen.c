@@ -19,7 +19,6 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1253,6 +1252,19 @@ static void break_object(gen *g, json_t *cases, const json_t *base, const site *
         emit_invalid(g, cases, name, args, prop, closers[k]);
         free(prop);
     }
+    if (first_kw(&s->c, "propertyNames")) {
+        static const char *const odd_names[] = {"INVALID NAME", "!", "0", "invalid-name", ""};
+        case_name(name, sizeof name, "invalid", s->path, "propertyNames");
+        for (size_t k = 0; k < sizeof odd_names / sizeof *odd_names; k++) {
+            if (json_object_get(node, odd_names[k]) || !spend(g)) continue;
+            json_t *args = json_deep_copy(base);
+            json_object_set_new(pointer_get(args, s->path, false), odd_names[k], json_string("x"));
+            char *prop = pointer_append(s->path, odd_names[k]);
+            bool done = emit_invalid(g, cases, name, args, prop, "propertyNames");
+            free(prop);
+            if (done) break;
+        }
+    }
     double minp, maxp;
     if (bound(&s->c, "minProperties", true, &minp) && minp >= 1 &&
         (double)json_object_size(node) >= minp && spend(g)) {
@@ -1344,6 +1356,36 @@ static void break_array(gen *g, json_t *cases, const json_t *base, const site *s
             json_array_append_new(arr, copy);
         case_name(name, sizeof name, "invalid", s->path, "uniqueItems");
         emit_invalid(g, cases, name, args, s->path, "uniqueItems");
+    }
+    /* No item at all matches an empty array's "contains". */
+    if (first_kw(&s->c, "contains") && spend(g)) {
+        json_t *args = json_deep_copy(base);
+        json_array_clear(pointer_get(args, s->path, false));
+        case_name(name, sizeof name, "invalid", s->path, "contains");
+        emit_invalid(g, cases, name, args, s->path, "contains");
+    }
+    /* The first item was made to match "contains": copies of it match too. */
+    if (size > 0 && first_kw(&s->c, "contains") && bound(&s->c, "maxContains", false, &max) &&
+        max < MAX_ITEMS * 16 && spend(g)) {
+        json_t *args = json_deep_copy(base);
+        json_t *arr = pointer_get(args, s->path, false);
+        for (double i = 0; i <= max; i++)
+            json_array_append_new(arr, json_deep_copy(json_array_get(arr, 0)));
+        case_name(name, sizeof name, "invalid", s->path, "maxContains");
+        emit_invalid(g, cases, name, args, s->path, "maxContains");
+    }
+    /* An item past the last one "items": false allows. */
+    bool closed = false;
+    for (size_t i = 0; i < s->c.n; i++)
+        closed = closed ||
+                 (json_is_object(s->c.v[i]) && json_is_false(json_object_get(s->c.v[i], "items")));
+    if (closed && spend(g)) {
+        json_t *args = json_deep_copy(base);
+        json_t *arr = pointer_get(args, s->path, false);
+        json_array_append_new(arr,
+                              size ? json_deep_copy(json_array_get(arr, size - 1)) : json_null());
+        case_name(name, sizeof name, "invalid", s->path, "items");
+        emit_invalid(g, cases, name, args, s->path, "items");
     }
 }
 

@@ -33,10 +33,14 @@
  *   invalid[-<path>]-additional-properties (or -unevaluated-properties)
  *                      a property "unexpected_property" added; the error's
  *                      path is the added property's
+ *   invalid[-<path>]-property-names  a property with a name the schema
+ *                      refuses; the error's path is the added property's
  *   invalid[-<path>]-<keyword>  one keyword broken at path (type, enum,
  *                      const, min-length, pattern, format, minimum,
- *                      multiple-of, min-items, unique-items, min-properties,
- *                      dependent-required, ...); the error's path is path
+ *                      multiple-of, min-items, unique-items, contains,
+ *                      items, min-properties, ...); the error's path is path
+ *   invalid-dependent-required-<path>  a property another one requires left
+ *                      out; the error's path is the object's
  * where <path> is the JSON Pointer's segments joined by '-', in lower case
  * with camelCase split by '-' ("/address/zipCode" gives "address-zip-code"). */
 int tg_contract_generate(const json_t *tool, json_t **out, tg_error *err);

@@ -1,10 +1,12 @@
-/* Fixture generation: for schemas covering each keyword kind (and the example
- * workers' real schemas), every valid case validates, every invalid case is
- * refused with the fixture's path and keyword among the engine's violations,
- * names are unique and well-formed, every fixture is marked generated, the
- * output is the same on every run, the tool is left as it was, and schemas
- * that do not compile are refused. */
+/* Fixture generation: for schemas covering each keyword kind, the example
+ * workers' real schemas and every schema of the JSON Schema test suite, each
+ * case passes the fixture check, each valid case validates, each invalid case
+ * is refused with the fixture's path and keyword among the engine's
+ * violations, names are unique and well-formed, every fixture is marked
+ * generated, the output is the same on every run, the tool is left as it was,
+ * expensive schemas end quickly, and schemas that do not compile are refused. */
 #include "check.h"
+#include "gateway/contract/fixture.h"
 #include "gateway/contract/gen.h"
 #include "schemas/schema.h"
 
@@ -82,6 +84,7 @@ static json_t *generate_checked(json_t *tool)
     json_object_foreach(cases, name, fixture)
     {
         CHECK(well_formed_name(name));
+        CHECK_INT_EQ(tg_fixture_check(fixture, NULL), 0);
         CHECK(json_is_true(json_object_get(fixture, "generated")));
         CHECK(json_is_string(json_object_get(fixture, "description")));
         CHECK_INT_EQ(json_object_size(fixture), 4);
@@ -223,7 +226,9 @@ static void test_arrays(void)
         " \"point\": {\"type\": \"array\", \"prefixItems\": [{\"type\": \"number\"},"
         "   {\"type\": \"string\", \"format\": \"uuid\"}], \"items\": false},"
         " \"ids\": {\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": 7},"
-        "   \"uniqueItems\": true, \"minItems\": 3}},"
+        "   \"uniqueItems\": true, \"minItems\": 3},"
+        " \"some\": {\"type\": \"array\", \"contains\": {\"type\": \"integer\", \"minimum\": 5},"
+        "   \"maxContains\": 2, \"items\": {\"type\": [\"integer\", \"string\"]}}},"
         " \"required\": [\"tags\"]}");
     json_t *cases = generate_checked(tool);
     expect_case(cases, "invalid-tags-min-items", "/tags", "minItems");
@@ -232,6 +237,9 @@ static void test_arrays(void)
     expect_case(cases, "invalid-tags-0-type", "/tags/0", "type");
     expect_case(cases, "invalid-point-1-format", "/point/1", "format");
     expect_case(cases, "invalid-ids-0-minimum", "/ids/0", "minimum");
+    expect_case(cases, "invalid-point-items", "/point", "items");
+    expect_case(cases, "invalid-some-contains", "/some", "contains");
+    expect_case(cases, "invalid-some-max-contains", "/some", "maxContains");
     json_t *args = json_object_get(json_object_get(cases, "valid-full"), "arguments");
     CHECK_INT_EQ(json_array_size(json_object_get(args, "ids")), 3);
     CHECK_INT_EQ(json_array_size(json_object_get(args, "point")), 2);
@@ -328,12 +336,14 @@ static void test_object_counts(void)
         tool_with("{\"type\": \"object\", \"minProperties\": 2, \"maxProperties\": 3,"
                   " \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"string\"},"
                   "  \"c\": {\"type\": \"string\"}, \"d\": {\"type\": \"string\"}},"
-                  " \"dependentRequired\": {\"a\": [\"b\"]}}");
+                  " \"dependentRequired\": {\"a\": [\"b\"]},"
+                  " \"propertyNames\": {\"pattern\": \"^[a-z]+$\"}}");
     json_t *cases = generate_checked(tool);
     expect_case(cases, "valid-minimal", NULL, NULL);
     expect_case(cases, "valid-full", NULL, NULL);
     expect_case(cases, "invalid-min-properties", "", "minProperties");
     expect_case(cases, "invalid-max-properties", "", "maxProperties");
+    expect_case(cases, "invalid-property-names", "/INVALID NAME", "propertyNames");
     expect_case(cases, "invalid-dependent-required-b", "", "dependentRequired");
     json_t *full = json_object_get(json_object_get(cases, "valid-full"), "arguments");
     CHECK_INT_EQ(json_object_size(full), 3);
@@ -388,6 +398,37 @@ static void test_non_object_root(void)
     CHECK(json_is_object(minimal) && json_object_size(minimal) == 0);
     json_decref(cases);
     json_decref(tool);
+}
+
+/* Schemas built to make generation expensive end quickly, with whatever they
+ * give still true: arrays of arrays of long strings, choices that multiply,
+ * recursion with nothing to stop it. */
+static void test_limits(void)
+{
+    static const char *const schemas[] = {
+        "{\"type\": \"object\", \"required\": [\"a\"], \"properties\": {\"a\": {\"type\": "
+        "\"array\","
+        " \"minItems\": 60, \"items\": {\"type\": \"array\", \"minItems\": 60, \"items\": {"
+        " \"type\": \"string\", \"minLength\": 90000}}}}}",
+        "{\"type\": \"object\", \"properties\": {\"s\": {\"type\": \"array\", \"minItems\": 60,"
+        " \"items\": {\"type\": \"object\", \"properties\": {\"b\": {\"type\": \"array\","
+        " \"minItems\": 30, \"items\": {\"type\": \"integer\", \"minimum\": 3,"
+        " \"multipleOf\": 2}}}}}}}",
+        "{\"type\": \"object\", \"required\": [\"a\", \"b\", \"c\", \"d\"], \"$defs\": {\"x\": {"
+        " \"anyOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}, {\"type\": \"null\"}]}},"
+        " \"properties\": {\"a\": {\"$ref\": \"#/$defs/x\"}, \"b\": {\"$ref\": \"#/$defs/x\"},"
+        " \"c\": {\"$ref\": \"#/$defs/x\"}, \"d\": {\"oneOf\": [{\"type\": \"string\"},"
+        " {\"type\": \"string\"}]}}}",
+        "{\"type\": \"object\", \"required\": [\"self\"], \"properties\": {\"self\": {\"$ref\": "
+        "\"#\"}}}",
+    };
+    for (size_t i = 0; i < sizeof schemas / sizeof *schemas; i++) {
+        json_t *tool = tool_with(schemas[i]);
+        json_t *cases = generate_checked(tool);
+        CHECK(cases != NULL);
+        json_decref(cases);
+        json_decref(tool);
+    }
 }
 
 static json_t *load_worker(const char *worker)
@@ -558,6 +599,7 @@ int main(void)
     test_pattern_without_example();
     test_examples_and_unevaluated();
     test_non_object_root();
+    test_limits();
     test_workers();
     test_suite_sweep();
     test_errors();
