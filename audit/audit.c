@@ -56,8 +56,8 @@ static const char *const field_names[NF] = {"kind",         "tenant",  "principa
 static const char *const kinds[] = {"call.begin",   "call.end",     "egress",      "deploy",
                                     "rollback",     "secret.write", "auth.denied", "trigger",
                                     "schedule.run", "state.write",  "hook"};
-static const char *const trigger_kinds[] = {"agent", "button", "schedule", "cli", "webhook",
-                                            "contract"};
+static const char *const trigger_kinds[] = {"agent", "button",  "schedule",
+                                            "cli",   "webhook", "contract"};
 
 typedef enum { E_RECORD, E_PRUNE } entry_type;
 typedef enum { QUEUED, IN_FLIGHT, DONE } entry_state;

@@ -57,8 +57,7 @@ static void print_findings(const char *reply)
     json_t *w;
     json_array_foreach(json_object_get(doc, "warnings"), i, w)
     {
-        fprintf(stderr, "warning: %s: %s (%s)\n",
-                json_string_value(json_object_get(w, "path")),
+        fprintf(stderr, "warning: %s: %s (%s)\n", json_string_value(json_object_get(w, "path")),
                 json_string_value(json_object_get(w, "message")),
                 json_string_value(json_object_get(w, "rule")));
     }

@@ -105,10 +105,10 @@ static json_t *failed_fixtures(const json_t *fixtures)
     if (json_integer_value(json_object_get(fixtures, "passed")) +
             json_integer_value(json_object_get(fixtures, "failed")) ==
         0)
-        json_array_append_new(details,
-                              json_pack("{s:s, s:s, s:s}", "path", "/fixtures", "keyword",
-                                        "fixture", "message",
-                                        "the worker has no fixtures (fixtures/NAME.json) to check it with"));
+        json_array_append_new(
+            details,
+            json_pack("{s:s, s:s, s:s}", "path", "/fixtures", "keyword", "fixture", "message",
+                      "the worker has no fixtures (fixtures/NAME.json) to check it with"));
     return details;
 }
 
@@ -151,10 +151,10 @@ static void reply_deployed(tg_http_request *req, const json_t *manifest,
 static json_t *checks_record(const tg_registry_deploy_result *res, size_t nfiles,
                              const deploy_checks *c)
 {
-    json_t *body = json_pack("{s:s, s:b, s:b, s:I, s:I}", "version", res->version, "created",
-                             res->created, "current_changed", res->changed, "files",
-                             (json_int_t)nfiles, "warnings",
-                             (json_int_t)json_array_size(c->warnings));
+    json_t *body =
+        json_pack("{s:s, s:b, s:b, s:I, s:I}", "version", res->version, "created", res->created,
+                  "current_changed", res->changed, "files", (json_int_t)nfiles, "warnings",
+                  (json_int_t)json_array_size(c->warnings));
     if (c->fixtures)
         json_object_set_new(body, "fixtures",
                             json_pack("{s:O, s:O}", "passed",
@@ -200,8 +200,8 @@ static void deploy_checked(tg_admin *admin, tg_http_request *req, json_t *manife
     tg_registry_snapshot *staged = NULL;
     int rc = tg_registry_stage(admin->registry, admin->tenant, manifest, files, nfiles, &res, &err);
     if (!rc)
-        rc = tg_registry_resolve_version(admin->registry, admin->tenant, name, res.version,
-                                         &staged, &err);
+        rc = tg_registry_resolve_version(admin->registry, admin->tenant, name, res.version, &staged,
+                                         &err);
     if (rc != 0) {
         reply_registry_error(req, rc, &err);
         return;

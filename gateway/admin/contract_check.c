@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIXTURES_DIR    "fixtures/"
-#define MAX_FIXTURES    200
-#define FIXTURE_SUFFIX  ".json"
+#define FIXTURES_DIR   "fixtures/"
+#define MAX_FIXTURES   200
+#define FIXTURE_SUFFIX ".json"
 
 typedef struct waiter {
     pthread_mutex_t mu;
@@ -118,6 +118,6 @@ json_t *tg_admin_run_fixtures(tg_calls *calls, tg_registry_snapshot *tool, const
         json_decref(fixture);
         free(name);
     }
-    return json_pack("{s:I, s:I, s:o}", "passed", (json_int_t)passed, "failed",
-                     (json_int_t)failed, "cases", cases);
+    return json_pack("{s:I, s:I, s:o}", "passed", (json_int_t)passed, "failed", (json_int_t)failed,
+                     "cases", cases);
 }

@@ -504,8 +504,7 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
     if (j->pinned_definition && strcmp(j->pinned_definition, current) != 0) {
         char *message = tg_xasprintf("the call pinned definition %.64s; the tool's is now %s",
                                      j->pinned_definition, current);
-        json_t *refusal =
-            tg_tool_error_result(TG_EDEFINITION_CHANGED, message, NULL, j->call_id);
+        json_t *refusal = tg_tool_error_result(TG_EDEFINITION_CHANGED, message, NULL, j->call_id);
         free(message);
         return refusal;
     }

@@ -726,8 +726,8 @@ static int insert_version(sqlite3 *db, const char *tenant, const char *name, con
 }
 
 /* The definition hash of a stored version of name into out. */
-static int stored_definition(sqlite3 *db, const char *tenant, const char *name,
-                             const char *version, char out[65], tg_registry_error *err)
+static int stored_definition(sqlite3 *db, const char *tenant, const char *name, const char *version,
+                             char out[65], tg_registry_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = prep(db, &st, err,
@@ -740,7 +740,9 @@ static int stored_definition(sqlite3 *db, const char *tenant, const char *name,
             rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
         json_decref(manifest);
     } else {
-        rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
+        rc = row < 0
+                 ? row
+                 : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
     }
     sqlite3_finalize(st);
     return rc;
@@ -753,8 +755,9 @@ static int make_current(sqlite3 *db, const char *tenant, const char *name, const
 {
     *changed = *definition_changed = false;
     sqlite3_stmt *st = NULL;
-    int rc = prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
-                  2, tenant, name);
+    int rc =
+        prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2", 2,
+             tenant, name);
     if (rc) return rc;
     int row = step_row(db, st, err);
     char old[65] = "";
@@ -807,7 +810,8 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
         if (rc) goto out;
         res->created = true;
     }
-    if (!stage) rc = make_current(db, tenant, name, version, &res->changed, definition_changed, err);
+    if (!stage)
+        rc = make_current(db, tenant, name, version, &res->changed, definition_changed, err);
     if (!rc) rc = exec(db, "COMMIT", err);
 out:
     if (rc) {
@@ -1251,8 +1255,7 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
                                 (json_int_t)sqlite3_column_int64(st, 2), "current", current,
                                 "definition_hash", hash, "output_schema_violations", violations,
                                 "last_violation_at", last));
-        if (current)
-            json_object_set_new(res, "output_schema_violations", json_integer(violations));
+        if (current) json_object_set_new(res, "output_schema_violations", json_integer(violations));
     }
     if (!rc) {
         json_object_set_new(res, "versions", versions);
@@ -1290,8 +1293,8 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
     return rc;
 }
 
-int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name,
-                        const char *version, tg_registry_error *err)
+int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, const char *version,
+                        tg_registry_error *err)
 {
     if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
         !version)
@@ -1535,10 +1538,10 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
     if (rc) goto out;
     int row = step_row(db, st, err);
     if (row <= 0) {
-        rc = row < 0    ? row
-             : version ? fail(err, TG_REGISTRY_ENOTFOUND, "tool %s has no version %s", name,
-                              version)
-                        : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
+        rc = row < 0 ? row
+             : version
+                 ? fail(err, TG_REGISTRY_ENOTFOUND, "tool %s has no version %s", name, version)
+                 : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
         goto out;
     }
     snprintf(id, sizeof id, "%s", tg_db_text(st, 0));

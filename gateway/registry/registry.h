@@ -130,8 +130,8 @@ int tg_registry_stage(tg_registry *reg, const char *tenant, json_t *manifest,
 
 /* Deletes a version that is not current (TG_REGISTRY_EINVALID when it is):
  * a staged version that failed its checks. */
-int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name,
-                        const char *version, tg_registry_error *err);
+int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, const char *version,
+                        tg_registry_error *err);
 
 /* *out: new reference, an array of {name, version, semver, title, description,
  * updated_at} sorted by name (updated_at in ms since the epoch). */
