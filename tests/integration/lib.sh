@@ -12,9 +12,21 @@ passed=0
 failed=0
 server_pid=
 
+# In a sanitizer build a daemon's leaks and memory errors are reported on its
+# stderr (LeakSanitizer runs when it exits after SIGTERM); any such report
+# fails the test, whatever its checks said.
 cleanup() {
+  local status=$?
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if grep -l -E '^(==[0-9]+==ERROR: (Address|Leak)Sanitizer|.*runtime error:)' "$tmp"/*.err 2>/dev/null >"$tmp/sanitizer-reports"; then
+    while read -r report; do
+      echo "sanitizer report in $(basename "$report"):" >&2
+      head -c 4000 "$report" >&2
+    done <"$tmp/sanitizer-reports"
+    status=1
+  fi
   [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
+  exit "$status"
 }
 trap cleanup EXIT
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -613,15 +614,16 @@ static void test_query_filters(void)
 
 typedef struct {
     tg_audit *a;
-    volatile int stop;
-    int appended;
+    atomic_int stop;
+    atomic_int appended;
 } writer_arg;
 
 static void *keep_appending(void *arg)
 {
     writer_arg *w = arg;
-    while (!w->stop) {
-        if (append_simple(w->a, "egress", "acme", "live", NULL) == 0) w->appended++;
+    while (!atomic_load(&w->stop)) {
+        if (append_simple(w->a, "egress", "acme", "live", NULL) == 0)
+            atomic_fetch_add(&w->appended, 1);
     }
     return NULL;
 }
@@ -642,7 +644,7 @@ static void test_query_pagination(void)
     writer_arg w = {.a = a};
     pthread_t th;
     pthread_create(&th, NULL, keep_appending, &w);
-    while (w.appended < 5)
+    while (atomic_load(&w.appended) < 5)
         usleep(1000);
 
     tg_audit_filter f = {.tenant = "acme"};
@@ -673,14 +675,14 @@ static void test_query_pagination(void)
         json_decref(page);
         usleep(200); /* let appends land between pages */
     } while (cursor);
-    w.stop = 1;
+    atomic_store(&w.stop, 1);
     pthread_join(th, NULL);
     CHECK(decreasing);
     CHECK_INT_EQ(seen_existing, EXISTING);
     CHECK(pages >= EXISTING / 7);
     CHECK(seen_total >= EXISTING);
     printf("pagination: %d pages, %d records read while %d were appended\n", pages, seen_total,
-           w.appended);
+           atomic_load(&w.appended));
     tg_audit_close(a);
 }
 
