@@ -19,6 +19,7 @@
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/http/headers.h"
 #include "gateway/mcp/jsonrpc.h"
 #include "gateway/mcp/methods.h"
 #include "gateway/mcp/session.h"
@@ -43,24 +44,6 @@ static void reply_error(tg_http_request *req, tg_err_code code, const char *mess
 static void reply_rpc(tg_http_request *req, json_t *response)
 {
     tg_http_reply_json(req, 200, response);
-}
-
-static bool media_type_is(const char *value, const char *type)
-{
-    size_t n = strlen(type);
-    return value && strncasecmp(value, type, n) == 0 &&
-           (value[n] == '\0' || value[n] == ';' || value[n] == ' ');
-}
-
-/* Accept lists application/json and text/event-stream (or wildcards covering them). */
-static bool accept_ok(const char *accept)
-{
-    if (!accept) return false;
-    bool json = strstr(accept, "application/json") || strstr(accept, "application/*") ||
-                strstr(accept, "*/*");
-    bool sse =
-        strstr(accept, "text/event-stream") || strstr(accept, "text/*") || strstr(accept, "*/*");
-    return json && sse;
 }
 
 /* The definition of one tool as tools/list shows it. */
@@ -185,17 +168,6 @@ static void call_done(json_t *result, void *userdata)
     free(p);
 }
 
-/* The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
- * copied into out, or NULL when there is none; the pipeline checks the
- * digits and makes its own when they are not a valid trace id. */
-static const char *traceparent_trace_id(const char *header, char out[33])
-{
-    if (!header || strlen(header) < 55 || header[2] != '-' || header[35] != '-') return NULL;
-    memcpy(out, header + 3, 32);
-    out[32] = '\0';
-    return out;
-}
-
 static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
                        tg_session *session, json_t *id, json_t *params)
 {
@@ -246,7 +218,7 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
     tg_call_request call = {
         .principal = who->principal,
         .trigger_kind = "agent",
-        .trace_id = traceparent_trace_id(tg_http_header(req, "traceparent"), trace_id),
+        .trace_id = tg_http_traceparent_trace_id(tg_http_header(req, "traceparent"), trace_id),
         .tool = tool,
         .pinned_definition = json_string_value(pinned),
         .arguments = args ? args : empty,
@@ -328,12 +300,14 @@ static void handle_notification(tg_mcp_front *front, tg_session *session,
 
 static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
-    if (!accept_ok(tg_http_header(req, "Accept"))) {
+    const char *accept = tg_http_header(req, "Accept");
+    if (!tg_http_accepts(accept, "application/json") ||
+        !tg_http_accepts(accept, "text/event-stream")) {
         reply_error(req, TG_ENOT_ACCEPTABLE,
                     "Accept must list application/json and text/event-stream");
         return;
     }
-    if (!media_type_is(tg_http_header(req, "Content-Type"), "application/json")) {
+    if (!tg_http_media_type_is(tg_http_header(req, "Content-Type"), "application/json")) {
         reply_error(req, TG_EUNSUPPORTED_MEDIA_TYPE, "the body must be application/json");
         return;
     }
@@ -452,8 +426,7 @@ void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
 
 static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
-    const char *accept = tg_http_header(req, "Accept");
-    if (!accept || !(strstr(accept, "text/event-stream") || strstr(accept, "*/*"))) {
+    if (!tg_http_accepts(tg_http_header(req, "Accept"), "text/event-stream")) {
         reply_error(req, TG_ENOT_ACCEPTABLE, "Accept must list text/event-stream");
         return;
     }
