@@ -179,13 +179,17 @@ static int record_hash(const unsigned char prev[HASH_LEN], int64_t time_ms, cons
 {
     char prev_hex[2 * HASH_LEN + 1];
     hex(prev, HASH_LEN, prev_hex);
+    /* A member jansson could not set (out of memory) would leave it out of
+     * the form, and the hash would then not match the stored record. */
     json_t *o = json_object();
+    int set_failed = 0;
     for (int i = 0; i < NF; i++)
-        json_object_set_new(o, field_names[i], f[i] ? json_string(f[i]) : json_null());
-    json_object_set_new(o, "time_ms", json_integer(time_ms));
-    json_object_set_new(o, "body", body ? json_string(body) : json_null());
-    json_object_set_new(o, "prev_hash", json_string(prev_hex));
-    char *canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        set_failed |=
+            json_object_set_new(o, field_names[i], f[i] ? json_string(f[i]) : json_null());
+    set_failed |= json_object_set_new(o, "time_ms", json_integer(time_ms));
+    set_failed |= json_object_set_new(o, "body", body ? json_string(body) : json_null());
+    set_failed |= json_object_set_new(o, "prev_hash", json_string(prev_hex));
+    char *canon = set_failed ? NULL : json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     if (!canon) return -1;
     unsigned int len = 0;
@@ -1054,11 +1058,20 @@ static int verify_db(sqlite3 *db, tg_audit_report *r, tg_error *err)
         read_row(st, &w);
         if (r->records++ == 0) r->first_seq = w.seq;
         r->last_seq = w.seq;
+        /* A column sqlite could not hand over for want of memory is not an
+         * edit: the verify fails rather than report one. */
+        if (sqlite3_errcode(db) == SQLITE_NOMEM) {
+            rc = fail_db(err, db, "read the records");
+            goto out;
+        }
         if (r->problem == TG_AUDIT_INTACT) {
             unsigned char h[HASH_LEN];
-            bool intact = w.prev && w.hash && w.f[F_KIND] && w.body &&
-                          record_hash(w.prev, w.time_ms, w.f, w.body, h) == 0 &&
-                          memcmp(h, w.hash, HASH_LEN) == 0;
+            bool whole = w.prev && w.hash && w.f[F_KIND] && w.body;
+            if (whole && record_hash(w.prev, w.time_ms, w.f, w.body, h) != 0) {
+                rc = tg_error_set(err, TG_EINTERNAL, "audit verify: out of memory");
+                goto out;
+            }
+            bool intact = whole && memcmp(h, w.hash, HASH_LEN) == 0;
             uint64_t at;
             if (!intact) {
                 problem(r, TG_AUDIT_EDITED, w.seq, "record %llu does not match its hash",
@@ -1080,10 +1093,13 @@ static int verify_db(sqlite3 *db, tg_audit_report *r, tg_error *err)
             expect_seq = w.seq + 1;
         }
         const char *kind = w.f[F_KIND], *call = w.f[F_CALL];
-        if (kind && call && strcmp(kind, "call.begin") == 0)
-            json_object_set_new(open, call, json_integer((json_int_t)w.seq));
-        else if (kind && call && strcmp(kind, "call.end") == 0)
+        if (kind && call && strcmp(kind, "call.begin") == 0 &&
+            json_object_set_new(open, call, json_integer((json_int_t)w.seq)) != 0) {
+            rc = tg_error_set(err, TG_EINTERNAL, "audit verify: out of memory");
+            goto out;
+        } else if (kind && call && strcmp(kind, "call.end") == 0) {
             json_object_del(open, call);
+        }
     }
     if (s != SQLITE_DONE) rc = fail_db(err, db, "read the records");
 out:
@@ -1102,9 +1118,15 @@ out:
         }
         qsort(calls, n, sizeof *calls, by_seq);
         r->open_calls = json_array();
+        int append_failed = 0;
         for (i = 0; i < n; i++)
-            json_array_append_new(r->open_calls, json_string(calls[i].id));
+            append_failed |= json_array_append_new(r->open_calls, json_string(calls[i].id));
         free(calls);
+        if (append_failed || !r->open_calls) {
+            json_decref(r->open_calls);
+            r->open_calls = NULL;
+            rc = tg_error_set(err, TG_EINTERNAL, "audit verify: out of memory");
+        }
     }
     json_decref(open);
     return rc;

@@ -95,14 +95,24 @@ tg_err_code tg_err_from_name(const char *name)
     return TG_OK;
 }
 
+static _Noreturn void out_of_memory(void)
+{
+    fprintf(stderr, "toolgate: out of memory building an error\n");
+    abort();
+}
+
 /* Returns: new reference; jansson fails only on memory, which aborts. */
 static json_t *must(json_t *v)
 {
-    if (!v) {
-        fprintf(stderr, "toolgate: out of memory building an error\n");
-        abort();
-    }
+    if (!v) out_of_memory();
     return v;
+}
+
+/* Steals v. Setting a member fails only on memory too: an error sent with a
+ * member missing would be an answer no client expects. */
+static void must_set(json_t *o, const char *key, json_t *v)
+{
+    if (json_object_set_new(o, key, v) != 0) out_of_memory();
 }
 
 static json_t *string_or_null(const char *s)
@@ -116,14 +126,14 @@ static json_t *error_object(const char *code, const char *source, bool retryable
                             const char *call_id)
 {
     json_t *e = must(json_object());
-    json_object_set_new(e, "code", must(json_string(code)));
-    json_object_set_new(e, "source", must(json_string(source)));
-    json_object_set_new(e, "retryable", json_boolean(retryable));
-    json_object_set_new(e, "retryAfterMs",
-                        retry_after_ms >= 0 ? must(json_integer(retry_after_ms)) : json_null());
-    json_object_set_new(e, "message", must(json_string(message)));
-    json_object_set(e, "details", details ? details : json_null());
-    json_object_set_new(e, "callId", string_or_null(call_id));
+    must_set(e, "code", must(json_string(code)));
+    must_set(e, "source", must(json_string(source)));
+    must_set(e, "retryable", json_boolean(retryable));
+    must_set(e, "retryAfterMs",
+             retry_after_ms >= 0 ? must(json_integer(retry_after_ms)) : json_null());
+    must_set(e, "message", must(json_string(message)));
+    must_set(e, "details", details ? json_incref(details) : json_null());
+    must_set(e, "callId", string_or_null(call_id));
     return e;
 }
 
@@ -143,9 +153,9 @@ static json_t *tool_result(const char *text, json_t *error)
 {
     json_t *block = must(json_pack("{s:s, s:s}", "type", "text", "text", text));
     json_t *res = must(json_object());
-    json_object_set_new(res, "isError", json_true());
-    json_object_set_new(res, "content", must(json_pack("[o]", block)));
-    json_object_set_new(res, "structuredContent", must(json_pack("{s:o}", "error", error)));
+    must_set(res, "isError", json_true());
+    must_set(res, "content", must(json_pack("[o]", block)));
+    must_set(res, "structuredContent", must(json_pack("{s:o}", "error", error)));
     return res;
 }
 

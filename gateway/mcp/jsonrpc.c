@@ -230,27 +230,37 @@ const tg_jsonrpc_msg *tg_jsonrpc_batch_get(const tg_jsonrpc_msg *msg, size_t i)
     return i < msg->n_items ? &msg->items[i] : NULL;
 }
 
+static _Noreturn void out_of_memory(void)
+{
+    fprintf(stderr, "toolgate: out of memory building a JSON-RPC message\n");
+    abort();
+}
+
 static json_t *must(json_t *v)
 {
-    if (!v) {
-        fprintf(stderr, "toolgate: out of memory building a JSON-RPC message\n");
-        abort();
-    }
+    if (!v) out_of_memory();
     return v;
+}
+
+/* Steals v. A response without its id or its result would be a different
+ * answer, so a member that cannot be set fails like the value itself. */
+static void must_set(json_t *o, const char *key, json_t *v)
+{
+    if (json_object_set_new(o, key, v) != 0) out_of_memory();
 }
 
 static json_t *envelope(json_t *id)
 {
     json_t *r = must(json_object());
-    json_object_set_new(r, "jsonrpc", must(json_string("2.0")));
-    json_object_set(r, "id", id ? id : json_null());
+    must_set(r, "jsonrpc", must(json_string("2.0")));
+    must_set(r, "id", id ? json_incref(id) : json_null());
     return r;
 }
 
 json_t *tg_jsonrpc_result(json_t *id, json_t *result)
 {
     json_t *r = envelope(id);
-    json_object_set_new(r, "result", result ? result : must(json_object()));
+    must_set(r, "result", result ? result : must(json_object()));
     return r;
 }
 
@@ -264,11 +274,11 @@ json_t *tg_jsonrpc_error(json_t *id, tg_err_code code, const char *message, json
     json_t *msg = message ? json_string(message) : NULL;
     if (!msg) msg = must(json_string(tg_err_message(code)));
     json_t *e = must(json_object());
-    json_object_set_new(e, "code", must(json_integer(rpc)));
-    json_object_set_new(e, "message", msg);
-    if (data) json_object_set_new(e, "data", data);
+    must_set(e, "code", must(json_integer(rpc)));
+    must_set(e, "message", msg);
+    if (data) must_set(e, "data", data);
     json_t *r = envelope(id);
-    json_object_set_new(r, "error", e);
+    must_set(r, "error", e);
     return r;
 }
 
@@ -281,8 +291,8 @@ json_t *tg_jsonrpc_error_for(const tg_jsonrpc_msg *msg)
 json_t *tg_jsonrpc_notification(const char *method, json_t *params)
 {
     json_t *r = must(json_object());
-    json_object_set_new(r, "jsonrpc", must(json_string("2.0")));
-    json_object_set_new(r, "method", must(json_string(method)));
-    if (params) json_object_set_new(r, "params", params);
+    must_set(r, "jsonrpc", must(json_string("2.0")));
+    must_set(r, "method", must(json_string(method)));
+    if (params) must_set(r, "params", params);
     return r;
 }

@@ -37,7 +37,8 @@ python3 "$root/tests/integration/upstream.py" "$tmp/up.pem" "$tmp/up.key" "$tmp/
 upstream_pid=$!
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
 port=$(cat "$tmp/port")
-trap 'kill $upstream_pid 2>/dev/null; cleanup' EXIT
+# cleanup ends the script with the status it had when it began to exit.
+trap 'rc=$?; kill $upstream_pid 2>/dev/null; (exit $rc); cleanup' EXIT
 
 secret='s3cr3t-Value-7f9e2b'
 qsecret='q-secret-41d0'

@@ -1,0 +1,2 @@
+# Spins past the call's time limit: the call must end with TIMEOUT close to it.
+while :; do :; done
