@@ -541,16 +541,23 @@ void tg_runner_run(const json_t *req)
     bool truncated = false, line_too_long = false, worker_done = false;
     int status = 0;
     struct rusage ru = {0};
-    /* The worker's three pipes, the channel, then the proxy's sockets. */
-    struct pollfd p[4 + TG_PROXY_POLLFDS] = {
+    /* A pidfd turns readable when the worker exits, so its end wakes the
+     * loop at once: a worker whose pipes closed a moment before it could be
+     * reaped would otherwise wait out the poll timeout, which stays only as
+     * the fallback for kernels without pidfd_open. */
+    int worker_fd = (int)syscall(SYS_pidfd_open, worker, 0);
+    /* The worker's three pipes, the channel, its pidfd, then the proxy's
+     * sockets. */
+    struct pollfd p[5 + TG_PROXY_POLLFDS] = {
         {out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {ev[0], POLLIN, 0}};
     /* Until the worker has exited and every pipe is drained: a worker that
      * closes its outputs early still runs to its end, and may still be
      * waiting for an answer to an HTTP request. */
     while (p[0].fd >= 0 || p[1].fd >= 0 || p[2].fd >= 0 || !worker_done) {
         p[3] = (struct pollfd){chan_in.dead ? -1 : chan_fd, POLLIN, 0};
-        size_t nproxy = tg_proxy_poll_fds(proxy, p + 4);
-        int n = poll(p, 4 + nproxy, 50);
+        p[4] = (struct pollfd){worker_done ? -1 : worker_fd, POLLIN, 0};
+        size_t nproxy = tg_proxy_poll_fds(proxy, p + 5);
+        int n = poll(p, 5 + nproxy, 50);
         if (n < 0 && errno != EINTR) break;
         if (!worker_done && wait4(worker, &status, WNOHANG, &ru) == worker) worker_done = true;
         /* Whatever the worker left running would keep the pipes open; kill
@@ -606,8 +613,9 @@ void tg_runner_run(const json_t *req)
             }
         }
         if (p[3].revents) chan_read();
-        tg_proxy_handle(proxy, p + 4, nproxy);
+        tg_proxy_handle(proxy, p + 5, nproxy);
     }
+    if (worker_fd >= 0) close(worker_fd);
     if (!worker_done) {
         /* poll failed: end the worker rather than report it still running. */
         kill_all();
