@@ -173,7 +173,7 @@ static void sweep(const char *name, void (*scenario)(void))
     size_t len = strlen(name);
     if (only) {
         if (strncmp(only, name, len) == 0 && only[len] == ':') {
-            int status = run_once(scenario, atol(only + len + 1));
+            int status = run_once(scenario, strtol(only + len + 1, NULL, 10));
             printf("%s: allocation %s failing: %s%s\n", name, only + len + 1,
                    status & RUN_FAILED ? "failed" : "passed",
                    status & RUN_NOT_REACHED ? " (not reached)" : "");
