@@ -17,6 +17,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
+#include "gateway/core/metrics.h"
 #include "gateway/core/text.h"
 #include "gateway/core/clock.h"
 
@@ -501,9 +502,12 @@ static void *writer_main(void *arg)
         /* After a failure the file may have been changed under us (restored
          * from a copy, another process wrote): start from what it holds. */
         int rc = failing ? load_tail(a, &err) : 0;
+        int64_t began = mono_ns();
         if (!rc) rc = write_group(a, group, n, &err);
         failing = rc != 0;
         if (!rc) {
+            tg_metrics_observe(tg_metrics_get(TG_METRIC_AUDIT_COMMIT), NULL,
+                               (double)(mono_ns() - began) / 1e9);
             atomic_fetch_add(&a->commits, 1);
             atomic_store(&a->healthy, true);
             /* The planner's statistics, taken again each time the log has
@@ -558,6 +562,16 @@ static void *writer_main(void *arg)
 
 /* ---- open / close / append ------------------------------------------- */
 
+/* toolgate_audit_queue_depth, read as /metrics renders. */
+static void read_queue(void *ctx, tg_metrics_sink *sink)
+{
+    tg_audit *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    double depth = (double)a->queued;
+    pthread_mutex_unlock(&a->mu);
+    tg_metrics_put(sink, NULL, depth);
+}
+
 int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out, tg_error *err)
 {
     if (!path || !*path || !out) return tg_error_set(err, TG_EINVALID_PARAMS, "audit log: no path");
@@ -602,6 +616,7 @@ int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out
         return tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
                             "audit log: cannot start the writer thread");
     }
+    tg_metrics_reader_add(tg_metrics_get(TG_METRIC_AUDIT_QUEUE), read_queue, a);
     *out = a;
     return 0;
 }
@@ -609,6 +624,7 @@ int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out
 void tg_audit_close(tg_audit *a)
 {
     if (!a) return;
+    tg_metrics_reader_remove(tg_metrics_get(TG_METRIC_AUDIT_QUEUE), read_queue, a);
     pthread_mutex_lock(&a->mu);
     a->stop = true;
     pthread_cond_broadcast(&a->work_cv);

@@ -6,8 +6,9 @@
 
 #include "audit/audit.h"
 #include "gateway/core/alloc.h"
-#include "gateway/core/text.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/text.h"
+#include "gateway/progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +18,33 @@
 static const char usage_text[] =
     "usage: toolgate audit verify [--json] [LOG]\n"
     "       toolgate audit query [FILTERS] [--limit N] [--cursor C] [--json] [LOG]\n"
-    "       toolgate audit export --since TIME [--until TIME] [--tenant T] [--format jsonl] [LOG]\n"
-    "  LOG:     --data-dir DIR (its audit.db; default ./toolgate-data) or --file PATH\n"
-    "  FILTERS: --tenant T --since TIME --until TIME --tool NAME --principal P --status S\n"
-    "           --error-code CODE --trigger agent|button|schedule|cli --call-id ID --kind K\n"
-    "  TIME:    milliseconds since the epoch, RFC 3339 (2026-11-23T06:00:00Z, 2026-11-23)\n"
-    "           or an age (90s, 15m, 24h, 7d)\n"
-    "verify exits 0 when the chain is intact, 1 when a record was edited, removed\n"
-    "or reordered (the first one is named), 2 when the log cannot be read.\n";
+    "       toolgate audit export --since TIME [--until TIME] [FILTERS] [--format jsonl] [LOG]\n"
+    "  verify              check the hash chain: exits 0 intact, 1 when a record was edited,\n"
+    "                      removed or reordered (the first one is named), 2 unreadable\n"
+    "  query               one page of matching records, newest first, as a table\n"
+    "  export              every matching record, oldest first, one JSON object a line;\n"
+    "                      on a terminal a progress line counts them on stderr\n"
+    "LOG:\n"
+    "  --data-dir DIR      the gateway's data dir; its audit.db (default ./toolgate-data)\n"
+    "  --file PATH         an audit log file\n"
+    "FILTERS:\n"
+    "  --tenant T          one tenant's records (default every tenant)\n"
+    "  --since TIME        records at or after TIME\n"
+    "  --until TIME        records before TIME\n"
+    "  --tool NAME         one tool's records\n"
+    "  --principal P       one caller's records\n"
+    "  --status S          calls that ended ok, error or refused\n"
+    "  --error-code CODE   calls that failed with CODE\n"
+    "  --trigger T         calls by agent, button, schedule or cli\n"
+    "  --call-id ID        one call's records\n"
+    "  --kind K            one kind: call.begin, call.end, egress, deploy, secret.write, ...\n"
+    "OUTPUT:\n"
+    "  --limit N           query: at most N records, 1 to 1000\n"
+    "  --cursor C          query: the page after the one that printed \"more: --cursor C\"\n"
+    "  --json              verify, query: print JSON\n"
+    "  --format jsonl      export: the format (jsonl, the only one)\n"
+    "TIME: milliseconds since the epoch, RFC 3339 (2026-11-23T06:00:00Z, 2026-11-23)\n"
+    "      or an age (90s, 15m, 24h, 7d)\n";
 
 typedef struct audit_args {
     const char *data_dir, *file;
@@ -170,18 +190,58 @@ static int query(const char *path, const audit_args *a)
     return 0;
 }
 
+/* Returns: how many records match, or -1 with *err filled. */
+static long long count_matching(const char *path, const tg_audit_filter *f, tg_error *err)
+{
+    char *cursor = NULL;
+    long long n = 0;
+    do {
+        json_t *page = NULL;
+        char *next = NULL;
+        if (tg_audit_query_file(path, f, 1000, cursor, &page, &next, err) != 0) {
+            n = -1;
+        } else {
+            n += (long long)json_array_size(page);
+            json_decref(page);
+        }
+        free(cursor);
+        cursor = next;
+    } while (n >= 0 && cursor);
+    free(cursor);
+    return n;
+}
+
 /* Every matching record, oldest first, one JSON object per line: what a
- * SIEM's file or HTTP collector takes. */
+ * SIEM's file or HTTP collector takes. On a terminal the records are counted
+ * first, so the progress line can say N of M: a second read of the log,
+ * which a script (no progress line) never pays for. */
 static int export_jsonl(const char *path, audit_args *a)
 {
     a->filter.oldest_first = true;
+    tg_progress *p = tg_progress_start("exporting");
+    long long total = 0;
+    if (p) {
+        tg_progress_step(p, "counting records");
+        tg_error err;
+        total = count_matching(path, &a->filter, &err);
+        if (total < 0) {
+            tg_progress_end(p);
+            fprintf(stderr, "toolgate: %s\n", err.message);
+            return 2;
+        }
+        tg_progress_step(p, NULL);
+        tg_progress_count(p, 0, (uint64_t)total);
+    }
     char *cursor = NULL;
+    uint64_t done = 0;
     int rc = 0;
     do {
         json_t *page = NULL;
         char *next = NULL;
         tg_error err;
         if (tg_audit_query_file(path, &a->filter, 1000, cursor, &page, &next, &err) != 0) {
+            tg_progress_end(p);
+            p = NULL;
             fprintf(stderr, "toolgate: %s\n", err.message);
             rc = 2;
         } else {
@@ -192,12 +252,15 @@ static int export_jsonl(const char *path, audit_args *a)
                 json_dumpf(rec, stdout, JSON_COMPACT);
                 putchar('\n');
             }
+            done += json_array_size(page);
+            tg_progress_count(p, done, (uint64_t)total);
             json_decref(page);
         }
         free(cursor);
         cursor = next;
     } while (rc == 0 && cursor);
     free(cursor);
+    tg_progress_end(p);
     if (fflush(stdout) != 0) {
         perror("toolgate: export");
         rc = 2;
@@ -208,16 +271,12 @@ static int export_jsonl(const char *path, audit_args *a)
 int tg_cmd_audit(int argc, char **argv)
 {
     audit_args a = {.limit = 0};
-    if (argc < 1 || !parse_args(argc - 1, argv + 1, &a)) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
+    if (argc < 1 || !parse_args(argc - 1, argv + 1, &a)) return tg_cmd_usage_error(usage_text);
     const char *what = argv[0];
     bool is_export = strcmp(what, "export") == 0;
-    if (is_export && (!a.since || (a.format && strcmp(a.format, "jsonl") != 0))) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (is_export && (!a.since || (a.format && strcmp(a.format, "jsonl") != 0)))
+        return tg_cmd_usage_error(usage_text);
     char *path = log_path(&a);
     int rc;
     if (strcmp(what, "verify") == 0) {

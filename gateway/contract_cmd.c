@@ -14,11 +14,11 @@
  * session. */
 #include "gateway/commands.h"
 
+#include "gateway/client.h"
 #include "gateway/contract/fixture.h"
 #include "gateway/contract/gen.h"
 #include "gateway/core/alloc.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -56,105 +56,20 @@ static const char usage_text[] =
 /* tools/list pages followed before the gateway is taken to be looping. */
 #define MAX_PAGES 1000
 
-typedef struct buffer {
-    char *data;
-    size_t len;
-} buffer;
-
-static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
-{
-    buffer *b = userdata;
-    size_t add = size * n;
-    if (add > MAX_ANSWER - b->len) return 0; /* curl stops with CURLE_WRITE_ERROR */
-    b->data = tg_xrealloc(b->data, b->len + add + 1);
-    memcpy(b->data + b->len, chunk, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
-/* One MCP session with the gateway. */
+/* One MCP session with the gateway, at its /mcp. */
 typedef struct mcp_client {
-    CURL *curl;
-    char *endpoint;    /* URL/mcp */
-    const char *token; /* borrowed; NULL or "" sends no Authorization */
-    long timeout_s;
-    char *session_id;   /* Mcp-Session-Id the gateway gave at initialize, or NULL */
-    char *version;      /* the protocolVersion initialize agreed on, or NULL before */
-    char *seen_session; /* the header of the answer being read */
+    tg_client *http;
+    char *endpoint;   /* URL/mcp, for messages */
+    bool has_session; /* the gateway gave an Mcp-Session-Id at initialize */
     json_int_t next_id;
 } mcp_client;
 
-static size_t header_line(char *line, size_t size, size_t n, void *userdata)
-{
-    mcp_client *c = userdata;
-    size_t len = size * n;
-    static const char name[] = "Mcp-Session-Id:";
-    if (len > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1, *end = line + len;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-            end--;
-        free(c->seen_session);
-        c->seen_session = tg_xstrndup(v, (size_t)(end - v));
-    }
-    return len;
-}
-
 /* One HTTP request to the MCP endpoint: POST body, or DELETE when body is
- * NULL. Returns the curl code; *status and *content_type (new string or
- * NULL) are filled when it is CURLE_OK. */
-static CURLcode request(mcp_client *c, const char *body, buffer *reply, long *status,
-                        char **content_type)
+ * NULL. Fills *answer as tg_client_request does. */
+static tg_client_result request(mcp_client *c, const char *body, tg_client_answer *answer)
 {
-    curl_easy_reset(c->curl);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Accept: application/json, text/event-stream");
-    h = curl_slist_append(h, "Content-Type: application/json");
-    char *auth = NULL, *sid = NULL, *ver = NULL;
-    if (c->token && *c->token) {
-        auth = tg_xasprintf("Authorization: Bearer %s", c->token);
-        h = curl_slist_append(h, auth);
-    }
-    if (c->session_id) {
-        sid = tg_xasprintf("Mcp-Session-Id: %s", c->session_id);
-        h = curl_slist_append(h, sid);
-    }
-    if (c->version) {
-        ver = tg_xasprintf("MCP-Protocol-Version: %s", c->version);
-        h = curl_slist_append(h, ver);
-    }
-    curl_easy_setopt(c->curl, CURLOPT_URL, c->endpoint);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-    if (body) {
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-    } else {
-        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-    }
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header_line);
-    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout_s);
-    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    free(c->seen_session);
-    c->seen_session = NULL;
-    CURLcode cc = curl_easy_perform(c->curl);
-    *content_type = NULL;
-    *status = 0;
-    if (cc == CURLE_OK) {
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
-        char *ct = NULL;
-        curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ct);
-        if (ct) *content_type = tg_xstrdup(ct);
-    }
-    curl_slist_free_all(h);
-    free(auth);
-    free(sid);
-    free(ver);
-    return cc;
+    return tg_client_request(c->http, body ? "POST" : "DELETE", "/mcp", "application/json", body,
+                             body ? strlen(body) : 0, answer);
 }
 
 /* Returns: true when doc is the JSON-RPC response to request id. */
@@ -216,9 +131,10 @@ static json_t *sse_response(const char *text, json_int_t id)
 
 /* Returns: new string, why an answer with HTTP status other than 200 is not
  * a response: the error's message, JSON-RPC's or the gateway's. */
-static char *refusal(long status, const buffer *reply)
+static char *refusal(const tg_client_answer *a)
 {
-    json_t *doc = reply->data ? json_loads(reply->data, 0, NULL) : NULL;
+    long status = a->status;
+    json_t *doc = a->body ? json_loads(a->body, 0, NULL) : NULL;
     const json_t *e = json_object_get(doc, "error");
     const json_t *code = json_object_get(e, "code");
     const char *message = json_string_value(json_object_get(e, "message"));
@@ -228,7 +144,7 @@ static char *refusal(long status, const buffer *reply)
     else if (message)
         why = tg_xasprintf("HTTP %ld: %s", status, message);
     else
-        why = tg_xasprintf("HTTP %ld: %.200s", status, reply->data ? reply->data : "");
+        why = tg_xasprintf("HTTP %ld: %.200s", status, a->body ? a->body : "");
     json_decref(doc);
     return why;
 }
@@ -250,38 +166,34 @@ static rpc_status rpc(mcp_client *c, const char *method, json_t *params, json_t 
                             "params", params);
     char *body = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
-    buffer reply = {NULL, 0};
-    long status = 0;
-    char *content_type = NULL;
-    CURLcode cc = request(c, body, &reply, &status, &content_type);
+    tg_client_answer a;
+    tg_client_result cr = request(c, body, &a);
     free(body);
     *result = NULL;
     *why = NULL;
     rpc_status rs = RPC_FAILED;
     json_t *response = NULL;
-    if (cc != CURLE_OK) {
-        *why = cc == CURLE_WRITE_ERROR
-                   ? tg_xasprintf("the answer is larger than %zu bytes", MAX_ANSWER)
-                   : tg_xasprintf("no answer from %s: %s", c->endpoint, curl_easy_strerror(cc));
-        rs = cc == CURLE_WRITE_ERROR || cc == CURLE_OPERATION_TIMEDOUT ? RPC_FAILED
-                                                                       : RPC_UNREACHABLE;
+    if (cr != TG_CLIENT_OK) {
+        *why = a.why;
+        a.why = NULL;
+        rs = cr == TG_CLIENT_UNREACHABLE ? RPC_UNREACHABLE : RPC_FAILED;
         goto out;
     }
-    if (status != 200) {
-        *why = refusal(status, &reply);
+    if (a.status != 200) {
+        *why = refusal(&a);
         goto out;
     }
-    if (content_type && strncasecmp(content_type, "text/event-stream", 17) == 0) {
-        response = sse_response(reply.data ? reply.data : "", id);
+    if (a.content_type && strncasecmp(a.content_type, "text/event-stream", 17) == 0) {
+        response = sse_response(a.body ? a.body : "", id);
         if (!response) {
             *why = tg_xasprintf("the event stream ended without the response to %s", method);
             goto out;
         }
     } else {
-        response = reply.data ? json_loads(reply.data, 0, NULL) : NULL;
+        response = a.body ? json_loads(a.body, 0, NULL) : NULL;
         if (!answers(response, id)) {
             *why = tg_xasprintf("the answer to %s is not its JSON-RPC response: %.200s", method,
-                                reply.data ? reply.data : "(empty)");
+                                a.body ? a.body : "(empty)");
             goto out;
         }
     }
@@ -296,9 +208,15 @@ static rpc_status rpc(mcp_client *c, const char *method, json_t *params, json_t 
     *result = json_incref(json_object_get(response, "result"));
     rs = RPC_OK;
 out:
+    /* The session initialize opened goes with every later request. */
+    if (rs == RPC_OK && !c->has_session && strcmp(method, "initialize") == 0) {
+        char *sid = tg_client_answer_header(&a, "Mcp-Session-Id");
+        if (sid) tg_client_set_header(c->http, "Mcp-Session-Id", sid);
+        c->has_session = sid != NULL;
+        free(sid);
+    }
     json_decref(response);
-    free(content_type);
-    free(reply.data);
+    tg_client_answer_clear(&a);
     return rs;
 }
 
@@ -306,10 +224,10 @@ out:
  * or -1 after saying why on stderr. */
 static int mcp_open(mcp_client *c, const char *url, const char *token, long timeout_s)
 {
-    c->curl = curl_easy_init();
-    c->endpoint = tg_xasprintf("%s/mcp", url);
-    c->token = token;
-    c->timeout_s = timeout_s;
+    c->http = tg_client_new(url, token, MAX_ANSWER);
+    tg_client_set_timeout(c->http, timeout_s);
+    tg_client_set_header(c->http, "Accept", "application/json, text/event-stream");
+    c->endpoint = tg_xasprintf("%s/mcp", tg_client_base(c->http));
     c->next_id = 1;
     json_t *params =
         json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", PROTOCOL_VERSION, "capabilities",
@@ -322,47 +240,36 @@ static int mcp_open(mcp_client *c, const char *url, const char *token, long time
         return -1;
     }
     const char *version = json_string_value(json_object_get(result, "protocolVersion"));
-    c->version = tg_xstrdup(version ? version : PROTOCOL_VERSION);
-    c->session_id = c->seen_session;
-    c->seen_session = NULL;
+    tg_client_set_header(c->http, "MCP-Protocol-Version", version ? version : PROTOCOL_VERSION);
     json_decref(result);
 
-    buffer reply = {NULL, 0};
-    long status = 0;
-    char *content_type = NULL;
-    CURLcode cc = request(c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
-                          &reply, &status, &content_type);
+    tg_client_answer a;
+    tg_client_result cr =
+        request(c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &a);
     int rc = 0;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "toolgate: no answer from %s: %s\n", c->endpoint, curl_easy_strerror(cc));
+    if (cr != TG_CLIENT_OK) {
+        fprintf(stderr, "toolgate: %s\n", a.why);
         rc = -1;
-    } else if (status < 200 || status >= 300) {
-        why = refusal(status, &reply);
+    } else if (!tg_client_ok(&a)) {
+        why = refusal(&a);
         fprintf(stderr, "toolgate: the gateway refused notifications/initialized: %s\n", why);
         free(why);
         rc = -1;
     }
-    free(content_type);
-    free(reply.data);
+    tg_client_answer_clear(&a);
     return rc;
 }
 
 /* Ends the session politely (the gateway would expire it anyway). */
 static void mcp_close(mcp_client *c)
 {
-    if (c->session_id) {
-        buffer reply = {NULL, 0};
-        long status = 0;
-        char *content_type = NULL;
-        request(c, NULL, &reply, &status, &content_type);
-        free(content_type);
-        free(reply.data);
+    if (c->has_session) {
+        tg_client_answer a;
+        request(c, NULL, &a);
+        tg_client_answer_clear(&a);
     }
-    if (c->curl) curl_easy_cleanup(c->curl);
+    tg_client_free(c->http);
     free(c->endpoint);
-    free(c->session_id);
-    free(c->version);
-    free(c->seen_session);
 }
 
 /* Names that become folder and file names: no separators, no dot files. */
@@ -492,7 +399,7 @@ static char *run_case(mcp_client *c, const fixture_file *f)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *url = NULL, *token = NULL;
     const char *dir = "contract-fixtures", *worker = NULL;
     long timeout_s = 120;
     for (int i = 0; i < argc; i++) {
@@ -509,16 +416,13 @@ static int cmd_run(int argc, char **argv)
         } else if (strcmp(argv[i], "--timeout") == 0 && has_value) {
             char *end;
             timeout_s = strtol(argv[++i], &end, 10);
-            if (*end || timeout_s <= 0 || timeout_s > 86400) {
-                fputs(usage_text, stderr);
-                return 2;
-            }
+            if (*end || timeout_s <= 0 || timeout_s > 86400) return tg_cmd_usage_error(usage_text);
         } else {
-            fputs(usage_text, stderr);
-            return 2;
+            return tg_cmd_usage_error(usage_text);
         }
     }
-    if (!url || !*url) url = "http://127.0.0.1:8080";
+    url = tg_client_url(url);
+    token = tg_client_token(token);
 
     fixture_list list = list_fixtures(dir, worker);
     if (list.count == 0) {
@@ -528,7 +432,6 @@ static int cmd_run(int argc, char **argv)
         fixture_list_free(&list);
         return 1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     mcp_client c = {0};
     int rc = 2;
     if (mcp_open(&c, url, token, timeout_s) == 0) {
@@ -550,7 +453,6 @@ static int cmd_run(int argc, char **argv)
         rc = failed ? 1 : 0;
     }
     mcp_close(&c);
-    curl_global_cleanup();
     fixture_list_free(&list);
     return rc;
 }
@@ -732,7 +634,7 @@ static int write_cases(const char *folder, const json_t *cases)
 
 static int cmd_gen(int argc, char **argv)
 {
-    const char *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *url = NULL, *token = NULL;
     const char *dir = "contract-fixtures", *from = NULL, *name = NULL;
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
@@ -747,31 +649,26 @@ static int cmd_gen(int argc, char **argv)
         } else if (argv[i][0] != '-' && !name) {
             name = argv[i];
         } else {
-            fputs(usage_text, stderr);
-            return 2;
+            return tg_cmd_usage_error(usage_text);
         }
     }
-    if (!name) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (!name) return tg_cmd_usage_error(usage_text);
     if (!safe_name(name)) {
         fprintf(stderr, "toolgate: \"%s\" is not a tool name of [A-Za-z0-9_-]\n", name);
         return 2;
     }
-    if (!url || !*url) url = "http://127.0.0.1:8080";
+    url = tg_client_url(url);
+    token = tg_client_token(token);
 
     json_t *tool = NULL;
     if (from) {
         tool = manifest_tool(from, name);
         if (!tool) return 1;
     } else {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
         mcp_client c = {0};
         bool unreachable = true;
         if (mcp_open(&c, url, token, 120) == 0) tool = listed_tool(&c, name, &unreachable);
         mcp_close(&c);
-        curl_global_cleanup();
         if (!tool) return unreachable ? 2 : 1;
     }
 
@@ -794,12 +691,8 @@ static int cmd_gen(int argc, char **argv)
 
 int tg_cmd_contract(int argc, char **argv)
 {
-    if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
     if (argc >= 1 && strcmp(argv[0], "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "gen") == 0) return cmd_gen(argc - 1, argv + 1);
-    fputs(usage_text, stderr);
-    return 2;
+    return tg_cmd_usage_error(usage_text);
 }

@@ -9,10 +9,11 @@
  * an unreadable folder. */
 #include "gateway/commands.h"
 
+#include "gateway/client.h"
 #include "gateway/core/alloc.h"
+#include "gateway/progress.h"
 #include "gateway/registry/registry.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -28,25 +29,11 @@ static const char usage_text[] =
     "                      (the version before stays current)\n"
     "  --strict            refuse the version when its definition has lint warnings\n"
     "  --fixtures DIR2     also send DIR2/*.json as the version's fixtures/ (for example\n"
-    "                      contract-fixtures/NAME, kept apart from the worker's code)\n";
+    "                      contract-fixtures/NAME, kept apart from the worker's code)\n"
+    "On a terminal a progress line shows while the gateway checks the version.\n";
 
 /* A fixture is a call and its expected answer: small. */
 #define MAX_FIXTURE_BYTES (1 << 20)
-
-typedef struct buffer {
-    char *data;
-    size_t len;
-} buffer;
-
-static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
-{
-    buffer *b = userdata;
-    b->data = tg_xrealloc(b->data, b->len + size * n + 1);
-    memcpy(b->data + b->len, chunk, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
 
 /* The checks' findings in the gateway's answer, one line each, for people
  * reading a terminal rather than JSON. */
@@ -150,9 +137,10 @@ static json_t *deploy_body(json_t *manifest, const tg_registry_file *files, size
 
 int tg_cmd_deploy(int argc, char **argv)
 {
-    const char *dir = NULL, *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *dir = NULL, *url = NULL, *token = NULL;
     const char *fixtures_dir = NULL;
     bool require_fixtures = false, strict = false;
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--require-fixtures") == 0) {
             require_fixtures = true;
@@ -167,15 +155,10 @@ int tg_cmd_deploy(int argc, char **argv)
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
-            fputs(usage_text, stderr);
-            return 2;
+            return tg_cmd_usage_error(usage_text);
         }
     }
-    if (!dir) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (!url || !*url) url = "http://127.0.0.1:8080";
+    if (!dir) return tg_cmd_usage_error(usage_text);
 
     json_t *manifest = NULL;
     tg_registry_file *files = NULL;
@@ -199,39 +182,31 @@ int tg_cmd_deploy(int argc, char **argv)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
 
-    char *endpoint = tg_xasprintf("%s/v1/workers", url);
-    char *auth = token ? tg_xasprintf("Authorization: Bearer %s", token) : NULL;
-    buffer reply = {NULL, 0};
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *curl = curl_easy_init();
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (auth) headers = curl_slist_append(headers, auth);
-    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+    tg_client *c = tg_client_new(tg_client_url(url), tg_client_token(token), 0);
     /* The gateway answers after the version's setup and fixtures have run. */
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 900L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    int rc;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "toolgate: cannot reach %s: %s\n", endpoint, curl_easy_strerror(cc));
-        rc = 1;
-    } else {
+    tg_client_set_timeout(c, 900);
+    tg_progress *p = tg_progress_start("deploying");
+    tg_progress_step(p, fixtures_dir || require_fixtures
+                            ? "the gateway checks the version and runs its fixtures"
+                            : "the gateway checks the version");
+    tg_client_answer a;
+    tg_client_result cr =
+        tg_client_request(c, "POST", "/v1/workers", "application/json", text, strlen(text), &a);
+    tg_progress_end(p);
+    int rc = 1;
+    if (cr == TG_CLIENT_OK) {
         /* The gateway's answer, as it gave it: the version, or every problem. */
-        printf("%s\n", reply.data ? reply.data : "");
-        print_findings(reply.data);
-        rc = status >= 200 && status < 300 ? 0 : 1;
+        printf("%s\n", a.body ? a.body : "");
+        print_findings(a.body);
+        if (tg_client_ok(&a))
+            rc = 0;
+        else
+            tg_client_report(&a);
+    } else {
+        tg_client_report(&a);
     }
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    curl_global_cleanup();
-    free(reply.data);
-    free(auth);
-    free(endpoint);
+    tg_client_answer_clear(&a);
+    tg_client_free(c);
     free(text);
     return rc;
 }

@@ -144,11 +144,12 @@ static void call_event(const json_t *event, void *userdata)
         if (json_is_string(message)) json_object_set(params, "message", message);
         sse_send(p->stream, tg_jsonrpc_notification("notifications/progress", params));
     } else if (level_name) {
-        tg_log_level level;
-        if (tg_log_level_parse(level_name, &level) != 0 || level < tg_session_log_level(p->session))
+        tg_mcp_log_level level;
+        if (tg_mcp_log_level_parse(level_name, &level) != 0 ||
+            level < tg_session_log_level(p->session))
             return;
         json_t *data = json_object_get(event, "data");
-        json_t *params = json_pack("{s:s, s:O}", "level", tg_log_level_name(level), "data",
+        json_t *params = json_pack("{s:s, s:O}", "level", tg_mcp_log_level_name(level), "data",
                                    data ? data : json_null());
         json_t *logger = json_object_get(event, "logger");
         if (json_is_string(logger)) json_object_set(params, "logger", logger);
@@ -214,11 +215,13 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
     p->session = session;
     p->stream = tg_http_stream_start(req, 200, "text/event-stream");
     json_t *empty = args ? NULL : json_object();
+    const char *traceparent = tg_http_header(req, "traceparent");
     char trace_id[33];
     tg_call_request call = {
         .principal = who->principal,
         .trigger_kind = "agent",
-        .trace_id = tg_http_traceparent_trace_id(tg_http_header(req, "traceparent"), trace_id),
+        .trace_id = tg_http_traceparent_trace_id(traceparent, trace_id),
+        .trace_sampled = tg_http_traceparent_sampled(traceparent),
         .tool = tool,
         .pinned_definition = json_string_value(pinned),
         .arguments = args ? args : empty,
@@ -270,9 +273,9 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
         tools_call(front, who, req, session, id, params);
         return;
     case TG_MCP_LOGGING_SET_LEVEL: {
-        tg_log_level level;
+        tg_mcp_log_level level;
         const char *name = json_string_value(json_object_get(params, "level"));
-        if (!name || tg_log_level_parse(name, &level) != 0) {
+        if (!name || tg_mcp_log_level_parse(name, &level) != 0) {
             reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
                                             "params.level must be a log level name", NULL));
             return;

@@ -4,9 +4,9 @@
  * Exit status: 0 done, 1 refused or unreachable, 2 bad command line. */
 #include "gateway/commands.h"
 
+#include "gateway/client.h"
 #include "gateway/core/alloc.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,65 +27,13 @@ static const char usage_text[] =
     "  --url URL       the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
     "  --token TOKEN   a bearer token with audit:read (default $TOOLGATE_TOKEN)\n";
 
-typedef struct buffer {
-    char *data;
-    size_t len;
-} buffer;
-
-static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
-{
-    buffer *b = userdata;
-    b->data = tg_xrealloc(b->data, b->len + size * n + 1);
-    memcpy(b->data + b->len, chunk, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
-
-/* GETs endpoint. Returns the HTTP status with the answer in *reply, or 0
- * after saying why the gateway could not be reached. */
-static long get(CURL *curl, const char *endpoint, const char *token, buffer *reply)
-{
-    char *auth = token && *token ? tg_xasprintf("Authorization: Bearer %s", token) : NULL;
-    struct curl_slist *headers = auth ? curl_slist_append(NULL, auth) : NULL;
-    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    if (cc != CURLE_OK)
-        fprintf(stderr, "toolgate: cannot reach %s: %s\n", endpoint, curl_easy_strerror(cc));
-    else
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    free(auth);
-    return status;
-}
-
-static void refused(long status, const buffer *reply)
-{
-    json_t *doc = reply->data ? json_loads(reply->data, 0, NULL) : NULL;
-    json_t *e = json_object_get(doc, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *message = json_string_value(json_object_get(e, "message"));
-    if (code)
-        fprintf(stderr, "toolgate: the gateway refused (HTTP %ld): %s: %s\n", status, code,
-                message ? message : "");
-    else
-        fprintf(stderr, "toolgate: the gateway refused (HTTP %ld): %s\n", status,
-                reply->data ? reply->data : "");
-    json_decref(doc);
-}
-
 /* Appends "&name=value" (value escaped) to *query when value is set. */
-static void add_param(CURL *curl, char **query, const char *name, const char *value)
+static void add_param(char **query, const char *name, const char *value)
 {
     if (!value) return;
-    char *escaped = curl_easy_escape(curl, value, 0);
+    char *escaped = tg_client_escape(value);
     char *q = tg_xasprintf("%s%s%s=%s", *query, **query ? "&" : "?", name, escaped);
-    curl_free(escaped);
+    free(escaped);
     free(*query);
     *query = q;
 }
@@ -139,16 +87,14 @@ static void print_logs(const char *text)
 
 int tg_cmd_runs(int argc, char **argv)
 {
-    const char *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *url = NULL, *token = NULL;
     const char *worker = NULL, *trigger = NULL, *status_filter = NULL, *limit = NULL;
     const char *logs = NULL;
     bool as_json = false;
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
-        if (strcmp(argv[i], "--help") == 0) {
-            fputs(usage_text, stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--url") == 0 && has_value) {
+        if (strcmp(argv[i], "--url") == 0 && has_value) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--token") == 0 && has_value) {
             token = argv[++i];
@@ -165,48 +111,41 @@ int tg_cmd_runs(int argc, char **argv)
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = true;
         } else {
-            fputs(usage_text, stderr);
-            return 2;
+            return tg_cmd_usage_error(usage_text);
         }
     }
-    if (logs && (worker || trigger || status_filter || limit)) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (!url || !*url) url = "http://127.0.0.1:8080";
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *curl = curl_easy_init();
-    char *endpoint;
+    if (logs && (worker || trigger || status_filter || limit))
+        return tg_cmd_usage_error(usage_text);
+    char *path;
     if (logs) {
-        char *id = curl_easy_escape(curl, logs, 0);
-        endpoint = tg_xasprintf("%s/v1/runs/%s/logs", url, id);
-        curl_free(id);
+        char *id = tg_client_escape(logs);
+        path = tg_xasprintf("/v1/runs/%s/logs", id);
+        free(id);
     } else {
         char *query = tg_xstrdup("");
-        add_param(curl, &query, "worker", worker);
-        add_param(curl, &query, "trigger", trigger);
-        add_param(curl, &query, "status", status_filter);
-        add_param(curl, &query, "limit", limit);
-        endpoint = tg_xasprintf("%s/v1/runs%s", url, query);
+        add_param(&query, "worker", worker);
+        add_param(&query, "trigger", trigger);
+        add_param(&query, "status", status_filter);
+        add_param(&query, "limit", limit);
+        path = tg_xasprintf("/v1/runs%s", query);
         free(query);
     }
-    buffer reply = {NULL, 0};
-    long status = get(curl, endpoint, token, &reply);
+    tg_client *c = tg_client_new(tg_client_url(url), tg_client_token(token), 0);
+    tg_client_answer a;
     int rc = 1;
-    if (status == 200) {
+    if (tg_client_request(c, "GET", path, NULL, NULL, 0, &a) == TG_CLIENT_OK && a.status == 200) {
         rc = 0;
         if (as_json)
-            printf("%s\n", reply.data ? reply.data : "");
+            printf("%s\n", a.body ? a.body : "");
         else if (logs)
-            print_logs(reply.data ? reply.data : "");
+            print_logs(a.body ? a.body : "");
         else
-            print_table(reply.data ? reply.data : "");
-    } else if (status) {
-        refused(status, &reply);
+            print_table(a.body ? a.body : "");
+    } else {
+        tg_client_report(&a);
     }
-    free(reply.data);
-    free(endpoint);
-    curl_easy_cleanup(curl);
-    curl_global_cleanup();
+    tg_client_answer_clear(&a);
+    tg_client_free(c);
+    free(path);
     return rc;
 }

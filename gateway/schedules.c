@@ -3,6 +3,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +104,8 @@ static void follow(void *ctx, const char *tenant, const char *name, const json_t
     if (!tg_schedule_from_manifest(manifest, &sc)) return;
     tg_error err;
     if (tg_scheduler_set(st->scheduler, tenant, name, &sc, st->now_ms, &err) != 0)
-        fprintf(stderr, "toolgate: schedule of %s/%s not followed: %s\n", tenant, name,
-                err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = tenant}, "schedule of %s not followed: %s", name,
+                    err.message);
 }
 
 int tg_schedules_start(const tg_schedules_config *config, tg_schedules **out, tg_error *err)
@@ -159,8 +160,8 @@ void tg_schedules_changed(tg_schedules *s, const char *tenant, const char *name)
         scheduled = tg_schedule_from_manifest(tg_registry_snapshot_manifest(tool), &sc);
     else if (rc != TG_REGISTRY_ENOTFOUND) {
         /* Unknown now; the next change or start puts it right. */
-        fprintf(stderr, "toolgate: schedule of %s/%s not updated: %s\n", tenant, name,
-                rerr.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = tenant}, "schedule of %s not updated: %s", name,
+                    rerr.message);
         tg_registry_error_clear(&rerr);
         return;
     }
@@ -168,9 +169,30 @@ void tg_schedules_changed(tg_schedules *s, const char *tenant, const char *name)
     tg_error err;
     if (tg_scheduler_set(s->scheduler, tenant, name, scheduled ? &sc : NULL, tg_now_ms(), &err) !=
         0)
-        fprintf(stderr, "toolgate: schedule of %s/%s not followed: %s\n", tenant, name,
-                err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = tenant}, "schedule of %s not followed: %s", name,
+                    err.message);
     tg_registry_snapshot_unref(tool);
+}
+
+static int by_worker(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "worker")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "worker")));
+}
+
+json_t *tg_schedules_list(tg_schedules *s, const char *tenant)
+{
+    json_t *list = tg_scheduler_list(s->scheduler, tenant);
+    size_t n = json_array_size(list);
+    json_t **items = tg_xcalloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(list, i));
+    qsort(items, n, sizeof *items, by_worker);
+    json_array_clear(list);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, items[i]);
+    free(items);
+    return list;
 }
 
 void tg_schedules_stop(tg_schedules *s)

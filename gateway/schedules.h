@@ -28,6 +28,9 @@ int tg_schedules_start(const tg_schedules_config *config, tg_schedules **out, tg
 /* The registry's change of tenant's worker name: follows its schedule now. */
 void tg_schedules_changed(tg_schedules *s, const char *tenant, const char *name);
 
+/* Returns: new reference, tenant's schedules sorted by worker (tg_scheduler_list). */
+json_t *tg_schedules_list(tg_schedules *s, const char *tenant);
+
 /* Stops starting runs; runs already started still report. Then, once the
  * call pipeline is gone, tg_schedules_close. */
 void tg_schedules_stop(tg_schedules *s);

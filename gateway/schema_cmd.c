@@ -21,7 +21,9 @@ static const char usage_text[] =
     "usage: toolgate schema validate [--format-assert] [--map URL_PREFIX=DIR]... SCHEMA.json "
     "INSTANCE.json\n"
     "  --format-assert        make \"format\" an assertion (as toolgate does for tool arguments)\n"
-    "  --map URL_PREFIX=DIR   resolve references under URL_PREFIX from files in DIR\n";
+    "  --map URL_PREFIX=DIR   resolve references under URL_PREFIX from files in DIR\n"
+    "                         (repeatable, up to 32)\n"
+    "prints {\"valid\", \"violations\"} on stdout; exits 0 valid, 1 invalid, 2 bad input\n";
 
 static void print_json(json_t *doc)
 {
@@ -124,6 +126,7 @@ out:
 
 int tg_cmd_schema(int argc, char **argv)
 {
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
     if (argc >= 1 && strcmp(argv[0], "validate") == 0) return validate(argc - 1, argv + 1);
     fputs(usage_text, stderr);
     return 2;

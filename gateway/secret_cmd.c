@@ -13,10 +13,10 @@
  * unusable value. */
 #include "gateway/commands.h"
 
+#include "gateway/client.h"
 #include "gateway/core/alloc.h"
 #include "gateway/registry/secrets.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -37,9 +37,10 @@ static const char usage_text[] =
     "  and the newline before that is dropped; from a pipe or a file every byte is\n"
     "  kept unless --strip-newline drops one trailing newline. 1 byte to 64 KiB.\n"
     "  NAME matches ^[A-Za-z_][A-Za-z0-9_]{0,127}$.\n"
-    "  --url URL      the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
-    "  --token TOKEN  a bearer token with secrets:write (default $TOOLGATE_TOKEN)\n"
-    "  --json         list: print the gateway's answer as it is\n";
+    "  --strip-newline  set: drop one trailing newline from a piped value\n"
+    "  --url URL        the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
+    "  --token TOKEN    a bearer token with secrets:write (default $TOOLGATE_TOKEN)\n"
+    "  --json           list: print the gateway's answer as it is\n";
 
 /* ---- reading the value ------------------------------------------------ */
 
@@ -121,83 +122,9 @@ static int read_value(const char *name, bool strip, unsigned char **out, size_t 
     return 0;
 }
 
-/* ---- talking to the gateway ------------------------------------------- */
-
-typedef struct buffer {
-    char *data;
-    size_t len;
-} buffer;
-
-static size_t collect(char *chunk, size_t size, size_t n, void *userdata)
+static void print_list(const tg_client_answer *a)
 {
-    buffer *b = userdata;
-    b->data = tg_xrealloc(b->data, b->len + size * n + 1);
-    memcpy(b->data + b->len, chunk, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
-
-/* Sends method to url + path with body[0..len) (NULL for none). Returns the
- * HTTP status with the answer in *reply (the caller frees reply->data), or 0
- * after saying why the gateway could not be reached. */
-static long request(const char *url, const char *token, const char *method, const char *path,
-                    const unsigned char *body, size_t len, buffer *reply)
-{
-    char *endpoint = tg_xasprintf("%s%s", url, path);
-    char *auth = token && *token ? tg_xasprintf("Authorization: Bearer %s", token) : NULL;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *curl = curl_easy_init();
-    struct curl_slist *headers = NULL;
-    if (auth) headers = curl_slist_append(headers, auth);
-    if (body) {
-        headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-        headers = curl_slist_append(headers, "Expect:");
-        /* POSTFIELDS, not COPYPOSTFIELDS: curl sends from our buffer, which
-         * the caller wipes, rather than from a copy of its own. */
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, (const char *)body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    if (cc != CURLE_OK)
-        fprintf(stderr, "toolgate: cannot reach %s: %s\n", endpoint, curl_easy_strerror(cc));
-    else
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    curl_global_cleanup();
-    if (auth) OPENSSL_cleanse(auth, strlen(auth));
-    free(auth);
-    free(endpoint);
-    return status;
-}
-
-/* Says why the gateway refused: its error's code and message, or the body. */
-static void refused(long status, const buffer *reply)
-{
-    json_t *doc = reply->data ? json_loads(reply->data, 0, NULL) : NULL;
-    json_t *e = json_object_get(doc, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
-    const char *message = json_string_value(json_object_get(e, "message"));
-    if (code)
-        fprintf(stderr, "toolgate: the gateway refused (HTTP %ld): %s: %s\n", status, code,
-                message ? message : "");
-    else
-        fprintf(stderr, "toolgate: the gateway refused (HTTP %ld): %s\n", status,
-                reply->data ? reply->data : "");
-    json_decref(doc);
-}
-
-static void print_list(const buffer *reply)
-{
-    json_t *doc = json_loads(reply->data ? reply->data : "", 0, NULL);
+    json_t *doc = json_loads(a->body ? a->body : "", 0, NULL);
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(doc, "secrets"), i, item)
@@ -211,14 +138,12 @@ static void print_list(const buffer *reply)
 int tg_cmd_secret(int argc, char **argv)
 {
     const char *action = argc > 0 ? argv[0] : "";
-    const char *name = NULL, *url = getenv("TOOLGATE_URL"), *token = getenv("TOOLGATE_TOKEN");
+    const char *name = NULL, *url = NULL, *token = NULL;
     bool strip = false, as_json = false;
     bool is_set = strcmp(action, "set") == 0, is_list = strcmp(action, "list") == 0,
          is_delete = strcmp(action, "delete") == 0;
-    if (!is_set && !is_list && !is_delete) {
-        fputs(usage_text, argc > 0 && strcmp(action, "--help") == 0 ? stdout : stderr);
-        return argc > 0 && strcmp(action, "--help") == 0 ? 0 : 2;
-    }
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
+    if (!is_set && !is_list && !is_delete) return tg_cmd_usage_error(usage_text);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             url = argv[++i];
@@ -236,49 +161,45 @@ int tg_cmd_secret(int argc, char **argv)
                 fputs("toolgate: secret set takes the value on standard input, not as an "
                       "argument\n",
                       stderr);
-            fputs(usage_text, stderr);
-            return 2;
+            return tg_cmd_usage_error(usage_text);
         }
     }
-    if (!is_list && !name) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (!is_list && !name) return tg_cmd_usage_error(usage_text);
     if (name && !tg_secrets_valid_name(name)) {
         fputs("toolgate: a secret's name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$\n", stderr);
         return 2;
     }
-    if (!url || !*url) url = "http://127.0.0.1:8080";
-
     unsigned char *value = NULL;
     size_t len = 0;
     if (is_set && read_value(name, strip, &value, &len) != 0) return 2;
     char *path = name ? tg_xasprintf("/v1/secrets/%s", name) : tg_xstrdup("/v1/secrets");
-    buffer reply = {NULL, 0};
-    long status = request(url, token,
-                          is_set      ? "PUT"
-                          : is_delete ? "DELETE"
-                                      : "GET",
-                          path, value, len, &reply);
+    tg_client *c = tg_client_new(tg_client_url(url), tg_client_token(token), 0);
+    tg_client_answer a;
+    tg_client_result cr = tg_client_request(c,
+                                            is_set      ? "PUT"
+                                            : is_delete ? "DELETE"
+                                                        : "GET",
+                                            path, "application/octet-stream", value, len, &a);
+    tg_client_free(c);
     if (value) {
         OPENSSL_cleanse(value, TG_SECRETS_MAX_VALUE + 1);
         free(value);
     }
     int rc = 1;
-    if (status >= 200 && status < 300) {
+    if (cr == TG_CLIENT_OK && tg_client_ok(&a)) {
         rc = 0;
         if (is_set)
-            printf("%s\n", reply.data ? reply.data : "");
+            printf("%s\n", a.body ? a.body : "");
         else if (is_delete)
             printf("deleted %s\n", name);
         else if (as_json)
-            printf("%s\n", reply.data ? reply.data : "");
+            printf("%s\n", a.body ? a.body : "");
         else
-            print_list(&reply);
-    } else if (status) {
-        refused(status, &reply);
+            print_list(&a);
+    } else {
+        tg_client_report(&a);
     }
-    free(reply.data);
+    tg_client_answer_clear(&a);
     free(path);
     return rc;
 }

@@ -8,11 +8,14 @@
  * fail closed and /readyz says unready. */
 #include "gateway/commands.h"
 
+#include "gateway/config.h"
+#include "gateway/core/log.h"
 #include "audit/audit.h"
 #include "gateway/admin/admin.h"
 #include "gateway/authn.h"
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
+#include "gateway/core/metrics.h"
 #include "gateway/http/http.h"
 #include "gateway/mcp/session.h"
 #include "gateway/mcp_front.h"
@@ -22,6 +25,7 @@
 #include "gateway/runs/runs.h"
 #include "gateway/schedules.h"
 #include "gateway/state/state.h"
+#include "gateway/ui/ui.h"
 #include "vm-pool/pool.h"
 
 #include <curl/curl.h>
@@ -43,10 +47,10 @@
             */
 
 static const char usage_text[] =
-    "usage: toolgate serve --insecure-no-auth [--config FILE] [--listen 127.0.0.1:8080]\n"
+    "usage: toolgate serve [--config FILE] [--listen 127.0.0.1:8080] [--insecure-no-auth]\n"
     "                      [--data-dir DIR]\n"
     "                      [--deploy WORKER_DIR]... [--warm N]\n"
-    "                      [--driver auto|microvm|jail] [--image DIR]\n"
+    "                      [--driver auto|microvm|jail] [--image DIR] [--log-level LEVEL]\n"
     "  --config FILE        a JSON configuration (docs/configuration.md); flags override it\n"
     "  --listen ADDR        address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --data-dir DIR       where the registry lives (default ./toolgate-data)\n"
@@ -57,6 +61,10 @@ static const char usage_text[] =
     "                       auto (default: microvm when KVM runs its guest, else jail)\n"
     "  --image DIR          the microVM guest image (default: guest-image beside the binary)\n"
     "  --insecure-no-auth   serve without authentication (loopback addresses only)\n"
+    "  --log-level LEVEL    debug, info (default), warn or error\n"
+    "Every key of the configuration can also be set by a variable (TOOLGATE_POOL_WARM\n"
+    "for pool.warm; toolgate config variables lists them); flags override both.\n"
+    "SIGHUP reloads the configuration's auth keys, admission limits and log level.\n"
     "Without an \"auth\" section in the configuration, tokens are signed with a\n"
     "development key made in the data dir (toolgate token mints them).\n";
 
@@ -100,9 +108,10 @@ static void violation_sample(void *ctx, const char *tenant, const char *name, co
     fprintf(out, "\",version=\"%s\"} %lld\n", version, (long long)count);
 }
 
-/* Prometheus text format: what a scraper needs to see that calls run, that
- * each one is on the record, and which worker versions drift from their
- * outputSchema. */
+/* Prometheus text format (docs/metrics.md): the counts this daemon's audit
+ * log and pipeline keep, the process-wide registry (calls, pool, egress,
+ * audit queue, scheduler), and which worker versions drift from their
+ * outputSchema, which the registry store counts. */
 static void metrics(server_ctx *ctx, tg_http_request *req)
 {
     char *text = NULL;
@@ -121,15 +130,17 @@ static void metrics(server_ctx *ctx, tg_http_request *req)
             "toolgate_audit_writable %d\n"
             "# HELP toolgate_audit_commits_total Transactions the audit log writer committed.\n"
             "# TYPE toolgate_audit_commits_total counter\n"
-            "toolgate_audit_commits_total %llu\n"
-            "# HELP toolgate_output_schema_violations_total Results that did not match the "
-            "worker version's outputSchema.\n"
-            "# TYPE toolgate_output_schema_violations_total counter\n",
+            "toolgate_audit_commits_total %llu\n",
             (unsigned long long)tg_calls_runs(ctx->calls), tg_audit_healthy(ctx->audit) ? 1 : 0,
             (unsigned long long)tg_audit_commits(ctx->audit));
+    tg_metrics_render(tg_metrics_default(), out);
+    fputs("# HELP toolgate_output_schema_violations_total Results that did not match the "
+          "worker version's outputSchema.\n"
+          "# TYPE toolgate_output_schema_violations_total counter\n",
+          out);
     tg_registry_error err = {0};
     if (tg_registry_violations(ctx->admin.registry, violation_sample, out, &err) != 0) {
-        fprintf(stderr, "toolgate: /metrics without drift counts: %s\n", err.message);
+        tg_log_warn(NULL, "/metrics without drift counts: %s", err.message);
         tg_registry_error_clear(&err);
     }
     fclose(out);
@@ -144,6 +155,10 @@ static void route(server_ctx *ctx, tg_http_request *req)
         tg_http_reply_error(req, 503, "UNAVAILABLE", "the gateway is shutting down");
     } else if (strcmp(path, "/healthz") == 0) {
         tg_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (tg_ui_is(path)) {
+        /* The console's files hold no data: what it shows comes from /v1
+         * with the token its user signs in with. */
+        tg_ui_serve(req);
     } else if (tg_admin_is_hook(path)) {
         /* No token: the request's signature is its authentication. */
         tg_admin_hook_call(&ctx->admin, req);
@@ -172,6 +187,10 @@ static void route(server_ctx *ctx, tg_http_request *req)
             tg_admin_secrets(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/audit") == 0)
             tg_admin_audit(&ctx->admin, &caller.who, req);
+        else if (strcmp(path, "/v1/audit/verify") == 0)
+            tg_admin_audit_verify(&ctx->admin, &caller.who, req);
+        else if (strcmp(path, "/v1/schedules") == 0)
+            tg_admin_schedules(&ctx->admin, &caller.who, req);
         else if (strncmp(path, "/v1/runs", 8) == 0 && (path[8] == '\0' || path[8] == '/'))
             tg_admin_runs(&ctx->admin, &caller.who, req);
         else if (strcmp(path, "/v1/usage") == 0)
@@ -202,8 +221,9 @@ static void registry_changed(const tg_registry_change *change, void *userdata)
     tg_error err;
     if (change->event == TG_REGISTRY_DELETED &&
         tg_state_delete_worker(ctx->state, change->tenant, change->name, NULL, &err) != 0)
-        fprintf(stderr, "toolgate: the state of deleted worker %s/%s stays: %s\n", change->tenant,
-                change->name, err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = change->tenant},
+                    "the state of deleted worker %s/%s stays: %s", change->tenant, change->name,
+                    err.message);
 }
 
 /* The gateway's own URL, as clients on this host reach it. A wildcard
@@ -218,12 +238,6 @@ static char *base_url(const char *listen, unsigned port)
     return tg_xasprintf("http://%.*s:%u", (int)n, listen, port);
 }
 
-static bool is_loopback(const char *listen)
-{
-    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0 ||
-           strncmp(listen, "[::1]:", 6) == 0;
-}
-
 /* Deploys the worker folder dir into TENANT, recorded as the operator's. */
 static int deploy_one(tg_registry *registry, tg_audit *audit, const char *dir)
 {
@@ -231,8 +245,8 @@ static int deploy_one(tg_registry *registry, tg_audit *audit, const char *dir)
     tg_registry_error err = {0};
     if (tg_registry_deploy_dir(registry, TENANT, dir, &res, &err) != 0) {
         char *details = err.details ? json_dumps(err.details, JSON_INDENT(2)) : NULL;
-        fprintf(stderr, "toolgate: cannot deploy %s: %s\n%s\n", dir, err.message,
-                details ? details : "");
+        tg_log_error(NULL, "cannot deploy %s: %s%s%s", dir, err.message, details ? " " : "",
+                     details ? details : "");
         free(details);
         tg_registry_error_clear(&err);
         return -1;
@@ -247,11 +261,10 @@ static int deploy_one(tg_registry *registry, tg_audit *audit, const char *dir)
         &operator, "deploy", json_string_value(json_object_get(manifest, "name")), "ok", body);
     json_decref(manifest);
     if (recorded != 0) {
-        fprintf(stderr, "toolgate: cannot record the deploy of %s: the audit log is unwritable\n",
-                dir);
+        tg_log_error(NULL, "cannot record the deploy of %s: the audit log is unwritable", dir);
         return -1;
     }
-    fprintf(stderr, "toolgate: deployed %s (version %.12s)\n", dir, res.version);
+    tg_log_info(NULL, "deployed %s (version %.12s)", dir, res.version);
     return 0;
 }
 
@@ -265,7 +278,7 @@ static int deploy_path(tg_registry *registry, tg_audit *audit, const char *path)
     struct dirent **entries;
     int n = scandir(path, &entries, NULL, alphasort);
     if (n < 0) {
-        fprintf(stderr, "toolgate: cannot deploy %s: %s\n", path, strerror(errno));
+        tg_log_error(NULL, "cannot deploy %s: %s", path, strerror(errno));
         return -1;
     }
     int rc = 0, found = 0;
@@ -282,8 +295,7 @@ static int deploy_path(tg_registry *registry, tg_audit *audit, const char *path)
     }
     free(entries);
     if (rc == 0 && found == 0) {
-        fprintf(stderr, "toolgate: cannot deploy %s: no toolgate.json in it or its folders\n",
-                path);
+        tg_log_error(NULL, "cannot deploy %s: no toolgate.json in it or its folders", path);
         rc = -1;
     }
     return rc;
@@ -306,10 +318,9 @@ static void prepare_all(tg_registry *registry, tg_calls *calls)
         json_t *error = tg_calls_prepare(calls, tool);
         if (error) {
             json_t *e = json_object_get(json_object_get(error, "structuredContent"), "error");
-            fprintf(stderr, "toolgate: %s: %s\n", name,
-                    json_string_value(json_object_get(e, "message")));
+            tg_log_error(NULL, "%s: %s", name, json_string_value(json_object_get(e, "message")));
         } else if (json_object_get(tg_registry_snapshot_manifest(tool), "setup")) {
-            fprintf(stderr, "toolgate: %s: setup done, calls start from its template\n", name);
+            tg_log_info(NULL, "%s: setup done, calls start from its template", name);
         }
         json_decref(error);
         tg_registry_snapshot_unref(tool);
@@ -347,13 +358,13 @@ static void run_finished(void *ctx, const tg_run_summary *run)
     finished_ctx *fin = ctx;
     tg_error err;
     if (tg_runs_insert(fin->runs, run, &err) != 0)
-        fprintf(stderr, "toolgate: run %s not kept in the history: %s\n", run->call_id,
-                err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = run->tenant, .call_id = run->call_id},
+                    "run %s not kept in the history: %s", run->call_id, err.message);
     tg_registry_error rerr = {0};
     if (run->error_code && strcmp(run->error_code, tg_err_name(TG_EOUTPUT_SCHEMA_VIOLATION)) == 0 &&
         tg_registry_note_violation(fin->registry, run->tenant, run->worker, run->version, &rerr)) {
-        fprintf(stderr, "toolgate: drift of %s/%s not counted: %s\n", run->tenant, run->worker,
-                rerr.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = run->tenant, .call_id = run->call_id},
+                    "drift of %s/%s not counted: %s", run->tenant, run->worker, rerr.message);
         tg_registry_error_clear(&rerr);
     }
 }
@@ -383,10 +394,9 @@ static void *retention_main(void *arg)
         uint64_t dropped = 0;
         tg_error err;
         if (tg_audit_prune(r->audit, now_ms - r->max_age_ms, -1, &dropped, &err) != 0)
-            fprintf(stderr, "toolgate: audit retention: %s\n", err.message);
+            tg_log_error(NULL, "audit retention: %s", err.message);
         else if (dropped)
-            fprintf(stderr, "toolgate: audit retention dropped %llu records\n",
-                    (unsigned long long)dropped);
+            tg_log_info(NULL, "audit retention dropped %llu records", (unsigned long long)dropped);
         clock_gettime(CLOCK_MONOTONIC, &now);
         now.tv_sec += RETENTION_PERIOD_S;
         pthread_mutex_lock(&r->mu);
@@ -422,85 +432,6 @@ static void retention_stop(retention *r)
 
 /* The configuration file's shape: anything else is refused with every
  * problem listed, before the gateway starts. */
-static const char config_schema_text[] =
-    "{\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    " \"listen\": {\"type\": \"string\", \"minLength\": 3},"
-    " \"data_dir\": {\"type\": \"string\", \"minLength\": 1},"
-    " \"insecure_no_auth\": {\"type\": \"boolean\"},"
-    " \"auth\": {\"type\": \"object\", \"additionalProperties\": false,"
-    "   \"required\": [\"issuer\", \"keys\"], \"properties\": {"
-    "   \"issuer\": {\"type\": \"string\", \"minLength\": 1},"
-    "   \"audience\": {\"type\": \"string\", \"format\": \"uri\"},"
-    "   \"leeway_s\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 300},"
-    "   \"authorization_servers\": {\"type\": \"array\", \"maxItems\": 16,"
-    "     \"items\": {\"type\": \"string\", \"format\": \"uri\"}},"
-    "   \"keys\": {\"type\": \"array\", \"minItems\": 1, \"maxItems\": 64, \"items\": {"
-    "     \"type\": \"object\", \"additionalProperties\": false, \"required\": [\"alg\"],"
-    "     \"properties\": {\"kid\": {\"type\": \"string\", \"minLength\": 1},"
-    "       \"alg\": {\"enum\": [\"HS256\", \"RS256\", \"ES256\"]},"
-    "       \"secret\": {\"type\": \"string\", \"minLength\": 32},"
-    "       \"pem_file\": {\"type\": \"string\", \"minLength\": 1}},"
-    "     \"oneOf\": [{\"required\": [\"secret\"]}, {\"required\": [\"pem_file\"]}]}}}},"
-    " \"audit\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"path\": {\"type\": \"string\", \"minLength\": 1},"
-    "   \"deadline_ms\": {\"type\": \"integer\", \"minimum\": 10, \"maximum\": 60000},"
-    "   \"retention_days\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 36500}}},"
-    " \"deploy\": {\"type\": \"array\", \"maxItems\": 64, \"items\": {\"type\": \"string\"}},"
-    " \"egress\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"ca_file\": {\"type\": \"string\", \"minLength\": 1},"
-    "   \"max_request_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 4194304},"
-    "   \"max_response_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 4194304},"
-    "   \"timeout_ms\": {\"type\": \"integer\", \"minimum\": 100, \"maximum\": 600000},"
-    "   \"max_requests\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
-    " \"runs\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"keep_results\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000}}},"
-    " \"scheduler\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"jitter_ms\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 300000}}},"
-    " \"state\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"max_value_bytes\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 4194304},"
-    "   \"max_worker_bytes\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1073741824},"
-    "   \"max_keys\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1000000}}},"
-    " \"secrets\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"master_key_file\": {\"type\": \"string\", \"minLength\": 1}}},"
-    " \"pool\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"warm\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 64},"
-    "   \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
-    "   \"spawners\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 16},"
-    "   \"runtimes\": {\"type\": \"object\", \"additionalProperties\": false,"
-    "     \"patternProperties\": {\"^(sh|python3)$\": {\"type\": \"object\","
-    "       \"additionalProperties\": false, \"properties\": {"
-    "         \"warm\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 64},"
-    "         \"max\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024}}}}}}},"
-    " \"sandbox\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"driver\": {\"enum\": [\"auto\", \"microvm\", \"jail\"]},"
-    "   \"accel\": {\"enum\": [\"auto\", \"kvm\", \"tcg\"]},"
-    "   \"image\": {\"type\": \"string\", \"minLength\": 1},"
-    "   \"memory_mb\": {\"type\": \"integer\", \"minimum\": 32, \"maximum\": 65536},"
-    "   \"cpu_seconds\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 86400}}},"
-    " \"admission\": {\"type\": \"object\", \"additionalProperties\": false,"
-    "   \"properties\": {"
-    "   \"tenant_rate\": {\"$ref\": \"#/$defs/rate\"}, \"tool_rate\": {\"$ref\": \"#/$defs/rate\"},"
-    "   \"tenant_burst\": {\"$ref\": \"#/$defs/count\"}, \"tool_burst\": {\"$ref\": "
-    "\"#/$defs/count\"},"
-    "   \"tenant_concurrency\": {\"$ref\": \"#/$defs/count\"},"
-    "   \"worker_concurrency\": {\"$ref\": \"#/$defs/count\"}}},"
-    " \"calls\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 1024},"
-    "   \"acquire_ms\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 600000}}},"
-    " \"http\": {\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
-    "   \"max_body_bytes\": {\"type\": \"integer\", \"minimum\": 1024, \"maximum\": 67108864},"
-    "   \"threads\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 256},"
-    "   \"allowed_hosts\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
-    "\"maxItems\": 8},"
-    "   \"allowed_origins\": {\"type\": \"array\", \"items\": {\"type\": \"string\", "
-    "\"format\": \"uri\"}, \"maxItems\": 64}}}},"
-    " \"$defs\": {"
-    "   \"rate\": {\"description\": \"per second; -1 turns the limit off\","
-    "     \"anyOf\": [{\"const\": -1}, {\"type\": \"number\", \"minimum\": 0.001, "
-    "\"maximum\": 1000000}]},"
-    "   \"count\": {\"description\": \"-1 turns the limit off\","
-    "     \"anyOf\": [{\"const\": -1}, {\"type\": \"integer\", \"minimum\": 1, "
-    "\"maximum\": 1000000}]}}}";
 
 static const char *const runtimes[] = {"sh", "python3"};
 #define NRUNTIMES (sizeof runtimes / sizeof *runtimes)
@@ -524,6 +455,7 @@ typedef struct serve_options {
     tg_calls_config calls;
     tg_http_config http;
     const char *hosts[8], *origins[64];
+    const char *log_level; /* debug, info, warn or error */
 } serve_options;
 
 /* The pool on the driver o asks for. "auto" takes the microvm only where KVM
@@ -542,16 +474,16 @@ static tg_pool *create_pool(serve_options *o)
         if (usable && tg_pool_create(&o->pool, &pool) == 0) return pool;
         o->pool.driver_config.accel = accel;
         if (want_vm) {
-            fprintf(stderr, "toolgate: the microvm driver cannot run sandboxes on this host%s\n",
-                    o->pool.driver_config.image_dir ? ""
-                                                    : " (no guest image: toolgate image build)");
+            tg_log_error(
+                NULL, "the microvm driver cannot run sandboxes on this host%s",
+                o->pool.driver_config.image_dir ? "" : " (no guest image: toolgate image build)");
             return NULL;
         }
-        fprintf(stderr, "toolgate: KVM cannot run the microVM guest here; workers run in jails\n");
+        tg_log_warn(NULL, "KVM cannot run the microVM guest here; workers run in jails");
     }
     o->pool.driver = &tg_jail_driver;
     if (tg_pool_create(&o->pool, &pool) != 0) {
-        fprintf(stderr, "toolgate: the jail driver cannot run sandboxes on this host\n");
+        tg_log_error(NULL, "the jail driver cannot run sandboxes on this host");
         return NULL;
     }
     return pool;
@@ -563,35 +495,24 @@ static unsigned config_uint(const json_t *section, const char *key, unsigned fal
     return json_is_integer(v) ? (unsigned)json_integer_value(v) : fallback;
 }
 
-/* Reads the configuration file into o. Returns: new reference to the document
- * (o's strings are borrowed from it), or NULL after printing every problem. */
+/* Reads the configuration (the file at path, or none, with the TOOLGATE_*
+ * variables over it) into o. Returns: new reference to the document (o's
+ * strings are borrowed from it), or NULL after logging every problem. */
 static json_t *load_config(const char *path, serve_options *o)
 {
-    json_error_t jerr;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *problems = NULL;
+    json_t *doc = tg_config_read(path, environ, &problems);
     if (!doc) {
-        fprintf(stderr, "toolgate: configuration %s: %s (line %d)\n", path, jerr.text, jerr.line);
+        size_t i;
+        json_t *p;
+        json_array_foreach(problems, i, p) tg_log_error(
+            NULL, "configuration%s%s: %s", path ? " " : "", path ? path : "", json_string_value(p));
+        tg_log_error(NULL, "configuration%s%s is refused: %zu problem%s", path ? " " : "",
+                     path ? path : "", json_array_size(problems),
+                     json_array_size(problems) == 1 ? "" : "s");
+        json_decref(problems);
         return NULL;
     }
-    json_t *schema_doc = json_loads(config_schema_text, 0, NULL);
-    tg_schema_options sopts = {.format_assert = true};
-    tg_schema *schema = NULL;
-    tg_schema_compile(schema_doc, &sopts, &schema, NULL);
-    json_decref(schema_doc);
-    tg_schema_violations v;
-    int bad = schema ? tg_schema_validate(schema, doc, &v) : 1;
-    if (bad) {
-        fprintf(stderr, "toolgate: configuration %s is refused:\n", path);
-        for (size_t i = 0; schema && i < v.count; i++)
-            fprintf(stderr, "  %s: %s\n", v.items[i].path[0] ? v.items[i].path : "(top)",
-                    v.items[i].message);
-        if (schema) tg_schema_violations_free(&v);
-        tg_schema_free(schema);
-        json_decref(doc);
-        return NULL;
-    }
-    tg_schema_violations_free(&v);
-    tg_schema_free(schema);
 
     const char *str;
     if ((str = json_string_value(json_object_get(doc, "listen")))) o->listen = str;
@@ -657,7 +578,20 @@ static json_t *load_config(const char *path, serve_options *o)
         json_string_value(item);
     o->http.allowed_origins = o->origins;
     o->http.allowed_origins_count = json_array_size(json_object_get(http, "allowed_origins"));
+    if ((str = json_string_value(json_object_get(json_object_get(doc, "log"), "level"))))
+        o->log_level = str;
     return doc;
+}
+
+/* At debug level, what the file and the variables said, secrets hidden. */
+static void log_configuration(const json_t *doc)
+{
+    if (tg_log_level_get() > TG_LOG_DEBUG) return;
+    json_t *shown = tg_config_redacted(doc);
+    char *text = json_dumps(shown, JSON_COMPACT | JSON_SORT_KEYS);
+    tg_log_debug(NULL, "configuration in force: %s", text ? text : "{}");
+    free(text);
+    json_decref(shown);
 }
 
 /* Applies the command line over o. Returns false on a usage error. */
@@ -687,6 +621,10 @@ static bool parse_flags(int argc, char **argv, serve_options *o)
             o->image = argv[++i];
         } else if (strcmp(argv[i], "--insecure-no-auth") == 0) {
             o->no_auth = true;
+        } else if (strcmp(argv[i], "--log-level") == 0 && has_value) {
+            tg_log_level level;
+            o->log_level = argv[++i];
+            if (!tg_log_level_parse(o->log_level, &level)) return false;
         } else {
             return false;
         }
@@ -694,36 +632,158 @@ static bool parse_flags(int argc, char **argv, serve_options *o)
     return true;
 }
 
-int tg_cmd_serve(int argc, char **argv)
+/* The defaults, then the configuration file, then the TOOLGATE_* variables,
+ * then the flags, into o: at start and at each reload. Returns: new
+ * reference to the document o borrows from, or NULL after saying why, with
+ * *usage set when the command line was at fault. */
+static json_t *read_options(int argc, char **argv, serve_options *o, bool *usage)
 {
-    serve_options o = {
+    *o = (serve_options){
         .listen = "127.0.0.1:8080",
         .data_dir = "./toolgate-data",
         .driver = "auto",
+        .log_level = "info",
         .pool = {.warm = 4, .spawners = 2},
     };
-    /* The file first, so that flags override what it says. */
-    json_t *config = NULL;
-    for (int i = 0; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "--config") != 0) continue;
-        if (!(config = load_config(argv[i + 1], &o))) return 2;
-        break;
+    *usage = false;
+    const char *path = NULL;
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0) path = argv[i + 1];
+    json_t *doc = load_config(path, o);
+    if (!doc) return NULL;
+    if (!parse_flags(argc, argv, o)) {
+        *usage = true;
+        json_decref(doc);
+        return NULL;
     }
-    if (!parse_flags(argc, argv, &o)) {
-        fputs(usage_text, stderr);
-        json_decref(config);
+    if (o->no_auth && !tg_config_loopback(o->listen)) {
+        tg_log_error(NULL,
+                     "--insecure-no-auth is refused on %s: only loopback addresses may be "
+                     "served without authentication",
+                     o->listen);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static const char *auth_mode(const serve_options *o)
+{
+    return o->no_auth ? "off (--insecure-no-auth)"
+           : o->auth  ? "bearer tokens"
+                      : "bearer tokens (development key)";
+}
+
+/* What SIGHUP needs to read the configuration again and put it in force. */
+typedef struct reloader {
+    int argc;
+    char **argv;
+    json_t *running;    /* the configuration in force */
+    json_t *superseded; /* those before it: the gateway's parts still borrow their strings */
+    server_ctx *ctx;
+    const char *base; /* the gateway's URL */
+} reloader;
+
+/* The sections a reload puts in force; the others wait for a restart. */
+static bool reloadable(const char *key)
+{
+    return strcmp(key, "auth") == 0 || strcmp(key, "admission") == 0 || strcmp(key, "log") == 0;
+}
+
+static void warn_restart_only(const json_t *running, const json_t *next)
+{
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)next, key, value)
+    {
+        if (!reloadable(key) && !json_equal(value, json_object_get(running, key)))
+            tg_log_warn(NULL, "configuration: \"%s\" changed; it takes effect at the next start",
+                        key);
+    }
+    json_object_foreach((json_t *)running, key, value)
+    {
+        if (!reloadable(key) && !json_object_get(next, key))
+            tg_log_warn(NULL, "configuration: \"%s\" removed; it takes effect at the next start",
+                        key);
+    }
+}
+
+/* SIGHUP: the configuration is read again as at start, and its keys, limits
+ * and log level are put in force. A configuration with any problem changes
+ * nothing. Calls are never dropped: running ones keep their admission, and
+ * the front door is swapped under the server's lock, which requests hold
+ * only while they are routed. */
+static void reload(reloader *r)
+{
+    serve_options next;
+    bool usage;
+    json_t *doc = read_options(r->argc, r->argv, &next, &usage);
+    if (!doc) {
+        tg_log_error(NULL, "reload refused: the configuration in force stays");
+        return;
+    }
+    warn_restart_only(r->running, doc);
+    tg_error err;
+    if (tg_calls_set_admission(r->ctx->calls, &next.calls.admission, &err) != 0) {
+        tg_log_error(NULL, "reload refused: admission: %s", err.message);
+        json_decref(doc);
+        return;
+    }
+    tg_authn fresh;
+    char why[256];
+    if (tg_authn_setup(&fresh, next.auth, next.no_auth, next.data_dir, r->base, why, sizeof why) !=
+        0) {
+        tg_log_error(NULL, "reload: auth: %s; the keys in force stay", why);
+    } else {
+        fresh.audit = r->ctx->audit;
+        pthread_rwlock_wrlock(&r->ctx->lock);
+        tg_authn old = r->ctx->authn;
+        r->ctx->authn = fresh;
+        r->ctx->auth_mode = auth_mode(&next);
+        pthread_rwlock_unlock(&r->ctx->lock);
+        tg_authn_free(&old);
+    }
+    tg_log_level level;
+    tg_log_level_parse(next.log_level, &level);
+    tg_log_set_level(level);
+    log_configuration(doc);
+    if (!r->superseded) r->superseded = json_array();
+    json_array_append_new(r->superseded, r->running);
+    r->running = doc;
+    tg_log_info(NULL, "configuration reloaded: auth %s, log level %s", r->ctx->auth_mode,
+                tg_log_level_name(level));
+}
+
+int tg_cmd_serve(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    }
+    serve_options o;
+    bool usage;
+    json_t *config = read_options(argc, argv, &o, &usage);
+    if (!config) {
+        if (usage) fputs(usage_text, stderr);
         return 2;
     }
-    if (o.no_auth && !is_loopback(o.listen)) {
-        fprintf(stderr,
-                "toolgate: --insecure-no-auth is refused on %s: only loopback addresses "
-                "may be served without authentication\n",
-                o.listen);
-        json_decref(config);
-        return 2;
-    }
-    if (o.no_auth)
-        fprintf(stderr, "toolgate: WARNING: serving without authentication (--insecure-no-auth)\n");
+    /* Signals are taken by sigwait below, never by a handler: blocked before
+     * the first thread starts, so that every thread inherits the mask and
+     * none dies of a SIGHUP's default action. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    tg_log_level level;
+    tg_log_level_parse(o.log_level, &level);
+    tg_log_set_level(level);
+    log_configuration(config);
+    if (o.no_auth) tg_log_warn(NULL, "serving without authentication (--insecure-no-auth)");
 
     int rc = 1;
     tg_registry *registry = NULL;
@@ -745,25 +805,30 @@ int tg_cmd_serve(int argc, char **argv)
     char *agent = NULL, *image = NULL, *templates = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
     bool front_ready = false, authn_ready = false;
-    pthread_rwlock_init(&ctx.lock, NULL);
+    /* Writers first: a reload waits for routed requests, not for a stream of them. */
+    pthread_rwlockattr_t lock_attr;
+    pthread_rwlockattr_init(&lock_attr);
+    pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ctx.lock, &lock_attr);
+    pthread_rwlockattr_destroy(&lock_attr);
 
     /* Before any thread: libcurl's global state (TLS) is not thread-safe to set up. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "toolgate: cannot create data dir %s: %s\n", o.data_dir, strerror(errno));
+        tg_log_error(NULL, "cannot create data dir %s: %s", o.data_dir, strerror(errno));
         goto out;
     }
     db = tg_xasprintf("%s/registry.db", o.data_dir);
     tg_registry_error rerr = {0};
     if (tg_registry_open(db, NULL, &registry, &rerr) != 0) {
-        fprintf(stderr, "toolgate: cannot open the registry %s: %s\n", db, rerr.message);
+        tg_log_error(NULL, "cannot open the registry %s: %s", db, rerr.message);
         tg_registry_error_clear(&rerr);
         goto out;
     }
     audit_path = o.audit_path ? tg_xstrdup(o.audit_path) : tg_xasprintf("%s/audit.db", o.data_dir);
     tg_error aerr;
     if (tg_audit_open(audit_path, NULL, &audit, &aerr) != 0) {
-        fprintf(stderr, "toolgate: cannot open the audit log %s: %s\n", audit_path, aerr.message);
+        tg_log_error(NULL, "cannot open the audit log %s: %s", audit_path, aerr.message);
         goto out;
     }
     {
@@ -773,8 +838,7 @@ int tg_cmd_serve(int argc, char **argv)
             o.secrets_key ? tg_xstrdup(o.secrets_key) : tg_xasprintf("%s/secrets.key", o.data_dir);
         tg_error serr;
         int opened = tg_secrets_open(store, key, !o.secrets_key, &secrets, &serr);
-        if (opened != 0)
-            fprintf(stderr, "toolgate: cannot open the secret store: %s\n", serr.message);
+        if (opened != 0) tg_log_error(NULL, "cannot open the secret store: %s", serr.message);
         free(key);
         free(store);
         if (opened != 0) goto out;
@@ -783,8 +847,7 @@ int tg_cmd_serve(int argc, char **argv)
         char *path = tg_xasprintf("%s/runs.db", o.data_dir);
         tg_error rerr2;
         int opened = tg_runs_open(path, &o.runs, &runs, &rerr2);
-        if (opened != 0)
-            fprintf(stderr, "toolgate: cannot open the runs history: %s\n", rerr2.message);
+        if (opened != 0) tg_log_error(NULL, "cannot open the runs history: %s", rerr2.message);
         free(path);
         if (opened != 0) goto out;
     }
@@ -792,8 +855,7 @@ int tg_cmd_serve(int argc, char **argv)
         char *path = tg_xasprintf("%s/state.db", o.data_dir);
         tg_error serr2;
         int opened = tg_state_open(path, &o.state, &state, &serr2);
-        if (opened != 0)
-            fprintf(stderr, "toolgate: cannot open the state store: %s\n", serr2.message);
+        if (opened != 0) tg_log_error(NULL, "cannot open the state store: %s", serr2.message);
         free(path);
         if (opened != 0) goto out;
     }
@@ -801,14 +863,13 @@ int tg_cmd_serve(int argc, char **argv)
         char *path = tg_xasprintf("%s/hooks.db", o.data_dir);
         tg_error herr;
         int opened = tg_hooks_open(path, secrets, &hooks, &herr);
-        if (opened != 0)
-            fprintf(stderr, "toolgate: cannot open the hook store: %s\n", herr.message);
+        if (opened != 0) tg_log_error(NULL, "cannot open the hook store: %s", herr.message);
         free(path);
         if (opened != 0) goto out;
     }
     if (o.retention_days) {
         if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
-            fprintf(stderr, "toolgate: cannot start audit retention\n");
+            tg_log_error(NULL, "cannot start audit retention");
             goto out;
         }
     }
@@ -818,7 +879,7 @@ int tg_cmd_serve(int argc, char **argv)
     agent = tg_beside_binary("toolgate-agent");
     image = o.image ? tg_xstrdup(o.image) : tg_beside_binary("guest-image");
     if (!agent) {
-        fprintf(stderr, "toolgate: the sandbox agent (toolgate-agent) is not beside the binary\n");
+        tg_log_error(NULL, "the sandbox agent (toolgate-agent) is not beside the binary");
         goto out;
     }
     o.pool.driver_config.agent_path = agent;
@@ -831,7 +892,7 @@ int tg_cmd_serve(int argc, char **argv)
     if (!(pool = create_pool(&o))) goto out;
     tg_error eerr;
     if (tg_egress_new(&o.egress, egress_secret, secrets, audit, &egress, &eerr) != 0) {
-        fprintf(stderr, "toolgate: %s\n", eerr.message);
+        tg_log_error(NULL, "%s", eerr.message);
         goto out;
     }
     o.calls.pool = pool;
@@ -846,19 +907,11 @@ int tg_cmd_serve(int argc, char **argv)
     o.calls.on_finished = run_finished;
     o.calls.finished_ctx = &finished;
     if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
-        fprintf(stderr, "toolgate: cannot start the call pipeline\n");
+        tg_log_error(NULL, "cannot start the call pipeline");
         goto out;
     }
 
     prepare_all(registry, calls);
-
-    /* Signals are taken by sigwait below, never by a handler in another thread. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
@@ -872,8 +925,7 @@ int tg_cmd_serve(int argc, char **argv)
                                   .runs = runs};
         tg_error serr3;
         int started = tg_schedules_start(&sc, &schedules, &serr3);
-        if (started != 0)
-            fprintf(stderr, "toolgate: cannot start the scheduler: %s\n", serr3.message);
+        if (started != 0) tg_log_error(NULL, "cannot start the scheduler: %s", serr3.message);
         free(path);
         if (started != 0) goto out;
     }
@@ -885,7 +937,9 @@ int tg_cmd_serve(int argc, char **argv)
                            .audit = audit,
                            .secrets = secrets,
                            .runs = runs,
-                           .hooks = hooks};
+                           .hooks = hooks,
+                           .schedules = schedules,
+                           .verified = tg_admin_verify_cache_new()};
     ctx.audit = audit;
     ctx.calls = calls;
     ctx.driver = tg_pool_driver_description(pool);
@@ -895,26 +949,23 @@ int tg_cmd_serve(int argc, char **argv)
     pthread_rwlock_wrlock(&ctx.lock);
     if (tg_http_start(&o.http, handle, &ctx, &http, err, sizeof err) != 0) {
         pthread_rwlock_unlock(&ctx.lock);
-        fprintf(stderr, "toolgate: %s\n", err);
+        tg_log_error(NULL, "%s", err);
         goto out;
     }
     char *base = base_url(o.listen, tg_http_port(http));
     bool door =
         tg_authn_setup(&ctx.authn, o.auth, o.no_auth, o.data_dir, base, err, sizeof err) == 0;
     ctx.authn.audit = audit;
-    ctx.auth_mode = o.no_auth ? "off (--insecure-no-auth)"
-                    : o.auth  ? "bearer tokens"
-                              : "bearer tokens (development key)";
+    ctx.auth_mode = auth_mode(&o);
     if (!door) ctx.stopping = true;
     pthread_rwlock_unlock(&ctx.lock);
     if (!door) {
-        fprintf(stderr, "toolgate: auth: %s\n", err);
+        tg_log_error(NULL, "auth: %s", err);
         free(base);
         goto out;
     }
     authn_ready = true;
     printf("toolgate: serving MCP at %s/mcp (sandbox driver: %s)\n", base, ctx.driver);
-    free(base);
     if (ctx.authn.dev_secret) {
         /* The demo tenant's token, so the README's run command can be used at once. */
         char *token =
@@ -925,9 +976,14 @@ int tg_cmd_serve(int argc, char **argv)
     }
     fflush(stdout);
 
+    reloader r = {.argc = argc, .argv = argv, .running = config, .ctx = &ctx, .base = base};
     int sig = 0;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "toolgate: stopping (signal %d)\n", sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+        reload(&r);
+    tg_log_info(NULL, "stopping (signal %d)", sig);
+    config = r.running;
+    json_decref(r.superseded);
+    free(base);
     pthread_rwlock_wrlock(&ctx.lock);
     ctx.stopping = true;
     pthread_rwlock_unlock(&ctx.lock);
@@ -948,6 +1004,7 @@ out:
     tg_http_stop(http);
     tg_session_table_free(sessions);
     if (authn_ready) tg_authn_free(&ctx.authn);
+    tg_admin_verify_cache_free(ctx.admin.verified);
     tg_pool_destroy(pool);
     if (keeping) retention_stop(&keeper);
     tg_audit_close(audit);

@@ -14,6 +14,8 @@
 static const char usage_text[] =
     "usage: toolgate token --tenant TENANT --sub SUBJECT --scope \"SCOPE ...\" [--ttl 1h]\n"
     "                      [--data-dir DIR] [--audience URL]\n"
+    "  --tenant     the tenant the token acts in (1-128 of A-Z a-z 0-9 _ . -)\n"
+    "  --sub        the subject: who the token stands for (the audit's principal)\n"
     "  --scope      space-separated: tools:list tools:call workers:deploy workers:trigger\n"
     "               secrets:write audit:read admin\n"
     "  --ttl        how long it is valid: N, Ns, Nm, Nh or Nd (default 1h, at most 30d)\n"
@@ -40,6 +42,7 @@ int tg_cmd_token(int argc, char **argv)
 {
     const char *tenant = NULL, *sub = NULL, *scope = NULL, *ttl = "1h";
     const char *data_dir = "./toolgate-data", *audience = "http://127.0.0.1:8080/mcp";
+    if (tg_cmd_wants_help(argc, argv)) return tg_cmd_help(usage_text);
     for (int i = 0; i < argc; i++) {
         const char **slot = strcmp(argv[i], "--tenant") == 0     ? &tenant
                             : strcmp(argv[i], "--sub") == 0      ? &sub
@@ -48,17 +51,11 @@ int tg_cmd_token(int argc, char **argv)
                             : strcmp(argv[i], "--data-dir") == 0 ? &data_dir
                             : strcmp(argv[i], "--audience") == 0 ? &audience
                                                                  : NULL;
-        if (!slot || i + 1 >= argc) {
-            fputs(usage_text, stderr);
-            return 2;
-        }
+        if (!slot || i + 1 >= argc) return tg_cmd_usage_error(usage_text);
         *slot = argv[++i];
     }
     long long seconds = parse_ttl(ttl);
-    if (!tenant || !sub || !scope || seconds < 0) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    if (!tenant || !sub || !scope || seconds < 0) return tg_cmd_usage_error(usage_text);
     char err[256];
     char *secret = tg_authn_dev_secret(data_dir, false, err, sizeof err);
     if (!secret) {

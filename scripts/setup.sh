@@ -11,12 +11,16 @@ packages=(
   busybox-static python3 curl
   # The audit tests tamper with the log through the sqlite3 shell.
   sqlite3
+  # The metrics test parses /metrics with the Prometheus client's own parser.
+  python3-prometheus-client
   # Schedules in a time zone read the IANA database.
   tzdata
   clang clang-format libclang-rt-14-dev llvm
   # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
   # guest image with cpio and unpacks kernel modules shipped as .ko.xz.
   qemu-system-x86 cpio xz-utils
+  # The admin console's end-to-end test drives Debian's headless Chromium.
+  chromium
 )
 # Node.js runs the benchmark peers and the MCP clients. A machine that already
 # has node and npm (from any source) keeps them: Debian's npm cannot be
@@ -43,14 +47,21 @@ if ((${#missing[@]})); then
   rm -f "$log"
 fi
 
-# The official MCP SDK client, which the integration tests drive the gateway with.
-sdk="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/sdk"
-if [ ! -d "$sdk/node_modules/@modelcontextprotocol/sdk" ]; then
+# npm_ci DIR PACKAGE: installs DIR's locked npm dependencies (under the tree's
+# top) unless PACKAGE is there already.
+top="$(cd "$(dirname "$0")/.." && pwd)"
+npm_ci() {
+  [ -d "$top/$1/node_modules/$2" ] && return 0
+  local log
   log=$(mktemp)
-  if ! (cd "$sdk" && npm ci --silent --no-audit --no-fund) >"$log" 2>&1; then
+  if ! (cd "$top/$1" && npm ci --silent --no-audit --no-fund) >"$log" 2>&1; then
     cat "$log" >&2
-    echo "setup: npm ci in tests/integration/sdk failed" >&2
+    echo "setup: npm ci in $1 failed" >&2
     exit 1
   fi
   rm -f "$log"
-fi
+}
+# The official MCP SDK client, which the integration tests drive the gateway with.
+npm_ci tests/integration/sdk @modelcontextprotocol/sdk
+# playwright-core, which drives Chromium in the admin console's test.
+npm_ci tests/ui playwright-core

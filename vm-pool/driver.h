@@ -47,6 +47,9 @@ enum {
 
 typedef struct tg_driver {
     const char *name; /* short and fixed: "jail", "microvm"; begins sandbox ids */
+    /* How spawn() readies a sandbox, for metrics: "spawn" (processes
+     * started afresh) or "restore" (a VM resumed from a snapshot). */
+    const char *spawn_kind;
     /* Sets up what all sandboxes share (cgroup parents, ...). */
     int (*open)(const tg_driver_config *cfg, void **state);
     /* Checks that runtime can run here ("sh", "python3", "exec"), before any

@@ -18,6 +18,7 @@
  * copies a setup sandbox's /job there. That tree was made by hostile code, so
  * the copy walks it only through directory fds and never follows a link, and
  * everything it makes belongs to root, never to a sandbox's uid. */
+#include "gateway/core/log.h"
 #include "vm-pool/child.h"
 #include "vm-pool/driver.h"
 #include "vm-pool/frame.h"
@@ -73,10 +74,11 @@ struct tg_driver_sandbox {
 
 static atomic_uint_fast64_t jail_seq;
 
-static void jail_log(const char *what, const char *path)
+/* A failed system call, with errno's reason. */
+static void jail_log(tg_log_level level, const char *what, const char *path)
 {
-    fprintf(stderr, "toolgate: jail: %s%s%s: %s\n", what, path ? " " : "", path ? path : "",
-            strerror(errno));
+    tg_log(level, NULL, "jail: %s%s%s: %s", what, path ? " " : "", path ? path : "",
+           strerror(errno));
 }
 
 static int write_file(const char *dir, const char *name, const char *value)
@@ -154,7 +156,7 @@ static int v2_delegate(const char *parent)
 {
     if (write_file(parent, "cgroup.subtree_control", "+memory +pids") == 0) return 0;
     if (errno != EBUSY) {
-        jail_log("cgroup.subtree_control", parent);
+        jail_log(TG_LOG_ERROR, "cgroup.subtree_control", parent);
         return TG_DRIVER_ENOTSUP;
     }
     char *leaf = tg_xasprintf("%s/toolgate", parent);
@@ -165,7 +167,7 @@ static int v2_delegate(const char *parent)
         write_file(parent, "cgroup.subtree_control", "+memory +pids") == 0)
         rc = 0;
     else
-        jail_log("cannot delegate memory and pids controllers under", parent);
+        jail_log(TG_LOG_ERROR, "cannot delegate memory and pids controllers under", parent);
     free(leaf);
     return rc;
 }
@@ -211,7 +213,7 @@ static int open_templates(jail_state *st, const char *dir)
 {
     char real[PATH_MAX];
     if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !realpath(dir, real)) {
-        jail_log("template directory", dir);
+        jail_log(TG_LOG_ERROR, "template directory", dir);
         return -1;
     }
     /* The agent is given layer paths under it and resolves them itself. */
@@ -220,7 +222,7 @@ static int open_templates(jail_state *st, const char *dir)
     int fd = st->tdir >= 0 ? fcntl(st->tdir, F_DUPFD_CLOEXEC, 0) : -1;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
-        jail_log("template directory", real);
+        jail_log(TG_LOG_ERROR, "template directory", real);
         if (fd >= 0) close(fd);
         return -1;
     }
@@ -285,8 +287,8 @@ static int jail_open(const tg_driver_config *cfg, void **out)
             st->cpu_parent = dir;
             dir = NULL;
         } else if (rc == 0) {
-            fprintf(stderr, "toolgate: jail: no cpuacct cgroup of ours: sandboxes' CPU time "
-                            "will be unknown\n");
+            tg_log_warn(NULL, "jail: no cpuacct cgroup of ours: sandboxes' CPU time will be "
+                              "unknown");
         }
         free(dir);
         free(cpu);
@@ -324,7 +326,7 @@ static void remove_cgroup(const char *dir)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    jail_log("cannot remove cgroup", dir);
+    jail_log(TG_LOG_WARN, "cannot remove cgroup", dir);
 }
 
 static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
@@ -332,7 +334,7 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
     char num[32];
     sb->mem_dir = tg_xasprintf("%s/%s", st->mem_parent, name);
     if (mkdir(sb->mem_dir, 0700) != 0) {
-        jail_log("mkdir", sb->mem_dir);
+        jail_log(TG_LOG_ERROR, "mkdir", sb->mem_dir);
         free(sb->mem_dir);
         sb->mem_dir = NULL;
         return TG_DRIVER_ESYS;
@@ -340,14 +342,14 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
     snprintf(num, sizeof num, "%" PRIu64, st->cfg.memory_bytes);
     if (st->v2) {
         if (write_file(sb->mem_dir, "memory.max", num) != 0) {
-            jail_log("cgroup v2 limits", sb->mem_dir);
+            jail_log(TG_LOG_ERROR, "cgroup v2 limits", sb->mem_dir);
             return TG_DRIVER_ESYS;
         }
         write_file(sb->mem_dir, "memory.swap.max", "0");
         sb->cpu_file = tg_xasprintf("%s/cpu.stat", sb->mem_dir);
     } else {
         if (write_file(sb->mem_dir, "memory.limit_in_bytes", num) != 0) {
-            jail_log("memory.limit_in_bytes", sb->mem_dir);
+            jail_log(TG_LOG_ERROR, "memory.limit_in_bytes", sb->mem_dir);
             return TG_DRIVER_ESYS;
         }
         /* Without swap accounting this file is absent; then swap cannot be
@@ -355,7 +357,7 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
         write_file(sb->mem_dir, "memory.memsw.limit_in_bytes", num);
         sb->pids_dir = tg_xasprintf("%s/%s", st->pids_parent, name);
         if (mkdir(sb->pids_dir, 0700) != 0) {
-            jail_log("mkdir", sb->pids_dir);
+            jail_log(TG_LOG_ERROR, "mkdir", sb->pids_dir);
             free(sb->pids_dir);
             sb->pids_dir = NULL;
             return TG_DRIVER_ESYS;
@@ -363,7 +365,7 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
         if (st->cpu_parent) {
             sb->cpu_dir = tg_xasprintf("%s/%s", st->cpu_parent, name);
             if (mkdir(sb->cpu_dir, 0700) != 0) {
-                jail_log("mkdir", sb->cpu_dir);
+                jail_log(TG_LOG_ERROR, "mkdir", sb->cpu_dir);
                 free(sb->cpu_dir);
                 sb->cpu_dir = NULL;
                 return TG_DRIVER_ESYS;
@@ -373,7 +375,7 @@ static int make_cgroups(jail_state *st, tg_driver_sandbox *sb, const char *name)
     }
     snprintf(num, sizeof num, "%" PRIu32, st->cfg.max_pids);
     if (write_file(sb->pids_dir ? sb->pids_dir : sb->mem_dir, "pids.max", num) != 0) {
-        jail_log("pids.max", sb->pids_dir ? sb->pids_dir : sb->mem_dir);
+        jail_log(TG_LOG_ERROR, "pids.max", sb->pids_dir ? sb->pids_dir : sb->mem_dir);
         return TG_DRIVER_ESYS;
     }
     return 0;
@@ -431,7 +433,7 @@ static int open_procs(const char *dir)
     if (!dir) return -1;
     char *path = tg_xasprintf("%s/cgroup.procs", dir);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) jail_log("open", path);
+    if (fd < 0) jail_log(TG_LOG_ERROR, "open", path);
     free(path);
     return fd;
 }
@@ -487,7 +489,7 @@ static int start(jail_state *st, const char *layer, tg_driver_sandbox **out)
                     &ca);
     free(stack);
     if (pid < 0) {
-        jail_log("clone", NULL);
+        jail_log(TG_LOG_ERROR, "clone", NULL);
         goto out;
     }
     sb->pid = pid;
@@ -562,7 +564,7 @@ static int copy_fail(struct copy *c, int rc, const char *what)
 {
     if (c->rc == 0) {
         c->rc = rc;
-        if (rc == TG_DRIVER_ESYS) jail_log("capture", what);
+        if (rc == TG_DRIVER_ESYS) jail_log(TG_LOG_ERROR, "capture", what);
     }
     return -1;
 }
@@ -681,14 +683,14 @@ static int jail_capture(void *state, tg_driver_sandbox *sb, const char *key)
              atomic_fetch_add(&jail_seq, 1));
     int src = open(job, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (src < 0) {
-        jail_log("capture", job);
+        jail_log(TG_LOG_ERROR, "capture", job);
         return TG_DRIVER_ESYS;
     }
     int dst = -1;
     if (mkdirat(st->tdir, tmp, 0700) != 0 ||
         (dst = openat(st->tdir, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
         fchmod(dst, 0755) != 0) {
-        jail_log("capture", tmp);
+        jail_log(TG_LOG_ERROR, "capture", tmp);
         close(src);
         if (dst >= 0) close(dst);
         remove_tree(st->tdir, tmp, 0);
@@ -705,10 +707,10 @@ static int jail_capture(void *state, tg_driver_sandbox *sb, const char *key)
      * never finds the key missing; tmp then holds the old one. */
     if (rc == 0 && renameat2(st->tdir, tmp, st->tdir, key, RENAME_EXCHANGE) != 0 &&
         (errno != ENOENT || renameat(st->tdir, tmp, st->tdir, key) != 0)) {
-        jail_log("capture: rename", tmp);
+        jail_log(TG_LOG_ERROR, "capture: rename", tmp);
         rc = TG_DRIVER_ESYS;
     }
-    if (remove_tree(st->tdir, tmp, 0) != 0) jail_log("capture: remove", tmp);
+    if (remove_tree(st->tdir, tmp, 0) != 0) jail_log(TG_LOG_WARN, "capture: remove", tmp);
     return rc;
 }
 
@@ -716,7 +718,7 @@ static void jail_drop(void *state, const char *key)
 {
     jail_state *st = state;
     if (st->tdir < 0 || !valid_key(key)) return;
-    if (remove_tree(st->tdir, key, 0) != 0) jail_log("drop template", key);
+    if (remove_tree(st->tdir, key, 0) != 0) jail_log(TG_LOG_WARN, "drop template", key);
 }
 
 static int jail_channel(tg_driver_sandbox *sb)
@@ -768,6 +770,7 @@ static const char *jail_describe(void *state)
 
 const tg_driver tg_jail_driver = {
     .name = "jail",
+    .spawn_kind = "spawn",
     .open = jail_open,
     .prepare = jail_prepare,
     .spawn = jail_spawn,

@@ -37,6 +37,9 @@
  * QEMU itself is the other boundary: it runs with no network device, no disk,
  * no option ROMs, its seccomp sandbox on, a CPU-time limit, and (when we are
  * root) as a uid of its own. */
+#include "gateway/core/log.h"
+#include "gateway/core/metrics.h"
+#include "gateway/core/text.h"
 #include "vm-pool/child.h"
 #include "vm-pool/driver.h"
 #include "vm-pool/frame.h"
@@ -121,15 +124,18 @@ struct tg_driver_sandbox {
     char key[TG_DRIVER_KEY_MAX + 1];
 };
 
-static void vm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void vm_log(const char *fmt, ...)
+/* A log line that says it is the microvm driver's, formatted only when its
+ * level is on. */
+static void vm_log(tg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vm_log(tg_log_level level, const char *fmt, ...)
 {
+    if (level < tg_log_level_get()) return;
+    char text[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "toolgate: microvm: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    tg_vformat(text, sizeof text, fmt, ap);
     va_end(ap);
+    tg_log(level, NULL, "microvm: %s", text);
 }
 
 /* ---- argv --------------------------------------------------------------- */
@@ -275,7 +281,7 @@ static pid_t launch(const vm_state *st, argv_list *a, int fds[FD_FIRST_FREE], in
         char *stack = tg_xmalloc(stack_size);
         pid = clone(child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &ca);
         free(stack);
-        if (pid < 0) vm_log("clone: %s", strerror(errno));
+        if (pid < 0) vm_log(TG_LOG_ERROR, "clone: %s", strerror(errno));
     }
     if (ca.devnull >= 0) close(ca.devnull);
     if (ca.log >= 0) close(ca.log);
@@ -371,7 +377,8 @@ static json_t *qmp_call(qmp *q, const char *cmd, json_t *args, int pass_fd, int6
         }
         json_t *err = json_object_get(v, "error");
         if (err) {
-            vm_log("QMP %s: %s", cmd, json_string_value(json_object_get(err, "desc")));
+            vm_log(TG_LOG_ERROR, "QMP %s: %s", cmd,
+                   json_string_value(json_object_get(err, "desc")));
             json_decref(v);
             return NULL;
         }
@@ -395,7 +402,7 @@ static bool save_state(qmp *q, const char *path, int64_t deadline)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        vm_log("%s: %s", path, strerror(errno));
+        vm_log(TG_LOG_ERROR, "%s: %s", path, strerror(errno));
         return false;
     }
     bool ok = qmp_ok(q, "migrate-set-capabilities",
@@ -425,7 +432,7 @@ static int open_image_file(const vm_state *st, const char *name)
 {
     char *path = tg_xasprintf("%s/%s", st->image_dir, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) vm_log("%s: %s", path, strerror(errno));
+    if (fd < 0) vm_log(TG_LOG_ERROR, "%s: %s", path, strerror(errno));
     free(path);
     return fd;
 }
@@ -516,8 +523,8 @@ out:
         if (fd >= 0) close(fd);
         said[n > 0 ? n : 0] = '\0';
         said[strcspn(said, "\n")] = '\0';
-        vm_log("the template VM did not come up under %s within %d ms%s%s", st->kvm ? "KVM" : "TCG",
-               timeout_ms, said[0] ? ": QEMU says " : "", said);
+        vm_log(TG_LOG_WARN, "the template VM did not come up under %s within %d ms%s%s",
+               st->kvm ? "KVM" : "TCG", timeout_ms, said[0] ? ": QEMU says " : "", said);
     }
     for (int i = 0; i < FD_FIRST_FREE; i++)
         if (fds[i] >= 0) close(fds[i]);
@@ -608,7 +615,7 @@ static int boot_with_probe(vm_state *st)
     bool kvm_openable = access("/dev/kvm", R_OK | W_OK) == 0;
     if (strcmp(accel, "tcg") == 0 || !kvm_openable) {
         if (strcmp(accel, "kvm") == 0) {
-            vm_log("KVM was asked for, but /dev/kvm cannot be opened");
+            vm_log(TG_LOG_ERROR, "KVM was asked for, but /dev/kvm cannot be opened");
             return TG_DRIVER_ENOTSUP;
         }
         st->kvm = false;
@@ -632,7 +639,7 @@ static int boot_with_probe(vm_state *st)
         rc = boot_template(st, known == 1 ? BOOT_TIMEOUT_MS : KVM_PROBE_TIMEOUT_MS);
         if (key && known == -1) probe_store(file, key, rc == 0);
         if (rc == 0 || strcmp(accel, "kvm") == 0) goto out;
-        vm_log("KVM cannot boot the guest here; using TCG (software emulation)");
+        vm_log(TG_LOG_WARN, "KVM cannot boot the guest here; using TCG (software emulation)");
     }
     st->kvm = false;
     rc = strcmp(accel, "kvm") == 0 ? TG_DRIVER_ENOTSUP : boot_template(st, BOOT_TIMEOUT_MS);
@@ -729,7 +736,7 @@ static int vm_open(const tg_driver_config *cfg, void **out)
     if (!cfg->image_dir) return TG_DRIVER_EINVAL;
     char *qemu = find_qemu();
     if (!qemu) {
-        vm_log("qemu-system-x86_64 is not installed");
+        vm_log(TG_LOG_WARN, "qemu-system-x86_64 is not installed");
         return TG_DRIVER_ENOTSUP;
     }
     char *kernel = tg_xasprintf("%s/vmlinux", cfg->image_dir);
@@ -738,13 +745,14 @@ static int vm_open(const tg_driver_config *cfg, void **out)
     free(kernel);
     free(initrd);
     if (!have_image) {
-        vm_log("no guest image in %s (toolgate image build)", cfg->image_dir);
+        vm_log(TG_LOG_WARN, "no guest image in %s (toolgate image build)", cfg->image_dir);
         free(qemu);
         return TG_DRIVER_ENOTSUP;
     }
     uint64_t mb = cfg->memory_bytes ? cfg->memory_bytes >> 20 : VM_MEMORY_DEFAULT_MB;
     if (mb < VM_MEMORY_MIN_MB || mb > 65536) {
-        vm_log("guest memory must be %u MiB to 64 GiB (got %" PRIu64 " MiB)", VM_MEMORY_MIN_MB, mb);
+        vm_log(TG_LOG_ERROR, "guest memory must be %u MiB to 64 GiB (got %" PRIu64 " MiB)",
+               VM_MEMORY_MIN_MB, mb);
         free(qemu);
         return TG_DRIVER_EINVAL;
     }
@@ -781,7 +789,7 @@ static int vm_open(const tg_driver_config *cfg, void **out)
     snprintf(tmpl, sizeof tmpl, SHM_DIR "/" DIR_PREFIX "%ld-XXXXXX", (long)getpid());
     char *dir = mkdtemp(tmpl);
     if (!dir || (st->as_root && chown(dir, VM_UID, VM_UID) != 0)) {
-        vm_log("%s: %s", tmpl, strerror(errno));
+        vm_log(TG_LOG_ERROR, "%s: %s", tmpl, strerror(errno));
         if (dir) rmdir(dir);
         vm_close(st);
         return TG_DRIVER_ESYS;
@@ -805,9 +813,13 @@ static int vm_prepare(void *state, const char *runtime)
         st->template_rc = boot_with_probe(st);
         st->template_done = true;
         if (st->template_rc == 0) {
+            /* The one cold boot: every sandbox after it is a restore. */
+            tg_metrics_observe(tg_metrics_get(TG_METRIC_SANDBOX_START),
+                               (const char *const[]){runtime, "boot"},
+                               (double)(tg_frame_now_ns() - t0) / 1e9);
             snprintf(st->description, sizeof st->description, "microvm (%s)",
                      st->kvm ? "KVM" : "TCG");
-            vm_log("template booted under %s in %" PRId64 " ms",
+            vm_log(TG_LOG_INFO, "template booted under %s in %" PRId64 " ms",
                    st->kvm ? "KVM" : "TCG (software emulation)",
                    (tg_frame_now_ns() - t0) / 1000000);
         }
@@ -986,7 +998,7 @@ static int copy_sparse(const char *from, const char *to)
         }
         at = hole;
     }
-    if (!ok) vm_log("copying %s: %s", from, strerror(errno));
+    if (!ok) vm_log(TG_LOG_ERROR, "copying %s: %s", from, strerror(errno));
     if (src >= 0) close(src);
     if (!ok && dst >= 0) {
         close(dst);
@@ -1044,7 +1056,8 @@ static int vm_capture(void *state, tg_driver_sandbox *sb, const char *key)
     json_int_t job_bytes = -1;
     if (!ping(sb->sock, deadline, &job_bytes)) goto out;
     if (job_bytes < 0 || (uint64_t)job_bytes > st->cfg.template_bytes) {
-        vm_log("template %.12s: /job holds %" JSON_INTEGER_FORMAT " bytes, more than %" PRIu64, key,
+        vm_log(TG_LOG_WARN,
+               "template %.12s: /job holds %" JSON_INTEGER_FORMAT " bytes, more than %" PRIu64, key,
                job_bytes, st->cfg.template_bytes);
         rc = TG_DRIVER_EINVAL;
         goto out;
@@ -1057,7 +1070,7 @@ static int vm_capture(void *state, tg_driver_sandbox *sb, const char *key)
     pthread_mutex_lock(&st->files_mu);
     bool named = rename(sb->memory, mem_path) == 0;
     if (named && rename(tmp, state_path) != 0) {
-        vm_log("%s: %s", state_path, strerror(errno));
+        vm_log(TG_LOG_ERROR, "%s: %s", state_path, strerror(errno));
         unlink(mem_path);
         unlink(state_path);
         named = false;
@@ -1068,7 +1081,7 @@ static int vm_capture(void *state, tg_driver_sandbox *sb, const char *key)
     sb->memory = NULL;
     struct stat mst;
     if (stat(mem_path, &mst) == 0)
-        vm_log("template %.12s captured in %" PRId64 " ms (%lld MiB of memory)", key,
+        vm_log(TG_LOG_INFO, "template %.12s captured in %" PRId64 " ms (%lld MiB of memory)", key,
                (tg_frame_now_ns() - t0) / 1000000, (long long)mst.st_blocks / 2048);
     rc = 0;
 out:
@@ -1139,6 +1152,7 @@ static const char *vm_describe(void *state)
 
 const tg_driver tg_microvm_driver = {
     .name = "microvm",
+    .spawn_kind = "restore",
     .open = vm_open,
     .prepare = vm_prepare,
     .spawn = vm_spawn,

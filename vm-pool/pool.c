@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/metrics.h"
 
 /* The largest frame the host accepts from a guest: an egress request (a body
  * of TG_FRAME_EGRESS_BODY_MAX in base64 and up to 64 KiB of headers, escaped)
@@ -139,6 +140,9 @@ static void *refill_main(void *arg)
         int64_t took = tg_frame_now_ns() - t0;
         tg_sandbox *sb = NULL;
         if (rc == 0) {
+            const char *how = p->driver->spawn_kind ? p->driver->spawn_kind : "spawn";
+            tg_metrics_observe(tg_metrics_get(TG_METRIC_SANDBOX_START),
+                               (const char *const[]){rt->name, how}, (double)took / 1e9);
             sb = tg_xcalloc(1, sizeof *sb);
             sb->pool = p;
             sb->rt = rt;
@@ -167,6 +171,21 @@ static void *refill_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+/* toolgate_pool_sandboxes, read as /metrics renders: a template's
+ * sandboxes count as their runtime's. */
+static void read_sandboxes(void *ctx, tg_metrics_sink *sink)
+{
+    tg_pool *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nrts; i++) {
+        const pool_runtime *rt = p->rts[i];
+        tg_metrics_put(sink, (const char *const[]){rt->name, "warm"}, rt->nready);
+        tg_metrics_put(sink, (const char *const[]){rt->name, "busy"}, rt->in_use);
+        tg_metrics_put(sink, (const char *const[]){rt->name, "booting"}, rt->spawning);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Adds an entry keeping warm idle sandboxes, max alive. Called with mu held,
@@ -249,6 +268,7 @@ int tg_pool_create(const tg_pool_config *cfg, tg_pool **out)
         free(p);
         return TG_POOL_ESYS;
     }
+    tg_metrics_reader_add(tg_metrics_get(TG_METRIC_POOL_SANDBOXES), read_sandboxes, p);
     *out = p;
     return 0;
 }
@@ -595,6 +615,7 @@ int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out)
 void tg_pool_destroy(tg_pool *p)
 {
     if (!p) return;
+    tg_metrics_reader_remove(tg_metrics_get(TG_METRIC_POOL_SANDBOXES), read_sandboxes, p);
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     pthread_cond_broadcast(&p->refill_cv);

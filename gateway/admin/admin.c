@@ -6,6 +6,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
 
 #include "gateway/auth/auth.h"
 #include "gateway/registry/lint.h"
@@ -52,8 +53,8 @@ static bool recorded(const tg_admin *admin, tg_http_request *req, const char *ki
                      const char *name, const char *status, json_t *body)
 {
     if (tg_caller_record(admin->who, kind, name, status, body) == 0) return true;
-    fprintf(stderr, "toolgate: %s of %s/%s made but not recorded: the audit log is unwritable\n",
-            kind, admin->tenant, name);
+    tg_log_error(&(tg_log_ctx){.tenant = admin->tenant},
+                 "%s of %s made but not recorded: the audit log is unwritable", kind, name);
     tg_http_set_header(req, "Retry-After", "5");
     reply_error(req, TG_EAUDIT_UNAVAILABLE,
                 "the change was made, but its audit record could not be written", NULL);
@@ -172,8 +173,8 @@ static void refuse_version(tg_admin *admin, tg_http_request *req, const char *na
     tg_registry_error err = {0};
     if (res->created &&
         tg_registry_discard(admin->registry, admin->tenant, name, res->version, &err) != 0) {
-        fprintf(stderr, "toolgate: refused version %s of %s/%s stays stored: %s\n", res->version,
-                admin->tenant, name, err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = admin->tenant},
+                    "refused version %s of %s stays stored: %s", res->version, name, err.message);
         tg_registry_error_clear(&err);
     }
     res->created = false;
@@ -218,6 +219,15 @@ static void deploy_checked(tg_admin *admin, tg_http_request *req, json_t *manife
         refuse_version(admin, req, name, &res, nfiles, c, refused, details);
         json_decref(details);
         return;
+    }
+    if (c->fixtures && tg_registry_note_fixtures(
+                           admin->registry, admin->tenant, name, res.version,
+                           json_integer_value(json_object_get(c->fixtures, "passed")),
+                           json_integer_value(json_object_get(c->fixtures, "failed")), &err) != 0) {
+        /* The version stands: the count is what the console shows, not what serves. */
+        tg_log_warn(&(tg_log_ctx){.tenant = admin->tenant}, "fixtures of %s not noted: %s", name,
+                    err.message);
+        tg_registry_error_clear(&err);
     }
     tg_registry_snapshot *current = NULL;
     res.changed = tg_registry_resolve(admin->registry, admin->tenant, name, &current, NULL) != 0 ||
@@ -434,8 +444,8 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
             /* A worker deployed later under the name must not answer its hooks. */
             if (admin->hooks &&
                 tg_hooks_delete_worker(admin->hooks, admin->tenant, name, NULL, &herr) != 0)
-                fprintf(stderr, "toolgate: hooks of deleted worker %s/%s not deleted: %s\n",
-                        admin->tenant, name, herr.message);
+                tg_log_warn(&(tg_log_ctx){.tenant = admin->tenant},
+                            "hooks of deleted worker %s not deleted: %s", name, herr.message);
             if (recorded(admin, req, "deploy", name, "deleted", NULL))
                 tg_http_reply(req, 204, NULL, NULL, 0);
         }

@@ -9,17 +9,22 @@
 #include "gateway/registry/registry.h"
 #include "gateway/registry/secrets.h"
 #include "gateway/runs/runs.h"
+#include "gateway/schedules.h"
 #include "gateway/triggers/hooks.h"
 
+typedef struct tg_admin_verify_cache tg_admin_verify_cache;
+
 typedef struct tg_admin {
-    tg_registry *registry; /* borrowed */
-    tg_calls *calls;       /* borrowed: deploys run a worker's setup through it */
-    tg_audit *audit;       /* borrowed: the log /v1/audit and /v1/usage read */
-    tg_secrets *secrets;   /* borrowed: the store /v1/secrets writes */
-    tg_runs *runs;         /* borrowed: the history /v1/runs reads, button idempotency keys */
-    tg_hooks *hooks;       /* borrowed: the webhooks /v1/workers/{name}/hooks manages */
-    const tg_caller *who;  /* set per request */
-    const char *tenant;    /* set per request from the caller */
+    tg_registry *registry;   /* borrowed */
+    tg_calls *calls;         /* borrowed: deploys run a worker's setup through it */
+    tg_audit *audit;         /* borrowed: the log /v1/audit and /v1/usage read */
+    tg_secrets *secrets;     /* borrowed: the store /v1/secrets writes */
+    tg_runs *runs;           /* borrowed: the history /v1/runs reads, button idempotency keys */
+    tg_hooks *hooks;         /* borrowed: the webhooks /v1/workers/{name}/hooks manages */
+    tg_schedules *schedules; /* borrowed: what /v1/schedules lists */
+    tg_admin_verify_cache *verified; /* GET /v1/audit/verify's last answer */
+    const tg_caller *who;            /* set per request */
+    const char *tenant;              /* set per request from the caller */
 } tg_admin;
 
 /* Answers one request under /v1/workers for who (its tenant's workers only;
@@ -49,6 +54,10 @@ void tg_admin_handle(const tg_admin *admin, const tg_caller *who, tg_http_reques
  * passed + failed is 0 when the version has no fixtures. */
 json_t *tg_admin_run_fixtures(tg_calls *calls, tg_registry_snapshot *tool, const char *principal);
 
+/* Whether who may read with scope and req is a GET; else answers (403 with
+ * the challenge, or 405) and returns false. */
+bool tg_admin_may_read(tg_http_request *req, const tg_caller *who, uint32_t scope);
+
 /* The paging parameters every listing takes: limit (1 to 1000) read into
  * *limit (0 when absent). Returns false after answering 400. */
 bool tg_admin_page_limit(tg_http_request *req, size_t *limit);
@@ -62,6 +71,21 @@ void tg_admin_reply_page(tg_http_request *req, const char *name, json_t *page, c
  * cursor: {"records": [...], "next_cursor": "..." (absent on the last
  * page)}. */
 void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* GET /v1/audit/verify (scope audit:read): walks the whole hash chain (every
+ * tenant's records link into it) and answers {ok, records, first_seq,
+ * last_seq, checked_at, error: null | {code (EDITED, REMOVED, REORDERED or
+ * UNREADABLE), message}}. A walk reads every record, so one answer serves every caller for
+ * TG_ADMIN_VERIFY_REUSE_MS, and one walk runs at a time. */
+#define TG_ADMIN_VERIFY_REUSE_MS 10000
+void tg_admin_audit_verify(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+tg_admin_verify_cache *tg_admin_verify_cache_new(void);
+void tg_admin_verify_cache_free(tg_admin_verify_cache *cache);
+
+/* GET /v1/schedules (scope workers:deploy): the caller's tenant's scheduled
+ * workers, {"schedules": [{worker, schedule, timezone, state, next_run_at}]}
+ * sorted by worker (tg_scheduler_list). */
+void tg_admin_schedules(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
 
 /* GET /v1/usage?from=&to=&group=worker|day (scope audit:read): the caller's
  * tenant's calls, active CPU seconds, wall seconds and egress bytes. */
@@ -121,7 +145,8 @@ typedef struct tg_admin_call {
 /* Runs call through the pipeline and answers req from its done callback
  * with 200 and the CallToolResult plus "call_id", as tg_admin_trigger
  * describes, Idempotency-Key included (400 for a malformed key; keys are
- * per tenant and worker, whatever the trigger). */
+ * per tenant and worker, whatever the trigger). A valid W3C traceparent
+ * header on req puts the call in the sender's trace, as on /mcp. */
 void tg_admin_start_call(const tg_admin *admin, tg_http_request *req, const tg_admin_call *call);
 
 /* The webhooks of who's worker name; called by tg_admin_handle, which has

@@ -13,6 +13,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +77,9 @@ static void create(const tg_admin *admin, tg_http_request *req, const char *name
                          json_pack("{s:s, s:s}", "id", id, "worker", name)) != 0) {
         /* Nobody has seen the secret yet: the hook can go again unused. */
         if (tg_hooks_delete(admin->hooks, admin->tenant, name, id, &err) != 0)
-            fprintf(stderr, "toolgate: hook %s of %s/%s made but not recorded: %s\n", id,
-                    admin->tenant, name, err.message);
+            tg_log_error(&(tg_log_ctx){.tenant = admin->tenant},
+                         "hook %s of %s made but not recorded, and not deleted: %s", id, name,
+                         err.message);
         reply_error(req, TG_EAUDIT_UNAVAILABLE,
                     "the audit log cannot be written, so no hook was created");
     } else {
@@ -97,10 +99,9 @@ static void delete_hook(const tg_admin *admin, tg_http_request *req, const char 
     }
     if (tg_caller_record(admin->who, "hook", name, "deleted",
                          json_pack("{s:s, s:s}", "id", id, "worker", name)) != 0) {
-        fprintf(stderr,
-                "toolgate: hook %s of %s/%s deleted but not recorded: the audit log is "
-                "unwritable\n",
-                id, admin->tenant, name);
+        tg_log_error(&(tg_log_ctx){.tenant = admin->tenant},
+                     "hook %s of %s deleted but not recorded: the audit log is unwritable", id,
+                     name);
         reply_error(req, TG_EAUDIT_UNAVAILABLE,
                     "the hook was deleted, but its audit record could not be written");
         return;
@@ -184,8 +185,8 @@ static void deny(const tg_admin *admin, tg_http_request *req, const tg_hook *hoo
         tg_audit_append(admin->audit, &rec,
                         (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + RECORD_DEADLINE_NS, NULL,
                         &err) != 0)
-        fprintf(stderr, "toolgate: refused request to hook %s not recorded: %s\n", hook->id,
-                err.message);
+        tg_log_error(&(tg_log_ctx){.tenant = hook->tenant},
+                     "refused request to hook %s not recorded: %s", hook->id, err.message);
     json_decref(body);
     reply_error(req, TG_EUNAUTHORIZED, reason);
 }
@@ -205,7 +206,8 @@ static void call_hook(const tg_admin *admin, tg_http_request *req, const tg_hook
         return;
     }
     if (rc != 0) {
-        fprintf(stderr, "toolgate: webhook %s not checked: %s\n", hook->id, err.message);
+        tg_log_error(&(tg_log_ctx){.tenant = hook->tenant}, "webhook %s not checked: %s", hook->id,
+                     err.message);
         reply_error(req, TG_EUNAVAILABLE, NULL);
         free(principal);
         return;
@@ -263,7 +265,7 @@ void tg_admin_hook_call(const tg_admin *admin, tg_http_request *req)
     }
     if (rc != 0) {
         /* The detail (a store or key problem) is the operator's, not the sender's. */
-        fprintf(stderr, "toolgate: webhook lookup failed: %s\n", err.message);
+        tg_log_error(NULL, "webhook lookup failed: %s", err.message);
         reply_error(req, rc == TG_EUNAVAILABLE ? TG_EUNAVAILABLE : TG_EINTERNAL, NULL);
         return;
     }

@@ -9,6 +9,7 @@
 #include "gateway/core/text.h"
 #include "gateway/core/clock.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,12 @@ static bool time_param(tg_http_request *req, const char *name, int64_t *ms)
     return false;
 }
 
-static bool get_only(tg_http_request *req)
+bool tg_admin_may_read(tg_http_request *req, const tg_caller *who, uint32_t scope)
 {
+    if (!tg_caller_may(who, scope)) {
+        tg_caller_refuse(req, who, scope);
+        return false;
+    }
     if (strcmp(tg_http_method(req), "GET") == 0) return true;
     tg_http_set_header(req, "Allow", "GET");
     reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL);
@@ -71,11 +76,7 @@ void tg_admin_reply_page(tg_http_request *req, const char *name, json_t *page, c
 
 void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
 {
-    if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
-        tg_caller_refuse(req, who, TG_SCOPE_AUDIT_READ);
-        return;
-    }
-    if (!get_only(req)) return;
+    if (!tg_admin_may_read(req, who, TG_SCOPE_AUDIT_READ)) return;
     tg_audit_filter f = {
         .tenant = who->tenant,
         .tool = tg_http_query(req, "tool"),
@@ -102,11 +103,7 @@ void tg_admin_audit(const tg_admin *admin, const tg_caller *who, tg_http_request
 
 void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
 {
-    if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
-        tg_caller_refuse(req, who, TG_SCOPE_AUDIT_READ);
-        return;
-    }
-    if (!get_only(req)) return;
+    if (!tg_admin_may_read(req, who, TG_SCOPE_AUDIT_READ)) return;
     int64_t from = 0, to = 0;
     if (!time_param(req, "from", &from) || !time_param(req, "to", &to)) return;
     const char *group = tg_http_query(req, "group");
@@ -128,4 +125,79 @@ void tg_admin_usage(const tg_admin *admin, const tg_caller *who, tg_http_request
     if (from) json_object_set_new(doc, "from_ms", json_integer(from));
     if (to) json_object_set_new(doc, "to_ms", json_integer(to));
     tg_http_reply_json(req, 200, doc);
+}
+
+struct tg_admin_verify_cache {
+    pthread_mutex_t mu; /* held through a walk: one runs at a time */
+    json_t *answer;     /* the last walk's, or NULL */
+    int64_t at_ms;      /* when it was made */
+};
+
+tg_admin_verify_cache *tg_admin_verify_cache_new(void)
+{
+    tg_admin_verify_cache *cache = tg_xcalloc(1, sizeof *cache);
+    pthread_mutex_init(&cache->mu, NULL);
+    return cache;
+}
+
+void tg_admin_verify_cache_free(tg_admin_verify_cache *cache)
+{
+    if (!cache) return;
+    json_decref(cache->answer);
+    pthread_mutex_destroy(&cache->mu);
+    free(cache);
+}
+
+static const char *problem_code(tg_audit_problem problem)
+{
+    switch (problem) {
+    case TG_AUDIT_INTACT:
+        return NULL;
+    case TG_AUDIT_EDITED:
+        return "EDITED";
+    case TG_AUDIT_REMOVED:
+        return "REMOVED";
+    case TG_AUDIT_REORDERED:
+        return "REORDERED";
+    }
+    return "BROKEN";
+}
+
+static json_t *walk_chain(tg_audit *audit, int64_t now_ms)
+{
+    tg_audit_report report = {0};
+    tg_error err;
+    json_t *answer;
+    if (tg_audit_verify(audit, &report, &err) != 0) {
+        answer =
+            json_pack("{s:b, s:n, s:I, s:{s:s, s:s}}", "ok", 0, "records", "checked_at",
+                      (json_int_t)now_ms, "error", "code", "UNREADABLE", "message", err.message);
+    } else {
+        const char *code = problem_code(report.problem);
+        answer =
+            json_pack("{s:b, s:I, s:I, s:I, s:I}", "ok", code == NULL, "records",
+                      (json_int_t)report.records, "first_seq", (json_int_t)report.first_seq,
+                      "last_seq", (json_int_t)report.last_seq, "checked_at", (json_int_t)now_ms);
+        json_object_set_new(answer, "error",
+                            code ? json_pack("{s:s, s:s}", "code", code, "message", report.message)
+                                 : json_null());
+    }
+    tg_audit_report_clear(&report);
+    return answer;
+}
+
+void tg_admin_audit_verify(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
+{
+    if (!tg_admin_may_read(req, who, TG_SCOPE_AUDIT_READ)) return;
+    tg_admin_verify_cache *cache = admin->verified;
+    pthread_mutex_lock(&cache->mu);
+    int64_t now = tg_now_ms();
+    if (!cache->answer || now - cache->at_ms >= TG_ADMIN_VERIFY_REUSE_MS || now < cache->at_ms) {
+        json_decref(cache->answer);
+        cache->answer = walk_chain(admin->audit, now);
+        cache->at_ms = now;
+    }
+    json_t *answer = json_deep_copy(cache->answer);
+    pthread_mutex_unlock(&cache->mu);
+    tg_http_reply_json(req, 200, answer);
 }

@@ -13,7 +13,9 @@
 #include "gateway/auth/auth.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
 #include "gateway/core/clock.h"
+#include "gateway/http/headers.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -63,15 +65,7 @@ static void list(const tg_admin *admin, const tg_caller *who, tg_http_request *r
 
 void tg_admin_runs(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
 {
-    if (!tg_caller_may(who, TG_SCOPE_AUDIT_READ)) {
-        tg_caller_refuse(req, who, TG_SCOPE_AUDIT_READ);
-        return;
-    }
-    if (strcmp(tg_http_method(req), "GET") != 0) {
-        tg_http_set_header(req, "Allow", "GET");
-        reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL);
-        return;
-    }
+    if (!tg_admin_may_read(req, who, TG_SCOPE_AUDIT_READ)) return;
     const char *path = tg_http_path(req) + strlen(RUNS);
     if (*path == '\0' || strcmp(path, "/") == 0) {
         list(admin, who, req);
@@ -96,6 +90,14 @@ void tg_admin_runs(const tg_admin *admin, const tg_caller *who, tg_http_request 
         reply_store_error(req, &err);
     else
         tg_http_reply_json(req, 200, doc);
+}
+
+void tg_admin_schedules(const tg_admin *admin, const tg_caller *who, tg_http_request *req)
+{
+    if (!tg_admin_may_read(req, who, TG_SCOPE_WORKERS_DEPLOY)) return;
+    tg_http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "schedules", tg_schedules_list(admin->schedules, who->tenant)));
 }
 
 /* ---- POST /v1/workers/{name}/run -------------------------------------- */
@@ -156,8 +158,8 @@ static void button_done(json_t *result, void *userdata)
         tg_error err;
         if (tg_runs_complete_key(b->runs, b->tenant, b->worker, b->key,
                                  keepable(result) ? result : NULL, &err) != 0)
-            fprintf(stderr, "toolgate: idempotency key of %s/%s not completed: %s\n", b->tenant,
-                    b->worker, err.message);
+            tg_log_warn(&(tg_log_ctx){.tenant = b->tenant, .call_id = call_id},
+                        "idempotency key of %s not completed: %s", b->worker, err.message);
     }
     tg_http_reply_json(b->req, 200, result);
     free(b->tenant);
@@ -219,11 +221,15 @@ void tg_admin_start_call(const tg_admin *admin, tg_http_request *req, const tg_a
     b->tenant = tg_xstrdup(tenant);
     b->worker = tg_xstrdup(name);
     b->key = key ? tg_xstrdup(key) : NULL;
+    const char *traceparent = tg_http_header(req, "traceparent");
+    char trace_id[33];
     tg_call_request request = {
         .tool = call->tool,
         .arguments = call->arguments,
         .principal = call->principal,
         .trigger_kind = call->trigger_kind,
+        .trace_id = tg_http_traceparent_trace_id(traceparent, trace_id),
+        .trace_sampled = tg_http_traceparent_sampled(traceparent),
         .done = button_done,
         .userdata = b,
     };

@@ -11,6 +11,7 @@
 #include "gateway/auth/auth.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -62,8 +63,9 @@ static void reply_change_error(tg_http_request *req, const change *c, int rc, co
         return;
     }
     if (c->recorded)
-        fprintf(stderr, "toolgate: secret.write (%s) of %s/%s recorded, but not made: %s\n",
-                c->status, c->who->tenant, c->name, err->message);
+        tg_log_error(&(tg_log_ctx){.tenant = c->who->tenant},
+                     "secret.write (%s) of %s recorded, but not made: %s", c->status, c->name,
+                     err->message);
     reply_store_error(req, err);
 }
 

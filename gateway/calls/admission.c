@@ -304,6 +304,46 @@ int tg_admission_new(const tg_admission_config *config, tg_admission **out, tg_e
     return 0;
 }
 
+int tg_admission_reconfigure(tg_admission *a, const tg_admission_config *config, int64_t now_ns,
+                             tg_error *err)
+{
+    static const tg_admission_config defaults;
+    const tg_admission_config *c = config ? config : &defaults;
+    limit tenant_limit, tool_limit;
+    int64_t tenant_concurrency, worker_concurrency;
+    int rc = set_limit(&tenant_limit, c->tenant_rate, c->tenant_burst, DEFAULT_TENANT_RATE,
+                       DEFAULT_TENANT_BURST, "tenant", err);
+    if (rc == 0)
+        rc = set_limit(&tool_limit, c->tool_rate, c->tool_burst, DEFAULT_TOOL_RATE,
+                       DEFAULT_TOOL_BURST, "tool", err);
+    if (rc == 0)
+        rc = set_concurrency(&tenant_concurrency, c->tenant_concurrency, DEFAULT_TENANT_CONCURRENCY,
+                             "tenant_concurrency", err);
+    if (rc == 0)
+        rc = set_concurrency(&worker_concurrency, c->worker_concurrency, DEFAULT_WORKER_CONCURRENCY,
+                             "worker_concurrency", err);
+    if (rc != 0) return rc;
+    pthread_mutex_lock(&a->lock);
+    /* Each bucket keeps what it earned under the old rate up to now and no
+     * more than the new burst; a bucket that had no limit starts full, as a
+     * new one would. Running calls keep their slots: a lower cap only turns
+     * away the calls that come after. */
+    for (ring *l = a->lru.next; l != &a->lru; l = l->next) {
+        entry *e = ENTRY_OF(l, lru);
+        const limit *old = limit_of(a, e);
+        const limit *now = e->tenant ? &tool_limit : &tenant_limit;
+        refill(old, e, now_ns);
+        if (!old->on || e->level > now->cap) e->level = now->cap;
+        if (now_ns > e->last_ns) e->last_ns = now_ns;
+    }
+    a->tenant_limit = tenant_limit;
+    a->tool_limit = tool_limit;
+    a->tenant_concurrency = tenant_concurrency;
+    a->worker_concurrency = worker_concurrency;
+    pthread_mutex_unlock(&a->lock);
+    return 0;
+}
+
 void tg_admission_free(tg_admission *a)
 {
     if (!a) return;

@@ -55,6 +55,12 @@ typedef struct tg_admission_ticket {
 /* config NULL takes every default. Returns 0 with *out, or TG_EINTERNAL (err
  * filled) when a field is out of range. */
 int tg_admission_new(const tg_admission_config *config, tg_admission **out, tg_error *err);
+/* Puts config's limits in force from now_ns on, for names already seen too
+ * (max_entries and max_tools_per_tenant stay as created). Returns 0, or
+ * TG_EINTERNAL (err filled) when a field is out of range; then nothing
+ * changed. */
+int tg_admission_reconfigure(tg_admission *a, const tg_admission_config *config, int64_t now_ns,
+                             tg_error *err);
 /* Call once every ticket has left. */
 void tg_admission_free(tg_admission *a);
 

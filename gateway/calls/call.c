@@ -11,6 +11,8 @@
 #include "gateway/calls/result.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
+#include "gateway/core/metrics.h"
 #include "vm-pool/frame.h"
 
 #include <openssl/crypto.h>
@@ -31,6 +33,7 @@
 #define MAX_FAILED_SETUPS  256
 #define DEFAULT_AUDIT_MS   2000
 #define ID_HEX             32 /* a call or trace id: 128 random bits */
+#define SPAN_HEX           16 /* a W3C parent id: 64 random bits */
 
 /* What the call.end record says about how a call went, gathered as it runs. */
 typedef struct call_facts {
@@ -40,6 +43,8 @@ typedef struct call_facts {
     int64_t host_cpu_us, agent_cpu_us;
     int exit_code, signal;
     size_t output_bytes;
+    int64_t audit_end_ns; /* waiting for the call.end record */
+    int64_t egress_ns;    /* serving the worker's requests through the proxy */
 } call_facts;
 
 enum { PH_VALIDATE, PH_ADMIT, PH_AUDIT, PH_ACQUIRE, PH_RUN, PH_RESULT };
@@ -58,6 +63,7 @@ typedef struct job {
     int64_t scheduled_ms;
     unsigned attempt;
     char call_id[ID_HEX + 1], trace_id[ID_HEX + 1];
+    char traceparent[sizeof "00-" + ID_HEX + 1 + SPAN_HEX + 3]; /* the worker's TRACEPARENT */
     int64_t start_ns; /* when the pipeline took it, for wall time */
     call_facts facts;
     tg_calls *calls;
@@ -239,15 +245,25 @@ static bool has_capability(const tg_registry_snapshot *tool, const char *name)
     return false;
 }
 
-static json_t *call_egress(const json_t *request, int64_t deadline_ns, void *userdata)
+static json_t *proxy_request(job *j, const json_t *request, int64_t deadline_ns)
 {
-    job *j = userdata;
     /* The platform's host (toolgate.internal) is answered before and apart
      * from the egress rules: none is consulted for it, so none can grant it
      * or send it upstream. */
     if (tg_state_is_internal(json_string_value(json_object_get(request, "url"))))
         return tg_state_handle(&j->state, request, deadline_ns);
     return tg_egress_handle(&j->egress, request, deadline_ns);
+}
+
+/* The worker waits while its request is served: that time is the call's
+ * egress phase (part of its run phase). */
+static json_t *call_egress(const json_t *request, int64_t deadline_ns, void *userdata)
+{
+    job *j = userdata;
+    int64_t start = tg_frame_now_ns();
+    json_t *answer = proxy_request(j, request, deadline_ns);
+    j->facts.egress_ns += tg_frame_now_ns() - start;
+    return answer;
 }
 
 /* A setup's requests obey its own rules (setup.egress), which no admin
@@ -373,13 +389,14 @@ static int64_t lap(int64_t *mark)
     return d;
 }
 
-static void random_hex(char out[ID_HEX + 1])
+/* digits (at most ID_HEX) random hex digits into out[digits + 1]. */
+static void random_hex(char *out, size_t digits)
 {
     unsigned char b[ID_HEX / 2];
     /* Fails only when the kernel's random source does, which nothing here
      * could recover from. */
-    if (RAND_bytes(b, sizeof b) != 1) abort();
-    for (size_t i = 0; i < sizeof b; i++)
+    if (RAND_bytes(b, (int)(digits / 2)) != 1) abort();
+    for (size_t i = 0; i < digits / 2; i++)
         snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
@@ -402,6 +419,14 @@ static tg_audit_record call_record(const job *j, const char *kind, json_t *body)
                              .body = body};
 }
 
+/* What the call's log lines are about. */
+static tg_log_ctx log_ctx(const job *j)
+{
+    return (tg_log_ctx){.tenant = tg_registry_snapshot_tenant(j->tool),
+                        .call_id = j->call_id,
+                        .trace_id = j->trace_id};
+}
+
 /* Arguments bigger than this are kept in the log as their hash alone: the
  * record must fit the audit log's body limit with room for the rest. */
 #define MAX_LOGGED_ARGUMENTS (64u << 10)
@@ -418,8 +443,13 @@ static int audit_begin(tg_calls *c, job *j)
     char **secrets = NULL;
     size_t nsecrets = 0;
     if (c->secret_values && c->secret_values(c->secrets_ctx, tg_registry_snapshot_tenant(j->tool),
-                                             &secrets, &nsecrets) != 0)
-        return TG_EAUDIT_UNAVAILABLE; /* unable to tell what to redact: log nothing */
+                                             &secrets, &nsecrets) != 0) {
+        /* Unable to tell what to redact: nothing goes into the audit log. */
+        tg_log_ctx ctx = log_ctx(j);
+        tg_log_error(&ctx, "call.begin of %s not written: the tenant's secrets cannot be read",
+                     tg_registry_snapshot_name(j->tool));
+        return TG_EAUDIT_UNAVAILABLE;
+    }
     json_t *redacted =
         tg_redact_arguments(schema, j->arguments, (const char *const *)secrets, nsecrets);
     for (size_t i = 0; i < nsecrets; i++) {
@@ -441,6 +471,10 @@ static int audit_begin(tg_calls *c, job *j)
     tg_audit_record rec = call_record(j, "call.begin", body);
     tg_error err;
     int rc = tg_audit_append(c->audit, &rec, tg_frame_now_ns() + c->audit_ms * 1000000, NULL, &err);
+    if (rc != 0) {
+        tg_log_ctx ctx = log_ctx(j);
+        tg_log_error(&ctx, "call.begin of %s not written: %s", rec.tool, err.message);
+    }
     json_decref(body);
     return rc;
 }
@@ -484,6 +518,10 @@ static int audit_end(tg_calls *c, job *j, const json_t *result, const char *stat
     rec.error_code = error_code(result);
     tg_error err;
     int rc = tg_audit_append(c->audit, &rec, tg_frame_now_ns() + c->audit_ms * 1000000, NULL, &err);
+    if (rc != 0) {
+        tg_log_ctx ctx = log_ctx(j);
+        tg_log_error(&ctx, "call.end of %s not written: %s", rec.tool, err.message);
+    }
     json_decref(body);
     return rc;
 }
@@ -548,8 +586,11 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
         template_key(j->tool, key);
     }
     tg_sandbox *sb = NULL;
+    tg_metric *queued = tg_metrics_get(TG_METRIC_CALLS_QUEUED);
+    tg_metrics_gauge_add(queued, NULL, 1);
     int rc = tg_pool_acquire_from(c->pool, runtime ? runtime : "", templated ? key : NULL,
                                   tg_frame_now_ns() + c->acquire_ms * 1000000, &sb);
+    tg_metrics_gauge_add(queued, NULL, -1);
     j->facts.phase_ns[PH_ACQUIRE] = lap(&mark);
     if (rc == TG_POOL_ECAPACITY) return gateway_error(TG_ECAPACITY, NULL);
     if (rc == TG_POOL_ERUNTIME)
@@ -569,12 +610,17 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
         size_t nfiles = 0;
         tg_sandbox_file *files = templated ? NULL : sandbox_files(j->tool, &nfiles);
         char *input = json_dumps(j->arguments, JSON_COMPACT);
+        char traceparent[sizeof "TRACEPARENT=" + sizeof j->traceparent];
+        snprintf(traceparent, sizeof traceparent, "TRACEPARENT=%s", j->traceparent);
+        const char *env[] = {traceparent};
         tg_sandbox_request req = {
             .entry = json_string_value(manifest_get(j->tool, "entry", NULL)),
             .files = files,
             .nfiles = nfiles,
             .stdin_data = input,
             .stdin_len = strlen(input),
+            .env = env,
+            .nenv = 1,
             .timeout_ms = (uint32_t)limit(j->tool, "timeout_ms", DEFAULT_TIMEOUT_MS),
             .max_output_bytes = (size_t)limit(j->tool, "max_output_bytes", DEFAULT_MAX_OUTPUT),
             .on_event = forward_event,
@@ -604,6 +650,9 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
             .capable = has_capability(j->tool, "state"),
             .audit_deadline_ms = c->audit_ms,
         };
+        tg_log_ctx ctx = log_ctx(j);
+        tg_log_debug(&ctx, "call of %s runs in sandbox %s with %s",
+                     tg_registry_snapshot_name(j->tool), tg_sandbox_id(sb), traceparent);
         tg_sandbox_result res;
         atomic_fetch_add(&c->runs, 1);
         rc = tg_sandbox_run(sb, &req, &res);
@@ -619,6 +668,8 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
         if (res.cancelled) {
             result = gateway_error(TG_ECANCELLED, NULL);
         } else if (rc != 0) {
+            tg_log_warn(&ctx, "sandbox %s of %s died before the worker finished (%d)",
+                        tg_sandbox_id(sb), tg_registry_snapshot_name(j->tool), rc);
             result =
                 gateway_error(TG_EWORKER_FAILED, "the sandbox died before the worker finished");
         } else {
@@ -721,6 +772,44 @@ static void finished(tg_calls *c, const job *j, const json_t *result, const char
     c->on_finished(c->finished_ctx, &run);
 }
 
+static double seconds(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* The call's samples (docs/metrics.md), taken as it is answered, so that a
+ * client holding the answer sees them on /metrics. A refused call is an
+ * error there: the status says how the call ended for its caller. */
+static void count_call(const job *j, const char *status, const char *code)
+{
+    const char *tenant = tg_registry_snapshot_tenant(j->tool);
+    const char *tool = tg_registry_snapshot_name(j->tool);
+    const char *outcome = strcmp(status, "ok") == 0 ? "ok" : "error";
+    tg_metrics_add(tg_metrics_get(TG_METRIC_CALLS),
+                   (const char *const[]){tenant, tool, outcome, code}, 1);
+    tg_metrics_observe(tg_metrics_get(TG_METRIC_CALL_DURATION), (const char *const[]){tenant, tool},
+                       seconds(tg_frame_now_ns() - j->start_ns));
+    /* Only the phases the call reached: a refused call has no acquire, a
+     * worker that made no request no egress. */
+    const call_facts *f = &j->facts;
+    const struct {
+        const char *name;
+        int64_t ns;
+    } phases[] = {
+        {"validate", f->phase_ns[PH_VALIDATE]},
+        {"admission", f->phase_ns[PH_ADMIT]},
+        {"audit", f->phase_ns[PH_AUDIT] + f->audit_end_ns},
+        {"acquire", f->phase_ns[PH_ACQUIRE]},
+        {"run", f->phase_ns[PH_RUN]},
+        {"egress", f->egress_ns},
+    };
+    tg_metric *phase = tg_metrics_get(TG_METRIC_CALL_PHASE);
+    for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
+        if (phases[i].ns > 0)
+            tg_metrics_observe(phase, (const char *const[]){phases[i].name}, seconds(phases[i].ns));
+    tg_metrics_gauge_add(tg_metrics_get(TG_METRIC_CALLS_IN_FLIGHT), NULL, -1);
+}
+
 static void *worker_thread(void *arg)
 {
     tg_calls *c = arg;
@@ -737,6 +826,7 @@ static void *worker_thread(void *arg)
         if (!c->head) c->tail = NULL;
         bool cancelled = j->cancelled, stopping = c->stopping;
         pthread_mutex_unlock(&c->lock);
+        tg_metrics_gauge_add(tg_metrics_get(TG_METRIC_CALLS_QUEUED), NULL, -1);
 
         tg_sandbox *used = NULL;
         bool begun = false;
@@ -746,6 +836,7 @@ static void *worker_thread(void *arg)
         pthread_mutex_lock(&c->lock);
         unlist(c, j);
         pthread_mutex_unlock(&c->lock);
+        int64_t end_mark = tg_frame_now_ns();
         if (begun) {
             if (audit_end(c, j, result, error_code(result) ? "error" : "ok") != 0) {
                 json_decref(result);
@@ -756,12 +847,20 @@ static void *worker_thread(void *arg)
              * nothing ran that the log would miss. */
             audit_end(c, j, result, "refused");
         }
+        j->facts.audit_end_ns = lap(&end_mark);
         const char *status = !begun ? "refused" : error_code(result) ? "error" : "ok";
         char code[72] = "";
         if (error_code(result)) snprintf(code, sizeof code, "%s", error_code(result));
         result = fit_to_tool(j->tool, with_call_id(result, j));
         /* The history keeps its own copy: the answer is the front's now. */
         json_t *kept = c->on_finished ? json_deep_copy(result) : NULL;
+        /* Before the answer, so a client that has it can find the line. */
+        tg_log_ctx ctx = log_ctx(j);
+        tg_log_info(&ctx, "call of %s by %s (%s): %s%s%s in %lld ms",
+                    tg_registry_snapshot_name(j->tool), j->principal ? j->principal : "-",
+                    j->trigger_kind ? j->trigger_kind : "-", status, code[0] ? " " : "", code,
+                    (long long)((tg_frame_now_ns() - j->start_ns) / 1000000));
+        count_call(j, status, code);
         j->done(result, j->userdata);
         /* One call, one sandbox: it is never handed out again. */
         tg_sandbox_destroy(used);
@@ -776,7 +875,7 @@ int tg_calls_new(const tg_calls_config *config, tg_calls **out)
     tg_admission *admission = NULL;
     tg_error err;
     if (tg_admission_new(&config->admission, &admission, &err) != 0) {
-        fprintf(stderr, "toolgate: admission: %s\n", err.message);
+        tg_log_error(NULL, "admission: %s", err.message);
         *out = NULL;
         return TG_EINTERNAL;
     }
@@ -827,6 +926,11 @@ void tg_calls_free(tg_calls *c)
     free(c);
 }
 
+int tg_calls_set_admission(tg_calls *c, const tg_admission_config *config, tg_error *err)
+{
+    return tg_admission_reconfigure(c->admission, config, tg_frame_now_ns(), err);
+}
+
 uint64_t tg_calls_runs(tg_calls *c)
 {
     return atomic_load(&c->runs);
@@ -844,11 +948,17 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     j->pinned_definition = r->pinned_definition ? tg_xstrdup(r->pinned_definition) : NULL;
     j->scheduled_ms = r->scheduled_ms;
     j->attempt = r->attempt;
-    random_hex(j->call_id);
-    if (valid_trace_id(r->trace_id))
+    random_hex(j->call_id, ID_HEX);
+    bool joined = valid_trace_id(r->trace_id);
+    if (joined)
         memcpy(j->trace_id, r->trace_id, ID_HEX + 1);
     else
-        random_hex(j->trace_id);
+        random_hex(j->trace_id, ID_HEX);
+    /* The worker's run is a span of its own under the caller's trace. */
+    char span_id[SPAN_HEX + 1];
+    random_hex(span_id, SPAN_HEX);
+    snprintf(j->traceparent, sizeof j->traceparent, "00-%s-%s-%s", j->trace_id, span_id,
+             !joined || r->trace_sampled ? "01" : "00");
     j->start_ns = tg_frame_now_ns();
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -857,6 +967,8 @@ void tg_call_start(tg_calls *c, const tg_call_request *r)
     j->calls = c;
     j->done = r->done;
     j->userdata = r->userdata;
+    tg_metrics_gauge_add(tg_metrics_get(TG_METRIC_CALLS_IN_FLIGHT), NULL, 1);
+    tg_metrics_gauge_add(tg_metrics_get(TG_METRIC_CALLS_QUEUED), NULL, 1);
     pthread_mutex_lock(&c->lock);
     if (c->tail)
         c->tail->next = j;

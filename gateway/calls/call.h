@@ -42,6 +42,10 @@ typedef struct tg_call_request {
     const char *principal;      /* who asked, for the audit log ("<tenant>/<sub>") */
     const char *trigger_kind;   /* agent, button, webhook, schedule, cli or contract */
     const char *trace_id; /* 32 hex digits from the caller's traceparent, or NULL for a new one */
+    /* With trace_id, the sampled flag of the caller's traceparent. The worker
+     * gets TRACEPARENT: the call's trace id, a fresh parent id (its span)
+     * and this flag; a new trace is sampled. */
+    bool trace_sampled;
     int64_t scheduled_ms; /* a scheduled run: the run time it is for, kept in the history */
     unsigned attempt;     /* a scheduled run: its try, from 1; 0 for any other call */
     /* The definition hash the caller pinned (from tools/list _meta), or NULL:
@@ -97,6 +101,10 @@ void tg_calls_free(tg_calls *calls);
 json_t *tg_calls_prepare(tg_calls *calls, const tg_registry_snapshot *tool);
 
 /* How many calls have been handed to a sandbox to run since tg_calls_new. */
+/* Puts new admission limits in force for the calls that come next
+ * (tg_admission_reconfigure). Returns 0, or non-zero with err set and the
+ * old limits still in force. */
+int tg_calls_set_admission(tg_calls *calls, const tg_admission_config *config, tg_error *err);
 uint64_t tg_calls_runs(tg_calls *calls);
 
 /* Queues the call; done is called exactly once, from a pipeline thread. */

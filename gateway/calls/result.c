@@ -7,9 +7,10 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/log.h"
+#include "gateway/core/text.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,8 @@ static void compile_content_schema(void)
     json_t *doc = json_loads(content_result_schema, 0, NULL);
     tg_schema_error err;
     if (!doc || tg_schema_compile(doc, NULL, &content_schema, &err) != 0) {
-        fprintf(stderr, "toolgate: the built-in content schema does not compile: %s at %s\n",
-                doc ? err.message : "bad JSON", doc ? err.schema_path : "");
+        tg_log_error(NULL, "the built-in content schema does not compile: %s at %s",
+                     doc ? err.message : "bad JSON", doc ? err.schema_path : "");
         abort();
     }
     json_decref(doc);
@@ -84,23 +85,6 @@ int tg_call_check_arguments(const tg_registry_snapshot *tool, const json_t *args
     return TG_EINVALID_ARGUMENTS;
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *p)
-{
-    if (p[0] < 0x80) return 1;
-    size_t len = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
-                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
-                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
-                                                : 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0;
-    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) ||
-        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /* Copies at most the last max bytes of s, starting on a character boundary,
  * with every byte that does not begin valid UTF-8 replaced by '?'. */
 static char *utf8_tail(const char *s, size_t max)
@@ -111,7 +95,7 @@ static char *utf8_tail(const char *s, size_t max)
         p++;
     char *out = tg_xmalloc(strlen((const char *)p) + 1), *o = out;
     while (*p) {
-        size_t len = utf8_sequence(p);
+        size_t len = tg_utf8_char_len((const char *)p);
         if (len == 0) {
             *o++ = '?';
             p++;

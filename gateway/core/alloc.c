@@ -1,6 +1,8 @@
 /* Aborting allocators: see alloc.h for why. */
 #include "gateway/core/alloc.h"
 
+#include "gateway/core/log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,8 @@
 
 static _Noreturn void out_of_memory(size_t n)
 {
-    fprintf(stderr, "toolgate: out of memory allocating %zu bytes\n", n);
+    /* The log line is built on the stack: it needs no memory to say so. */
+    tg_log_error(NULL, "out of memory allocating %zu bytes", n);
     abort();
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/log.h"
 #include "gateway/core/text.h"
 
 #define WORKER_CODE_MAX    64
@@ -97,7 +98,7 @@ tg_err_code tg_err_from_name(const char *name)
 
 static _Noreturn void out_of_memory(void)
 {
-    fprintf(stderr, "toolgate: out of memory building an error\n");
+    tg_log_error(NULL, "out of memory building an error");
     abort();
 }
 

@@ -15,6 +15,23 @@ size_t tg_utf8_whole(const char *s, size_t len)
     return len - (lead - 1) < need ? lead - 1 : len;
 }
 
+size_t tg_utf8_char_len(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0x80) return 1;
+    size_t len = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
+                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                                : 0;
+    /* The terminating NUL is no continuation byte: a short string stops here. */
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return len;
+}
+
 void tg_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 {
     if (size == 0) return;

@@ -13,6 +13,11 @@
  * incomplete at its end (len itself when nothing is cut). */
 size_t tg_utf8_whole(const char *s, size_t len);
 
+/* Returns: the length of the valid UTF-8 character that s (NUL-terminated)
+ * starts with (RFC 3629: no overlongs, no surrogates, nothing past
+ * U+10FFFF), or 0 when s does not start with one. */
+size_t tg_utf8_char_len(const char *s);
+
 /* vsnprintf into buf[size], cut on a character boundary when too long. */
 void tg_vformat(char *buf, size_t size, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));

@@ -14,6 +14,7 @@
 #include "gateway/egress/egress.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/metrics.h"
 #include "gateway/core/text.h"
 #include "vm-pool/frame.h"
 
@@ -274,17 +275,59 @@ typedef struct worker_request {
     size_t body_len;
 } worker_request;
 
+/* What one worker request came to, for toolgate_egress_requests_total
+ * and toolgate_egress_request_seconds (docs/metrics.md): the origin it was
+ * for, empty when it named none, and its outcome. */
+typedef struct outcome {
+    char origin[MAX_HOST + 32];
+    const char *name;
+} outcome;
+
+static const char *outcome_of(tg_err_code code)
+{
+    switch (code) {
+    case TG_OK:
+        return "ok";
+    case TG_EEGRESS_DENIED:
+    case TG_EBAD_REQUEST:
+        return "denied";
+    case TG_EPAYLOAD_TOO_LARGE:
+    case TG_ERESPONSE_TOO_LARGE:
+        return "too_large";
+    case TG_EEGRESS_LIMIT:
+        return "limit";
+    case TG_EUPSTREAM_TIMEOUT:
+        return "timeout";
+    default:
+        return "error";
+    }
+}
+
+/* The request's outcome; its origin is the first one it was for. */
+static void note(outcome *o, const char *origin, tg_err_code code)
+{
+    if (!o->origin[0]) snprintf(o->origin, sizeof o->origin, "%s", origin);
+    o->name = outcome_of(code);
+}
+
+/* The origin t names, as the worker asked for it. */
+static void requested_origin(const target *t, char origin[MAX_HOST + 32])
+{
+    if (t->port > 0)
+        snprintf(origin, MAX_HOST + 32, "%s://%s:%d", t->scheme, t->host, t->port);
+    else
+        snprintf(origin, MAX_HOST + 32, "%s://%s", t->scheme, t->host);
+}
+
 /* Denies the request (EGRESS_DENIED or another refusal code) on the record. */
-static json_t *deny(tg_egress_call *call, const target *t, const char *method, tg_err_code code,
-                    const char *why)
+static json_t *deny(tg_egress_call *call, outcome *o, const target *t, const char *method,
+                    tg_err_code code, const char *why)
 {
     call->denied++;
-    if (!tg_audit_healthy(call->egress->audit)) return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
     char origin[MAX_HOST + 32];
-    if (t->port > 0)
-        snprintf(origin, sizeof origin, "%s://%s:%d", t->scheme, t->host, t->port);
-    else
-        snprintf(origin, sizeof origin, "%s://%s", t->scheme, t->host);
+    requested_origin(t, origin);
+    note(o, origin, code);
+    if (!tg_audit_healthy(call->egress->audit)) return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
     if (record(call, origin, method, t->path, t->path_len, "denied",
                json_pack("{s:b, s:s, s:s}", "allowed", 0, "code", tg_err_name(code), "reason",
                          why)) != 0)
@@ -294,9 +337,11 @@ static json_t *deny(tg_egress_call *call, const target *t, const char *method, t
 
 /* Refuses a request too malformed to have an origin (400), on the record
  * with the start of what the worker sent. */
-static json_t *refuse_unparsed(tg_egress_call *call, const worker_request *wr, const char *why)
+static json_t *refuse_unparsed(tg_egress_call *call, outcome *o, const worker_request *wr,
+                               const char *why)
 {
     call->denied++;
+    note(o, "", TG_EBAD_REQUEST);
     if (!tg_audit_healthy(call->egress->audit)) return proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
     const char *url = wr->url ? wr->url : "";
     size_t cut = tg_utf8_whole(url, strnlen(url, 256));
@@ -667,7 +712,7 @@ static json_t *worker_response(long status, exchange *x, const credential *cred)
     return response((int)status, headers, x->body ? x->body : "", x->len);
 }
 
-json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t deadline_ns)
+static json_t *handle(tg_egress_call *call, const json_t *request, int64_t deadline_ns, outcome *o)
 {
     tg_egress *e = call->egress;
     worker_request wr = {
@@ -678,11 +723,11 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
     target t;
     json_t *body = json_object_get(request, "body");
     if (!wr.method || !wr.url || !parse_target(wr.url, &t) || strcmp(t.scheme, "http") != 0)
-        return refuse_unparsed(call, &wr,
+        return refuse_unparsed(call, o, &wr,
                                "request http://host/path through the proxy; the "
                                "gateway upgrades it to the scheme its rule names");
     if (body && tg_frame_unb64(body, &wr.body, &wr.body_len) != 0)
-        return refuse_unparsed(call, &wr, "the request body is malformed");
+        return refuse_unparsed(call, o, &wr, "the request body is malformed");
 
     json_t *result = NULL;
     json_t *rules = call->rules(call->rules_ctx);
@@ -692,16 +737,19 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
     bool have_cred = false;
     char *url = NULL;
     if (!rule) {
-        result = deny(call, &t, wr.method, TG_EEGRESS_DENIED,
+        result = deny(call, o, &t, wr.method, TG_EEGRESS_DENIED,
                       "no egress rule of this worker allows this origin, method and path");
         goto out;
     }
     if (wr.body_len > e->cfg.max_request_bytes) {
-        result = deny(call, &t, wr.method, TG_EPAYLOAD_TOO_LARGE,
+        result = deny(call, o, &t, wr.method, TG_EPAYLOAD_TOO_LARGE,
                       "the request body exceeds the egress limit");
         goto out;
     }
     if (!tg_audit_healthy(e->audit)) {
+        char asked[MAX_HOST + 32];
+        requested_origin(&t, asked);
+        note(o, asked, TG_EAUDIT_UNAVAILABLE);
         result = proxy_error(TG_EAUDIT_UNAVAILABLE, NULL);
         goto out;
     }
@@ -711,7 +759,7 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
     const char *why = inject && escaper ? make_credential(call, inject, escaper, &cred) : NULL;
     curl_easy_cleanup(escaper);
     if (why) {
-        result = deny(call, &t, wr.method, TG_EINTERNAL, why);
+        result = deny(call, o, &t, wr.method, TG_EINTERNAL, why);
         goto out;
     }
     have_cred = inject != NULL;
@@ -727,7 +775,7 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
     char *next_url = NULL;
     for (unsigned hops = 0;; hops++) {
         if (call->requests >= e->cfg.max_requests) {
-            result = deny(call, &hop, method, TG_EEGRESS_LIMIT,
+            result = deny(call, o, &hop, method, TG_EEGRESS_LIMIT,
                           "this call has made as many outbound requests as it may");
             break;
         }
@@ -768,6 +816,7 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
             json_object_set_new(rec, "http_status", json_integer(status));
         bool recorded = record(call, origin_text, method, hop.path, hop.path_len,
                                fail ? "error" : "ok", rec) == 0;
+        note(o, origin_text, recorded ? fail : TG_EAUDIT_UNAVAILABLE);
         target next, next_origin;
         const json_t *next_rule = NULL;
         const char *next_method =
@@ -818,6 +867,18 @@ out:
     if (wr.body) OPENSSL_cleanse(wr.body, wr.body_len);
     free(wr.body);
     json_decref(rules);
+    return result;
+}
+
+json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t deadline_ns)
+{
+    int64_t start = tg_frame_now_ns();
+    outcome o = {.name = "error"};
+    json_t *result = handle(call, request, deadline_ns, &o);
+    tg_metrics_add(tg_metrics_get(TG_METRIC_EGRESS_REQUESTS),
+                   (const char *const[]){o.origin, o.name}, 1);
+    tg_metrics_observe(tg_metrics_get(TG_METRIC_EGRESS_SECONDS), (const char *const[]){o.name},
+                       (double)(tg_frame_now_ns() - start) / 1e9);
     return result;
 }
 

@@ -121,3 +121,12 @@ const char *tg_http_traceparent_trace_id(const char *header, char out[33])
     out[32] = '\0';
     return out;
 }
+
+bool tg_http_traceparent_sampled(const char *header)
+{
+    char id[33];
+    if (!tg_http_traceparent_trace_id(header, id)) return false;
+    /* trace-flags is one byte in two lowercase hex digits; sampled is its lowest bit. */
+    char low = header[54];
+    return ((low >= 'a' ? low - 'a' + 10 : low - '0') & 1) != 0;
+}

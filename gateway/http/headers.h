@@ -23,4 +23,9 @@ bool tg_http_accepts(const char *accept, const char *type);
  * its own rather than joining a forged or broken one. */
 const char *tg_http_traceparent_trace_id(const char *header, char out[33]);
 
+/* Whether header is trace context tg_http_traceparent_trace_id takes, with
+ * the sampled bit of its trace-flags set: the caller recorded its part of the
+ * trace, so the worker's part should be recorded too. */
+bool tg_http_traceparent_sampled(const char *header);
+
 #endif

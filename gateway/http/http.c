@@ -7,6 +7,7 @@
 #include "gateway/http/http.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/log.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -140,7 +141,7 @@ void tg_http_reply(tg_http_request *req, unsigned status, const char *content_ty
         body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
-        fprintf(stderr, "toolgate: out of memory building an HTTP response\n");
+        tg_log_error(NULL, "out of memory building an HTTP response");
         abort();
     }
     if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -152,7 +153,7 @@ void tg_http_reply_json(tg_http_request *req, unsigned status, json_t *doc)
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text) {
-        fprintf(stderr, "toolgate: out of memory encoding a JSON response\n");
+        tg_log_error(NULL, "out of memory encoding a JSON response");
         abort();
     }
     tg_http_reply(req, status, "application/json", text, strlen(text));
@@ -241,7 +242,7 @@ tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                   stream_read, st, stream_released);
     if (!resp) {
-        fprintf(stderr, "toolgate: out of memory building an HTTP response\n");
+        tg_log_error(NULL, "out of memory building an HTTP response");
         abort();
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/log.h"
 
 struct tg_jsonrpc_msg {
     tg_jsonrpc_kind kind;
@@ -232,7 +233,7 @@ const tg_jsonrpc_msg *tg_jsonrpc_batch_get(const tg_jsonrpc_msg *msg, size_t i)
 
 static _Noreturn void out_of_memory(void)
 {
-    fprintf(stderr, "toolgate: out of memory building a JSON-RPC message\n");
+    tg_log_error(NULL, "out of memory building a JSON-RPC message");
     abort();
 }
 

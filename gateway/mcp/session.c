@@ -98,18 +98,18 @@ int tg_session_version_check(const char *header, const char *negotiated, const c
 static const char *const level_names[] = {"debug", "info",     "notice", "warning",
                                           "error", "critical", "alert",  "emergency"};
 
-int tg_log_level_parse(const char *name, tg_log_level *out)
+int tg_mcp_log_level_parse(const char *name, tg_mcp_log_level *out)
 {
     for (size_t i = 0; name && i < sizeof level_names / sizeof level_names[0]; i++) {
         if (strcmp(name, level_names[i]) == 0) {
-            *out = (tg_log_level)i;
+            *out = (tg_mcp_log_level)i;
             return 0;
         }
     }
     return TG_EINVALID_PARAMS;
 }
 
-const char *tg_log_level_name(tg_log_level level)
+const char *tg_mcp_log_level_name(tg_mcp_log_level level)
 {
     return (unsigned)level < sizeof level_names / sizeof level_names[0] ? level_names[level]
                                                                         : "info";
@@ -283,7 +283,7 @@ int tg_session_create(tg_session_table *t, const json_t *init_params, const char
     atomic_init(&s->refs, 2); /* the table's and the caller's */
     atomic_init(&s->initialized, false);
     atomic_init(&s->ended, false);
-    atomic_init(&s->log_level, TG_LOG_INFO);
+    atomic_init(&s->log_level, TG_MCP_LOG_INFO);
     s->version = tg_session_version_negotiate(
         json_string_value(json_object_get(init_params, "protocolVersion")));
     s->principal = principal ? tg_xstrdup(principal) : NULL;
@@ -390,12 +390,12 @@ void tg_session_set_initialized(tg_session *s)
     atomic_store(&s->initialized, true);
 }
 
-tg_log_level tg_session_log_level(tg_session *s)
+tg_mcp_log_level tg_session_log_level(tg_session *s)
 {
-    return (tg_log_level)atomic_load(&s->log_level);
+    return (tg_mcp_log_level)atomic_load(&s->log_level);
 }
 
-void tg_session_set_log_level(tg_session *s, tg_log_level level)
+void tg_session_set_log_level(tg_session *s, tg_mcp_log_level level)
 {
     atomic_store(&s->log_level, (int)level);
 }

@@ -44,20 +44,21 @@ bool tg_session_version_allows_batch(const char *version);
 int tg_session_version_check(const char *header, const char *negotiated, const char **out,
                              tg_error *err);
 
-/* Log levels of logging/setLevel (RFC 5424 order, debug lowest). */
-typedef enum tg_log_level {
-    TG_LOG_DEBUG,
-    TG_LOG_INFO,
-    TG_LOG_NOTICE,
-    TG_LOG_WARNING,
-    TG_LOG_ERROR,
-    TG_LOG_CRITICAL,
-    TG_LOG_ALERT,
-    TG_LOG_EMERGENCY,
-} tg_log_level;
+/* Log levels of logging/setLevel (RFC 5424 order, debug lowest), for the
+ * notifications a client gets; the daemon's own are in gateway/core/log.h. */
+typedef enum tg_mcp_log_level {
+    TG_MCP_LOG_DEBUG,
+    TG_MCP_LOG_INFO,
+    TG_MCP_LOG_NOTICE,
+    TG_MCP_LOG_WARNING,
+    TG_MCP_LOG_ERROR,
+    TG_MCP_LOG_CRITICAL,
+    TG_MCP_LOG_ALERT,
+    TG_MCP_LOG_EMERGENCY,
+} tg_mcp_log_level;
 /* Returns 0 with *out set, or TG_EINVALID_PARAMS for an unknown name. */
-int tg_log_level_parse(const char *name, tg_log_level *out);
-const char *tg_log_level_name(tg_log_level level);
+int tg_mcp_log_level_parse(const char *name, tg_mcp_log_level *out);
+const char *tg_mcp_log_level_name(tg_mcp_log_level level);
 
 typedef struct tg_session_table tg_session_table;
 typedef struct tg_session tg_session;
@@ -106,8 +107,8 @@ const json_t *tg_session_client_capabilities(const tg_session *s);
 /* notifications/initialized arrived. */
 bool tg_session_initialized(tg_session *s);
 void tg_session_set_initialized(tg_session *s);
-tg_log_level tg_session_log_level(tg_session *s); /* TG_LOG_INFO until set */
-void tg_session_set_log_level(tg_session *s, tg_log_level level);
+tg_mcp_log_level tg_session_log_level(tg_session *s); /* TG_MCP_LOG_INFO until set */
+void tg_session_set_log_level(tg_session *s, tg_mcp_log_level level);
 /* The session ended (DELETE, expiry, table freed) after this reference was taken. */
 bool tg_session_ended(tg_session *s);
 

@@ -288,6 +288,11 @@ static const char *const migrations[] = {
      * where it happened. */
     ("ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;"),
+    /* The last replay of the version's contract fixtures: NULL checked_at
+     * when none ran (no fixtures, or deployed without the pipeline). */
+    ("ALTER TABLE versions ADD COLUMN fixtures_passed INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE versions ADD COLUMN fixtures_failed INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE versions ADD COLUMN fixtures_checked_at INTEGER;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1226,7 +1231,8 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
 
     rc = prep(db, &st, err,
               "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version, v.manifest,"
-              " v.output_violations, v.last_violation_at FROM versions v"
+              " v.output_violations, v.last_violation_at, v.fixtures_passed,"
+              " v.fixtures_failed, v.fixtures_checked_at FROM versions v"
               " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"
               " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, v.rowid",
               2, tenant, name);
@@ -1255,6 +1261,14 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
                                 (json_int_t)sqlite3_column_int64(st, 2), "current", current,
                                 "definition_hash", hash, "output_schema_violations", violations,
                                 "last_violation_at", last));
+        json_t *fixtures =
+            sqlite3_column_type(st, 9) == SQLITE_NULL
+                ? json_null()
+                : json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)sqlite3_column_int64(st, 7),
+                            "failed", (json_int_t)sqlite3_column_int64(st, 8), "checked_at",
+                            (json_int_t)sqlite3_column_int64(st, 9));
+        json_object_set_new(json_array_get(versions, json_array_size(versions) - 1), "fixtures",
+                            fixtures);
         if (current) json_object_set_new(res, "output_schema_violations", json_integer(violations));
     }
     if (!rc) {
@@ -1574,24 +1588,48 @@ int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char
 
 /* ---- drift ----------------------------------------------------------- */
 
-int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
-                               const char *version, tg_registry_error *err)
+/* Runs "UPDATE versions SET <set> WHERE" one version, with ?4 the time now
+ * and ?5, ?6 the values given. */
+static int update_version(tg_registry *reg, const char *tenant, const char *name,
+                          const char *version, const char *set, int64_t v5, int64_t v6,
+                          tg_registry_error *err)
 {
     if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
         !version)
         return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
+    char *sql =
+        tg_xasprintf("UPDATE versions SET %s WHERE tenant = ?1 AND name = ?2 AND hash = ?3", set);
     pthread_mutex_lock(&reg->write_mu);
     sqlite3 *db = reg->wdb;
     sqlite3_stmt *st = NULL;
-    int rc = prep(db, &st, err,
-                  "UPDATE versions SET output_violations = output_violations + 1,"
-                  " last_violation_at = ?4 WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
-                  3, tenant, name, version);
-    if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
+    int rc = prep(db, &st, err, sql, 3, tenant, name, version);
+    if (!rc &&
+        (sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK ||
+         (sqlite3_bind_parameter_count(st) >= 6 && (sqlite3_bind_int64(st, 5, v5) != SQLITE_OK ||
+                                                    sqlite3_bind_int64(st, 6, v6) != SQLITE_OK))))
+        rc = fail_db(err, db, "bind");
     if (!rc) rc = step_done(db, st, err);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&reg->write_mu);
+    free(sql);
     return rc;
+}
+
+int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
+                               const char *version, tg_registry_error *err)
+{
+    return update_version(reg, tenant, name, version,
+                          "output_violations = output_violations + 1, last_violation_at = ?4", 0, 0,
+                          err);
+}
+
+int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *name,
+                              const char *version, int64_t passed, int64_t failed,
+                              tg_registry_error *err)
+{
+    return update_version(reg, tenant, name, version,
+                          "fixtures_checked_at = ?4, fixtures_passed = ?5, fixtures_failed = ?6",
+                          passed, failed, err);
 }
 
 int tg_registry_violations(tg_registry *reg, tg_registry_violations_fn fn, void *ctx,

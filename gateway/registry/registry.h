@@ -190,6 +190,12 @@ int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char
 int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
                                const char *version, tg_registry_error *err);
 
+/* Keeps the outcome of the last replay of this version's contract fixtures,
+ * which GET /v1/workers/{name} and its versions show as "fixtures". */
+int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *name,
+                              const char *version, int64_t passed, int64_t failed,
+                              tg_registry_error *err);
+
 /* Calls fn for every version of every tenant with at least one output schema
  * violation, in (tenant, name, version) order. */
 typedef void (*tg_registry_violations_fn)(void *ctx, const char *tenant, const char *name,

@@ -14,6 +14,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
+#include "gateway/core/log.h"
 #include "vm-pool/frame.h"
 #include "gateway/core/clock.h"
 
@@ -594,8 +595,9 @@ static json_t *write_failed(request *r, int rc, const tg_error *err)
         return answer_error(TG_EAUDIT_UNAVAILABLE,
                             "the audit log cannot be written, so the state was not changed");
     if (r->recorded) {
-        fprintf(stderr, "toolgate: state.write %s %s/%s/%s recorded, but not made: %s\n", r->method,
-                r->call->tenant, r->call->worker, r->key, err->message);
+        tg_log_ctx ctx = {r->call->tenant, r->call->call_id, r->call->trace_id};
+        tg_log_error(&ctx, "state.write %s %s/%s recorded, but not made: %s", r->method,
+                     r->call->worker, r->key, err->message);
         return answer_error(tg_err_known(rc) ? (tg_err_code)rc : TG_EINTERNAL, err->message);
     }
     return refuse(r, tg_err_known(rc) ? (tg_err_code)rc : TG_EINTERNAL, err->message);

@@ -7,6 +7,8 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/db.h"
+#include "gateway/core/log.h"
+#include "gateway/core/metrics.h"
 #include "gateway/triggers/cron.h"
 #include "gateway/core/clock.h"
 
@@ -364,8 +366,8 @@ static int load(tg_scheduler *s, tg_error *err)
         /* A zone this host no longer knows: the registry sync drops or
          * replaces the row; nothing can run by it meanwhile. */
         if (tg_cron_parse(e->expr, e->zone, &e->cron, why, sizeof why) != 0) {
-            fprintf(stderr, "toolgate: schedule of %s/%s not followed: %s\n", e->tenant, e->worker,
-                    why);
+            tg_log_warn(&(tg_log_ctx){.tenant = e->tenant}, "schedule of %s not followed: %s",
+                        e->worker, why);
             free_entry(e);
             continue;
         }
@@ -530,6 +532,26 @@ size_t tg_scheduler_count(tg_scheduler *s)
     return n;
 }
 
+json_t *tg_scheduler_list(tg_scheduler *s, const char *tenant)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nheap; i++) {
+        const entry *e = s->heap[i];
+        if (strcmp(e->tenant, tenant) != 0) continue;
+        int64_t due = fire_time(e);
+        json_t *item = json_pack("{s:s, s:s, s:s, s:s}", "worker", e->worker, "schedule", e->expr,
+                                 "timezone", e->zone ? e->zone : "UTC", "state",
+                                 e->state == RUNNING   ? "running"
+                                 : e->state == WAITING ? "retrying"
+                                                       : "idle");
+        json_object_set_new(item, "next_run_at", due == NEVER ? json_null() : json_integer(due));
+        json_array_append_new(list, item);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return list;
+}
+
 /* ---- records ----------------------------------------------------------- */
 
 static void record(tg_scheduler *s, const char *tenant, const char *worker, const char *status,
@@ -552,8 +574,8 @@ static void record(tg_scheduler *s, const char *tenant, const char *worker, cons
     if (tg_audit_append(s->cfg.audit, &rec,
                         (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + RECORD_DEADLINE_NS, NULL,
                         &err) != 0)
-        fprintf(stderr, "toolgate: schedule.run record of %s/%s not written: %s\n", tenant, worker,
-                err.message);
+        tg_log_error(&(tg_log_ctx){.tenant = tenant, .call_id = call_id},
+                     "schedule.run record of %s not written: %s", worker, err.message);
     json_decref(body);
 }
 
@@ -587,8 +609,8 @@ static void record_skip(tg_scheduler *s, const char *tenant, const char *worker,
         };
         tg_error err;
         if (tg_runs_insert(s->cfg.runs, &run, &err) != 0)
-            fprintf(stderr, "toolgate: skipped run of %s/%s not in the history: %s\n", tenant,
-                    worker, err.message);
+            tg_log_warn(&(tg_log_ctx){.tenant = tenant, .call_id = id},
+                        "skipped run of %s not in the history: %s", worker, err.message);
     }
     record(s, tenant, worker, "skipped", id, NULL,
            json_pack("{s:I, s:s}", "scheduled_ms", (json_int_t)slot, "reason",
@@ -688,7 +710,7 @@ int64_t tg_scheduler_poll(tg_scheduler *s, int64_t now_ms)
                 reschedule(s, e);
             }
             n = 0;
-            fprintf(stderr, "toolgate: the scheduler cannot take due runs: %s\n", err.message);
+            tg_log_error(NULL, "the scheduler cannot take due runs: %s", err.message);
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -711,6 +733,11 @@ int64_t tg_scheduler_poll(tg_scheduler *s, int64_t now_ms)
                 .catch_up = a->catch_up,
                 .id = a->run_id,
             };
+            /* Lag is a slot's: a retry starts late on purpose, and a catch-up
+             * by as long as the gateway was down. */
+            if (a->attempt == 1 && !a->catch_up)
+                tg_metrics_observe(tg_metrics_get(TG_METRIC_SCHEDULER_LAG), NULL,
+                                   (double)(now_ms - a->slot) / 1e3);
             s->cfg.start(s->cfg.ctx, &run);
         } else if (a->kind == SKIP) {
             record_skip(s, a->tenant, a->worker, a->slot, now_ms);
@@ -757,8 +784,8 @@ void tg_scheduler_finished(tg_scheduler *s, const tg_schedule_report *r, int64_t
     }
     pthread_mutex_unlock(&s->mu);
     if (rc)
-        fprintf(stderr, "toolgate: the run of %s/%s is over but not stored as such: %s\n",
-                r->tenant, r->worker, err.message);
+        tg_log_warn(&(tg_log_ctx){.tenant = r->tenant, .call_id = r->call_id},
+                    "the run of %s is over but not stored as such: %s", r->worker, err.message);
     record(s, r->tenant, r->worker, status, r->call_id, r->error_code, body);
 }
 

@@ -137,6 +137,11 @@ void tg_scheduler_finished(tg_scheduler *s, const tg_schedule_report *report, in
 /* How many schedules are followed. */
 size_t tg_scheduler_count(tg_scheduler *s);
 
+/* Returns: new reference to an array of tenant's schedules, in no order:
+ * {worker, schedule, timezone, state (idle|running|retrying), next_run_at
+ * (ms since the epoch, when the next run is due; null when none is)}. */
+json_t *tg_scheduler_list(tg_scheduler *s, const char *tenant);
+
 /* Starts the thread that polls at each due time. Returns 0 or -1. */
 int tg_scheduler_start(tg_scheduler *s);
 /* Stops the thread: nothing starts after it returns, and a retryable failure

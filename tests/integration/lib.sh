@@ -70,6 +70,28 @@ print('"'"'{"allocated": true}'"'"')' python3
   worker read_shadow "$2" 'if cat /etc/shadow 2>/dev/null; then echo "{\"read\":true}"; else echo "{\"error\":{\"code\":\"NO_SHADOW\",\"message\":\"cannot read /etc/shadow\",\"retryable\":false}}"; exit 1; fi'
 }
 
+# A TLS upstream (tests/integration/upstream.py) on a free loopback port, with
+# a CA of its own ($tmp/ca.pem) that signed its certificate for localhost and
+# 127.0.0.1; it stops after LIFETIME_S or when the script exits:
+# start_upstream LIFETIME_S. Sets $port and $upstream_pid, and logs requests
+# to $tmp/upstream.log.
+start_upstream() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=toolgate-test-ca \
+    -keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$tmp/up.key" \
+    -out "$tmp/up.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tmp/san.ext"
+  openssl x509 -req -in "$tmp/up.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+    -days 2 -extfile "$tmp/san.ext" -out "$tmp/up.pem" 2>/dev/null
+  python3 "$root/tests/integration/upstream.py" "$tmp/up.pem" "$tmp/up.key" "$tmp/port" \
+    "$tmp/upstream.log" "$1" &
+  upstream_pid=$!
+  for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+  port=$(cat "$tmp/port")
+  # cleanup ends the script with the status it had when it began to exit.
+  trap 'rc=$?; kill $upstream_pid 2>/dev/null; (exit $rc); cleanup' EXIT
+}
+
 # Starts `toolgate serve FLAG...` with its stdout in $tmp/NAME.out and stderr
 # in $tmp/NAME.err, and waits until it serves: start_daemon NAME FLAG...
 # Sets $server_pid, $url (of /mcp) and $base. A microVM template boots for

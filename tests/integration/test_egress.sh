@@ -25,20 +25,7 @@ fi
 source "$(dirname "$0")/lib.sh"
 
 # --- a CA, a certificate for 127.0.0.1 and localhost, the upstream ---
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=toolgate-test-ca \
-  -keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$tmp/up.key" \
-  -out "$tmp/up.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tmp/san.ext"
-openssl x509 -req -in "$tmp/up.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-  -days 2 -extfile "$tmp/san.ext" -out "$tmp/up.pem" 2>/dev/null
-python3 "$root/tests/integration/upstream.py" "$tmp/up.pem" "$tmp/up.key" "$tmp/port" \
-  "$tmp/upstream.log" 600 &
-upstream_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
-port=$(cat "$tmp/port")
-# cleanup ends the script with the status it had when it began to exit.
-trap 'rc=$?; kill $upstream_pid 2>/dev/null; (exit $rc); cleanup' EXIT
+start_upstream 600
 
 secret='s3cr3t-Value-7f9e2b'
 qsecret='q-secret-41d0'

@@ -17,7 +17,7 @@ hostile_workers 1000 5000 10000
 printf '{"listen": 5, "pool": {"warm": 1000, "bogus": 1}}' >"$tmp/bad-config.json"
 "$toolgate" serve --config "$tmp/bad-config.json" 2>"$tmp/config-err"
 check "a bad configuration refuses to start" [ $? = 2 ]
-check "and lists every problem" [ "$(grep -c '^  /' "$tmp/config-err")" = 3 ]
+check "and lists every problem" [ "$(grep -c '"msg":"configuration [^ ]*: /' "$tmp/config-err")" = 3 ]
 
 # Admission control has its own test (test_admission.sh); here it would turn
 # the 200 simultaneous calls below into RATE_LIMITED before the pool is full.

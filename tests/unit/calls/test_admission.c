@@ -472,6 +472,48 @@ static void test_threads_exact_burst(void)
     tg_admission_free(a);
 }
 
+/* New limits apply to names already seen: a bucket keeps what it earned but
+ * no more than the new burst, one that had no limit starts full, running
+ * calls keep their slots, and a bad config changes nothing. */
+static void test_reconfigure(void)
+{
+    tg_admission_config c = {.tenant_rate = TG_ADMISSION_OFF, .tool_rate = 10, .tool_burst = 10};
+    tg_admission *a = make(&c);
+    int64_t retry;
+    for (int i = 0; i < 4; i++)
+        CHECK_INT_EQ(tap(a, "acme", "t", T0, &retry), 0);
+    tg_admission_ticket held;
+    CHECK_INT_EQ(tg_admission_enter(a, "acme", "t", T0, &held, &retry), 0);
+    /* Five of ten spent; the new burst of two caps what is left. */
+    tg_admission_config tight = {.tenant_rate = 1,
+                                 .tenant_burst = 3,
+                                 .tool_rate = 1,
+                                 .tool_burst = 2,
+                                 .worker_concurrency = 1};
+    tg_error err;
+    CHECK_INT_EQ(tg_admission_reconfigure(a, &tight, T0, &err), 0);
+    /* The held call keeps its slot; the cap of one turns the next away. */
+    CHECK_INT_EQ(tap(a, "acme", "t", T0, &retry), TG_ERATE_LIMITED);
+    CHECK_INT_EQ(retry, TG_ADMISSION_BUSY_RETRY_MS);
+    tg_admission_leave(a, &held);
+    CHECK_INT_EQ(tap(a, "acme", "t", T0, &retry), 0);
+    CHECK_INT_EQ(tap(a, "acme", "t", T0, &retry), 0);
+    CHECK_INT_EQ(tap(a, "acme", "t", T0, &retry), TG_ERATE_LIMITED);
+    CHECK_INT_EQ(retry, 1000); /* the new rate: one a second */
+    /* The tenant had no bucket: it starts full (three), two of which went. */
+    CHECK_INT_EQ(tap(a, "acme", "u", T0, &retry), 0);
+    CHECK_INT_EQ(tap(a, "acme", "u", T0, &retry), TG_ERATE_LIMITED);
+    CHECK_INT_EQ(retry, 1000);
+    /* Out of range: refused, and the limits in force stay. */
+    tg_admission_config bad = {.tool_rate = 2e6};
+    CHECK(tg_admission_reconfigure(a, &bad, T0, &err) != 0);
+    CHECK(strstr(err.message, "tool_rate") != NULL);
+    CHECK_INT_EQ(tap(a, "acme", "t", T0 + 1000 * MS, &retry), 0);
+    CHECK_INT_EQ(tap(a, "acme", "t", T0 + 1000 * MS, &retry), TG_ERATE_LIMITED);
+    check_consistent(a, 0);
+    tg_admission_free(a);
+}
+
 int main(void)
 {
     test_defaults_burst_then_refusal();
@@ -485,6 +527,7 @@ int main(void)
     test_config();
     test_table_cap();
     test_tenant_tool_cap();
+    test_reconfigure();
     test_threads();
     test_threads_exact_burst();
     return check_report();

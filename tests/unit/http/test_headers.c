@@ -78,10 +78,24 @@ static void test_traceparent(void)
     CHECK(tg_http_traceparent_trace_id(NULL, id) == NULL);
 }
 
+static void test_traceparent_sampled(void)
+{
+    CHECK(tg_http_traceparent_sampled("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    CHECK(tg_http_traceparent_sampled("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0b"));
+    CHECK(!tg_http_traceparent_sampled("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+    /* Only the lowest bit of trace-flags is the sampled one. */
+    CHECK(!tg_http_traceparent_sampled("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02"));
+    CHECK(!tg_http_traceparent_sampled("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-f0"));
+    /* Invalid trace context is no sampling decision of anyone's. */
+    CHECK(!tg_http_traceparent_sampled("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
+    CHECK(!tg_http_traceparent_sampled(NULL));
+}
+
 int main(void)
 {
     test_media_type();
     test_accept();
     test_traceparent();
+    test_traceparent_sampled();
     return check_report();
 }

@@ -60,14 +60,14 @@ static void test_versions(void)
     CHECK_INT_EQ(tg_session_version_check("2025-03-26", "2025-11-25", &v, &err), 0);
     CHECK_STR_EQ(v, "2025-11-25");
 
-    tg_log_level l;
-    CHECK_INT_EQ(tg_log_level_parse("warning", &l), 0);
-    CHECK_INT_EQ(l, TG_LOG_WARNING);
-    CHECK_INT_EQ(tg_log_level_parse("emergency", &l), 0);
-    CHECK_INT_EQ(l, TG_LOG_EMERGENCY);
-    CHECK_INT_EQ(tg_log_level_parse("WARNING", &l), TG_EINVALID_PARAMS);
-    CHECK_INT_EQ(tg_log_level_parse("warn", &l), TG_EINVALID_PARAMS);
-    CHECK_STR_EQ(tg_log_level_name(TG_LOG_CRITICAL), "critical");
+    tg_mcp_log_level l;
+    CHECK_INT_EQ(tg_mcp_log_level_parse("warning", &l), 0);
+    CHECK_INT_EQ(l, TG_MCP_LOG_WARNING);
+    CHECK_INT_EQ(tg_mcp_log_level_parse("emergency", &l), 0);
+    CHECK_INT_EQ(l, TG_MCP_LOG_EMERGENCY);
+    CHECK_INT_EQ(tg_mcp_log_level_parse("WARNING", &l), TG_EINVALID_PARAMS);
+    CHECK_INT_EQ(tg_mcp_log_level_parse("warn", &l), TG_EINVALID_PARAMS);
+    CHECK_STR_EQ(tg_mcp_log_level_name(TG_MCP_LOG_CRITICAL), "critical");
 }
 
 static void test_lifecycle(void)
@@ -91,15 +91,15 @@ static void test_lifecycle(void)
     CHECK_JSON(json_deep_copy(tg_session_client_capabilities(s)), "{\"roots\":{}}");
     CHECK_INT_EQ(tg_session_table_count(t), 2);
     CHECK(!tg_session_initialized(s));
-    CHECK_INT_EQ(tg_session_log_level(s), TG_LOG_INFO);
+    CHECK_INT_EQ(tg_session_log_level(s), TG_MCP_LOG_INFO);
 
     CHECK_INT_EQ(tg_session_lookup(t, tg_session_id(s), "alice", &found), 0);
     CHECK(found == s);
     tg_session_set_initialized(found);
-    tg_session_set_log_level(found, TG_LOG_ERROR);
+    tg_session_set_log_level(found, TG_MCP_LOG_ERROR);
     tg_session_release(found);
     CHECK(tg_session_initialized(s));
-    CHECK_INT_EQ(tg_session_log_level(s), TG_LOG_ERROR);
+    CHECK_INT_EQ(tg_session_log_level(s), TG_MCP_LOG_ERROR);
 
     /* Another principal, no principal, a wrong or truncated id: not found. */
     CHECK_INT_EQ(tg_session_lookup(t, tg_session_id(s), "mallory", &found), TG_ENOT_FOUND);
@@ -245,7 +245,7 @@ static void *worker(void *arg)
         }
         if (tg_session_lookup(shared, tg_session_id(s), "t", &f) != 0 || f != s) (*fail)++;
         if (f) tg_session_release(f);
-        tg_session_set_log_level(s, TG_LOG_DEBUG);
+        tg_session_set_log_level(s, TG_MCP_LOG_DEBUG);
         if (i % 2 == 0 && tg_session_end(shared, tg_session_id(s), "t") != 0) (*fail)++;
         if (i % 7 == 0) tg_session_expire(shared);
         tg_session_release(s);

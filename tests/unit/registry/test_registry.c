@@ -320,7 +320,21 @@ static void test_stage_and_drift(tg_registry *reg)
     const char *h2 = json_string_value(json_object_get(newer, "definition_hash"));
     CHECK(h1 && h2 && strlen(h1) == 64 && strcmp(h1, h2) != 0);
     CHECK_STR_EQ(json_string_value(json_object_get(got, "definition_hash")), h2 ? h2 : "");
+    CHECK(json_is_null(json_object_get(newer, "fixtures")));
     json_decref(got);
+
+    /* The last fixture replay is kept with its version. */
+    CHECK_INT_EQ(tg_registry_note_fixtures(reg, "stage", "crm_sync", res.version, 3, 1, &err), 0);
+    CHECK_INT_EQ(tg_registry_get(reg, "stage", "crm_sync", &got, &err), 0);
+    json_t *fixtures =
+        json_object_get(json_array_get(json_object_get(got, "versions"), 1), "fixtures");
+    CHECK_INT_EQ(json_integer_value(json_object_get(fixtures, "passed")), 3);
+    CHECK_INT_EQ(json_integer_value(json_object_get(fixtures, "failed")), 1);
+    CHECK(json_integer_value(json_object_get(fixtures, "checked_at")) > 0);
+    CHECK(json_is_null(
+        json_object_get(json_array_get(json_object_get(got, "versions"), 0), "fixtures")));
+    json_decref(got);
+    CHECK_INT_EQ(tg_registry_note_fixtures(reg, "stage", "crm_sync", "0000", 1, 0, &err), 0);
     int seen = 0;
     CHECK_INT_EQ(tg_registry_violations(reg, count_violation, &seen, &err), 0);
     CHECK_INT_EQ(seen, 2);
@@ -739,7 +753,7 @@ static void test_store_format(const char *db)
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT_EQ(sqlite3_column_int(st, 0), 3);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     tg_registry *reg = NULL;
@@ -747,7 +761,7 @@ static void test_store_format(const char *db)
     CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), TG_REGISTRY_ESTORE);
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
-    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
     tg_registry_error_clear(&err);
 }
