@@ -12,7 +12,16 @@
  * MCP-Protocol-Version (400 when unsupported). DELETE ends the session. GET
  * opens the session's server-to-client stream, on which the gateway sends
  * notifications/tools/list_changed when a deploy, rollback or delete changes
- * the tools. */
+ * the tools.
+ *
+ * MCP 2026-07-28 (stateless) shares the endpoint: a POST without a session
+ * that states a version other than a 2025 one (gateway/mcp/stateless.h) is
+ * checked against that revision's rules (Mcp-Method, Mcp-Name and
+ * Mcp-Param-* headers against the body, _meta, version) and answered without
+ * a session: server/discover, tools/list with caching hints, tools/call on
+ * its own SSE stream (log notifications only at the level its _meta names),
+ * and subscriptions/listen, a POST whose response stream carries the tool
+ * list changes the GET stream carries for a session. */
 #include "gateway/mcp_front.h"
 
 #include "gateway/auth/auth.h"
@@ -23,12 +32,21 @@
 #include "gateway/mcp/jsonrpc.h"
 #include "gateway/mcp/methods.h"
 #include "gateway/mcp/session.h"
+#include "gateway/mcp/stateless.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define TOOLS_PAGE_SIZE 100
+/* How long a 2026-07-28 client may reuse a tools/list (CacheableResult): a
+ * deploy, rollback or delete shows within a minute even to a client that
+ * does not listen for changes. The list is the caller's tenant's, so only
+ * caches of the same authorization context may keep it ("private"). */
+#define TOOLS_LIST_TTL_MS 60000
+/* What server/discover says changes only when the gateway is upgraded, and
+ * is the same for every caller. */
+#define DISCOVER_TTL_MS 3600000
 /* Where tools/list puts a tool's definition hash, and where tools/call takes
  * the one a client pinned. */
 #define DEFINITION_HASH_KEY "dev.toolgate/definitionHash"
@@ -115,7 +133,10 @@ typedef struct pending_call {
     tg_http_stream *stream;
     json_t *id;
     json_t *progress_token; /* NULL when the client asked for no progress */
-    tg_session *session;
+    tg_session *session;    /* NULL for a stateless (2026-07-28) call */
+    /* A stateless call's log level comes with the request, and without one
+     * the client gets no log notifications at all. */
+    tg_stateless_request stateless;
 } pending_call;
 
 /* Sends one JSON-RPC message as an SSE event (steals msg). */
@@ -145,9 +166,10 @@ static void call_event(const json_t *event, void *userdata)
         sse_send(p->stream, tg_jsonrpc_notification("notifications/progress", params));
     } else if (level_name) {
         tg_mcp_log_level level;
-        if (tg_mcp_log_level_parse(level_name, &level) != 0 ||
-            level < tg_session_log_level(p->session))
-            return;
+        if (!p->session && !p->stateless.wants_logs) return;
+        tg_mcp_log_level least =
+            p->session ? tg_session_log_level(p->session) : p->stateless.log_level;
+        if (tg_mcp_log_level_parse(level_name, &level) != 0 || level < least) return;
         json_t *data = json_object_get(event, "data");
         json_t *params = json_pack("{s:s, s:O}", "level", tg_mcp_log_level_name(level), "data",
                                    data ? data : json_null());
@@ -161,6 +183,7 @@ static void call_event(const json_t *event, void *userdata)
 static void call_done(json_t *result, void *userdata)
 {
     pending_call *p = userdata;
+    if (!p->session) tg_stateless_complete(result);
     sse_send(p->stream, tg_jsonrpc_result(p->id, result));
     tg_http_stream_end(p->stream);
     json_decref(p->id);
@@ -169,8 +192,16 @@ static void call_done(json_t *result, void *userdata)
     free(p);
 }
 
+static const char *request_header(void *req, const char *name)
+{
+    return tg_http_header(req, name);
+}
+
+/* A tools/call of a session (2025), or without one (session NULL: 2026-07-28,
+ * with what its _meta asked for in stateless). */
 static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
-                       tg_session *session, json_t *id, json_t *params)
+                       tg_session *session, const tg_stateless_request *stateless, json_t *id,
+                       json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
     json_t *args = json_object_get(params, "arguments");
@@ -207,12 +238,21 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         tg_registry_error_clear(&rerr);
         return;
     }
+    json_t *mismatch = NULL;
+    if (!session && tg_stateless_check_params(
+                        json_object_get(tg_registry_snapshot_manifest(tool), "inputSchema"), args,
+                        request_header, req, id, &mismatch) != 0) {
+        tg_http_reply_json(req, 400, mismatch);
+        tg_registry_snapshot_unref(tool);
+        return;
+    }
     pending_call *p = tg_xmalloc(sizeof *p);
     p->id = json_incref(id);
     json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
     p->progress_token = json_is_string(token) || json_is_integer(token) ? json_incref(token) : NULL;
-    tg_session_retain(session);
+    if (session) tg_session_retain(session);
     p->session = session;
+    p->stateless = stateless ? *stateless : (tg_stateless_request){0};
     p->stream = tg_http_stream_start(req, 200, "text/event-stream");
     json_t *empty = args ? NULL : json_object();
     const char *traceparent = tg_http_header(req, "traceparent");
@@ -225,7 +265,7 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         .tool = tool,
         .pinned_definition = json_string_value(pinned),
         .arguments = args ? args : empty,
-        .session_id = tg_session_id(session),
+        .session_id = session ? tg_session_id(session) : NULL,
         .request_id = id,
         .on_event = call_event,
         .done = call_done,
@@ -270,7 +310,7 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
         return;
     }
     case TG_MCP_TOOLS_CALL:
-        tools_call(front, who, req, session, id, params);
+        tools_call(front, who, req, session, NULL, id, params);
         return;
     case TG_MCP_LOGGING_SET_LEVEL: {
         tg_mcp_log_level level;
@@ -301,6 +341,88 @@ static void handle_notification(tg_mcp_front *front, tg_session *session,
     }
 }
 
+/* server/discover: the versions this endpoint serves, what it offers, who it is. */
+static json_t *discover(void)
+{
+    json_t *result = json_pack("{s:o, s:{s:{s:b}}, s:i, s:s}", "supportedVersions",
+                               tg_stateless_versions(), "capabilities", "tools", "listChanged", 1,
+                               "ttlMs", (json_int_t)DISCOVER_TTL_MS, "cacheScope", "public");
+    tg_stateless_complete(result);
+    return result;
+}
+
+/* subscriptions/listen, with the other streams that hear changes below. */
+static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req, json_t *id,
+                      json_t *params);
+
+/* One 2026-07-28 request (no session): its headers and _meta checked, then
+ * the method of that revision answered. Errors of the transport's checks are
+ * HTTP 400 and an unknown method 404, each with its JSON-RPC error, so a
+ * client can tell this endpoint speaks the revision. */
+static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                             const tg_jsonrpc_msg *msg)
+{
+    /* The revision defines no client notifications over HTTP (cancellation
+     * is closing the response stream): accepted, and nothing to do. */
+    if (tg_jsonrpc_msg_kind(msg) != TG_JSONRPC_REQUEST) {
+        tg_http_reply(req, 202, NULL, NULL, 0);
+        return;
+    }
+    const char *name = tg_jsonrpc_msg_method(msg);
+    json_t *id = tg_jsonrpc_msg_id(msg);
+    json_t *params = tg_jsonrpc_msg_params(msg);
+    tg_stateless_headers headers = {
+        .protocol_version = tg_http_header(req, "MCP-Protocol-Version"),
+        .method = tg_http_header(req, "Mcp-Method"),
+        .name = tg_http_header(req, "Mcp-Name"),
+    };
+    tg_stateless_request asked;
+    json_t *error = NULL;
+    unsigned status;
+    if (tg_stateless_check(&headers, name, id, params, &asked, &error, &status) != 0) {
+        tg_http_reply_json(req, status, error);
+        return;
+    }
+    const tg_mcp_method *method = NULL;
+    tg_error err = {0};
+    if (tg_mcp_method_lookup(name, true, TG_MCP_ERA_STATELESS, &method, &err) != 0) {
+        tg_http_reply_json(req, 404, tg_jsonrpc_error(id, err.code, err.message, NULL));
+        return;
+    }
+    uint32_t scope = tg_scopes_parse(method->scope);
+    if (scope && !tg_caller_may(who, scope)) {
+        tg_caller_refuse(req, who, scope);
+        return;
+    }
+    switch (method->id) {
+    case TG_MCP_DISCOVER:
+        reply_rpc(req, tg_jsonrpc_result(id, discover()));
+        return;
+    case TG_MCP_TOOLS_LIST: {
+        json_t *result = tools_list(front, who, params, &err);
+        if (!result) {
+            reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
+            return;
+        }
+        json_object_set_new(result, "ttlMs", json_integer(TOOLS_LIST_TTL_MS));
+        json_object_set_new(result, "cacheScope", json_string("private"));
+        tg_stateless_complete(result);
+        reply_rpc(req, tg_jsonrpc_result(id, result));
+        return;
+    }
+    case TG_MCP_TOOLS_CALL:
+        tools_call(front, who, req, NULL, &asked, id, params);
+        return;
+    case TG_MCP_SUBSCRIPTIONS_LISTEN:
+        subscribe(front, who, req, id, params);
+        return;
+    default:
+        /* The table lists no other request of this era. */
+        tg_http_reply_json(req, 404, tg_jsonrpc_error(id, TG_EMETHOD_NOT_FOUND, NULL, NULL));
+        return;
+    }
+}
+
 static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
 {
     const char *accept = tg_http_header(req, "Accept");
@@ -316,6 +438,7 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     }
     tg_session *session = NULL;
     const char *sid = tg_http_header(req, "Mcp-Session-Id");
+    const char *header_version = tg_http_header(req, "MCP-Protocol-Version");
     if (sid && tg_session_lookup(front->sessions, sid, who->principal, &session) != 0) {
         reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
         return;
@@ -340,8 +463,10 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
         tg_http_reply_json(req, 400,
                            tg_jsonrpc_error(NULL, TG_EINVALID_REQUEST,
                                             "batches are not served by this gateway", NULL));
-    } else if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(msg), kind == TG_JSONRPC_REQUEST, &method,
-                                    &err) != 0) {
+    } else if (!sid && tg_stateless_selected(header_version, tg_jsonrpc_msg_params(msg))) {
+        handle_stateless(front, who, req, msg);
+    } else if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(msg), kind == TG_JSONRPC_REQUEST,
+                                    TG_MCP_ERA_SESSION, &method, &err) != 0) {
         if (kind == TG_JSONRPC_REQUEST)
             reply_rpc(req, tg_jsonrpc_error(tg_jsonrpc_msg_id(msg), err.code, err.message, NULL));
         else
@@ -351,9 +476,8 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     } else {
         const char *version;
         if (method->id != TG_MCP_INITIALIZE &&
-            tg_session_version_check(tg_http_header(req, "MCP-Protocol-Version"),
-                                     session ? tg_session_version(session) : NULL, &version,
-                                     &err) != 0) {
+            tg_session_version_check(header_version, session ? tg_session_version(session) : NULL,
+                                     &version, &err) != 0) {
             reply_error(req, TG_EBAD_REQUEST, err.message);
         } else if (kind == TG_JSONRPC_NOTIFICATION) {
             if (session) handle_notification(front, session, method, tg_jsonrpc_msg_params(msg));
@@ -367,10 +491,14 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     if (session) tg_session_release(session);
 }
 
+/* A stream the gateway sends change notifications on: a 2025 session's GET
+ * stream, or a 2026-07-28 subscriptions/listen response stream. */
 struct tg_mcp_listener {
     tg_http_stream *stream;
-    char *session_id;
-    char *tenant; /* hears only its own tenant's changes */
+    char *session_id;     /* a session's GET stream; NULL for a subscription */
+    json_t *subscription; /* a subscription's id, which tags all it is sent; else NULL */
+    bool tools;           /* wants notifications/tools/list_changed */
+    char *tenant;         /* hears only its own tenant's changes */
     tg_mcp_listener *next;
 };
 
@@ -384,17 +512,32 @@ void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_ta
 static void listener_free(tg_mcp_listener *l)
 {
     tg_http_stream_end(l->stream);
+    json_decref(l->subscription);
     free(l->session_id);
     free(l->tenant);
     free(l);
+}
+
+/* Returns: new reference, params._meta naming subscription l, for what goes
+ * out on its stream. */
+static json_t *subscription_meta(const tg_mcp_listener *l)
+{
+    return json_pack("{s:O}", "io.modelcontextprotocol/subscriptionId", l->subscription);
 }
 
 void tg_mcp_front_close(tg_mcp_front *front)
 {
     pthread_mutex_lock(&front->lock);
     while (front->listeners) {
-        tg_mcp_listener *next = front->listeners->next;
-        listener_free(front->listeners);
+        tg_mcp_listener *next = front->listeners->next, *l = front->listeners;
+        /* A subscription the server ends gets its response, so the client
+         * can tell a clean end from a dropped connection. */
+        if (l->subscription && !tg_http_stream_closed(l->stream)) {
+            json_t *result = json_pack("{s:o}", "_meta", subscription_meta(l));
+            tg_stateless_complete(result);
+            sse_send(l->stream, tg_jsonrpc_result(l->subscription, result));
+        }
+        listener_free(l);
         front->listeners = next;
     }
     pthread_mutex_unlock(&front->lock);
@@ -408,7 +551,7 @@ static void prune(tg_mcp_front *front, const char *ended_session)
     for (tg_mcp_listener **p = &front->listeners; *p;) {
         tg_mcp_listener *l = *p;
         if (tg_http_stream_closed(l->stream) ||
-            (ended_session && strcmp(l->session_id, ended_session) == 0)) {
+            (ended_session && l->session_id && strcmp(l->session_id, ended_session) == 0)) {
             *p = l->next;
             listener_free(l);
         } else {
@@ -421,9 +564,21 @@ void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
 {
     pthread_mutex_lock(&front->lock);
     prune(front, NULL);
-    for (tg_mcp_listener *l = front->listeners; l; l = l->next)
-        if (strcmp(l->tenant, tenant) == 0)
-            sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
+    for (tg_mcp_listener *l = front->listeners; l; l = l->next) {
+        if (!l->tools || strcmp(l->tenant, tenant) != 0) continue;
+        json_t *params = l->subscription ? json_pack("{s:o}", "_meta", subscription_meta(l)) : NULL;
+        sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", params));
+    }
+    pthread_mutex_unlock(&front->lock);
+}
+
+/* Adds l to the streams that hear changes (the front owns it from here). */
+static void listen_on(tg_mcp_front *front, tg_mcp_listener *l)
+{
+    pthread_mutex_lock(&front->lock);
+    prune(front, NULL);
+    l->next = front->listeners;
+    front->listeners = l;
     pthread_mutex_unlock(&front->lock);
 }
 
@@ -443,18 +598,41 @@ static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
         return;
     }
-    tg_mcp_listener *l = tg_xmalloc(sizeof *l);
+    tg_mcp_listener *l = tg_xcalloc(1, sizeof *l);
     l->session_id = tg_xstrdup(sid);
+    l->tools = true;
     l->tenant = tg_xstrdup(who->tenant);
     l->stream = tg_http_stream_start(req, 200, "text/event-stream");
     /* A comment line, so the client sees the stream open at once. */
     tg_http_stream_write(l->stream, ": toolgate\n\n", 12);
-    pthread_mutex_lock(&front->lock);
-    prune(front, NULL);
-    l->next = front->listeners;
-    front->listeners = l;
-    pthread_mutex_unlock(&front->lock);
+    listen_on(front, l);
     tg_session_release(session);
+}
+
+/* subscriptions/listen (2026-07-28): the response is a stream that stays
+ * open, acknowledges the filter as the gateway honors it (tool list changes
+ * only: it serves no prompts or resources), then carries those changes. */
+static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req, json_t *id,
+                      json_t *params)
+{
+    json_t *filter = json_object_get(params, "notifications");
+    if (!json_is_object(filter)) {
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
+                                        "params.notifications must be an object", NULL));
+        return;
+    }
+    tg_mcp_listener *l = tg_xcalloc(1, sizeof *l);
+    l->subscription = json_incref(id);
+    l->tools = json_is_true(json_object_get(filter, "toolsListChanged"));
+    l->tenant = tg_xstrdup(who->tenant);
+    l->stream = tg_http_stream_start(req, 200, "text/event-stream");
+    json_t *honored = json_object();
+    if (l->tools) json_object_set_new(honored, "toolsListChanged", json_true());
+    sse_send(l->stream,
+             tg_jsonrpc_notification(
+                 "notifications/subscriptions/acknowledged",
+                 json_pack("{s:o, s:o}", "_meta", subscription_meta(l), "notifications", honored)));
+    listen_on(front, l);
 }
 
 void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)

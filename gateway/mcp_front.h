@@ -1,5 +1,6 @@
 /* The /mcp endpoint: MCP's Streamable HTTP transport over gateway/http, with
- * sessions from gateway/mcp and tool calls handed to gateway/calls. */
+ * sessions (2025 revisions) or none (2026-07-28) from gateway/mcp and tool
+ * calls handed to gateway/calls. */
 #ifndef TG_GATEWAY_MCP_FRONT_H
 #define TG_GATEWAY_MCP_FRONT_H
 
@@ -18,13 +19,14 @@ typedef struct tg_mcp_front {
     tg_session_table *sessions; /* borrowed */
     tg_calls *calls;            /* borrowed */
     pthread_mutex_t lock;       /* guards listeners */
-    tg_mcp_listener *listeners; /* open GET streams */
+    tg_mcp_listener *listeners; /* open GET and subscriptions/listen streams */
 } tg_mcp_front;
 
 /* Sets the front up over its borrowed parts. */
 void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
                        tg_calls *calls);
-/* Ends every open GET stream. */
+/* Ends every open GET stream and subscription (a subscription with its
+ * final response). */
 void tg_mcp_front_close(tg_mcp_front *front);
 
 /* Answers one request to /mcp (now, or later for a tools/call) for who:
@@ -32,8 +34,9 @@ void tg_mcp_front_close(tg_mcp_front *front);
  * unknown: 404), and each method's scope (403 without it). */
 void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req);
 
-/* Tells every client of tenant with an open GET stream that the tool list
- * changed (notifications/tools/list_changed). Any thread. */
+/* Tells every client of tenant with an open GET stream, or a subscription
+ * that asked for toolsListChanged, that the tool list changed
+ * (notifications/tools/list_changed). Any thread. */
 void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant);
 
 #endif

@@ -1,6 +1,7 @@
 /* libFuzzer target for the JSON-RPC envelope (gateway/mcp/jsonrpc.h) and what
  * the MCP front does right after it: method lookup, initialize's session
- * creation, and the worker error shape.
+ * creation, the worker error shape, and the checks of a 2026-07-28 request
+ * (gateway/mcp/stateless.h).
  *
  * Input: a request body, as is. The first byte also picks the limits: when it
  * is odd, batches are allowed (a 2025-03-26 session) and the depth limit is 8,
@@ -17,7 +18,15 @@
  *    JSON-RPC code of the parse result (or -32603 for a non-protocol error);
  *  - a parse that returns 0 never yields an INVALID message, and one that fails
  *    returns the code the INVALID message carries;
- *  - a request's id is a string or an integer, a notification has none.
+ *  - a request's id is a string or an integer, a notification has none;
+ *  - a 2026-07-28 request either passes its checks with no error, or gets an
+ *    HTTP 400 and one of -32020, -32602 and -32022 in a response as above.
+ *    Its headers mirror the body, but Mcp-Name comes from
+ *    params._meta["x-fuzz/mcp-name"] when that is a string, so that Base64
+ *    decoding and every mismatch are reached. The Mcp-Param-{Name} check
+ *    runs on params.arguments with params._meta["x-fuzz/schema"] as the
+ *    tool's inputSchema and the members of params._meta["x-fuzz/headers"]
+ *    as the request's headers; it passes, or fails with a -32020 response.
  * Notifications get no response; a batch gets an array of the answers. */
 #include <jansson.h>
 #include <stdint.h>
@@ -29,6 +38,7 @@
 #include "gateway/mcp/jsonrpc.h"
 #include "gateway/mcp/methods.h"
 #include "gateway/mcp/session.h"
+#include "gateway/mcp/stateless.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,7 +75,8 @@ static json_t *answer(const tg_jsonrpc_msg *m)
     json_t *params = tg_jsonrpc_msg_params(m);
     const tg_mcp_method *method = NULL;
     tg_error err = {0};
-    if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(m), true, &method, &err) != 0)
+    if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(m), true, TG_MCP_ERA_SESSION, &method, &err) !=
+        0)
         return tg_jsonrpc_error(id, err.code, err.message, NULL);
 
     switch (method->id) {
@@ -129,6 +140,65 @@ static void check_response(const json_t *resp, const tg_jsonrpc_msg *m, const ui
     json_decref(back);
 }
 
+static const char *fuzz_header(void *headers, const char *name)
+{
+    return json_string_value(json_object_get(headers, name));
+}
+
+static void check_params(const tg_jsonrpc_msg *m, const uint8_t *data, size_t size)
+{
+    json_t *params = tg_jsonrpc_msg_params(m);
+    json_t *meta = json_object_get(params, "_meta");
+    json_t *error = NULL;
+    if (tg_stateless_check_params(json_object_get(meta, "x-fuzz/schema"),
+                                  json_object_get(params, "arguments"), fuzz_header,
+                                  json_object_get(meta, "x-fuzz/headers"), tg_jsonrpc_msg_id(m),
+                                  &error) == 0) {
+        if (error) fail("a passed Mcp-Param check with an error", data, size, error);
+        return;
+    }
+    if (!error) fail("a failed Mcp-Param check without an error", data, size, NULL);
+    check_response(error, m, data, size);
+    if (json_integer_value(json_object_get(json_object_get(error, "error"), "code")) !=
+        TG_MCP_CODE_HEADER_MISMATCH)
+        fail("an Mcp-Param check failed with another code", data, size, error);
+    json_decref(error);
+}
+
+static void check_stateless(const tg_jsonrpc_msg *m, const uint8_t *data, size_t size)
+{
+    json_t *params = tg_jsonrpc_msg_params(m);
+    if (tg_jsonrpc_msg_kind(m) != TG_JSONRPC_REQUEST ||
+        !tg_stateless_selected(TG_MCP_VERSION_STATELESS, params))
+        return;
+    json_t *meta = json_object_get(params, "_meta");
+    const char *name = json_string_value(json_object_get(meta, "x-fuzz/mcp-name"));
+    tg_stateless_headers h = {
+        .protocol_version = TG_MCP_VERSION_STATELESS,
+        .method = tg_jsonrpc_msg_method(m),
+        .name = name ? name : json_string_value(json_object_get(params, "name")),
+    };
+    tg_stateless_request asked;
+    json_t *error = NULL;
+    unsigned status = 0;
+    int rc =
+        tg_stateless_check(&h, h.method, tg_jsonrpc_msg_id(m), params, &asked, &error, &status);
+    if (rc == 0) {
+        if (error || status != 200) fail("a passed check with an error", data, size, error);
+        check_params(m, data, size);
+        if (asked.wants_logs && (unsigned)asked.log_level > TG_MCP_LOG_EMERGENCY)
+            fail("a log level out of range", data, size, NULL);
+        return;
+    }
+    if (!error || status != 400) fail("a failed check without a 400 error", data, size, error);
+    check_response(error, m, data, size);
+    json_int_t code = json_integer_value(json_object_get(json_object_get(error, "error"), "code"));
+    if (code != TG_MCP_CODE_HEADER_MISMATCH && code != -32602 &&
+        code != TG_MCP_CODE_UNSUPPORTED_VERSION)
+        fail("a stateless check failed with another code", data, size, error);
+    json_decref(error);
+}
+
 static void check_message(const tg_jsonrpc_msg *m, const uint8_t *data, size_t size)
 {
     tg_jsonrpc_kind kind = tg_jsonrpc_msg_kind(m);
@@ -143,6 +213,7 @@ static void check_message(const tg_jsonrpc_msg *m, const uint8_t *data, size_t s
     json_t *params = tg_jsonrpc_msg_params(m);
     if (params && !json_is_object(params)) fail("params that are not an object", data, size, NULL);
 
+    check_stateless(m, data, size);
     json_t *resp = answer(m);
     if (resp) {
         check_response(resp, m, data, size);
