@@ -76,6 +76,7 @@ typedef struct server_ctx {
     const char *driver;    /* what runs the sandboxes, as the pool describes it */
     tg_audit *audit;
     tg_calls *calls;
+    tg_pool *pool;
     tg_schedules *schedules;
     tg_state *state;
     /* Handlers hold it for reading; shutdown takes it for writing to set
@@ -147,6 +148,27 @@ static void metrics(server_ctx *ctx, tg_http_request *req)
     tg_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
 }
 
+/* Whether this gateway should be sent calls. One whose audit log takes no
+ * records fails every call, one whose store cannot be read resolves no tool,
+ * one whose sandboxes no longer start runs none: each is unready, with why,
+ * so that a load balancer drains it until it recovers. */
+static void readyz(server_ctx *ctx, tg_http_request *req)
+{
+    bool audit_ok = tg_audit_healthy(ctx->audit);
+    tg_registry_error err = {0};
+    bool store_ok = tg_registry_ping(ctx->admin.registry, &err) == 0;
+    char pool_why[160] = "";
+    bool pool_ok = tg_pool_healthy(ctx->pool, pool_why, sizeof pool_why);
+    bool ready = audit_ok && store_ok && pool_ok;
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s}", "status", ready ? "ready" : "unready", "driver",
+                  ctx->driver, "auth", ctx->auth_mode, "audit", audit_ok ? "ok" : "unwritable");
+    json_object_set_new(doc, "store", json_string(store_ok ? "ok" : err.message));
+    json_object_set_new(doc, "pool", json_string(pool_ok ? "ok" : pool_why));
+    tg_registry_error_clear(&err);
+    tg_http_reply_json(req, ready ? 200 : 503, doc);
+}
+
 static void route(server_ctx *ctx, tg_http_request *req)
 {
     const char *path = tg_http_path(req);
@@ -163,13 +185,7 @@ static void route(server_ctx *ctx, tg_http_request *req)
         /* No token: the request's signature is its authentication. */
         tg_admin_hook_call(&ctx->admin, req);
     } else if (strcmp(path, "/readyz") == 0) {
-        /* A gateway whose audit log cannot take records fails every call:
-         * load balancers should send them elsewhere until it can again. */
-        bool audit_ok = tg_audit_healthy(ctx->audit);
-        tg_http_reply_json(req, audit_ok ? 200 : 503,
-                           json_pack("{s:s, s:s, s:s, s:s}", "status",
-                                     audit_ok ? "ready" : "unready", "driver", ctx->driver, "auth",
-                                     ctx->auth_mode, "audit", audit_ok ? "ok" : "unwritable"));
+        readyz(ctx, req);
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(ctx, req);
     } else if (tg_authn_public(path)) {
@@ -942,6 +958,7 @@ int tg_cmd_serve(int argc, char **argv)
                            .verified = tg_admin_verify_cache_new()};
     ctx.audit = audit;
     ctx.calls = calls;
+    ctx.pool = pool;
     ctx.driver = tg_pool_driver_description(pool);
     o.http.listen = o.listen;
     char err[256];

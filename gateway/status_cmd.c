@@ -1,5 +1,5 @@
 /* `toolgate status`: a running gateway at a glance, from its public
- * endpoints: /healthz (alive), /readyz (ready, driver, auth, audit) and
+ * endpoints: /healthz (alive), /readyz (ready, driver, auth, audit, store, pool) and
  * /metrics (pool, calls, audit queue). A metric the gateway does not export
  * is left out of the summary (null in --json), so this works against
  * gateways older or newer than itself.
@@ -229,6 +229,8 @@ static void print_json(const status *s)
         number_or_null(s->g.calls_total), "errors", number_or_null(s->g.calls_errors), "in_flight",
         number_or_null(s->g.in_flight), "queued", number_or_null(s->g.queued));
     if (!s->g.npool) json_decref(pool);
+    json_object_set_new(doc, "store", string_or_null(ready_field(s, "store")));
+    json_object_set_new(doc, "pool_health", string_or_null(ready_field(s, "pool")));
     if (s->error) json_object_set_new(doc, "error", json_string(s->error));
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     putchar('\n');
@@ -319,9 +321,12 @@ int tg_cmd_status(int argc, char **argv)
                 const char *message = json_string_value(
                     json_object_get(json_object_get(ready_doc, "error"), "message"));
                 const char *audit = ready_field(&s, "audit");
+                const char *store = ready_field(&s, "store"), *pool = ready_field(&s, "pool");
                 s.error = message ? tg_xstrdup(message)
-                          : audit ? tg_xasprintf("the gateway is %s (HTTP %ld; audit log %s)",
-                                                 said ? said : "not ready", ready.status, audit)
+                          : audit ? tg_xasprintf("the gateway is %s (HTTP %ld; audit log %s; "
+                                                 "store %s; pool %s)",
+                                                 said ? said : "not ready", ready.status, audit,
+                                                 store ? store : "?", pool ? pool : "?")
                                   : tg_xasprintf("/readyz answered HTTP %ld", ready.status);
             }
         }

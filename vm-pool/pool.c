@@ -34,6 +34,7 @@ typedef struct pool_runtime {
     unsigned warm, max; /* idle ones kept; alive ones at most */
     unsigned nready, in_use, spawning, waiters;
     uint64_t spawned, failures;
+    unsigned failing; /* spawns failed in a row since the last that worked */
     int64_t last_spawn_ns;
 } pool_runtime;
 
@@ -160,11 +161,13 @@ static void *refill_main(void *arg)
         } else if (sb) {
             rt->ready[rt->nready++] = sb;
             rt->spawned++;
+            rt->failing = 0;
             rt->last_spawn_ns = took;
             pthread_cond_broadcast(&p->avail_cv);
         } else {
             /* Back off, so a host that cannot spawn is not spun on. */
             rt->failures++;
+            rt->failing++;
             struct timespec ts = to_timespec(deadline_after(100000000));
             pthread_cond_timedwait(&p->refill_cv, &p->mu, &ts);
         }
@@ -607,9 +610,26 @@ int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out)
     out->spawning = rt->spawning;
     out->spawned = rt->spawned;
     out->spawn_failures = rt->failures;
+    out->failing_spawns = rt->failing;
     out->last_spawn_ns = rt->last_spawn_ns;
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+bool tg_pool_healthy(tg_pool *p, char *why, size_t len)
+{
+    bool healthy = true;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nrts && healthy; i++) {
+        const pool_runtime *rt = p->rts[i];
+        /* A template's sandboxes failing is its worker's setup's business;
+         * a runtime's base sandboxes failing is the host's. */
+        if (rt->tmpl || rt->failing < TG_POOL_FAILING_SPAWNS) continue;
+        healthy = false;
+        snprintf(why, len, "%s: the last %u sandboxes failed to start", rt->name, rt->failing);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return healthy;
 }
 
 void tg_pool_destroy(tg_pool *p)

@@ -189,9 +189,17 @@ typedef struct tg_pool_stats {
     unsigned spawning;
     uint64_t spawned; /* since creation */
     uint64_t spawn_failures;
-    int64_t last_spawn_ns; /* how long the last successful spawn took */
+    int64_t last_spawn_ns;   /* how long the last successful spawn took */
+    unsigned failing_spawns; /* failed in a row since the last that worked */
 } tg_pool_stats;
 int tg_pool_stats_get(tg_pool *p, const char *runtime, tg_pool_stats *out);
+
+/* Spawns of one runtime failing in a row that make the pool unhealthy. */
+#define TG_POOL_FAILING_SPAWNS 3
+/* Whether every runtime's sandboxes still start: false, with why (len
+ * bytes) saying which does not, once TG_POOL_FAILING_SPAWNS of a runtime's
+ * spawns in a row failed; true again after one works. */
+bool tg_pool_healthy(tg_pool *p, char *why, size_t len);
 
 /* Stops the refill thread and destroys every idle sandbox. Sandboxes still
  * acquired must be destroyed first, and no acquire may be under way or follow

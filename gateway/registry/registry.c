@@ -1586,6 +1586,19 @@ int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char
     return resolve_at(reg, tenant, name, version, out, err);
 }
 
+int tg_registry_ping(tg_registry *reg, tg_registry_error *err)
+{
+    if (!reg) return fail(err, TG_REGISTRY_EARG, "a registry is required");
+    sqlite3 *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc) rc = prep(db, &st, err, "SELECT count(*) FROM workers", 0);
+    if (!rc && (rc = step_row(db, st, err)) == 1) rc = 0;
+    sqlite3_finalize(st);
+    reader_put(reg, db);
+    return rc;
+}
+
 /* ---- drift ----------------------------------------------------------- */
 
 /* Runs "UPDATE versions SET <set> WHERE" one version, with ?4 the time now

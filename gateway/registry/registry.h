@@ -184,6 +184,10 @@ int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char
                                 const char *version, tg_registry_snapshot **out,
                                 tg_registry_error *err);
 
+/* Reads the store once, as every lookup does. Returns 0, or an error when
+ * the store cannot be read (its file gone, unreadable, corrupt). */
+int tg_registry_ping(tg_registry *reg, tg_registry_error *err);
+
 /* Counts one result of this version that did not match its outputSchema:
  * the worker drifted from its contract. Kept with the version, so the count
  * survives restarts and names the version that drifted. */

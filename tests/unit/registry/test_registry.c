@@ -744,6 +744,11 @@ static void test_reopen_and_delete(const char *db, const char *v2)
  * toolgate is refused rather than misread. */
 static void test_store_format(const char *db)
 {
+    tg_registry *open_reg = NULL;
+    tg_registry_error ping_err = {0};
+    CHECK_INT_EQ(tg_registry_open(db, NULL, &open_reg, &ping_err), 0);
+    CHECK_INT_EQ(tg_registry_ping(open_reg, &ping_err), 0);
+    tg_registry_close(open_reg);
     sqlite3 *h = NULL;
     CHECK_INT_EQ(sqlite3_open(db, &h), SQLITE_OK);
     sqlite3_stmt *st = NULL;
