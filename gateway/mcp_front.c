@@ -19,9 +19,10 @@
  * checked against that revision's rules (Mcp-Method, Mcp-Name and
  * Mcp-Param-* headers against the body, _meta, version) and answered without
  * a session: server/discover, tools/list with caching hints, tools/call on
- * its own SSE stream (log notifications only at the level its _meta names),
- * and subscriptions/listen, a POST whose response stream carries the tool
- * list changes the GET stream carries for a session. */
+ * its own SSE stream (log notifications only at the level its _meta names;
+ * the client closing the stream cancels the call), and subscriptions/listen,
+ * a POST whose response stream carries the tool list changes the GET stream
+ * carries for a session. */
 #include "gateway/mcp_front.h"
 
 #include "gateway/auth/auth.h"
@@ -34,6 +35,7 @@
 #include "gateway/mcp/session.h"
 #include "gateway/mcp/stateless.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -137,7 +139,16 @@ typedef struct pending_call {
     /* A stateless call's log level comes with the request, and without one
      * the client gets no log notifications at all. */
     tg_stateless_request stateless;
+    /* A stateless call's name in the pipeline, for cancelling it: the
+     * client's id would not do, since clients without a session cannot be
+     * told apart. NULL for a session's call. */
+    json_t *cancel_id;
+    tg_calls *calls;
 } pending_call;
+
+/* Where the stateless calls' cancel ids come from: unique among the calls
+ * of every front, which may share a pipeline. */
+static atomic_llong stateless_calls;
 
 /* Sends one JSON-RPC message as an SSE event (steals msg). */
 static void sse_send(tg_http_stream *stream, json_t *msg)
@@ -188,8 +199,18 @@ static void call_done(json_t *result, void *userdata)
     tg_http_stream_end(p->stream);
     json_decref(p->id);
     json_decref(p->progress_token);
+    json_decref(p->cancel_id);
     tg_session_release(p->session);
     free(p);
+}
+
+/* A stateless call's client closed its response stream, which in 2026-07-28
+ * cancels the call. p lives on until call_done, whose tg_http_stream_end
+ * waits for this to return. */
+static void call_abandoned(void *userdata)
+{
+    pending_call *p = userdata;
+    tg_call_cancel(p->calls, NULL, p->cancel_id);
 }
 
 static const char *request_header(void *req, const char *name)
@@ -253,7 +274,14 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
     if (session) tg_session_retain(session);
     p->session = session;
     p->stateless = stateless ? *stateless : (tg_stateless_request){0};
+    p->calls = front->calls;
+    p->cancel_id = session ? NULL : json_integer(atomic_fetch_add(&stateless_calls, 1));
     p->stream = tg_http_stream_start(req, 200, "text/event-stream");
+    /* The stream goes out when this handler returns, so the call below is
+     * listed before its client can be seen to leave. A 2025 client that
+     * drops its stream has not cancelled (it says so with
+     * notifications/cancelled): its call runs on. */
+    if (!session) tg_http_stream_on_close(p->stream, call_abandoned, p);
     json_t *empty = args ? NULL : json_object();
     const char *traceparent = tg_http_header(req, "traceparent");
     char trace_id[33];
@@ -266,7 +294,7 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         .pinned_definition = json_string_value(pinned),
         .arguments = args ? args : empty,
         .session_id = session ? tg_session_id(session) : NULL,
-        .request_id = id,
+        .request_id = session ? id : p->cancel_id,
         .on_event = call_event,
         .done = call_done,
         .userdata = p,

@@ -985,8 +985,9 @@ void tg_call_cancel(tg_calls *c, const char *session_id, const json_t *request_i
 {
     pthread_mutex_lock(&c->lock);
     for (job *j = c->live; j; j = j->live_next) {
-        if (!j->session_id || !session_id || strcmp(j->session_id, session_id) != 0 ||
-            !j->request_id || !json_equal(j->request_id, (json_t *)request_id))
+        bool same_session = j->session_id && session_id ? strcmp(j->session_id, session_id) == 0
+                                                        : j->session_id == session_id;
+        if (!same_session || !j->request_id || !json_equal(j->request_id, (json_t *)request_id))
             continue;
         j->cancelled = true;
         if (j->sandbox) tg_sandbox_cancel(j->sandbox);

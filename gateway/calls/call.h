@@ -110,7 +110,9 @@ uint64_t tg_calls_runs(tg_calls *calls);
 /* Queues the call; done is called exactly once, from a pipeline thread. */
 void tg_call_start(tg_calls *calls, const tg_call_request *request);
 /* Cancels the call the session made with request_id, if it is still queued
- * or running: its sandbox is killed and it answers CANCELLED. */
+ * or running: its sandbox is killed and it answers CANCELLED. With
+ * session_id NULL, the call made without a session under request_id: a
+ * front that cancels such calls gives each an id unique among them. */
 void tg_call_cancel(tg_calls *calls, const char *session_id, const json_t *request_id);
 
 #endif

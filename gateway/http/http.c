@@ -3,30 +3,49 @@
  * A request's state lives from MHD's first call for it until the completion
  * callback. Its reply is handed over under the request's lock: whichever of
  * the handler's return and the reply comes second queues it (or resumes the
- * suspended connection, whose next access-handler call queues it). */
+ * suspended connection, whose next access-handler call queues it).
+ *
+ * MHD does not watch a suspended connection, so a client that leaves a stream
+ * with nothing to send would go unnoticed until the server next writes. The
+ * server's watcher thread polls the sockets of those streams ("parked") for
+ * the client's hangup, and resumes the connection so that MHD closes it. */
 #include "gateway/http/http.h"
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_THREADS  4
 #define MAX_HOSTS        16
 
+/* The streams parked on suspended connections, watched for hangups. Lock
+ * order: a stream's lock, then the watcher's. */
+typedef struct watcher {
+    pthread_mutex_t lock;
+    tg_http_stream *parked; /* linked by parked_next; each holds a reference */
+    int wake;               /* an eventfd: the list changed, or stop */
+    bool stopping;
+    pthread_t thread;
+} watcher;
+
 struct tg_http_server {
     struct MHD_Daemon *daemon;
+    watcher watch;
     tg_http_handler handler;
     void *userdata;
     size_t max_body;
@@ -168,13 +187,21 @@ void tg_http_reply_error(tg_http_request *req, unsigned status, const char *code
 
 struct tg_http_stream {
     pthread_mutex_t lock;
+    pthread_cond_t notified; /* on_close returned */
     struct MHD_Connection *conn;
+    watcher *watch;
+    int fd; /* the connection's socket, which the watcher polls while parked */
     char *buf;
     size_t len, cap, sent;
     bool ended;
-    bool waiting; /* the connection is suspended until there is more to send */
-    bool closed;  /* MHD is done with the response: nothing reaches the client */
-    int refs;     /* the writer's and MHD's */
+    bool waiting;   /* the connection is suspended until there is more to send */
+    bool closed;    /* MHD is done with the response: nothing reaches the client */
+    bool hung_up;   /* the watcher saw the client leave: MHD is to close it */
+    bool notifying; /* on_close is running, without the lock */
+    tg_http_close_fn on_close;
+    void *close_ctx;
+    int refs;                           /* the writer's, MHD's and the watcher's */
+    struct tg_http_stream *parked_next; /* guarded by the watcher's lock */
 };
 
 static void stream_unref(tg_http_stream *st)
@@ -183,9 +210,61 @@ static void stream_unref(tg_http_stream *st)
     bool last = --st->refs == 0;
     pthread_mutex_unlock(&st->lock);
     if (!last) return;
+    pthread_cond_destroy(&st->notified);
     pthread_mutex_destroy(&st->lock);
     free(st->buf);
     free(st);
+}
+
+static void watcher_wake(watcher *w)
+{
+    uint64_t one = 1;
+    /* A full counter already wakes the thread. */
+    if (write(w->wake, &one, sizeof one) < 0 && errno != EAGAIN)
+        tg_log_error(NULL, "cannot wake the stream watcher: %s", strerror(errno));
+}
+
+/* Called with st->lock held, the connection just suspended: MHD's reference
+ * stays while it is, and the list takes one of its own. */
+static void stream_park(tg_http_stream *st)
+{
+    watcher *w = st->watch;
+    st->refs++;
+    pthread_mutex_lock(&w->lock);
+    st->parked_next = w->parked;
+    w->parked = st;
+    pthread_mutex_unlock(&w->lock);
+    watcher_wake(w);
+}
+
+/* Called with st->lock held, before the connection is resumed: once it is,
+ * MHD may close the socket, so the watcher must poll it no more. The list's
+ * reference goes unless the watcher took the stream off (and the reference
+ * with it) already. */
+static void stream_unpark(tg_http_stream *st)
+{
+    watcher *w = st->watch;
+    bool found = false;
+    pthread_mutex_lock(&w->lock);
+    for (tg_http_stream **p = &w->parked; *p; p = &(*p)->parked_next) {
+        if (*p == st) {
+            *p = st->parked_next;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (!found) return;
+    st->refs--; /* never the last: MHD holds the suspended connection's */
+    watcher_wake(w);
+}
+
+/* Called with st->lock held. */
+static void stream_resume(tg_http_stream *st)
+{
+    st->waiting = false;
+    stream_unpark(st);
+    MHD_resume_connection(st->conn);
 }
 
 /* MHD asks for more body. With nothing queued the connection is suspended
@@ -197,7 +276,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     pthread_mutex_lock(&st->lock);
     ssize_t n;
     size_t avail = st->len - st->sent;
-    if (avail) {
+    if (st->hung_up) {
+        n = MHD_CONTENT_READER_END_WITH_ERROR;
+    } else if (avail) {
         size_t take = avail < max ? avail : max;
         memcpy(out, st->buf + st->sent, take);
         st->sent += take;
@@ -208,28 +289,119 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     } else {
         st->waiting = true;
         MHD_suspend_connection(st->conn);
+        stream_park(st);
         n = 0;
     }
     pthread_mutex_unlock(&st->lock);
     return n;
 }
 
+/* MHD is done with the response: the body went out whole, or the connection
+ * ended first. Only the latter, before the server ended the stream, is the
+ * client going away. */
 static void stream_released(void *cls)
 {
     tg_http_stream *st = cls;
     pthread_mutex_lock(&st->lock);
     st->closed = true;
+    tg_http_close_fn fn = st->ended ? NULL : st->on_close;
+    st->on_close = NULL;
+    st->notifying = fn != NULL;
     pthread_mutex_unlock(&st->lock);
+    if (fn) {
+        fn(st->close_ctx);
+        pthread_mutex_lock(&st->lock);
+        st->notifying = false;
+        pthread_cond_broadcast(&st->notified);
+        pthread_mutex_unlock(&st->lock);
+    }
     stream_unref(st);
 }
 
 /* Called with st->lock held. */
 static void stream_wake(tg_http_stream *st)
 {
-    if (st->waiting && !st->closed) {
-        st->waiting = false;
-        MHD_resume_connection(st->conn);
+    if (st->waiting && !st->closed) stream_resume(st);
+}
+
+/* The watcher saw the client of parked stream st leave. */
+static void stream_hang_up(tg_http_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->hung_up = true;
+    stream_wake(st);
+    pthread_mutex_unlock(&st->lock);
+}
+
+#define HANGUP (POLLRDHUP | POLLHUP | POLLERR)
+
+/* Takes parked stream st off the list, with the list's reference, if it is
+ * still parked and its client has left. Its socket is asked again, under
+ * the lock: the poll that saw the hangup may have seen a socket since closed,
+ * and its number taken by another connection, but a parked stream's socket
+ * stays open while it is listed. */
+static bool take_hung_up(watcher *w, const tg_http_stream *st)
+{
+    bool taken = false;
+    pthread_mutex_lock(&w->lock);
+    for (tg_http_stream **p = &w->parked; *p; p = &(*p)->parked_next) {
+        if (*p != st) continue;
+        struct pollfd pfd = {.fd = st->fd, .events = POLLRDHUP};
+        if (poll(&pfd, 1, 0) == 1 && (pfd.revents & HANGUP)) {
+            *p = st->parked_next;
+            taken = true;
+        }
+        break;
     }
+    pthread_mutex_unlock(&w->lock);
+    return taken;
+}
+
+static void *watch_loop(void *arg)
+{
+    watcher *w = arg;
+    struct pollfd *fds = NULL;
+    tg_http_stream **streams = NULL;
+    size_t cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        if (w->stopping) {
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        size_t n = 1;
+        for (tg_http_stream *st = w->parked; st; st = st->parked_next)
+            n++;
+        if (n > cap) {
+            cap = n * 2;
+            fds = tg_xrealloc(fds, cap * sizeof *fds);
+            streams = tg_xrealloc(streams, cap * sizeof *streams);
+        }
+        fds[0] = (struct pollfd){.fd = w->wake, .events = POLLIN};
+        n = 1;
+        for (tg_http_stream *st = w->parked; st; st = st->parked_next, n++) {
+            fds[n] = (struct pollfd){.fd = st->fd, .events = POLLRDHUP};
+            streams[n] = st;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (poll(fds, n, -1) < 0) {
+            if (errno == EINTR) continue;
+            tg_log_error(NULL, "the stream watcher stops: poll: %s", strerror(errno));
+            break;
+        }
+        uint64_t count;
+        if (fds[0].revents && read(w->wake, &count, sizeof count) < 0 && errno != EAGAIN)
+            tg_log_error(NULL, "the stream watcher's wakeup: %s", strerror(errno));
+        for (size_t i = 1; i < n; i++) {
+            /* streams[i] is only compared until the list says it is alive. */
+            if (!(fds[i].revents & HANGUP) || !take_hung_up(w, streams[i])) continue;
+            stream_hang_up(streams[i]);
+            stream_unref(streams[i]);
+        }
+    }
+    free(fds);
+    free(streams);
+    return NULL;
 }
 
 tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
@@ -237,7 +409,12 @@ tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
 {
     tg_http_stream *st = tg_xcalloc(1, sizeof *st);
     pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->notified, NULL);
     st->conn = req->conn;
+    st->watch = &req->server->watch;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = info ? info->connect_fd : -1;
     st->refs = 2;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                   stream_read, st, stream_released);
@@ -274,11 +451,26 @@ bool tg_http_stream_closed(tg_http_stream *st)
     return closed;
 }
 
+void tg_http_stream_on_close(tg_http_stream *st, tg_http_close_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&st->lock);
+    bool gone = st->closed;
+    if (!gone) {
+        st->on_close = fn;
+        st->close_ctx = ctx;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (gone) fn(ctx);
+}
+
 void tg_http_stream_end(tg_http_stream *st)
 {
     pthread_mutex_lock(&st->lock);
     st->ended = true;
     stream_wake(st);
+    /* The caller may free on_close's context once this returns. */
+    while (st->notifying)
+        pthread_cond_wait(&st->notified, &st->lock);
     pthread_mutex_unlock(&st->lock);
     stream_unref(st);
 }
@@ -414,6 +606,34 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     *state = NULL;
 }
 
+static int watcher_start(watcher *w)
+{
+    w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake < 0) return -1;
+    pthread_mutex_init(&w->lock, NULL);
+    int rc = pthread_create(&w->thread, NULL, watch_loop, w);
+    if (rc != 0) {
+        pthread_mutex_destroy(&w->lock);
+        close(w->wake);
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* After MHD stopped: no stream is parked then, since the streams were
+ * ended (so resumed) before. */
+static void watcher_stop(watcher *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_mutex_unlock(&w->lock);
+    watcher_wake(w);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    close(w->wake);
+}
+
 /* Parses "A.B.C.D:PORT", "[v6]:PORT" or "localhost:PORT". */
 static int parse_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *len,
                         char *host, size_t hostlen)
@@ -471,6 +691,11 @@ int tg_http_start(const tg_http_config *config, tg_http_handler handler, void *u
     s->userdata = userdata;
     s->max_body = config->max_body ? config->max_body : DEFAULT_MAX_BODY;
     unsigned threads = config->threads ? config->threads : DEFAULT_THREADS;
+    if (watcher_start(&s->watch) != 0) {
+        snprintf(err, errlen, "cannot start the stream watcher: %s", strerror(errno));
+        free(s);
+        return TG_HTTP_ESTART;
+    }
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -481,6 +706,7 @@ int tg_http_start(const tg_http_config *config, tg_http_handler handler, void *u
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or not this machine's)",
                  config->listen);
+        watcher_stop(&s->watch);
         free(s);
         return TG_HTTP_ESTART;
     }
@@ -533,6 +759,7 @@ void tg_http_stop(tg_http_server *s)
         usleep(10 * 1000);
     }
     MHD_stop_daemon(s->daemon);
+    watcher_stop(&s->watch);
     if (listener != MHD_INVALID_SOCKET) close(listener);
     for (size_t i = 0; i < s->hosts_count; i++)
         free(s->hosts[i]);

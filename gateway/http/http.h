@@ -48,7 +48,7 @@ int tg_http_start(const tg_http_config *config, tg_http_handler handler, void *u
 uint16_t tg_http_port(const tg_http_server *server);
 /* Stops accepting, gives open connections up to 2 s to finish sending what
  * was answered, closes them and frees the server. Requests whose reply is
- * still pending must be answered before this is called. */
+ * still pending must be answered, and streams ended, before this is called. */
 void tg_http_stop(tg_http_server *server);
 
 /* Borrowed strings, valid until the request is answered. */
@@ -84,6 +84,17 @@ tg_http_stream *tg_http_stream_start(tg_http_request *req, unsigned status,
 void tg_http_stream_write(tg_http_stream *stream, const char *data, size_t len);
 /* True once the client is gone: writes are swallowed from then on. */
 bool tg_http_stream_closed(tg_http_stream *stream);
+
+typedef void (*tg_http_close_fn)(void *ctx);
+/* Has fn(ctx) called once if the client goes away before the stream is ended
+ * (call this at most once per stream): on a server thread,
+ * soon after the connection drops, even while nothing is being sent; or
+ * before this returns if the client has gone already. Never called once
+ * tg_http_stream_end has begun, and tg_http_stream_end waits for a call in
+ * progress, so ctx need live only until tg_http_stream_end returns; fn must
+ * not end the stream itself. A stream started in the handler goes out when
+ * the handler returns, so fn registered there runs only after that. */
+void tg_http_stream_on_close(tg_http_stream *stream, tg_http_close_fn fn, void *ctx);
 /* Ends the body and releases the caller's hold on the stream. */
 void tg_http_stream_end(tg_http_stream *stream);
 

@@ -3,9 +3,10 @@
 # stateless revision (no initialize, no session, server/discover, the
 # Mcp-Method, Mcp-Name and Mcp-Param-* headers checked against the body, the
 # version and capabilities in every request's _meta, log notifications only
-# at the level a request names, subscriptions/listen) beside a 2025-11-25
-# session on the same endpoint, then with authentication: the token's tenant
-# and scopes decide, as in 2025.
+# at the level a request names, subscriptions/listen, a call cancelled by its
+# client closing the response stream) beside a 2025-11-25 session on the same
+# endpoint, whose calls a disconnect does not cancel, then with
+# authentication: the token's tenant and scopes decide, as in 2025.
 #
 #   tests/integration/test_mcp_2026.sh PATH/TO/toolgate
 set -uo pipefail
@@ -224,6 +225,45 @@ check "2025 version, no session: 400 without a modern code" \
 call26 greet '{"name":"Ada"}'
 check "stateless calls still work beside the session" \
   [ "$(jq_body "d['result']['structuredContent']['greeting']")" = hello ]
+
+# --- closing a call's response stream cancels it; in 2025 it does not ---
+worker slow 30000 'cat >/dev/null; sleep 20; echo "{\"slept\":true}"'
+worker pause 30000 'cat >/dev/null; sleep 3; echo "{\"paused\":true}"'
+for w in slow pause; do
+  "$toolgate" deploy "$tmp/workers/$w" --url "$base" >/dev/null 2>&1
+  check "$w deploys" [ $? = 0 ]
+done
+# wait_end TOOL: until the tool's call.end record is written (up to 15 s),
+# with the record in $tmp/body.
+wait_end() {
+  for _ in $(seq 150); do
+    curl -s -o "$tmp/body" "$base/v1/audit?tool=$1&kind=call.end"
+    [ "$(jq_body "len(d['records'])")" -ge 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+started=$SECONDS
+curl -s -N --max-time 1 -o "$tmp/abandoned" -H "$accept" -H "$json" -H "$v" \
+  -H 'Mcp-Method: tools/call' -H 'Mcp-Name: slow' \
+  --data-binary "$(body26 tools/call '{"name":"slow","arguments":{}}' 41)" "$url"
+check "the client gave up on the slow call" [ $? = 28 ]
+check "a closed stream: the call ends" wait_end slow
+check "within seconds, not the worker's 20" [ $((SECONDS - started)) -lt 10 ]
+check "cancelled" [ "$(jq_body "d['records'][0]['status'], d['records'][0]['error_code']")" = "error CANCELLED" ]
+# The history is written just after the answer.
+for _ in $(seq 50); do
+  curl -s -o "$tmp/body" "$base/v1/runs?worker=slow"
+  [ "$(jq_body "len(d['runs'])")" -ge 1 ] && break
+  sleep 0.1
+done
+check "the runs history shows it cancelled" [ "$(jq_body "[(r['status'], r['error_code']) for r in d['runs']]")" = "[('error', 'CANCELLED')]" ]
+check "and the metrics" \
+  bash -c "curl -s '$base/metrics' | grep -q '^toolgate_calls_total{.*tool=\"slow\",status=\"error\",code=\"CANCELLED\"} 1\$'"
+curl -s --max-time 1 -o /dev/null -H "$accept" -H "$json" -H "$s" \
+  --data-binary '{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"pause","arguments":{}}}' "$url"
+check "a 2025 client that disconnects: the call ends" wait_end pause
+check "having run to its end" [ "$(jq_body "d['records'][0]['status']")" = ok ]
 
 # --- with authentication: the token's tenant and scopes, as in 2025 ---
 kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null

@@ -1,12 +1,14 @@
 /* The HTTP front against a real server on 127.0.0.1 and a real client
- * (libcurl): Host and Origin allow-lists, body limits, and late replies from
- * another thread that hold no server thread while they wait. */
+ * (libcurl): Host and Origin allow-lists, body limits, late replies from
+ * another thread that hold no server thread while they wait, and streams
+ * that tell when their client leaves, but not when the server ended them. */
 #include "check.h"
 #include "gateway/core/alloc.h"
 #include "gateway/http/http.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,10 +66,42 @@ static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
 static tg_http_request *parked[SLOW_CALLS];
 static size_t parked_count;
 
+/* Streams: the handler starts one on /stream, says hello on it and leaves it
+ * open here, with what its on_close was given, for the test to end. */
+typedef struct watched {
+    tg_http_stream *stream;
+    atomic_int closes; /* on_close calls for this stream */
+} watched;
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+static watched *open_stream;
+static atomic_int closes; /* on_close calls for any stream */
+
+static void say(tg_http_stream *st, const char *text)
+{
+    tg_http_stream_write(st, text, strlen(text));
+}
+
+static void stream_gone(void *ctx)
+{
+    watched *w = ctx;
+    atomic_fetch_add(&w->closes, 1);
+    atomic_fetch_add(&closes, 1);
+}
+
 static void handler(tg_http_request *req, void *userdata)
 {
     (void)userdata;
     const char *path = tg_http_path(req);
+    if (strcmp(path, "/stream") == 0) {
+        watched *w = tg_xcalloc(1, sizeof *w);
+        w->stream = tg_http_stream_start(req, 200, "text/event-stream");
+        say(w->stream, "data: hello\n\n");
+        tg_http_stream_on_close(w->stream, stream_gone, w);
+        pthread_mutex_lock(&stream_lock);
+        open_stream = w;
+        pthread_mutex_unlock(&stream_lock);
+        return;
+    }
     if (strcmp(path, "/slow") == 0) {
         pthread_mutex_lock(&parked_lock);
         parked[parked_count++] = req;
@@ -105,6 +139,121 @@ static void *slow_client(void *arg)
     job->status = r.status;
     free(r.body);
     return NULL;
+}
+
+/* Waits up to 5 s for the handler to have opened a stream; takes it. Looks
+ * often, so that the server may end a stream while its client leaves. */
+static watched *take_stream(void)
+{
+    watched *w = NULL;
+    for (int tries = 0; tries < 50000 && !w; tries++) {
+        pthread_mutex_lock(&stream_lock);
+        w = open_stream;
+        open_stream = NULL;
+        pthread_mutex_unlock(&stream_lock);
+        if (!w) usleep(100);
+    }
+    return w;
+}
+
+/* Ends w's stream and frees w, which on_close must not reach from then on;
+ * returns how many times it ran. */
+static int end_stream(watched *w)
+{
+    tg_http_stream_end(w->stream);
+    int n = atomic_load(&w->closes);
+    free(w);
+    return n;
+}
+
+/* Hangs up as soon as the first bytes arrive. */
+static size_t hang_up(char *data, size_t size, size_t n, void *userdata)
+{
+    (void)data;
+    (void)size;
+    (void)n;
+    (void)userdata;
+    return 0;
+}
+
+typedef struct stream_job {
+    uint16_t port;
+    bool leave; /* hang up at the first bytes, else read to the end */
+    response r;
+    CURLcode left; /* leave: how the transfer ended, checked by the main thread */
+} stream_job;
+
+static void *stream_client(void *arg)
+{
+    stream_job *job = arg;
+    if (!job->leave) {
+        job->r = request(job->port, "GET", "/stream", NULL, NULL);
+        return NULL;
+    }
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/stream", job->port);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, hang_up);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+    job->left = curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void check_streams(uint16_t port)
+{
+    /* A client that leaves a quiet stream: the connection waits suspended
+     * for more to send, and its going is noticed all the same. */
+    stream_job job = {.port = port, .leave = true};
+    stream_client(&job);
+    CHECK_INT_EQ(job.left, CURLE_WRITE_ERROR);
+    watched *w = take_stream();
+    CHECK(w != NULL);
+    if (!w) return;
+    for (int tries = 0; tries < 500 && atomic_load(&w->closes) == 0; tries++)
+        usleep(10 * 1000);
+    CHECK_INT_EQ(atomic_load(&w->closes), 1);
+    CHECK(tg_http_stream_closed(w->stream));
+    say(w->stream, "data: late\n\n");
+    CHECK_INT_EQ(end_stream(w), 1);
+
+    /* A stream the server ends from another thread, after it waited: the
+     * client gets it all, and its leaving afterwards is no close. */
+    pthread_t client;
+    job = (stream_job){.port = port};
+    pthread_create(&client, NULL, stream_client, &job);
+    w = take_stream();
+    CHECK(w != NULL);
+    if (!w) return;
+    usleep(100 * 1000);
+    say(w->stream, "data: bye\n\n");
+    CHECK_INT_EQ(end_stream(w), 0);
+    pthread_join(client, NULL);
+    CHECK_INT_EQ(job.r.status, 200);
+    CHECK_STR_EQ(job.r.body, "data: hello\n\ndata: bye\n\n");
+    free(job.r.body);
+    usleep(100 * 1000);
+    CHECK_INT_EQ(atomic_load(&closes), 1);
+
+    /* Clients leaving while the server ends their streams: on_close runs
+     * for some, at most once, and never once the end returned (w is freed
+     * then, which a sanitizer build would also catch). */
+    int seen = 1;
+    for (int i = 0; i < 20; i++) {
+        job = (stream_job){.port = port, .leave = true};
+        pthread_create(&client, NULL, stream_client, &job);
+        w = take_stream();
+        CHECK(w != NULL);
+        if (!w) break;
+        int n = end_stream(w);
+        pthread_join(client, NULL);
+        CHECK_INT_EQ(job.left, CURLE_WRITE_ERROR);
+        CHECK(n <= 1);
+        seen += n;
+    }
+    usleep(100 * 1000);
+    CHECK_INT_EQ(atomic_load(&closes), seen);
 }
 
 int main(void)
@@ -198,6 +347,8 @@ int main(void)
         pthread_join(clients[i], NULL);
         CHECK_INT_EQ(jobs[i].status, 200);
     }
+
+    check_streams(port);
 
     tg_http_stop(server);
     curl_global_cleanup();
