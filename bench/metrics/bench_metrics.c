@@ -268,25 +268,31 @@ static void bench_creation(const char *key, const tg_metric_desc *d, const char 
 
 /* ---- rendering --------------------------------------------------------- */
 
+/* r rendered as serve.c's /metrics does, into an open_memstream buffer:
+ * returns it (its length in *len), to be freed. */
+static char *render_text(tg_metrics *r, size_t *len)
+{
+    char *text = NULL;
+    FILE *out = open_memstream(&text, len);
+    if (!out) {
+        fprintf(stderr, "bench_metrics: open_memstream failed\n");
+        exit(1);
+    }
+    tg_metrics_render(r, out);
+    fclose(out);
+    return text;
+}
+
 static void render(void *arg, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *out = open_memstream(&text, &len);
-        if (!out) {
-            fprintf(stderr, "bench_metrics: open_memstream failed\n");
-            exit(1);
-        }
-        tg_metrics_render(arg, out);
-        fclose(out);
-        free(text);
+        size_t len;
+        free(render_text(arg, &len));
     }
 }
 
 /* A registry with TENANTS x TOOLS series of each metric, every series
- * counted and observed a few times, rendered as serve.c's /metrics does:
- * into an open_memstream buffer. */
+ * counted and observed a few times, rendered. */
 static void bench_render(double seconds)
 {
     tg_metrics *r = tg_metrics_new();
@@ -300,15 +306,8 @@ static void bench_render(double seconds)
                 tg_metrics_observe(histogram, v, durations[(t + k + i) & 15]);
         }
     }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    if (!out) {
-        fprintf(stderr, "bench_metrics: open_memstream failed\n");
-        exit(1);
-    }
-    tg_metrics_render(r, out);
-    fclose(out);
+    size_t len;
+    char *text = render_text(r, &len);
     size_t lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += text[i] == '\n';
