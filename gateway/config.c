@@ -2,6 +2,7 @@
 #include "gateway/config.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/text.h"
 #include "schemas/schema.h"
 
 #include <ctype.h>
@@ -97,6 +98,32 @@ static const char config_schema_text[] =
     "     \"anyOf\": [{\"const\": -1}, {\"type\": \"integer\", \"minimum\": 1, "
     "\"maximum\": 1000000}]}}}";
 
+/* Appends one problem to problems. The parser quotes a file's bytes, which
+ * need not be UTF-8: each byte that is not becomes '?', so that the problem
+ * is still a JSON string. */
+static void problem(json_t *problems, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(json_t *problems, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0) text = NULL;
+    va_end(ap);
+    if (!text) {
+        json_array_append_new(problems, json_string("out of memory describing a problem"));
+        return;
+    }
+    for (char *c = text; *c;) {
+        size_t n = tg_utf8_char_len(c);
+        if (n)
+            c += n;
+        else
+            *c++ = '?';
+    }
+    json_array_append_new(problems, json_string(text));
+    free(text);
+}
+
 /* The value of variable name in env, or NULL. */
 static const char *env_get(char *const *env, const char *name)
 {
@@ -109,9 +136,15 @@ static const char *env_get(char *const *env, const char *name)
 /* A variable's text as the value the key's schema wants: strings as they
  * are, lists of strings split at commas, anything else read as JSON (a
  * number, true, -1) and, when it is not JSON, kept as a string, for the
- * schema to name the type it should have been. */
+ * schema to name the type it should have been. Returns NULL for text that
+ * is not UTF-8. */
 static json_t *env_value(const json_t *schema, const char *text)
 {
+    for (const char *c = text; *c;) {
+        size_t n = tg_utf8_char_len(c);
+        if (!n) return NULL;
+        c += n;
+    }
     const char *type = json_string_value(json_object_get(schema, "type"));
     const json_t *items = json_object_get(schema, "items");
     if ((type && strcmp(type, "string") == 0) ||
@@ -164,7 +197,8 @@ static void walk(const json_t *schema, const char *variable, const char *pointer
 typedef struct overlay_ctx {
     json_t *doc;
     char *const *env;
-    json_t *origins; /* pointer -> variable, for the problems */
+    json_t *origins;  /* pointer -> variable, for the problems */
+    json_t *problems; /* variables that are no value at all */
 } overlay_ctx;
 
 static void overlay_leaf(void *arg, const char *variable, const char *pointer, const json_t *schema)
@@ -183,9 +217,15 @@ static void overlay_leaf(void *arg, const char *variable, const char *pointer, c
         if (!child) json_object_set_new(at, part, child = json_object());
         at = child;
     }
-    if (json_is_object(at)) {
-        json_object_set_new(at, part, env_value(schema, text));
+    json_t *value = env_value(schema, text);
+    if (!value) {
+        /* Only text that is not UTF-8 makes no JSON string. */
+        problem(o->problems, "%s: not UTF-8 (from %s)", pointer, variable);
+    } else if (json_is_object(at)) {
+        json_object_set_new(at, part, value);
         json_object_set_new(o->origins, pointer, json_string(variable));
+    } else {
+        json_decref(value);
     }
     free(path);
 }
@@ -207,15 +247,6 @@ static const char *origin_of(const json_t *origins, const char *pointer)
             return json_string_value(var);
     }
     return NULL;
-}
-
-static void problem(json_t *problems, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(json_t *problems, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_array_append_new(problems, json_vsprintf(fmt, ap));
-    va_end(ap);
 }
 
 static void must_read(json_t *problems, const char *pointer, const char *path)
@@ -310,8 +341,7 @@ json_t *tg_config_read(const char *path, char *const *env, json_t **problems)
     if (f) fclose(f);
     if (read_failed) {
         *problems = json_array();
-        json_array_append_new(
-            *problems, json_sprintf("cannot read %s: %s", path, strerror(saved ? saved : EIO)));
+        problem(*problems, "cannot read %s: %s", path, strerror(saved ? saved : EIO));
         free(text);
         return NULL;
     }
@@ -329,10 +359,10 @@ json_t *tg_config_parse(const char *text, size_t len, char *const *env, json_t *
         doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!doc) {
             *problems = json_array();
-            json_array_append_new(*problems, jerr.line > 0
-                                                 ? json_sprintf("%s (line %d, column %d)",
-                                                                jerr.text, jerr.line, jerr.column)
-                                                 : json_string(jerr.text));
+            if (jerr.line > 0)
+                problem(*problems, "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+            else
+                problem(*problems, "%s", jerr.text);
             return NULL;
         }
         if (!json_is_object(doc)) {
@@ -344,7 +374,8 @@ json_t *tg_config_parse(const char *text, size_t len, char *const *env, json_t *
         doc = json_object();
     }
     json_t *schema_doc = compiled_schema_doc();
-    overlay_ctx o = {.doc = doc, .env = env, .origins = json_object()};
+    *problems = json_array();
+    overlay_ctx o = {.doc = doc, .env = env, .origins = json_object(), .problems = *problems};
     walk(schema_doc, TG_CONFIG_ENV_ROOT, "", overlay_leaf, &o);
 
     tg_schema_options sopts = {.format_assert = true};
@@ -353,17 +384,12 @@ json_t *tg_config_parse(const char *text, size_t len, char *const *env, json_t *
     json_decref(schema_doc);
     tg_schema_violations v = {0};
     if (!schema || tg_schema_validate(schema, doc, &v) != 0) {
-        *problems = json_array();
         for (size_t i = 0; schema && i < v.count; i++) {
             const char *from = origin_of(o.origins, v.items[i].path);
-            json_array_append_new(*problems,
-                                  json_sprintf("%s: %s%s%s%s",
-                                               v.items[i].path[0] ? v.items[i].path : "(top)",
-                                               v.items[i].message, from ? " (from " : "",
-                                               from ? from : "", from ? ")" : ""));
+            problem(*problems, "%s: %s%s%s%s", v.items[i].path[0] ? v.items[i].path : "(top)",
+                    v.items[i].message, from ? " (from " : "", from ? from : "", from ? ")" : "");
         }
     }
-    if (!*problems) *problems = json_array();
     check_outside(doc, *problems);
     if (json_array_size(*problems)) {
         json_decref(doc);
