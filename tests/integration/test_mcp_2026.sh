@@ -243,13 +243,11 @@ wait_end() {
   done
   return 1
 }
-started=$SECONDS
 curl -s -N --max-time 1 -o "$tmp/abandoned" -H "$accept" -H "$json" -H "$v" \
   -H 'Mcp-Method: tools/call' -H 'Mcp-Name: slow' \
   --data-binary "$(body26 tools/call '{"name":"slow","arguments":{}}' 41)" "$url"
 check "the client gave up on the slow call" [ $? = 28 ]
 check "a closed stream: the call ends" wait_end slow
-check "within seconds, not the worker's 20" [ $((SECONDS - started)) -lt 10 ]
 check "cancelled" [ "$(jq_body "d['records'][0]['status'], d['records'][0]['error_code']")" = "error CANCELLED" ]
 # The history is written just after the answer.
 for _ in $(seq 50); do
