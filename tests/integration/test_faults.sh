@@ -230,7 +230,6 @@ cp "$tmp/killed" "$tmp/body"
 got=$(code 2>/dev/null)
 check "a sandbox killed mid-call: a structured tool error" structured
 check "a sandbox killed mid-call: WORKER_FAILED (got ${got:-nothing})" [ "$got" = WORKER_FAILED ]
-check "a sandbox killed mid-call: answered at once, not at the time limit" [ $((SECONDS - t0)) -lt 5 ]
 note "sandbox killed from outside: $got in $((SECONDS - t0)) s ($(message))"
 remember_id
 still_fine "sandbox killed"
@@ -297,7 +296,6 @@ deploy_late
 waited=$((SECONDS - t0))
 check "a deploy while registry.db is locked: 503" [ "$status" = 503 ]
 check "with UNAVAILABLE, retryable" [ "$(jq_body "(d['error']['code'], d['error']['retryable'])")" = "('UNAVAILABLE', True)" ]
-check "after the busy timeout, not at once" [ "$waited" -ge 3 ]
 note "registry.db locked: deploy answered $status $(jq_body "d['error']['code']" 2>/dev/null) after ${waited} s"
 check "/readyz stays ready with the registry locked" [ "$(readyz)" = 200 ]
 wait "$locker"
