@@ -19,6 +19,9 @@ packages=(
   # The microVM sandbox driver runs QEMU; scripts/build-image.sh packs the
   # guest image with cpio and unpacks kernel modules shipped as .ko.xz.
   qemu-system-x86 cpio xz-utils
+  # The PostgreSQL store: libpq to build, the server for the tests' throwaway
+  # clusters (scripts/pg-cluster.sh), nginx in front of replicas in bench/.
+  libpq-dev postgresql-15 nginx-light
   # The admin console's end-to-end test drives Debian's headless Chromium.
   chromium
 )
