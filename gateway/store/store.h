@@ -143,4 +143,24 @@ double tg_stmt_double(tg_stmt *st, int col);
 /* Returns: borrowed until the next step; *len its size. */
 const void *tg_stmt_blob(tg_stmt *st, int col, size_t *len);
 
+/* Notifications between replicas: PostgreSQL's LISTEN/NOTIFY. A replica
+ * that changed something tells the others on a channel; each listens on a
+ * connection of its own, on a thread that calls fn for every payload. With
+ * sqlite there is one process and nothing to tell: notify does nothing, and
+ * listen is refused. */
+int tg_store_notify(tg_store *db, const char *channel, const char *payload, tg_store_fail_fn fail,
+                    void *err);
+
+/* payload is borrowed for the call. NULL means notifications may have been
+ * missed (the connection was lost and is back): the listener should assume
+ * anything changed. */
+typedef void (*tg_store_notify_fn)(const char *payload, void *userdata);
+typedef struct tg_store_listener tg_store_listener;
+
+/* url is a PostgreSQL URL; channel a short lowercase name. */
+int tg_store_listen(const char *url, const char *channel, tg_store_notify_fn fn, void *userdata,
+                    tg_store_listener **out, tg_store_fail_fn fail, void *err);
+/* Stops the thread (fn is not called after this returns) and closes. */
+void tg_store_listen_stop(tg_store_listener *l);
+
 #endif

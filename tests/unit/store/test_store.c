@@ -255,6 +255,69 @@ static void test_postgres_replicas(const char *url)
     tg_store_close(db);
 }
 
+typedef struct heard {
+    pthread_mutex_t mu;
+    int payloads, resyncs;
+    char last[64];
+} heard;
+
+static void on_notify(const char *payload, void *userdata)
+{
+    heard *h = userdata;
+    pthread_mutex_lock(&h->mu);
+    if (payload) {
+        h->payloads++;
+        snprintf(h->last, sizeof h->last, "%s", payload);
+    } else {
+        h->resyncs++;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits (a bound, not a measurement) until *count reaches want. */
+static int wait_count(heard *h, const int *count, int want)
+{
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&h->mu);
+        int n = *count;
+        pthread_mutex_unlock(&h->mu);
+        if (n >= want) return n;
+        usleep(10000);
+    }
+    return *count;
+}
+
+static void test_postgres_notify(const char *url)
+{
+    heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    tg_store_listener *l = NULL;
+    failure f = {0};
+    CHECK_INT_EQ(tg_store_listen(url, "widgets_changed", on_notify, &h, &l, record, &f), 0);
+    tg_store *db = open_store(url);
+    CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "{\"id\":1}", record, &f), 0);
+    CHECK_INT_EQ(wait_count(&h, &h.payloads, 1), 1);
+    CHECK_STR_EQ(h.last, "{\"id\":1}");
+    /* Inside a transaction, a notification leaves only with the commit. */
+    CHECK_INT_EQ(tg_store_begin(db, record, &f), 0);
+    CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "rolled back", record, &f), 0);
+    tg_store_rollback(db);
+    CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "second", record, &f), 0);
+    CHECK_INT_EQ(wait_count(&h, &h.payloads, 2), 2);
+    CHECK_STR_EQ(h.last, "second");
+    /* The listener's connection is cut: it comes back and says it may have
+     * missed something. */
+    CHECK_INT_EQ(tg_store_exec(db,
+                               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE application_name = 'toolgate-listen'",
+                               record, &f),
+                 0);
+    CHECK_INT_EQ(wait_count(&h, &h.resyncs, 1), 1);
+    CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "third", record, &f), 0);
+    CHECK_INT_EQ(wait_count(&h, &h.payloads, 3), 3);
+    tg_store_listen_stop(l);
+    tg_store_close(db);
+}
+
 static void test_open_errors(const char *dir)
 {
     tg_store *db = NULL;
@@ -273,6 +336,8 @@ static void test_open_errors(const char *dir)
     CHECK(tg_store_is_url("postgres://h/db"));
     CHECK(tg_store_is_url("postgresql:///db"));
     CHECK(!tg_store_is_url("/var/lib/toolgate/registry.db"));
+    tg_store_listener *l = NULL;
+    CHECK_INT_EQ(tg_store_listen(path, "widgets", on_notify, NULL, &l, record, &f), -1);
 }
 
 int main(void)
@@ -293,6 +358,7 @@ int main(void)
         test_values(url);
         test_transactions(url);
         test_postgres_replicas(url);
+        test_postgres_notify(url);
         free(url);
     }
     unlink(path);
