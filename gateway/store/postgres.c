@@ -46,6 +46,8 @@ static int result_fail(tg_store *db, PGresult *res, tg_store_failure kind, const
     trim(msg);
     if (!msg[0]) snprintf(msg, sizeof msg, "%s", PQresStatus(PQresultStatus(res)));
     if (state && strcmp(state, "23505") == 0) kind = TG_STORE_CONFLICT;
+    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
+        kind = TG_STORE_RETRY;
     return fail(err, kind, what, msg);
 }
 

@@ -39,6 +39,8 @@ typedef enum tg_store_failure {
     TG_STORE_EXEC,    /* what is the SQL that failed, detail the backend's message */
     TG_STORE_NOT_WAL, /* what is the path of a sqlite file that refused WAL mode, detail NULL */
     TG_STORE_CONFLICT, /* a unique or primary key constraint refused the row; detail the message */
+    TG_STORE_RETRY,    /* PostgreSQL ended the transaction to break a deadlock or keep it
+                          serializable: running it again may succeed */
 } tg_store_failure;
 
 /* Fills the component's own error (err, may be NULL) and returns its
