@@ -13,7 +13,7 @@
 typedef struct tg_schedules tg_schedules;
 
 typedef struct tg_schedules_config {
-    const char *path;      /* the schedule store, <data dir>/schedules.db */
+    const char *path;      /* the schedule store: <data dir>/schedules.db, or a PostgreSQL URL */
     int64_t jitter_ms;     /* see tg_scheduler_config */
     tg_registry *registry; /* borrowed */
     tg_calls *calls;       /* borrowed */

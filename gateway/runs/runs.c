@@ -1,24 +1,26 @@
 /* The runs store; see runs.h.
  *
- * One connection under one mutex (SQLITE_OPEN_NOMUTEX): an insert is a few
- * row writes with no fsync (synchronous=NORMAL in WAL mode), tens of
- * microseconds, so call threads taking turns cost nothing a caller would
- * notice, and reads of a page or a run are index lookups of the same size.
+ * One connection under one mutex: an insert is a few row writes with no
+ * fsync (sqlite: synchronous=NORMAL in WAL mode), tens of microseconds, so
+ * call threads taking turns cost nothing a caller would notice, and reads of
+ * a page or a run are index lookups of the same size. In PostgreSQL several
+ * gateways may share the tables: every write below is either one statement
+ * or keyed so that a concurrent replica's write cannot make it wrong.
  *
- * Order is the order runs were recorded: seq, an AUTOINCREMENT key, never
- * reused, so a cursor (the seq of the last run shown) stays valid and exact
- * whatever is recorded meanwhile. Results and logs live in run_results, one
- * row per kept run; pruning deletes the rows of a (tenant, worker)'s runs
- * older than its keep_results newest, through the index, so an insert costs
- * the same however long the history. */
+ * Order is the order runs were recorded: seq, an AUTOINCREMENT (sqlite) or
+ * identity (PostgreSQL) key, never reused, so a cursor (the seq of the last
+ * run shown) stays valid and exact whatever is recorded meanwhile. Results
+ * and logs live in run_results, one row per kept run; pruning deletes the
+ * rows of a (tenant, worker)'s runs older than its keep_results newest,
+ * through the index, so an insert costs the same however long the history. */
 #include "gateway/runs/runs.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
+#include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,45 +30,73 @@
 #define DEFAULT_LIMIT   50
 #define MAX_LIMIT       1000
 #define BUSY_TIMEOUT_MS 5000
+/* A claimed key whose call has not answered after this long never will: a
+ * call runs at most 15 minutes (limits.timeout_ms), queueing included with a
+ * wide margin. */
+#define ABANDONED_MS (3600 * 1000LL)
+/* Claims that lose a race with a release start over at most this often. */
+#define CLAIM_TRIES 5
 
 struct tg_runs {
     pthread_mutex_t mu; /* guards db */
-    sqlite3 *db;
+    tg_store *db;
     unsigned keep;
 };
 
-static const char *const setup_sql[] = {
-    /* History, not the record: no fsync per run (see runs.h). */
-    "PRAGMA synchronous = NORMAL",
-    "CREATE TABLE IF NOT EXISTS runs ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " call_id TEXT NOT NULL, tenant TEXT NOT NULL, worker TEXT NOT NULL, version TEXT NOT NULL,"
-    " trigger_kind TEXT NOT NULL, principal TEXT NOT NULL,"
-    " started_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
-    " status TEXT NOT NULL, error_code TEXT, output_bytes INTEGER NOT NULL,"
-    " scheduled_ms INTEGER, attempt INTEGER)", /* a scheduled run's slot and try; else NULL */
-    "CREATE UNIQUE INDEX IF NOT EXISTS runs_call ON runs (call_id)",
-    "CREATE INDEX IF NOT EXISTS runs_tenant ON runs (tenant, seq)",
-    "CREATE INDEX IF NOT EXISTS runs_worker ON runs (tenant, worker, seq)",
-    "CREATE TABLE IF NOT EXISTS run_results ("
-    " seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
-    " result TEXT," /* NULL when too large to keep */
-    " logs TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS run_results_worker ON run_results (tenant, worker, seq)",
-    "CREATE TABLE IF NOT EXISTS idempotency ("
-    " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT NOT NULL,"
-    " body_sha256 TEXT NOT NULL, created_ms INTEGER NOT NULL,"
-    " answer TEXT," /* NULL while the key's call runs */
-    " PRIMARY KEY (tenant, worker, key)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms)",
-    /* A call still running when the last process ended will never answer. */
-    "DELETE FROM idempotency WHERE answer IS NULL",
-    NULL,
+/* History, not the record: no fsync per run (see runs.h). */
+static const char *const sqlite_setup[] = {"PRAGMA synchronous = NORMAL", NULL};
+
+static const tg_store_migration migrations[] = {
+    {
+        /* What every file had before versions were kept, so it is a no-op on
+         * those (add_schedule_columns brings the oldest up to date). */
+        .sqlite =
+            "CREATE TABLE IF NOT EXISTS runs ("
+            " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " call_id TEXT NOT NULL, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+            " version TEXT NOT NULL, trigger_kind TEXT NOT NULL, principal TEXT NOT NULL,"
+            " started_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+            " status TEXT NOT NULL, error_code TEXT, output_bytes INTEGER NOT NULL,"
+            " scheduled_ms INTEGER, attempt INTEGER);" /* a scheduled run's slot and try */
+            "CREATE UNIQUE INDEX IF NOT EXISTS runs_call ON runs (call_id);"
+            "CREATE INDEX IF NOT EXISTS runs_tenant ON runs (tenant, seq);"
+            "CREATE INDEX IF NOT EXISTS runs_worker ON runs (tenant, worker, seq);"
+            "CREATE TABLE IF NOT EXISTS run_results ("
+            " seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+            " result TEXT," /* NULL when too large to keep */
+            " logs TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS run_results_worker ON run_results (tenant, worker, seq);"
+            "CREATE TABLE IF NOT EXISTS idempotency ("
+            " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT NOT NULL,"
+            " body_sha256 TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+            " answer TEXT," /* NULL while the key's call runs */
+            " PRIMARY KEY (tenant, worker, key)) WITHOUT ROWID;"
+            "CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_ms);",
+        .postgres = "CREATE TABLE runs ("
+                    " seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                    " call_id TEXT NOT NULL, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+                    " version TEXT NOT NULL, trigger_kind TEXT NOT NULL, principal TEXT NOT NULL,"
+                    " started_ms BIGINT NOT NULL, duration_ms BIGINT NOT NULL,"
+                    " status TEXT NOT NULL, error_code TEXT, output_bytes BIGINT NOT NULL,"
+                    " scheduled_ms BIGINT, attempt BIGINT);"
+                    "CREATE UNIQUE INDEX runs_call ON runs (call_id);"
+                    "CREATE INDEX runs_tenant ON runs (tenant, seq);"
+                    "CREATE INDEX runs_worker ON runs (tenant, worker, seq);"
+                    "CREATE TABLE run_results ("
+                    " seq BIGINT PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+                    " result TEXT, logs TEXT NOT NULL);"
+                    "CREATE INDEX run_results_worker ON run_results (tenant, worker, seq);"
+                    "CREATE TABLE idempotency ("
+                    " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT NOT NULL,"
+                    " body_sha256 TEXT NOT NULL, created_ms BIGINT NOT NULL, answer TEXT,"
+                    " PRIMARY KEY (tenant, worker, key));"
+                    "CREATE INDEX idempotency_age ON idempotency (created_ms);",
+    },
 };
 
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "runs store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "runs store: %s: %s", what, detail);
 }
@@ -81,36 +111,59 @@ void tg_runs_format_time(int64_t ms, char *buf, size_t size)
     snprintf(buf, size, "%s.%03dZ", whole, (int)(ms % 1000));
 }
 
-/* A history written before scheduled runs were recorded lacks their columns. */
-static int add_schedule_columns(sqlite3 *db, tg_error *err)
+/* A sqlite history written before scheduled runs were recorded lacks their
+ * columns (PostgreSQL tables were made with them). */
+static int add_schedule_columns(tg_store *db, tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(db, &st, db_fail, err,
-                           "SELECT count(*) FROM pragma_table_info('runs')"
-                           " WHERE name = 'scheduled_ms'",
-                           0);
-    int row = rc ? rc : tg_db_step_row(db, st, db_fail, err);
-    bool present = row == 1 && sqlite3_column_int(st, 0) > 0;
-    sqlite3_finalize(st);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              "SELECT count(*) FROM pragma_table_info('runs')"
+                              " WHERE name = 'scheduled_ms'",
+                              0);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
+    bool present = row == 1 && tg_stmt_int64(st, 0) > 0;
+    tg_stmt_finalize(st);
     if (row < 0) return row;
     if (present) return 0;
-    rc = tg_db_exec(db, "ALTER TABLE runs ADD COLUMN scheduled_ms INTEGER", db_fail, err);
-    return rc ? rc : tg_db_exec(db, "ALTER TABLE runs ADD COLUMN attempt INTEGER", db_fail, err);
+    return tg_store_exec(db,
+                         "ALTER TABLE runs ADD COLUMN scheduled_ms INTEGER;"
+                         "ALTER TABLE runs ADD COLUMN attempt INTEGER",
+                         db_fail, err);
+}
+
+/* Releases the keys of calls that will never answer. A sqlite file belongs to
+ * one gateway, so at its start every unanswered key was its last process's.
+ * A PostgreSQL database is shared with replicas whose calls are still
+ * running: only keys claimed longer ago than any call can run are released
+ * (claims release such keys too, see claim_locked). */
+static int release_abandoned(tg_store *db, tg_error *err)
+{
+    if (tg_store_backend(db) == TG_STORE_SQLITE)
+        return tg_store_exec(db, "DELETE FROM idempotency WHERE answer IS NULL", db_fail, err);
+    tg_stmt *st = NULL;
+    int rc =
+        tg_store_prepare(db, &st, db_fail, err,
+                         "DELETE FROM idempotency WHERE answer IS NULL AND created_ms < ?1", 0);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 1, tg_now_ms() - ABANDONED_MS);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
+    return rc;
 }
 
 int tg_runs_open(const char *path, const tg_runs_config *config, tg_runs **out, tg_error *err)
 {
-    sqlite3 *db = NULL;
-    int rc = tg_db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        BUSY_TIMEOUT_MS, true, setup_sql, &db, db_fail, err);
+    *out = NULL;
+    tg_store *db = NULL;
+    int rc = tg_store_open(path, "runs", TG_STORE_CREATE | TG_STORE_DURABLE, BUSY_TIMEOUT_MS,
+                           sqlite_setup, NULL, &db, db_fail, err);
+    if (rc) return rc;
+    rc = tg_store_migrate(db, migrations, sizeof migrations / sizeof *migrations, db_fail, err);
+    if (!rc && tg_store_backend(db) == TG_STORE_SQLITE) rc = add_schedule_columns(db, err);
+    if (!rc) rc = release_abandoned(db, err);
     if (rc) {
-        *out = NULL;
-        return rc;
-    }
-    rc = add_schedule_columns(db, err);
-    if (rc) {
-        sqlite3_close(db);
-        *out = NULL;
+        tg_store_close(db);
         return rc;
     }
     tg_runs *r = tg_xcalloc(1, sizeof *r);
@@ -124,15 +177,9 @@ int tg_runs_open(const char *path, const tg_runs_config *config, tg_runs **out, 
 void tg_runs_close(tg_runs *r)
 {
     if (!r) return;
-    sqlite3_close(r->db);
+    tg_store_close(r->db);
     pthread_mutex_destroy(&r->mu);
     free(r);
-}
-
-static int bind_int(sqlite3 *db, sqlite3_stmt *st, int i, int64_t v, tg_error *err)
-{
-    if (sqlite3_bind_int64(st, i, v) != SQLITE_OK) return tg_db_fail(db, "bind", db_fail, err);
-    return 0;
 }
 
 /* The log part of a run: its stderr tail and events, within
@@ -178,25 +225,35 @@ static char *logs_text(const tg_run_summary *run)
 
 static int insert_locked(tg_runs *r, const tg_run_summary *run, tg_error *err)
 {
-    sqlite3 *db = r->db;
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(
+    tg_store *db = r->db;
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(
         db, &st, db_fail, err,
         "INSERT INTO runs (call_id, tenant, worker, version, trigger_kind, principal, status,"
         " error_code, started_ms, duration_ms, output_bytes, scheduled_ms, attempt)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq",
         8, run->call_id, run->tenant, run->worker, run->version ? run->version : "",
         run->trigger_kind ? run->trigger_kind : "", run->principal ? run->principal : "",
         run->status, run->error_code);
-    if (!rc) rc = bind_int(db, st, 9, run->started_ms, err);
-    if (!rc) rc = bind_int(db, st, 10, run->duration_ms, err);
-    if (!rc) rc = bind_int(db, st, 11, run->output_bytes, err);
-    if (!rc && run->attempt) rc = bind_int(db, st, 12, run->scheduled_ms, err);
-    if (!rc && run->attempt) rc = bind_int(db, st, 13, run->attempt, err);
-    if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
-    sqlite3_finalize(st);
+    int64_t seq = 0;
+    if (!rc) {
+        tg_stmt_bind_int64(st, 9, run->started_ms);
+        tg_stmt_bind_int64(st, 10, run->duration_ms);
+        tg_stmt_bind_int64(st, 11, run->output_bytes);
+        if (run->attempt) {
+            tg_stmt_bind_int64(st, 12, run->scheduled_ms);
+            tg_stmt_bind_int64(st, 13, run->attempt);
+        } else {
+            tg_stmt_bind_null(st, 12);
+            tg_stmt_bind_null(st, 13);
+        }
+        int row = tg_stmt_step(st, db_fail, err);
+        if (row == 1) seq = tg_stmt_int64(st, 0);
+        if (row == 0) rc = tg_error_set(err, TG_EUNAVAILABLE, "runs store: no seq for the run");
+        if (row < 0) rc = row;
+    }
+    tg_stmt_finalize(st);
     if (rc) return rc;
-    int64_t seq = sqlite3_last_insert_rowid(db);
 
     char *result = run->result ? json_dumps(run->result, JSON_COMPACT) : NULL;
     if (result && strlen(result) > TG_RUNS_MAX_RESULT_BYTES) {
@@ -204,37 +261,43 @@ static int insert_locked(tg_runs *r, const tg_run_summary *run, tg_error *err)
         result = NULL;
     }
     char *logs = logs_text(run);
-    rc = tg_db_prepare(db, &st, db_fail, err,
-                       "INSERT INTO run_results (tenant, worker, result, logs, seq)"
-                       " VALUES (?,?,?,?,?)",
-                       4, run->tenant, run->worker, result, logs);
-    if (!rc) rc = bind_int(db, st, 5, seq, err);
-    if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
-    sqlite3_finalize(st);
+    rc = tg_store_prepare(db, &st, db_fail, err,
+                          "INSERT INTO run_results (tenant, worker, result, logs, seq)"
+                          " VALUES (?,?,?,?,?)",
+                          4, run->tenant, run->worker, result, logs);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 5, seq);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
     free(result);
     free(logs);
     if (rc) return rc;
 
-    /* The oldest run still kept, then everything kept before it goes. */
-    rc = tg_db_prepare(db, &st, db_fail, err,
-                       "SELECT seq FROM run_results WHERE tenant = ? AND worker = ?"
-                       " ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                       2, run->tenant, run->worker);
-    if (!rc) rc = bind_int(db, st, 3, (int64_t)r->keep - 1, err);
+    /* The oldest run still kept, then everything kept before it goes. A
+     * replica pruning the same (tenant, worker) at once deletes a subset or
+     * superset of the same rows: either way the newest keep_results stay. */
+    rc = tg_store_prepare(db, &st, db_fail, err,
+                          "SELECT seq FROM run_results WHERE tenant = ? AND worker = ?"
+                          " ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                          2, run->tenant, run->worker);
     int64_t oldest = 0;
     if (!rc) {
-        int row = tg_db_step_row(db, st, db_fail, err);
+        tg_stmt_bind_int64(st, 3, (int64_t)r->keep - 1);
+        int row = tg_stmt_step(st, db_fail, err);
         if (row < 0) rc = row;
-        if (row == 1) oldest = sqlite3_column_int64(st, 0);
+        if (row == 1) oldest = tg_stmt_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     if (rc || !oldest) return rc;
-    rc = tg_db_prepare(db, &st, db_fail, err,
-                       "DELETE FROM run_results WHERE tenant = ? AND worker = ? AND seq < ?", 2,
-                       run->tenant, run->worker);
-    if (!rc) rc = bind_int(db, st, 3, oldest, err);
-    if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
-    sqlite3_finalize(st);
+    rc = tg_store_prepare(db, &st, db_fail, err,
+                          "DELETE FROM run_results WHERE tenant = ? AND worker = ? AND seq < ?", 2,
+                          run->tenant, run->worker);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 3, oldest);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
     return rc;
 }
 
@@ -244,11 +307,11 @@ int tg_runs_insert(tg_runs *r, const tg_run_summary *run, tg_error *err)
         return tg_error_set(err, TG_EINVALID_PARAMS,
                             "a run needs a call id, tenant, worker and status");
     pthread_mutex_lock(&r->mu);
-    int rc = tg_db_exec(r->db, "BEGIN IMMEDIATE", db_fail, err);
+    int rc = tg_store_begin(r->db, db_fail, err);
     if (!rc) {
         rc = insert_locked(r, run, err);
-        if (!rc) rc = tg_db_exec(r->db, "COMMIT", db_fail, err);
-        if (rc) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!rc) rc = tg_store_commit(r->db, db_fail, err);
+        if (rc) tg_store_rollback(r->db);
     }
     pthread_mutex_unlock(&r->mu);
     return rc;
@@ -260,27 +323,26 @@ int tg_runs_insert(tg_runs *r, const tg_run_summary *run, tg_error *err)
     " r.scheduled_ms, r.attempt"
 
 /* The summary of the row st is on (SUMMARY_COLUMNS). Returns: new reference. */
-static json_t *summary(sqlite3_stmt *st)
+static json_t *summary(tg_stmt *st)
 {
     char when[40];
-    int64_t started = sqlite3_column_int64(st, 6);
+    int64_t started = tg_stmt_int64(st, 6);
     tg_runs_format_time(started, when, sizeof when);
-    json_t *run = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:b}", "call_id", tg_db_text(st, 1),
-        "worker", tg_db_text(st, 2), "version", tg_db_text(st, 3), "trigger", tg_db_text(st, 4),
-        "principal", tg_db_text(st, 5), "started_at", when, "started_ms", (json_int_t)started,
-        "duration_ms", (json_int_t)sqlite3_column_int64(st, 7), "status", tg_db_text(st, 8),
-        "output_bytes", (json_int_t)sqlite3_column_int64(st, 10), "kept",
-        sqlite3_column_int(st, 11));
+    json_t *run = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:b}", "call_id",
+                            tg_stmt_text(st, 1), "worker", tg_stmt_text(st, 2), "version",
+                            tg_stmt_text(st, 3), "trigger", tg_stmt_text(st, 4), "principal",
+                            tg_stmt_text(st, 5), "started_at", when, "started_ms",
+                            (json_int_t)started, "duration_ms", (json_int_t)tg_stmt_int64(st, 7),
+                            "status", tg_stmt_text(st, 8), "output_bytes",
+                            (json_int_t)tg_stmt_int64(st, 10), "kept", tg_stmt_int64(st, 11) != 0);
     json_object_set_new(run, "error_code",
-                        sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null()
-                                                                  : json_string(tg_db_text(st, 9)));
-    if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
-        int64_t slot = sqlite3_column_int64(st, 12);
+                        tg_stmt_is_null(st, 9) ? json_null() : json_string(tg_stmt_text(st, 9)));
+    if (!tg_stmt_is_null(st, 13)) {
+        int64_t slot = tg_stmt_int64(st, 12);
         tg_runs_format_time(slot, when, sizeof when);
         json_object_set_new(run, "scheduled_at", json_string(when));
         json_object_set_new(run, "scheduled_ms", json_integer((json_int_t)slot));
-        json_object_set_new(run, "attempt", json_integer(sqlite3_column_int64(st, 13)));
+        json_object_set_new(run, "attempt", json_integer((json_int_t)tg_stmt_int64(st, 13)));
     }
     return run;
 }
@@ -316,16 +378,18 @@ int tg_runs_list(tg_runs *r, const tg_runs_filter *f, size_t limit, const char *
                       " AND (?3 IS NULL OR r.trigger_kind = ?3) AND (?4 IS NULL OR r.status = ?4)"
                       " AND r.seq < ?5 ORDER BY r.seq DESC LIMIT ?6";
     pthread_mutex_lock(&r->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(r->db, &st, db_fail, err, sql, 4, f->tenant, f->worker, f->trigger_kind,
-                           f->status);
-    if (!rc) rc = bind_int(r->db, st, 5, before, err);
-    if (!rc) rc = bind_int(r->db, st, 6, (int64_t)limit + 1, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(r->db, &st, db_fail, err, sql, 4, f->tenant, f->worker,
+                              f->trigger_kind, f->status);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 5, before);
+        tg_stmt_bind_int64(st, 6, (int64_t)limit + 1);
+    }
     json_t *runs = json_array();
     int64_t last = 0;
     bool more = false;
     while (!rc) {
-        int row = tg_db_step_row(r->db, st, db_fail, err);
+        int row = tg_stmt_step(st, db_fail, err);
         if (row <= 0) {
             rc = row;
             break;
@@ -334,10 +398,10 @@ int tg_runs_list(tg_runs *r, const tg_runs_filter *f, size_t limit, const char *
             more = true;
             break;
         }
-        last = sqlite3_column_int64(st, 0);
+        last = tg_stmt_int64(st, 0);
         json_array_append_new(runs, summary(st));
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&r->mu);
     if (rc) {
         json_decref(runs);
@@ -352,17 +416,17 @@ int tg_runs_get(tg_runs *r, const char *tenant, const char *call_id, json_t **ou
 {
     *out = NULL;
     pthread_mutex_lock(&r->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(r->db, &st, db_fail, err,
-                           "SELECT " SUMMARY_COLUMNS ", k.result FROM runs r"
-                           " LEFT JOIN run_results k USING (seq)"
-                           " WHERE r.call_id = ? AND r.tenant = ?",
-                           2, call_id, tenant);
-    int row = rc ? rc : tg_db_step_row(r->db, st, db_fail, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(r->db, &st, db_fail, err,
+                              "SELECT " SUMMARY_COLUMNS ", k.result FROM runs r"
+                              " LEFT JOIN run_results k USING (seq)"
+                              " WHERE r.call_id = ? AND r.tenant = ?",
+                              2, call_id, tenant);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
     if (row == 1) {
         json_t *run = summary(st);
-        if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
-            json_t *result = json_loads(tg_db_text(st, 14), 0, NULL);
+        if (!tg_stmt_is_null(st, 14)) {
+            json_t *result = json_loads(tg_stmt_text(st, 14), 0, NULL);
             if (result) json_object_set_new(run, "result", result);
         }
         *out = run;
@@ -372,7 +436,7 @@ int tg_runs_get(tg_runs *r, const char *tenant, const char *call_id, json_t **ou
     } else {
         rc = row;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&r->mu);
     return rc;
 }
@@ -381,14 +445,14 @@ int tg_runs_logs(tg_runs *r, const char *tenant, const char *call_id, json_t **o
 {
     *out = NULL;
     pthread_mutex_lock(&r->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(r->db, &st, db_fail, err,
-                           "SELECT k.logs FROM runs r JOIN run_results k USING (seq)"
-                           " WHERE r.call_id = ? AND r.tenant = ?",
-                           2, call_id, tenant);
-    int row = rc ? rc : tg_db_step_row(r->db, st, db_fail, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(r->db, &st, db_fail, err,
+                              "SELECT k.logs FROM runs r JOIN run_results k USING (seq)"
+                              " WHERE r.call_id = ? AND r.tenant = ?",
+                              2, call_id, tenant);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
     if (row == 1) {
-        json_t *logs = json_loads(tg_db_text(st, 0), 0, NULL);
+        json_t *logs = json_loads(tg_stmt_text(st, 0), 0, NULL);
         if (!logs) logs = json_object();
         json_object_set_new(logs, "call_id", json_string(call_id));
         *out = logs;
@@ -398,49 +462,74 @@ int tg_runs_logs(tg_runs *r, const char *tenant, const char *call_id, json_t **o
     } else {
         rc = row;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&r->mu);
     return rc;
 }
 
+/* Claims the key, or reads who has it. The key's primary key decides
+ * between claimers, whichever process they are in: the INSERT that adds the
+ * row is the claim, and one that finds a row there reads it instead. A row
+ * released between the two (its call failed) is tried again. */
 static int claim_locked(tg_runs *r, const char *tenant, const char *worker, const char *key,
                         const char *sha, int64_t now_ms, tg_runs_claim *state, json_t **answer,
                         tg_error *err)
 {
-    sqlite3 *db = r->db;
-    sqlite3_stmt *st = NULL;
-    int rc =
-        tg_db_prepare(db, &st, db_fail, err, "DELETE FROM idempotency WHERE created_ms < ?", 0);
-    if (!rc) rc = bind_int(db, st, 1, now_ms - TG_RUNS_IDEMPOTENCY_MS, err);
-    if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (rc) return rc;
-    rc = tg_db_prepare(db, &st, db_fail, err,
-                       "SELECT body_sha256, answer FROM idempotency"
-                       " WHERE tenant = ? AND worker = ? AND key = ?",
-                       3, tenant, worker, key);
-    int row = rc ? rc : tg_db_step_row(db, st, db_fail, err);
-    if (row == 1) {
-        if (strcmp(tg_db_text(st, 0), sha) != 0) {
-            *state = TG_RUNS_MISMATCH;
-        } else if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
-            *state = TG_RUNS_RUNNING;
-        } else {
-            *state = TG_RUNS_ANSWERED;
-            *answer = json_loads(tg_db_text(st, 1), 0, NULL);
-            if (!*answer) row = tg_error_set(err, TG_EUNAVAILABLE, "a stored answer is unreadable");
-        }
+    tg_store *db = r->db;
+    tg_stmt *st = NULL;
+    /* Forgotten: keys past their day, and keys whose call can no longer be
+     * running (its process died: see release_abandoned). */
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              "DELETE FROM idempotency WHERE created_ms < ?1"
+                              " OR (answer IS NULL AND created_ms < ?2)",
+                              0);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 1, now_ms - TG_RUNS_IDEMPOTENCY_MS);
+        tg_stmt_bind_int64(st, 2, now_ms - ABANDONED_MS);
+        rc = tg_stmt_run(st, db_fail, err);
     }
-    sqlite3_finalize(st);
-    if (row != 0) return row < 0 ? row : 0;
-    rc = tg_db_prepare(db, &st, db_fail, err,
-                       "INSERT INTO idempotency (tenant, worker, key, body_sha256, created_ms)"
-                       " VALUES (?,?,?,?,?)",
-                       4, tenant, worker, key, sha);
-    if (!rc) rc = bind_int(db, st, 5, now_ms, err);
-    if (!rc) rc = tg_db_step_done(db, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (!rc) *state = TG_RUNS_CLAIMED;
+    tg_stmt_finalize(st);
+    for (int tries = 0; !rc; tries++) {
+        if (tries == CLAIM_TRIES)
+            return tg_error_set(err, TG_EUNAVAILABLE,
+                                "runs store: the key kept changing hands; try again");
+        rc = tg_store_prepare(db, &st, db_fail, err,
+                              "INSERT INTO idempotency (tenant, worker, key, body_sha256,"
+                              " created_ms) VALUES (?,?,?,?,?)"
+                              " ON CONFLICT (tenant, worker, key) DO NOTHING",
+                              4, tenant, worker, key, sha);
+        bool claimed = false;
+        if (!rc) {
+            tg_stmt_bind_int64(st, 5, now_ms);
+            rc = tg_stmt_run(st, db_fail, err);
+            claimed = !rc && tg_stmt_changes(st) == 1;
+        }
+        tg_stmt_finalize(st);
+        if (rc) return rc;
+        if (claimed) {
+            *state = TG_RUNS_CLAIMED;
+            return 0;
+        }
+        rc = tg_store_prepare(db, &st, db_fail, err,
+                              "SELECT body_sha256, answer FROM idempotency"
+                              " WHERE tenant = ? AND worker = ? AND key = ?",
+                              3, tenant, worker, key);
+        int row = rc ? rc : tg_stmt_step(st, db_fail, err);
+        if (row == 1) {
+            if (strcmp(tg_stmt_text(st, 0), sha) != 0) {
+                *state = TG_RUNS_MISMATCH;
+            } else if (tg_stmt_is_null(st, 1)) {
+                *state = TG_RUNS_RUNNING;
+            } else {
+                *state = TG_RUNS_ANSWERED;
+                *answer = json_loads(tg_stmt_text(st, 1), 0, NULL);
+                if (!*answer)
+                    row = tg_error_set(err, TG_EUNAVAILABLE, "a stored answer is unreadable");
+            }
+        }
+        tg_stmt_finalize(st);
+        if (row != 0) return row < 0 ? row : 0;
+    }
     return rc;
 }
 
@@ -450,36 +539,30 @@ int tg_runs_claim_key(tg_runs *r, const char *tenant, const char *worker, const 
 {
     *answer = NULL;
     pthread_mutex_lock(&r->mu);
-    int rc = tg_db_exec(r->db, "BEGIN IMMEDIATE", db_fail, err);
-    if (!rc) {
-        rc = claim_locked(r, tenant, worker, key, body_sha256, now_ms, state, answer, err);
-        if (!rc) rc = tg_db_exec(r->db, "COMMIT", db_fail, err);
-        if (rc) {
-            sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-            json_decref(*answer);
-            *answer = NULL;
-        }
-    }
+    int rc = claim_locked(r, tenant, worker, key, body_sha256, now_ms, state, answer, err);
     pthread_mutex_unlock(&r->mu);
+    if (rc) {
+        json_decref(*answer);
+        *answer = NULL;
+    }
     return rc;
 }
-
 int tg_runs_complete_key(tg_runs *r, const char *tenant, const char *worker, const char *key,
                          const json_t *answer, tg_error *err)
 {
     char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
     pthread_mutex_lock(&r->mu);
-    sqlite3_stmt *st = NULL;
-    int rc =
-        text ? tg_db_prepare(r->db, &st, db_fail, err,
-                             "UPDATE idempotency SET answer = ?"
-                             " WHERE tenant = ? AND worker = ? AND key = ?",
-                             4, text, tenant, worker, key)
-             : tg_db_prepare(r->db, &st, db_fail, err,
-                             "DELETE FROM idempotency WHERE tenant = ? AND worker = ? AND key = ?",
-                             3, tenant, worker, key);
-    if (!rc) rc = tg_db_step_done(r->db, st, db_fail, err);
-    sqlite3_finalize(st);
+    tg_stmt *st = NULL;
+    int rc = text ? tg_store_prepare(r->db, &st, db_fail, err,
+                                     "UPDATE idempotency SET answer = ?"
+                                     " WHERE tenant = ? AND worker = ? AND key = ?",
+                                     4, text, tenant, worker, key)
+                  : tg_store_prepare(
+                        r->db, &st, db_fail, err,
+                        "DELETE FROM idempotency WHERE tenant = ? AND worker = ? AND key = ?", 3,
+                        tenant, worker, key);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&r->mu);
     free(text);
     return rc;

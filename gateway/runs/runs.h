@@ -1,6 +1,7 @@
 /* Runs history: every call, whatever its trigger, is a run. The store keeps
  * each run's summary in a sqlite file of its own (<data_dir>/runs.db, WAL),
- * and for the last keep_results runs of each (tenant, worker) its result and
+ * or in the "runs" schema of a PostgreSQL database the gateway's replicas
+ * share, and for the last keep_results runs of each (tenant, worker) its result and
  * logs (stderr tail and fd-3 log lines); an older run keeps its summary only.
  * The same file holds the idempotency keys of button triggers, for 24 hours.
  *
@@ -51,9 +52,11 @@ typedef struct tg_runs_config {
     unsigned keep_results; /* results kept per (tenant, worker); 0: the default, 20 */
 } tg_runs_config;
 
-/* Opens (creating) the store at path. Idempotency keys whose call was still
- * running when the last process ended are released: that call's answer was
- * never stored, so a retry with the key runs the worker. Returns 0, or
+/* Opens (creating) the store at path, a sqlite file or a PostgreSQL URL.
+ * Idempotency keys whose call was still running when the last process ended
+ * are released: that call's answer was never stored, so a retry with the key
+ * runs the worker. (In PostgreSQL, shared with replicas whose calls may be
+ * running, only keys older than any call can run are.) Returns 0, or
  * TG_EUNAVAILABLE with err filled. */
 int tg_runs_open(const char *path, const tg_runs_config *config, tg_runs **out, tg_error *err);
 void tg_runs_close(tg_runs *runs);
@@ -98,7 +101,10 @@ typedef enum tg_runs_claim {
 
 /* Claims (tenant, worker, key) for a call whose body hashes to body_sha256
  * (64 hex digits), at now_ms; keys older than TG_RUNS_IDEMPOTENCY_MS are
- * forgotten first. *answer is a new reference for TG_RUNS_ANSWERED, else
+ * forgotten first, and so are keys whose call has not answered within an
+ * hour (its process died: no call runs that long). Of concurrent claimers,
+ * in this process or another sharing the store, exactly one gets
+ * TG_RUNS_CLAIMED. *answer is a new reference for TG_RUNS_ANSWERED, else
  * NULL. Returns 0 with *state set, or TG_EUNAVAILABLE. */
 int tg_runs_claim_key(tg_runs *runs, const char *tenant, const char *worker, const char *key,
                       const char *body_sha256, int64_t now_ms, tg_runs_claim *state,

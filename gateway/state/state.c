@@ -1,26 +1,29 @@
 /* Sync state; see state.h.
  *
  * Two connections, as the secret store has: writes on one under write_mu,
- * holding the transaction from BEGIN IMMEDIATE to COMMIT across the confirm
- * callback (the audit record, which may wait for an fsync); reads on the
- * other under read_mu, which in WAL mode see the last commit and never wait
- * for a write in progress. A write's limit check, condition check and change
- * are one transaction, so two calls of the same worker writing at once can
- * neither both pass a limit only one fits under nor both pass an If-Match.
+ * holding the transaction from begin to commit across the confirm callback
+ * (the audit record, which may wait for an fsync); reads on the other under
+ * read_mu, which see the last commit and never wait for a write in progress
+ * (sqlite in WAL mode, PostgreSQL's MVCC). A write's limit check, condition
+ * check and change are one transaction holding the (tenant, worker)'s write
+ * lock, so two calls of the same worker writing at once, in this process or
+ * in replicas sharing a PostgreSQL store, can neither both pass a limit only
+ * one fits under nor both pass an If-Match: in sqlite the lock is the file's
+ * (BEGIN IMMEDIATE), in PostgreSQL an advisory lock on the (tenant, worker),
+ * since READ COMMITTED alone would let both read the same old row.
  *
  * Each row keeps its size (key and value bytes), so the usage of a (tenant,
  * worker) is a sum over the index without reading any value. */
 #include "gateway/state/state.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
 #include "gateway/core/log.h"
 #include "vm-pool/frame.h"
 #include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +40,35 @@
 struct tg_state {
     tg_state_config cfg;
     pthread_mutex_t write_mu; /* guards wdb */
-    sqlite3 *wdb;
+    tg_store *wdb;
     pthread_mutex_t read_mu; /* guards rdb */
-    sqlite3 *rdb;
+    tg_store *rdb;
 };
 
-static const char *const setup_sql[] = {
-    /* A rowid table: values run to tens of KiB, which a WITHOUT ROWID
-     * table would carry inside its index pages. */
-    "CREATE TABLE IF NOT EXISTS state ("
-    " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT NOT NULL,"
-    " value BLOB NOT NULL, content_type TEXT, etag TEXT NOT NULL,"
-    " size INTEGER NOT NULL," /* key and value bytes: what the worker's limit counts */
-    " updated_at INTEGER NOT NULL)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS state_key ON state (tenant, worker, key)",
-    NULL,
+static const tg_store_migration migrations[] = {
+    {
+        /* What every file had before versions were kept: a no-op on those.
+         * A rowid table: values run to tens of KiB, which a WITHOUT ROWID
+         * table would carry inside its index pages. */
+        .sqlite = "CREATE TABLE IF NOT EXISTS state ("
+                  " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT NOT NULL,"
+                  " value BLOB NOT NULL, content_type TEXT, etag TEXT NOT NULL,"
+                  " size INTEGER NOT NULL," /* key and value bytes: what the limit counts */
+                  " updated_at INTEGER NOT NULL);"
+                  "CREATE UNIQUE INDEX IF NOT EXISTS state_key ON state (tenant, worker, key);",
+        /* Keys list in byte order, as in sqlite, whatever the database's
+         * collation. */
+        .postgres = "CREATE TABLE state ("
+                    " tenant TEXT NOT NULL, worker TEXT NOT NULL, key TEXT COLLATE \"C\" NOT NULL,"
+                    " value BYTEA NOT NULL, content_type TEXT, etag TEXT NOT NULL,"
+                    " size BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+                    "CREATE UNIQUE INDEX state_key ON state (tenant, worker, key);",
+    },
 };
 
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "state store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "state store: %s: %s", what, detail);
 }
@@ -74,13 +86,14 @@ int tg_state_open(const char *path, const tg_state_config *config, tg_state **ou
     if (!s->cfg.max_keys) s->cfg.max_keys = DEFAULT_MAX_KEYS;
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->read_mu, NULL);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    int rc = tg_db_open(path, flags | SQLITE_OPEN_CREATE, BUSY_TIMEOUT_MS, true, setup_sql, &s->wdb,
-                        db_fail, err);
-    if (!rc) {
-        static const char *const reader_setup[] = {"PRAGMA query_only = ON", NULL};
-        rc = tg_db_open(path, flags, BUSY_TIMEOUT_MS, false, reader_setup, &s->rdb, db_fail, err);
-    }
+    int rc = tg_store_open(path, "state", TG_STORE_CREATE | TG_STORE_DURABLE, BUSY_TIMEOUT_MS, NULL,
+                           NULL, &s->wdb, db_fail, err);
+    if (!rc)
+        rc = tg_store_migrate(s->wdb, migrations, sizeof migrations / sizeof *migrations, db_fail,
+                              err);
+    if (!rc)
+        rc = tg_store_open(path, "state", TG_STORE_READONLY, BUSY_TIMEOUT_MS, NULL, NULL, &s->rdb,
+                           db_fail, err);
     if (rc) {
         tg_state_close(s);
         return rc;
@@ -92,8 +105,8 @@ int tg_state_open(const char *path, const tg_state_config *config, tg_state **ou
 void tg_state_close(tg_state *s)
 {
     if (!s) return;
-    sqlite3_close(s->rdb);
-    sqlite3_close(s->wdb);
+    tg_store_close(s->rdb);
+    tg_store_close(s->wdb);
     pthread_mutex_destroy(&s->read_mu);
     pthread_mutex_destroy(&s->write_mu);
     free(s);
@@ -194,30 +207,29 @@ int tg_state_get(tg_state *s, const char *tenant, const char *worker, const char
     int rc = check_key(key, err);
     if (rc) return rc;
     pthread_mutex_lock(&s->read_mu);
-    sqlite3_stmt *st = NULL;
-    rc = tg_db_prepare(s->rdb, &st, db_fail, err,
-                       "SELECT value, content_type, etag, updated_at FROM state"
-                       " WHERE tenant = ?1 AND worker = ?2 AND key = ?3",
-                       3, tenant, worker, key);
-    int row = rc ? rc : tg_db_step_row(s->rdb, st, db_fail, err);
+    tg_stmt *st = NULL;
+    rc = tg_store_prepare(s->rdb, &st, db_fail, err,
+                          "SELECT value, content_type, etag, updated_at FROM state"
+                          " WHERE tenant = ?1 AND worker = ?2 AND key = ?3",
+                          3, tenant, worker, key);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
     if (row == 1) {
-        size_t len = (size_t)sqlite3_column_bytes(st, 0);
-        const void *blob = sqlite3_column_blob(st, 0);
+        size_t len = 0;
+        const void *blob = tg_stmt_blob(st, 0, &len);
         out->data = tg_xmalloc(len + 1);
         if (len) memcpy(out->data, blob, len);
         out->data[len] = '\0';
         out->len = len;
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-            out->content_type = tg_xstrdup(tg_db_text(st, 1));
-        snprintf(out->etag, sizeof out->etag, "%s", tg_db_text(st, 2));
-        out->updated_ms = sqlite3_column_int64(st, 3);
+        if (!tg_stmt_is_null(st, 1)) out->content_type = tg_xstrdup(tg_stmt_text(st, 1));
+        snprintf(out->etag, sizeof out->etag, "%s", tg_stmt_text(st, 2));
+        out->updated_ms = tg_stmt_int64(st, 3);
         rc = 0;
     } else if (row == 0) {
         rc = tg_error_set(err, TG_ENOT_FOUND, "no value for key %s", key);
     } else {
         rc = row;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&s->read_mu);
     return rc;
 }
@@ -234,39 +246,59 @@ static int current(tg_state *s, const tg_state_write *w, bool *found,
                    char etag[TG_STATE_ETAG_HEX + 1], int64_t *size, int64_t *value_bytes,
                    tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(s->wdb, &st, db_fail, err,
-                           "SELECT etag, size, length(value) FROM state"
-                           " WHERE tenant = ?1 AND worker = ?2 AND key = ?3",
-                           3, w->tenant, w->worker, w->key);
-    int row = rc ? rc : tg_db_step_row(s->wdb, st, db_fail, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(s->wdb, &st, db_fail, err,
+                              "SELECT etag, size, length(value) FROM state"
+                              " WHERE tenant = ?1 AND worker = ?2 AND key = ?3",
+                              3, w->tenant, w->worker, w->key);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
     *found = row == 1;
     if (row == 1) {
-        snprintf(etag, TG_STATE_ETAG_HEX + 1, "%s", tg_db_text(st, 0));
-        *size = sqlite3_column_int64(st, 1);
-        *value_bytes = sqlite3_column_int64(st, 2);
+        snprintf(etag, TG_STATE_ETAG_HEX + 1, "%s", tg_stmt_text(st, 0));
+        *size = tg_stmt_int64(st, 1);
+        *value_bytes = tg_stmt_int64(st, 2);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return row < 0 ? row : 0;
 }
 
 /* The worker's usage now: keys and bytes. */
-static int usage(sqlite3 *db, const char *tenant, const char *worker, int64_t *keys, int64_t *bytes,
-                 tg_error *err)
+static int usage(tg_store *db, const char *tenant, const char *worker, int64_t *keys,
+                 int64_t *bytes, tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(db, &st, db_fail, err,
-                           "SELECT count(*), coalesce(sum(size), 0) FROM state"
-                           " WHERE tenant = ?1 AND worker = ?2",
-                           2, tenant, worker);
-    int row = rc ? rc : tg_db_step_row(db, st, db_fail, err);
+    tg_stmt *st = NULL;
+    /* PostgreSQL sums a BIGINT as a NUMERIC: cast back. */
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              "SELECT count(*), CAST(coalesce(sum(size), 0) AS BIGINT) FROM state"
+                              " WHERE tenant = ?1 AND worker = ?2",
+                              2, tenant, worker);
+    int row = rc ? rc : tg_stmt_step(st, db_fail, err);
     if (row == 1) {
-        *keys = sqlite3_column_int64(st, 0);
-        *bytes = sqlite3_column_int64(st, 1);
+        *keys = tg_stmt_int64(st, 0);
+        *bytes = tg_stmt_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     if (row == 0) return tg_error_set(err, TG_EUNAVAILABLE, "state store: no usage row");
     return row < 0 ? row : 0;
+}
+
+/* Opens w's write transaction holding its (tenant, worker)'s lock: the whole
+ * file's in sqlite; in PostgreSQL an advisory lock, released at commit or
+ * rollback, so that writers of other workers go on meanwhile. Two workers
+ * whose names hash alike only take turns. Called with write_mu held. */
+static int begin_write(tg_state *s, const tg_state_write *w, tg_error *err)
+{
+    int rc = tg_store_begin(s->wdb, db_fail, err);
+    if (rc || tg_store_backend(s->wdb) != TG_STORE_POSTGRES) return rc;
+    tg_stmt *st = NULL;
+    rc = tg_store_prepare(s->wdb, &st, db_fail, err,
+                          "SELECT pg_advisory_xact_lock(hashtextextended("
+                          "'state' || chr(1) || ?1 || chr(1) || ?2, 0))",
+                          2, w->tenant, w->worker);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_finalize(st);
+    if (rc) tg_store_rollback(s->wdb);
+    return rc;
 }
 
 /* Runs confirm inside the open transaction, then commits; rolls back on any
@@ -279,9 +311,8 @@ static int finish(tg_state *s, int rc, const tg_state_write *w, const tg_state_c
         tg_error_set(err, (tg_err_code)rc, "the change to %s was not confirmed: rolled back",
                      w->key);
     }
-    if (!rc) rc = tg_db_exec(s->wdb, "COMMIT", db_fail, err);
-    if (rc && !sqlite3_get_autocommit(s->wdb))
-        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL); /* the first error is the one told */
+    if (!rc) rc = tg_store_commit(s->wdb, db_fail, err);
+    if (rc) tg_store_rollback(s->wdb); /* the first error is the one told */
     return rc;
 }
 
@@ -310,21 +341,21 @@ static int put_locked(tg_state *s, const tg_state_write *w, tg_state_change *cha
     make_etag(w->value ? w->value : "", w->len, change->etag);
     change->created = !found;
     change->bytes = w->len;
-    sqlite3_stmt *st = NULL;
-    rc = tg_db_prepare(
+    tg_stmt *st = NULL;
+    rc = tg_store_prepare(
         s->wdb, &st, db_fail, err,
         "INSERT INTO state (tenant, worker, key, content_type, etag, value, size, updated_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant, worker, key) DO UPDATE SET"
         " value = excluded.value, content_type = excluded.content_type, etag = excluded.etag,"
         " size = excluded.size, updated_at = excluded.updated_at",
         5, w->tenant, w->worker, w->key, w->content_type, change->etag);
-    if (!rc &&
-        (sqlite3_bind_blob64(st, 6, w->value ? w->value : "", w->len, SQLITE_STATIC) != SQLITE_OK ||
-         sqlite3_bind_int64(st, 7, size) != SQLITE_OK ||
-         sqlite3_bind_int64(st, 8, tg_now_ms()) != SQLITE_OK))
-        rc = tg_db_fail(s->wdb, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-    sqlite3_finalize(st);
+    if (!rc) {
+        tg_stmt_bind_blob(st, 6, w->value ? w->value : "", w->len);
+        tg_stmt_bind_int64(st, 7, size);
+        tg_stmt_bind_int64(st, 8, tg_now_ms());
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
     return rc;
 }
 
@@ -342,7 +373,7 @@ int tg_state_put(tg_state *s, const tg_state_write *w, tg_state_change *change, 
                             "a stored Content-Type is 1 to %d printable ASCII characters",
                             MAX_CONTENT_TYPE);
     pthread_mutex_lock(&s->write_mu);
-    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
+    rc = begin_write(s, w, err);
     if (!rc) {
         rc = put_locked(s, w, &done, err);
         rc = finish(s, rc, w, &done, err);
@@ -358,7 +389,7 @@ int tg_state_delete(tg_state *s, const tg_state_write *w, tg_state_change *chang
     int rc = check_key(w->key, err);
     if (rc) return rc;
     pthread_mutex_lock(&s->write_mu);
-    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
+    rc = begin_write(s, w, err);
     if (!rc) {
         bool found = false;
         char etag[TG_STATE_ETAG_HEX + 1] = "";
@@ -366,13 +397,14 @@ int tg_state_delete(tg_state *s, const tg_state_write *w, tg_state_change *chang
         rc = current(s, w, &found, etag, &size, &value_bytes, err);
         if (!rc && !found) rc = tg_error_set(err, TG_ENOT_FOUND, "no value for key %s", w->key);
         if (!rc) rc = check_conditions(w, etag, err);
-        sqlite3_stmt *st = NULL;
+        tg_stmt *st = NULL;
         if (!rc)
-            rc = tg_db_prepare(s->wdb, &st, db_fail, err,
-                               "DELETE FROM state WHERE tenant = ?1 AND worker = ?2 AND key = ?3",
-                               3, w->tenant, w->worker, w->key);
-        if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-        sqlite3_finalize(st);
+            rc = tg_store_prepare(s->wdb, &st, db_fail, err,
+                                  "DELETE FROM state WHERE tenant = ?1 AND worker = ?2"
+                                  " AND key = ?3",
+                                  3, w->tenant, w->worker, w->key);
+        if (!rc) rc = tg_stmt_run(st, db_fail, err);
+        tg_stmt_finalize(st);
         done.bytes = (size_t)value_bytes;
         rc = finish(s, rc, w, &done, err);
     }
@@ -387,27 +419,27 @@ int tg_state_list(tg_state *s, const char *tenant, const char *worker, json_t **
     json_t *keys = json_array();
     int64_t count = 0, bytes = 0;
     pthread_mutex_lock(&s->read_mu);
-    /* One read transaction, so that the keys and the sums agree. */
-    int rc = tg_db_exec(s->rdb, "BEGIN", db_fail, err);
-    sqlite3_stmt *st = NULL;
-    if (!rc)
-        rc = tg_db_prepare(s->rdb, &st, db_fail, err,
-                           "SELECT key FROM state WHERE tenant = ?1 AND worker = ?2"
-                           " ORDER BY key LIMIT ?3",
-                           2, tenant, worker);
-    if (!rc && sqlite3_bind_int(st, 3, TG_STATE_LIST_MAX) != SQLITE_OK)
-        rc = tg_db_fail(s->rdb, "bind", db_fail, err);
+    /* One statement, so that the keys and the sums are of one snapshot in
+     * either backend: the window sums count every row, the limit only what
+     * is listed. */
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(s->rdb, &st, db_fail, err,
+                              "SELECT key, count(*) OVER (), CAST(sum(size) OVER () AS BIGINT)"
+                              " FROM state WHERE tenant = ?1 AND worker = ?2"
+                              " ORDER BY key LIMIT ?3",
+                              2, tenant, worker);
+    if (!rc) tg_stmt_bind_int64(st, 3, TG_STATE_LIST_MAX);
     while (!rc) {
-        int row = tg_db_step_row(s->rdb, st, db_fail, err);
+        int row = tg_stmt_step(st, db_fail, err);
         if (row <= 0) {
             rc = row;
             break;
         }
-        json_array_append_new(keys, json_string(tg_db_text(st, 0)));
+        json_array_append_new(keys, json_string(tg_stmt_text(st, 0)));
+        count = tg_stmt_int64(st, 1);
+        bytes = tg_stmt_int64(st, 2);
     }
-    sqlite3_finalize(st);
-    if (!rc) rc = usage(s->rdb, tenant, worker, &count, &bytes, err);
-    sqlite3_exec(s->rdb, "COMMIT", NULL, NULL, NULL); /* read only: nothing to keep or lose */
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&s->read_mu);
     if (rc) {
         json_decref(keys);
@@ -425,13 +457,13 @@ int tg_state_delete_worker(tg_state *s, const char *tenant, const char *worker, 
                            tg_error *err)
 {
     pthread_mutex_lock(&s->write_mu);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     int rc =
-        tg_db_prepare(s->wdb, &st, db_fail, err,
-                      "DELETE FROM state WHERE tenant = ?1 AND worker = ?2", 2, tenant, worker);
-    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (!rc && removed) *removed = (size_t)sqlite3_changes(s->wdb);
+        tg_store_prepare(s->wdb, &st, db_fail, err,
+                         "DELETE FROM state WHERE tenant = ?1 AND worker = ?2", 2, tenant, worker);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    if (!rc && removed) *removed = (size_t)tg_stmt_changes(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&s->write_mu);
     return rc;
 }

@@ -6,7 +6,8 @@
  * lists the keys): no key, token or socket of it is ever in the sandbox.
  *
  * The store is its own sqlite file, <data_dir>/state.db, in WAL mode with
- * synchronous=FULL: a write the worker was told succeeded survives a power
+ * synchronous=FULL, or the "state" schema of a PostgreSQL database the
+ * gateway's replicas share: a write the worker was told succeeded survives a power
  * loss, since a cursor that went backwards would make the next run import
  * again what it already imported.
  *
@@ -20,7 +21,8 @@
  * key and a size, never the value), and a write whose record cannot be made
  * durable is rolled back and answers 503 AUDIT_UNAVAILABLE.
  *
- * Threads: any number may read while one writes; writes are serialized. */
+ * Threads: any number may read while one writes; writes of one (tenant,
+ * worker) are serialized, across replicas too. */
 #ifndef TG_STATE_STATE_H
 #define TG_STATE_STATE_H
 
@@ -49,7 +51,8 @@ typedef struct tg_state_config {
     unsigned max_keys;       /* a (tenant, worker)'s keys (1000) */
 } tg_state_config;
 
-/* Opens (creating when missing) the store at path. Returns 0, or
+/* Opens (creating when missing) the store at path, a sqlite file or a
+ * PostgreSQL URL. Returns 0, or
  * TG_EUNAVAILABLE with err filled. */
 int tg_state_open(const char *path, const tg_state_config *config, tg_state **out, tg_error *err);
 /* No other call may run concurrently. */

@@ -1,11 +1,13 @@
 /* Webhook triggers: the signature, the body mapping and the hook store; see
  * hooks.h.
  *
- * One connection under one mutex (SQLITE_OPEN_NOMUTEX), in WAL mode with
+ * One connection under one mutex; a sqlite file is in WAL mode with
  * synchronous=FULL: an accepted signature must survive a crash, or a replay
  * right after a restart would pass. Each request to a hook is one lookup and
  * one small transaction (prune, insert), so a mutex costs nothing a sender
- * would notice next to the fsync.
+ * would notice next to the fsync. In PostgreSQL, replicas share the tables:
+ * a signature is spent by the INSERT that adds its (hook, v1) row, which the
+ * primary key lets only one transaction do, whichever process it is in.
  *
  * A hook's secret is sealed with additional data "hook" NUL id NUL tenant NUL
  * worker: a sealed secret copied to another row, or a row whose tenant or
@@ -14,8 +16,8 @@
 #include "gateway/triggers/hooks.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
 #include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,29 +39,41 @@
 
 struct tg_hooks {
     pthread_mutex_t mu; /* guards db */
-    sqlite3 *db;
+    tg_store *db;
     tg_secrets *secrets; /* borrowed: its master key seals the signing secrets */
 };
 
-static const char *const setup_sql[] = {
-    /* A deleted hook's sealed secret leaves no bytes behind. */
-    "PRAGMA secure_delete = ON",
-    "CREATE TABLE IF NOT EXISTS hooks ("
-    " id TEXT PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
-    " mapping TEXT," /* compact JSON, NULL when the body is the arguments */
-    " sealed_secret BLOB NOT NULL, created_at_ms INTEGER NOT NULL) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS hooks_worker ON hooks (tenant, worker, created_at_ms)",
-    /* Signatures accepted within the window: (hook, v1) is spent. */
-    "CREATE TABLE IF NOT EXISTS seen ("
-    " hook TEXT NOT NULL, v1 BLOB NOT NULL, t INTEGER NOT NULL,"
-    " PRIMARY KEY (hook, v1)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS seen_age ON seen (t)",
-    NULL,
+/* A deleted hook's sealed secret leaves no bytes behind. */
+static const char *const sqlite_setup[] = {"PRAGMA secure_delete = ON", NULL};
+
+static const tg_store_migration migrations[] = {
+    {
+        /* What every file had before versions were kept: a no-op on those. */
+        .sqlite =
+            "CREATE TABLE IF NOT EXISTS hooks ("
+            " id TEXT PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+            " mapping TEXT," /* compact JSON, NULL when the body is the arguments */
+            " sealed_secret BLOB NOT NULL, created_at_ms INTEGER NOT NULL) WITHOUT ROWID;"
+            "CREATE INDEX IF NOT EXISTS hooks_worker ON hooks (tenant, worker, created_at_ms);"
+            /* Signatures accepted within the window: (hook, v1) is spent. */
+            "CREATE TABLE IF NOT EXISTS seen ("
+            " hook TEXT NOT NULL, v1 BLOB NOT NULL, t INTEGER NOT NULL,"
+            " PRIMARY KEY (hook, v1)) WITHOUT ROWID;"
+            "CREATE INDEX IF NOT EXISTS seen_age ON seen (t);",
+        .postgres = "CREATE TABLE hooks ("
+                    " id TEXT PRIMARY KEY, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+                    " mapping TEXT, sealed_secret BYTEA NOT NULL, created_at_ms BIGINT NOT NULL);"
+                    "CREATE INDEX hooks_worker ON hooks (tenant, worker, created_at_ms);"
+                    "CREATE TABLE seen ("
+                    " hook TEXT NOT NULL, v1 BYTEA NOT NULL, t BIGINT NOT NULL,"
+                    " PRIMARY KEY (hook, v1));"
+                    "CREATE INDEX seen_age ON seen (t);",
+    },
 };
 
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "hook store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "hook store: %s: %s", what, detail);
 }
@@ -356,16 +369,23 @@ int tg_hooks_map(const json_t *mapping, const json_t *body, json_t **arguments, 
 int tg_hooks_open(const char *path, tg_secrets *secrets, tg_hooks **out, tg_error *err)
 {
     *out = NULL;
-    /* sqlite gives the -wal and -shm files the database file's mode. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return tg_error_set(err, TG_EUNAVAILABLE, "cannot create the hook store %s: %s", path,
-                            strerror(errno));
-    close(fd);
-    sqlite3 *db = NULL;
-    int rc = tg_db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        BUSY_TIMEOUT_MS, true, setup_sql, &db, db_fail, err);
-    if (rc) return rc;
+    if (!tg_store_is_url(path)) {
+        /* sqlite gives the -wal and -shm files the database file's mode. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return tg_error_set(err, TG_EUNAVAILABLE, "cannot create the hook store %s: %s", path,
+                                strerror(errno));
+        close(fd);
+    }
+    tg_store *db = NULL;
+    int rc = tg_store_open(path, "hooks", TG_STORE_CREATE | TG_STORE_DURABLE, BUSY_TIMEOUT_MS,
+                           sqlite_setup, NULL, &db, db_fail, err);
+    if (!rc)
+        rc = tg_store_migrate(db, migrations, sizeof migrations / sizeof *migrations, db_fail, err);
+    if (rc) {
+        tg_store_close(db);
+        return rc;
+    }
     tg_hooks *h = tg_xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
     h->db = db;
@@ -377,7 +397,7 @@ int tg_hooks_open(const char *path, tg_secrets *secrets, tg_hooks **out, tg_erro
 void tg_hooks_close(tg_hooks *h)
 {
     if (!h) return;
-    sqlite3_close(h->db);
+    tg_store_close(h->db);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -449,18 +469,19 @@ int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const j
     char *mapping_text = mapping ? json_dumps(mapping, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     if (mapping && !mapping_text) abort(); /* only without memory (alloc.h) */
     int64_t at = tg_now_ms();
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&h->mu);
     if (!rc)
-        rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "INSERT INTO hooks (id, tenant, worker, mapping, sealed_secret,"
-                           " created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                           4, id, tenant, worker, mapping_text);
-    if (!rc && (sqlite3_bind_blob(st, 5, sealed, (int)sealed_len, SQLITE_STATIC) != SQLITE_OK ||
-                sqlite3_bind_int64(st, 6, at) != SQLITE_OK))
-        rc = tg_db_fail(h->db, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
+        rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "INSERT INTO hooks (id, tenant, worker, mapping, sealed_secret,"
+                              " created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                              4, id, tenant, worker, mapping_text);
+    if (!rc) {
+        tg_stmt_bind_blob(st, 5, sealed, sealed_len);
+        tg_stmt_bind_int64(st, 6, at);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&h->mu);
     if (!rc) {
         json_t *doc = hook_json(id, worker, mapping_text, at);
@@ -479,19 +500,19 @@ int tg_hooks_list(tg_hooks *h, const char *tenant, const char *worker, json_t **
     if (!valid_owner(tenant, worker))
         return tg_error_set(err, TG_EBAD_REQUEST, "a hook needs a tenant and a worker");
     json_t *list = json_array();
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&h->mu);
-    int rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "SELECT id, mapping, created_at_ms FROM hooks"
-                           " WHERE tenant = ?1 AND worker = ?2 ORDER BY created_at_ms, id",
-                           2, tenant, worker);
-    while (!rc && (rc = tg_db_step_row(h->db, st, db_fail, err)) == 1) {
-        const char *mapping = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : tg_db_text(st, 1);
+    int rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "SELECT id, mapping, created_at_ms FROM hooks"
+                              " WHERE tenant = ?1 AND worker = ?2 ORDER BY created_at_ms, id",
+                              2, tenant, worker);
+    while (!rc && (rc = tg_stmt_step(st, db_fail, err)) == 1) {
+        const char *mapping = tg_stmt_is_null(st, 1) ? NULL : tg_stmt_text(st, 1);
         json_array_append_new(
-            list, hook_json(tg_db_text(st, 0), worker, mapping, sqlite3_column_int64(st, 2)));
+            list, hook_json(tg_stmt_text(st, 0), worker, mapping, tg_stmt_int64(st, 2)));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&h->mu);
     if (rc) {
         json_decref(list);
@@ -505,9 +526,8 @@ int tg_hooks_list(tg_hooks *h, const char *tenant, const char *worker, json_t **
  * with mu held. */
 static int finish(tg_hooks *h, int rc, tg_error *err)
 {
-    if (!rc) rc = tg_db_exec(h->db, "COMMIT", db_fail, err);
-    if (rc && !sqlite3_get_autocommit(h->db))
-        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL); /* the first error is the one told */
+    if (!rc) rc = tg_store_commit(h->db, db_fail, err);
+    if (rc) tg_store_rollback(h->db); /* the first error is the one told */
     return rc;
 }
 
@@ -516,21 +536,21 @@ int tg_hooks_delete(tg_hooks *h, const char *tenant, const char *worker, const c
 {
     if (!valid_owner(tenant, worker) || !id)
         return tg_error_set(err, TG_ENOT_FOUND, "no such hook");
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&h->mu);
-    int rc = tg_db_exec(h->db, "BEGIN IMMEDIATE", db_fail, err);
+    int rc = tg_store_begin(h->db, db_fail, err);
     if (!rc)
-        rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "DELETE FROM hooks WHERE id = ?1 AND tenant = ?2 AND worker = ?3", 3, id,
-                           tenant, worker);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
+        rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "DELETE FROM hooks WHERE id = ?1 AND tenant = ?2 AND worker = ?3", 3,
+                              id, tenant, worker);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    if (!rc && tg_stmt_changes(st) == 0) rc = tg_error_set(err, TG_ENOT_FOUND, "no such hook");
+    tg_stmt_finalize(st);
     st = NULL;
-    if (!rc && sqlite3_changes(h->db) == 0) rc = tg_error_set(err, TG_ENOT_FOUND, "no such hook");
     if (!rc)
-        rc = tg_db_prepare(h->db, &st, db_fail, err, "DELETE FROM seen WHERE hook = ?1", 1, id);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
+        rc = tg_store_prepare(h->db, &st, db_fail, err, "DELETE FROM seen WHERE hook = ?1", 1, id);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_finalize(st);
     rc = finish(h, rc, err);
     pthread_mutex_unlock(&h->mu);
     return rc;
@@ -541,24 +561,24 @@ int tg_hooks_delete_worker(tg_hooks *h, const char *tenant, const char *worker, 
 {
     if (n) *n = 0;
     if (!valid_owner(tenant, worker)) return 0;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&h->mu);
-    int rc = tg_db_exec(h->db, "BEGIN IMMEDIATE", db_fail, err);
+    int rc = tg_store_begin(h->db, db_fail, err);
     if (!rc)
-        rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "DELETE FROM seen WHERE hook IN"
-                           " (SELECT id FROM hooks WHERE tenant = ?1 AND worker = ?2)",
-                           2, tenant, worker);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
+        rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "DELETE FROM seen WHERE hook IN"
+                              " (SELECT id FROM hooks WHERE tenant = ?1 AND worker = ?2)",
+                              2, tenant, worker);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_finalize(st);
     st = NULL;
     if (!rc)
-        rc =
-            tg_db_prepare(h->db, &st, db_fail, err,
-                          "DELETE FROM hooks WHERE tenant = ?1 AND worker = ?2", 2, tenant, worker);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (!rc && n) *n = (size_t)sqlite3_changes(h->db);
+        rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "DELETE FROM hooks WHERE tenant = ?1 AND worker = ?2", 2, tenant,
+                              worker);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    if (!rc && n) *n = (size_t)tg_stmt_changes(st);
+    tg_stmt_finalize(st);
     rc = finish(h, rc, err);
     pthread_mutex_unlock(&h->mu);
     return rc;
@@ -591,27 +611,27 @@ int tg_hooks_get(tg_hooks *h, const char *id, tg_hook **out, tg_error *err)
     if (!valid_id(id)) return tg_error_set(err, TG_ENOT_FOUND, "no such hook");
     tg_hook *hook = tg_xcalloc(1, sizeof *hook);
     memcpy(hook->id, id, TG_HOOKS_ID_LEN + 1);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     unsigned char *sealed = NULL;
     size_t sealed_len = 0;
     pthread_mutex_lock(&h->mu);
-    int rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "SELECT tenant, worker, mapping, sealed_secret FROM hooks WHERE id = ?1",
-                           1, id);
-    if (!rc) rc = tg_db_step_row(h->db, st, db_fail, err);
+    int rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "SELECT tenant, worker, mapping, sealed_secret FROM hooks"
+                              " WHERE id = ?1",
+                              1, id);
+    if (!rc) rc = tg_stmt_step(st, db_fail, err);
     if (rc == 0) {
         rc = tg_error_set(err, TG_ENOT_FOUND, "no such hook");
     } else if (rc == 1) {
         rc = 0;
-        hook->tenant = tg_xstrdup(tg_db_text(st, 0));
-        hook->worker = tg_xstrdup(tg_db_text(st, 1));
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            hook->mapping = json_loads(tg_db_text(st, 2), 0, NULL);
-        sealed_len = (size_t)sqlite3_column_bytes(st, 3);
+        hook->tenant = tg_xstrdup(tg_stmt_text(st, 0));
+        hook->worker = tg_xstrdup(tg_stmt_text(st, 1));
+        if (!tg_stmt_is_null(st, 2)) hook->mapping = json_loads(tg_stmt_text(st, 2), 0, NULL);
+        const void *blob = tg_stmt_blob(st, 3, &sealed_len);
         sealed = tg_xmalloc(sealed_len ? sealed_len : 1);
-        if (sealed_len) memcpy(sealed, sqlite3_column_blob(st, 3), sealed_len);
+        if (sealed_len) memcpy(sealed, blob, sealed_len);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&h->mu);
     if (!rc) {
         size_t aadlen, len;
@@ -651,27 +671,33 @@ int tg_hooks_check(tg_hooks *h, const tg_hook *hook, const char *header, const v
                             "the signature's timestamp is more than %d seconds from the "
                             "gateway's clock",
                             TG_HOOKS_WINDOW_S);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     bool fresh = false;
     pthread_mutex_lock(&h->mu);
-    rc = tg_db_exec(h->db, "BEGIN IMMEDIATE", db_fail, err);
+    rc = tg_store_begin(h->db, db_fail, err);
     /* Past the window a signature can never pass again: forget it. */
-    if (!rc) rc = tg_db_prepare(h->db, &st, db_fail, err, "DELETE FROM seen WHERE t < ?1", 0);
-    if (!rc && sqlite3_bind_int64(st, 1, now_s - TG_HOOKS_WINDOW_S) != SQLITE_OK)
-        rc = tg_db_fail(h->db, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
+    if (!rc) rc = tg_store_prepare(h->db, &st, db_fail, err, "DELETE FROM seen WHERE t < ?1", 0);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 1, now_s - TG_HOOKS_WINDOW_S);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
     st = NULL;
+    /* The spend: a concurrent transaction adding the same row, here or in
+     * another replica, makes this one wait for its outcome and then add
+     * nothing, so exactly one of them sees a change. */
     if (!rc)
-        rc = tg_db_prepare(h->db, &st, db_fail, err,
-                           "INSERT OR IGNORE INTO seen (hook, v1, t) VALUES (?1, ?2, ?3)", 1,
-                           hook->id);
-    if (!rc && (sqlite3_bind_blob(st, 2, sig.v1[which], MAC_BYTES, SQLITE_STATIC) != SQLITE_OK ||
-                sqlite3_bind_int64(st, 3, sig.t) != SQLITE_OK))
-        rc = tg_db_fail(h->db, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(h->db, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (!rc) fresh = sqlite3_changes(h->db) == 1;
+        rc = tg_store_prepare(h->db, &st, db_fail, err,
+                              "INSERT INTO seen (hook, v1, t) VALUES (?1, ?2, ?3)"
+                              " ON CONFLICT (hook, v1) DO NOTHING",
+                              1, hook->id);
+    if (!rc) {
+        tg_stmt_bind_blob(st, 2, sig.v1[which], MAC_BYTES);
+        tg_stmt_bind_int64(st, 3, sig.t);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    if (!rc) fresh = tg_stmt_changes(st) == 1;
+    tg_stmt_finalize(st);
     rc = finish(h, rc, err);
     pthread_mutex_unlock(&h->mu);
     if (rc) return rc;

@@ -3,7 +3,8 @@
  * an HMAC signature of the request instead of a token.
  *
  * The store is a sqlite file of its own, <data_dir>/hooks.db (WAL,
- * synchronous=FULL): one row per hook (id, tenant, worker, optional body
+ * synchronous=FULL), or the "hooks" schema of a PostgreSQL database the
+ * gateway's replicas share: one row per hook (id, tenant, worker, optional body
  * mapping, creation time, signing secret) and the signatures accepted in the
  * last TG_HOOKS_WINDOW_S seconds.
  *
@@ -14,7 +15,8 @@
  * hook's id, tenant and worker. Every admin read and change is scoped by
  * tenant and worker. A signature is accepted at most once: it is written to
  * the store, durably, before tg_hooks_check says yes, and remembered until
- * it is older than the window, so a replay is refused across restarts.
+ * it is older than the window, so a replay is refused across restarts and
+ * across replicas sharing the store.
  *
  * The signature: Toolgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
  * where the HMAC's key is the signing secret exactly as shown (its ASCII
@@ -97,7 +99,8 @@ int tg_hooks_map(const json_t *mapping, const json_t *body, json_t **arguments, 
 
 /* ---- the store -------------------------------------------------------- */
 
-/* Opens (creating) the store at path (mode 0600), sealing secrets with
+/* Opens (creating) the store at path, a sqlite file (mode 0600) or a
+ * PostgreSQL URL, sealing secrets with
  * secrets' master key (borrowed; must outlive the store). Returns 0, or
  * TG_EUNAVAILABLE with err filled. */
 int tg_hooks_open(const char *path, tg_secrets *secrets, tg_hooks **out, tg_error *err);

@@ -1,20 +1,23 @@
 /* The scheduler (see scheduler.h). Each schedule is an entry, found by
  * (tenant, worker) in a hash table and ordered by its fire time in a binary
- * heap; one mutex guards both and the sqlite connection. Runs are started,
+ * heap; one mutex guards both and the store's connection. Runs are started,
  * and records written, after the mutex is released: a start callback or an
- * audit write may block, and a run's report takes the mutex. */
+ * audit write may block, and a run's report takes the mutex.
+ *
+ * The entries are the truth and the store their copy: a row is read once, at
+ * open, and from then on written from its entry. That assumes one process
+ * follows the schedules, whichever backend holds them. */
 #include "gateway/triggers/scheduler.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
 #include "gateway/core/log.h"
 #include "gateway/core/metrics.h"
 #include "gateway/triggers/cron.h"
 #include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +59,8 @@ typedef struct entry {
 struct tg_scheduler {
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    sqlite3 *db;
-    sqlite3_stmt *save_st, *drop_st;
+    tg_store *db;
+    tg_stmt *save_st, *drop_st;
     tg_scheduler_config cfg;
     int64_t opened_ms; /* slots before this passed while the gateway was down */
     entry **heap;      /* every entry, earliest fire time first */
@@ -70,20 +73,29 @@ struct tg_scheduler {
     pthread_t thread;
 };
 
-static const char *const setup_sql[] = {
-    "CREATE TABLE IF NOT EXISTS schedules ("
-    " tenant TEXT NOT NULL, worker TEXT NOT NULL, expr TEXT NOT NULL, zone TEXT,"
-    " skip_missed INTEGER NOT NULL, max_retries INTEGER NOT NULL,"
-    " backoff_ms INTEGER NOT NULL, max_backoff_ms INTEGER NOT NULL,"
-    " next_ms INTEGER,"    /* NULL: the schedule never fires again */
-    " pending_ms INTEGER," /* NULL: no run owed */
-    " PRIMARY KEY (tenant, worker)) WITHOUT ROWID",
-    NULL,
+static const tg_store_migration migrations[] = {
+    {
+        /* What every file had before versions were kept: a no-op on those. */
+        .sqlite = "CREATE TABLE IF NOT EXISTS schedules ("
+                  " tenant TEXT NOT NULL, worker TEXT NOT NULL, expr TEXT NOT NULL, zone TEXT,"
+                  " skip_missed INTEGER NOT NULL, max_retries INTEGER NOT NULL,"
+                  " backoff_ms INTEGER NOT NULL, max_backoff_ms INTEGER NOT NULL,"
+                  " next_ms INTEGER,"    /* NULL: the schedule never fires again */
+                  " pending_ms INTEGER," /* NULL: no run owed */
+                  " PRIMARY KEY (tenant, worker)) WITHOUT ROWID",
+        /* skip_missed stays an integer: it is bound as one in both. */
+        .postgres = "CREATE TABLE schedules ("
+                    " tenant TEXT NOT NULL, worker TEXT NOT NULL, expr TEXT NOT NULL, zone TEXT,"
+                    " skip_missed BIGINT NOT NULL, max_retries BIGINT NOT NULL,"
+                    " backoff_ms BIGINT NOT NULL, max_backoff_ms BIGINT NOT NULL,"
+                    " next_ms BIGINT, pending_ms BIGINT,"
+                    " PRIMARY KEY (tenant, worker))",
+    },
 };
 
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "schedule store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "schedule store: %s: %s", what, detail);
 }
@@ -302,66 +314,68 @@ static int64_t retry_delay(const entry *e)
 
 /* ---- the store --------------------------------------------------------- */
 
-static int bind_opt(sqlite3_stmt *st, int i, int64_t v)
+static void bind_opt(tg_stmt *st, int i, int64_t v)
 {
-    return v == NO_SLOT ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+    if (v == NO_SLOT)
+        tg_stmt_bind_null(st, i);
+    else
+        tg_stmt_bind_int64(st, i, v);
 }
 
+/* Writes e's row from the entry, whatever the row held. */
 static int save(tg_scheduler *s, const entry *e, tg_error *err)
 {
-    sqlite3_stmt *st = s->save_st;
-    sqlite3_reset(st);
-    if (sqlite3_bind_text(st, 1, e->tenant, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, e->worker, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 3, e->expr, -1, SQLITE_STATIC) != SQLITE_OK ||
-        (e->zone ? sqlite3_bind_text(st, 4, e->zone, -1, SQLITE_STATIC)
-                 : sqlite3_bind_null(st, 4)) != SQLITE_OK ||
-        sqlite3_bind_int(st, 5, e->skip_missed) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 6, e->max_retries) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 7, e->backoff_ms) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 8, e->max_backoff_ms) != SQLITE_OK ||
-        bind_opt(st, 9, e->next_ms) != SQLITE_OK || bind_opt(st, 10, e->pending_ms) != SQLITE_OK)
-        return tg_db_fail(s->db, "bind", db_fail, err);
-    int rc = tg_db_step_done(s->db, st, db_fail, err);
-    sqlite3_reset(st);
+    tg_stmt *st = s->save_st;
+    tg_stmt_reset(st);
+    tg_stmt_bind_text(st, 1, e->tenant);
+    tg_stmt_bind_text(st, 2, e->worker);
+    tg_stmt_bind_text(st, 3, e->expr);
+    tg_stmt_bind_text(st, 4, e->zone); /* NULL: UTC */
+    tg_stmt_bind_int64(st, 5, e->skip_missed);
+    tg_stmt_bind_int64(st, 6, e->max_retries);
+    tg_stmt_bind_int64(st, 7, e->backoff_ms);
+    tg_stmt_bind_int64(st, 8, e->max_backoff_ms);
+    bind_opt(st, 9, e->next_ms);
+    bind_opt(st, 10, e->pending_ms);
+    int rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_reset(st);
     return rc;
 }
 
 static int drop_row(tg_scheduler *s, const char *tenant, const char *worker, tg_error *err)
 {
-    sqlite3_stmt *st = s->drop_st;
-    sqlite3_reset(st);
-    if (sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_text(st, 2, worker, -1, SQLITE_STATIC) != SQLITE_OK)
-        return tg_db_fail(s->db, "bind", db_fail, err);
-    int rc = tg_db_step_done(s->db, st, db_fail, err);
-    sqlite3_reset(st);
+    tg_stmt *st = s->drop_st;
+    tg_stmt_reset(st);
+    tg_stmt_bind_text(st, 1, tenant);
+    tg_stmt_bind_text(st, 2, worker);
+    int rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_reset(st);
     return rc;
 }
 
-static int64_t col_opt(sqlite3_stmt *st, int col)
+static int64_t col_opt(tg_stmt *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? NO_SLOT : sqlite3_column_int64(st, col);
+    return tg_stmt_is_null(st, col) ? NO_SLOT : tg_stmt_int64(st, col);
 }
 
 static int load(tg_scheduler *s, tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(s->db, &st, db_fail, err,
-                           "SELECT tenant, worker, expr, zone, skip_missed, max_retries,"
-                           " backoff_ms, max_backoff_ms, next_ms, pending_ms FROM schedules",
-                           0);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(s->db, &st, db_fail, err,
+                              "SELECT tenant, worker, expr, zone, skip_missed, max_retries,"
+                              " backoff_ms, max_backoff_ms, next_ms, pending_ms FROM schedules",
+                              0);
     int row;
-    while (!rc && (row = tg_db_step_row(s->db, st, db_fail, err)) != 0) {
+    while (!rc && (row = tg_stmt_step(st, db_fail, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
         }
         entry *e = tg_xcalloc(1, sizeof *e);
-        e->tenant = tg_xstrdup(tg_db_text(st, 0));
-        e->worker = tg_xstrdup(tg_db_text(st, 1));
-        e->expr = tg_xstrdup(tg_db_text(st, 2));
-        e->zone = sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : tg_xstrdup(tg_db_text(st, 3));
+        e->tenant = tg_xstrdup(tg_stmt_text(st, 0));
+        e->worker = tg_xstrdup(tg_stmt_text(st, 1));
+        e->expr = tg_xstrdup(tg_stmt_text(st, 2));
+        e->zone = tg_stmt_is_null(st, 3) ? NULL : tg_xstrdup(tg_stmt_text(st, 3));
         char why[256];
         /* A zone this host no longer knows: the registry sync drops or
          * replaces the row; nothing can run by it meanwhile. */
@@ -371,10 +385,10 @@ static int load(tg_scheduler *s, tg_error *err)
             free_entry(e);
             continue;
         }
-        e->skip_missed = sqlite3_column_int(st, 4) != 0;
-        e->max_retries = (unsigned)sqlite3_column_int64(st, 5);
-        e->backoff_ms = sqlite3_column_int64(st, 6);
-        e->max_backoff_ms = sqlite3_column_int64(st, 7);
+        e->skip_missed = tg_stmt_int64(st, 4) != 0;
+        e->max_retries = (unsigned)tg_stmt_int64(st, 5);
+        e->backoff_ms = tg_stmt_int64(st, 6);
+        e->max_backoff_ms = tg_stmt_int64(st, 7);
         e->next_ms = col_opt(st, 8);
         e->pending_ms = col_opt(st, 9);
         e->offset_ms = jitter_offset(s, e, s->opened_ms);
@@ -386,7 +400,7 @@ static int load(tg_scheduler *s, tg_error *err)
         }
         add_entry(s, e);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
@@ -394,10 +408,15 @@ int tg_scheduler_open(const char *path, const tg_scheduler_config *config, int64
                       tg_scheduler **out, tg_error *err)
 {
     *out = NULL;
-    sqlite3 *db = NULL;
-    int rc = tg_db_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        BUSY_TIMEOUT_MS, true, setup_sql, &db, db_fail, err);
-    if (rc) return rc;
+    tg_store *db = NULL;
+    int rc = tg_store_open(path, "scheduler", TG_STORE_CREATE | TG_STORE_DURABLE, BUSY_TIMEOUT_MS,
+                           NULL, NULL, &db, db_fail, err);
+    if (!rc)
+        rc = tg_store_migrate(db, migrations, sizeof migrations / sizeof *migrations, db_fail, err);
+    if (rc) {
+        tg_store_close(db);
+        return rc;
+    }
     tg_scheduler *s = tg_xcalloc(1, sizeof *s);
     s->db = db;
     s->cfg = *config;
@@ -411,14 +430,19 @@ int tg_scheduler_open(const char *path, const tg_scheduler_config *config, int64
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &attr);
     pthread_condattr_destroy(&attr);
-    rc = tg_db_prepare(db, &s->save_st, db_fail, err,
-                       "INSERT OR REPLACE INTO schedules (tenant, worker, expr, zone, skip_missed,"
-                       " max_retries, backoff_ms, max_backoff_ms, next_ms, pending_ms)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                       0);
+    rc = tg_store_prepare(db, &s->save_st, db_fail, err,
+                          "INSERT INTO schedules (tenant, worker, expr, zone, skip_missed,"
+                          " max_retries, backoff_ms, max_backoff_ms, next_ms, pending_ms)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                          " ON CONFLICT (tenant, worker) DO UPDATE SET expr = excluded.expr,"
+                          " zone = excluded.zone, skip_missed = excluded.skip_missed,"
+                          " max_retries = excluded.max_retries, backoff_ms = excluded.backoff_ms,"
+                          " max_backoff_ms = excluded.max_backoff_ms,"
+                          " next_ms = excluded.next_ms, pending_ms = excluded.pending_ms",
+                          0);
     if (!rc)
-        rc = tg_db_prepare(db, &s->drop_st, db_fail, err,
-                           "DELETE FROM schedules WHERE tenant = ?1 AND worker = ?2", 0);
+        rc = tg_store_prepare(db, &s->drop_st, db_fail, err,
+                              "DELETE FROM schedules WHERE tenant = ?1 AND worker = ?2", 0);
     if (!rc) rc = load(s, err);
     if (rc) {
         tg_scheduler_close(s);
@@ -499,7 +523,7 @@ int tg_scheduler_sync_begin(tg_scheduler *s, tg_error *err)
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->nheap; i++)
         s->heap[i]->seen = false;
-    int rc = tg_db_exec(s->db, "BEGIN IMMEDIATE", db_fail, err);
+    int rc = tg_store_begin(s->db, db_fail, err);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -518,8 +542,8 @@ int tg_scheduler_sync_end(tg_scheduler *s, bool complete, tg_error *err)
         if (!rc) remove_entry(s, gone[i]);
     }
     free(gone);
-    if (!rc) rc = tg_db_exec(s->db, "COMMIT", db_fail, err);
-    if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!rc) rc = tg_store_commit(s->db, db_fail, err);
+    if (rc) tg_store_rollback(s->db);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -694,15 +718,15 @@ int64_t tg_scheduler_poll(tg_scheduler *s, int64_t now_ms)
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (!s->stopping && s->nheap && fire_time(s->heap[0]) <= now_ms) {
-        rc = tg_db_exec(s->db, "BEGIN IMMEDIATE", db_fail, &err);
+        rc = tg_store_begin(s->db, db_fail, &err);
         while (!rc && fire_time(s->heap[0]) <= now_ms) {
             entry *e = s->heap[0];
             if (fire(s, e, now_ms, &list, &n, &cap)) rc = save(s, e, &err);
             sift_down(s, 0);
         }
-        if (!rc) rc = tg_db_exec(s->db, "COMMIT", db_fail, &err);
+        if (!rc) rc = tg_store_commit(s->db, db_fail, &err);
         if (rc) {
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            tg_store_rollback(s->db);
             /* Undo newest first, so each entry ends as it was before the poll. */
             for (size_t i = n; i-- > 0;) {
                 entry *e = list[i].e;
@@ -847,9 +871,9 @@ void tg_scheduler_close(tg_scheduler *s)
         free_entry(s->heap[i]);
     free(s->heap);
     free(s->table);
-    sqlite3_finalize(s->save_st);
-    sqlite3_finalize(s->drop_st);
-    sqlite3_close(s->db);
+    tg_stmt_finalize(s->save_st);
+    tg_stmt_finalize(s->drop_st);
+    tg_store_close(s->db);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s);

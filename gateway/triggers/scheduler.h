@@ -4,7 +4,8 @@
  * "schedule").
  *
  * State: a row per scheduled worker in a sqlite file of its own (WAL,
- * synchronous=FULL): the schedule, its next slot, and the slot whose run has
+ * synchronous=FULL), or in the "scheduler" schema of a PostgreSQL database:
+ * the schedule, its next slot, and the slot whose run has
  * not finished yet ("pending"). A slot is taken (next moves past it, pending
  * is set) in a committed transaction before its run starts, and pending is
  * cleared once that run is over for good: it succeeded, failed without a
@@ -102,7 +103,8 @@ typedef struct tg_scheduler_config {
     tg_runs *runs; /* skipped runs are recorded here; may be NULL */
 } tg_scheduler_config;
 
-/* Opens (creating) the store at path and loads its schedules, taken to have
+/* Opens (creating) the store at path (a sqlite file or a PostgreSQL URL;
+ * one gateway process follows a store's schedules) and loads its schedules, taken to have
  * been left by a gateway that stopped before now_ms: their pending slots run
  * again at the first poll, their missed slots as the schedule says. Returns
  * 0, or TG_EUNAVAILABLE with err set. */

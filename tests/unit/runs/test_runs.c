@@ -1,11 +1,17 @@
 /* The runs store: insert and read back, list filters, pages that neither
  * repeat nor skip while other threads keep inserting, results pruned beyond
- * keep_results per (tenant, worker), logs bounded, idempotency keys. */
+ * keep_results per (tenant, worker), logs bounded, idempotency keys. Every
+ * case runs on sqlite, then on PostgreSQL (when TOOLGATE_TEST_POSTGRES gives
+ * a cluster), where two handles on one database also stand for replicas. */
 #include "gateway/runs/runs.h"
 
+#include "gateway/core/clock.h"
+
 #include "check.h"
+#include "pgtest.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +19,43 @@
 
 static char dir[] = "/tmp/test_runs.XXXXXX";
 
+/* Which backend the cases run on now. */
+static bool on_postgres;
+
+/* The databases made so far, by case file name: a name opened again (a
+ * restart) is the same database. */
+static struct {
+    char *name, *url;
+} databases[16];
+
+/* Where the store called name lives: a file in dir, or a PostgreSQL
+ * database of its own. Returns: borrowed, NULL when it cannot be made. */
+static const char *where(const char *name)
+{
+    static char path[256];
+    if (!on_postgres) {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        return path;
+    }
+    size_t i = 0;
+    for (; i < sizeof databases / sizeof *databases && databases[i].name; i++)
+        if (strcmp(databases[i].name, name) == 0) return databases[i].url;
+    if (i == sizeof databases / sizeof *databases) return NULL;
+    char db[64];
+    snprintf(db, sizeof db, "test_runs_%.*s", (int)strcspn(name, "."), name);
+    databases[i].url = pgtest_database(db);
+    if (!databases[i].url) return NULL;
+    databases[i].name = strdup(name);
+    return databases[i].url;
+}
+
 static tg_runs *open_store(const char *name, unsigned keep)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const char *at = where(name);
     tg_runs *r = NULL;
-    tg_error err;
+    tg_error err = {0};
     tg_runs_config cfg = {.keep_results = keep};
-    int rc = tg_runs_open(path, &cfg, &r, &err);
+    int rc = at ? tg_runs_open(at, &cfg, &r, &err) : -1;
     CHECK_INT_EQ(rc, 0);
     if (rc) fprintf(stderr, "%s\n", err.message);
     return r;
@@ -330,20 +365,179 @@ static void test_idempotency(void)
     tg_runs_close(r);
 }
 
-int main(void)
+/* A history from before schedules were recorded and before its schema had
+ * versions (user_version 0) opens, gains the schedule columns, keeps its
+ * runs, and releases the key its last process left running. */
+static void test_old_file(void)
 {
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
+    char path[256];
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE runs (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                     " call_id TEXT NOT NULL, tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+                     " version TEXT NOT NULL, trigger_kind TEXT NOT NULL,"
+                     " principal TEXT NOT NULL, started_ms INTEGER NOT NULL,"
+                     " duration_ms INTEGER NOT NULL, status TEXT NOT NULL, error_code TEXT,"
+                     " output_bytes INTEGER NOT NULL);"
+                     "CREATE UNIQUE INDEX runs_call ON runs (call_id);"
+                     "CREATE TABLE run_results (seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL,"
+                     " worker TEXT NOT NULL, result TEXT, logs TEXT NOT NULL);"
+                     "CREATE TABLE idempotency (tenant TEXT NOT NULL, worker TEXT NOT NULL,"
+                     " key TEXT NOT NULL, body_sha256 TEXT NOT NULL,"
+                     " created_ms INTEGER NOT NULL, answer TEXT,"
+                     " PRIMARY KEY (tenant, worker, key)) WITHOUT ROWID;"
+                     "INSERT INTO runs (call_id, tenant, worker, version, trigger_kind,"
+                     " principal, started_ms, duration_ms, status, output_bytes)"
+                     " VALUES ('old1', 't', 'echo', 'v1', 'agent', 'p', 1700000000000, 5,"
+                     " 'ok', 1);"
+                     "INSERT INTO idempotency VALUES ('t', 'w', 'k', 'aaaa', 1700000000000,"
+                     " NULL);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    tg_runs *r = open_store("old.db", 0);
+    if (!r) return;
+    json_t *run = NULL;
+    tg_error err;
+    CHECK_INT_EQ(tg_runs_get(r, "t", "old1", &run, &err), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(run, "status")), "ok");
+    CHECK(json_object_get(run, "attempt") == NULL);
+    json_decref(run);
+    tg_run_summary s = {.call_id = "new1",
+                        .tenant = "t",
+                        .worker = "echo",
+                        .status = "skipped",
+                        .scheduled_ms = 1700000060000,
+                        .attempt = 1};
+    CHECK_INT_EQ(tg_runs_insert(r, &s, &err), 0);
+    CHECK_INT_EQ(tg_runs_get(r, "t", "new1", &run, &err), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(run, "attempt")), 1);
+    json_decref(run);
+    tg_runs_claim state;
+    json_t *answer = NULL;
+    CHECK_INT_EQ(tg_runs_claim_key(r, "t", "w", "k", "aaaa", 1700000000001, &state, &answer, &err),
+                 0);
+    CHECK_INT_EQ(state, TG_RUNS_CLAIMED);
+    tg_runs_close(r);
+}
+
+typedef struct claimer {
+    tg_runs *r;
+    const char *key;
+    pthread_barrier_t *go;
+    tg_runs_claim state;
+    int rc;
+} claimer;
+
+static void *claim_one(void *arg)
+{
+    claimer *c = arg;
+    json_t *answer = NULL;
+    tg_error err;
+    pthread_barrier_wait(c->go);
+    c->rc =
+        tg_runs_claim_key(c->r, "t", "w", c->key, "aaaa", tg_now_ms(), &c->state, &answer, &err);
+    if (c->rc) fprintf(stderr, "claim %s: %s\n", c->key, err.message);
+    json_decref(answer);
+    return NULL;
+}
+
+/* Two replicas (two handles on one database) claiming the same keys at the
+ * same moment: exactly one claims each key, the other sees it running. A
+ * replica starting meanwhile leaves the other's running keys alone. */
+static void test_replicas(void)
+{
+    tg_runs *a = open_store("replicas.db", 0), *b = open_store("replicas.db", 0);
+    if (!a || !b) {
+        tg_runs_close(a);
+        tg_runs_close(b);
+        return;
     }
+    enum { KEYS = 40, SIDES = 4 };
+    int claimed_once = 0;
+    for (int k = 0; k < KEYS; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "race-%d", k);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, SIDES);
+        claimer c[SIDES];
+        pthread_t t[SIDES];
+        for (int i = 0; i < SIDES; i++) {
+            c[i] = (claimer){.r = i % 2 ? b : a, .key = key, .go = &go};
+            pthread_create(&t[i], NULL, claim_one, &c[i]);
+        }
+        int claimed = 0, running = 0;
+        for (int i = 0; i < SIDES; i++) {
+            pthread_join(t[i], NULL);
+            CHECK_INT_EQ(c[i].rc, 0);
+            claimed += c[i].state == TG_RUNS_CLAIMED;
+            running += c[i].state == TG_RUNS_RUNNING;
+        }
+        pthread_barrier_destroy(&go);
+        CHECK_INT_EQ(running, SIDES - 1);
+        claimed_once += claimed == 1;
+    }
+    CHECK_INT_EQ(claimed_once, KEYS);
+    /* b restarts while a's call of race-0 still runs: the key stays a's. */
+    tg_runs_close(b);
+    b = open_store("replicas.db", 0);
+    tg_runs_claim state;
+    json_t *answer = NULL;
+    tg_error err;
+    CHECK_INT_EQ(
+        tg_runs_claim_key(b, "t", "w", "race-0", "aaaa", tg_now_ms(), &state, &answer, &err), 0);
+    CHECK_INT_EQ(state, TG_RUNS_RUNNING);
+    /* a answers it; b sees the answer. */
+    json_t *stored = json_pack("{s:s}", "call_id", "from-a");
+    CHECK_INT_EQ(tg_runs_complete_key(a, "t", "w", "race-0", stored, &err), 0);
+    json_decref(stored);
+    CHECK_INT_EQ(
+        tg_runs_claim_key(b, "t", "w", "race-0", "aaaa", tg_now_ms(), &state, &answer, &err), 0);
+    CHECK_INT_EQ(state, TG_RUNS_ANSWERED);
+    CHECK_STR_EQ(json_string_value(json_object_get(answer, "call_id")), "from-a");
+    json_decref(answer);
+    /* Runs recorded by either replica are one history. */
+    CHECK_INT_EQ(add(a, "ra", "t", "echo", "agent", "ok"), 0);
+    CHECK_INT_EQ(add(b, "rb", "t", "echo", "agent", "ok"), 0);
+    CHECK_INT_EQ(add(b, "ra", "t", "echo", "agent", "ok") != 0, 1);
+    CHECK_INT_EQ(list_count(a, &(tg_runs_filter){.tenant = "t"}), 2);
+    tg_runs_close(a);
+    tg_runs_close(b);
+}
+
+static void run_cases(void)
+{
     test_insert_get();
     test_filters();
     test_pagination_concurrent();
     test_pruning();
     test_log_bounds();
     test_idempotency();
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    run_cases();
+    test_old_file();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    on_postgres = true;
+    if (where("basic.db")) {
+        printf("PostgreSQL:\n");
+        run_cases();
+        test_replicas();
+    }
+    for (size_t i = 0; i < sizeof databases / sizeof *databases && databases[i].name; i++) {
+        free(databases[i].name);
+        free(databases[i].url);
+    }
     return check_report();
 }

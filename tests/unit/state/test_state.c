@@ -3,11 +3,14 @@
  * racing for the last key) and the request handler a sandbox's requests for
  * http://toolgate.internal reach (statuses, bodies, headers, the capability,
  * state.write records without values, and no change while the audit log
- * cannot take its record). */
+ * cannot take its record). Every case runs on sqlite, then on PostgreSQL
+ * (when TOOLGATE_TEST_POSTGRES gives a cluster), where two handles on one
+ * database also stand for replicas racing for a limit and an If-Match. */
 #include "gateway/state/state.h"
 
 #include "audit/audit.h"
 #include "check.h"
+#include "pgtest.h"
 #include "vm-pool/frame.h"
 
 #include <pthread.h>
@@ -21,13 +24,42 @@
 static char dir[] = "/tmp/test_state.XXXXXX";
 static tg_audit *audit;
 
+/* Which backend the cases run on now. */
+static bool on_postgres;
+
+/* The databases made so far, by case file name: a name opened again (a
+ * restart) is the same database. */
+static struct {
+    char *name, *url;
+} databases[16];
+
+/* Where the store called name lives: a file in dir, or a PostgreSQL
+ * database of its own. Returns: borrowed, NULL when it cannot be made. */
+static const char *where(const char *name)
+{
+    static char path[256];
+    if (!on_postgres) {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        return path;
+    }
+    size_t i = 0;
+    for (; i < sizeof databases / sizeof *databases && databases[i].name; i++)
+        if (strcmp(databases[i].name, name) == 0) return databases[i].url;
+    if (i == sizeof databases / sizeof *databases) return NULL;
+    char db[64];
+    snprintf(db, sizeof db, "test_state_%.*s", (int)strcspn(name, "."), name);
+    databases[i].url = pgtest_database(db);
+    if (!databases[i].url) return NULL;
+    databases[i].name = strdup(name);
+    return databases[i].url;
+}
+
 static tg_state *open_store(const char *name, const tg_state_config *cfg)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const char *at = where(name);
     tg_state *s = NULL;
-    tg_error err;
-    int rc = tg_state_open(path, cfg, &s, &err);
+    tg_error err = {0};
+    int rc = at ? tg_state_open(at, cfg, &s, &err) : -1;
     CHECK_INT_EQ(rc, 0);
     if (rc) fprintf(stderr, "%s\n", err.message);
     return s;
@@ -333,14 +365,14 @@ static void *race(void *arg)
     return NULL;
 }
 
-static void test_race(void)
+/* Four writers racing for 25 keys, through one handle or (other) through
+ * two, as replicas would. */
+static void race_on(tg_state *s, tg_state *other)
 {
-    tg_state_config cfg = {.max_keys = 25};
-    tg_state *s = open_store("race.db", &cfg);
     racer r[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
-        r[i] = (racer){.s = s, .id = i};
+        r[i] = (racer){.s = i % 2 ? other : s, .id = i};
         pthread_create(&th[i], NULL, race, &r[i]);
     }
     int ok = 0, limited = 0;
@@ -351,7 +383,99 @@ static void test_race(void)
     }
     CHECK_INT_EQ(ok, 25);
     CHECK_INT_EQ(limited, 80 - 25);
+}
+
+static void test_race(void)
+{
+    tg_state_config cfg = {.max_keys = 25};
+    tg_state *s = open_store("race.db", &cfg);
+    race_on(s, s);
     tg_state_close(s);
+}
+
+/* Holds the write open a while, as a slow audit fsync would: a writer that
+ * read the row before this one commits must wait rather than go ahead. */
+static int confirm_slowly(void *userdata, const tg_state_change *change)
+{
+    (void)userdata;
+    (void)change;
+    usleep(20000);
+    return 0;
+}
+
+typedef struct cas {
+    tg_state *s;
+    const char *if_match;
+    const char *value;
+    pthread_barrier_t *go;
+    int rc;
+} cas;
+
+static void *cas_one(void *arg)
+{
+    cas *c = arg;
+    tg_state_write w = {.tenant = "t",
+                        .worker = "w",
+                        .key = "cursor",
+                        .value = c->value,
+                        .len = strlen(c->value),
+                        .if_match = c->if_match,
+                        .confirm = confirm_slowly};
+    tg_error err;
+    pthread_barrier_wait(c->go);
+    c->rc = tg_state_put(c->s, &w, NULL, &err);
+    return NULL;
+}
+
+/* Two replicas (two handles on one database): writers of both share one
+ * worker's key limit, and of two compare-and-sets from the same ETag, each
+ * round exactly one wins. */
+static void test_replicas(void)
+{
+    tg_state_config cfg = {.max_keys = 25};
+    tg_state *a = open_store("replicas.db", &cfg), *b = open_store("replicas.db", &cfg);
+    if (!a || !b) {
+        tg_state_close(a);
+        tg_state_close(b);
+        return;
+    }
+    race_on(a, b);
+    CHECK_INT_EQ(del(a, "t", "w", "r0_0"), 0); /* room for the cursor */
+    CHECK_INT_EQ(put_str(a, "t", "w", "cursor", "v0"), 0);
+    enum { ROUNDS = 10 };
+    int won_once = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        tg_state_value v;
+        tg_error err;
+        CHECK_INT_EQ(tg_state_get(b, "t", "w", "cursor", &v, &err), 0);
+        char tag[TG_STATE_ETAG_HEX + 3];
+        snprintf(tag, sizeof tag, "\"%s\"", v.etag);
+        tg_state_value_clear(&v);
+        char va[16], vb[16];
+        snprintf(va, sizeof va, "a%d", i);
+        snprintf(vb, sizeof vb, "b%d", i);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        cas ca = {.s = a, .if_match = tag, .value = va, .go = &go};
+        cas cb = {.s = b, .if_match = tag, .value = vb, .go = &go};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, cas_one, &ca);
+        pthread_create(&tb, NULL, cas_one, &cb);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&go);
+        int won = (ca.rc == 0) + (cb.rc == 0);
+        int lost = (ca.rc == TG_EPRECONDITION_FAILED) + (cb.rc == TG_EPRECONDITION_FAILED);
+        CHECK_INT_EQ(lost, 1);
+        won_once += won == 1;
+        /* What both now read is the winner's value. */
+        const char *now = get_str(a, "t", "w", "cursor");
+        CHECK_STR_EQ(now, ca.rc == 0 ? va : vb);
+        CHECK_STR_EQ(get_str(b, "t", "w", "cursor"), ca.rc == 0 ? va : vb);
+    }
+    CHECK_INT_EQ(won_once, ROUNDS);
+    tg_state_close(a);
+    tg_state_close(b);
 }
 
 /* ---- the request handler ---------------------------------------------- */
@@ -699,19 +823,20 @@ static void test_audit_down(void)
     tg_audit_close(sick);
 }
 
-int main(void)
+static int open_audit(const char *name)
 {
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     char path[256];
-    snprintf(path, sizeof path, "%s/audit.db", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     tg_error err;
     if (tg_audit_open(path, NULL, &audit, &err) != 0) {
         fprintf(stderr, "audit: %s\n", err.message);
-        return 1;
+        return -1;
     }
+    return 0;
+}
+
+static void run_cases(void)
+{
     test_basic();
     test_scopes();
     test_limits();
@@ -721,7 +846,29 @@ int main(void)
     test_handler();
     test_malformed();
     test_audit_down();
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (open_audit("audit.db") != 0) return 1;
+    run_cases();
     tg_audit_close(audit);
+    /* A fresh audit log, so that the handler's records start from none. */
+    on_postgres = true;
+    if (where("basic.db") && open_audit("audit-pg.db") == 0) {
+        printf("PostgreSQL:\n");
+        run_cases();
+        test_replicas();
+        tg_audit_close(audit);
+    }
+    for (size_t i = 0; i < sizeof databases / sizeof *databases && databases[i].name; i++) {
+        free(databases[i].name);
+        free(databases[i].url);
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

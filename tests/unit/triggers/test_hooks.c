@@ -1,14 +1,18 @@
 /* Webhook triggers (gateway/triggers/hooks.h): the signature header, HMAC
  * verification, the time window, JSON Pointers and mappings, and the store
  * (secrets sealed at rest, tenant scoping, replays refused across a
- * restart). The HMAC vectors were computed apart from the code under test:
+ * restart), on sqlite and then on PostgreSQL (when TOOLGATE_TEST_POSTGRES
+ * gives a cluster), where two handles on one database stand for replicas
+ * racing to spend one signature. The HMAC vectors were computed apart from the code under test:
  *   printf '%s' '1767225600.{"a":1}' | openssl dgst -sha256 -hmac "$SECRET"
  * and the same with Python's hmac module. */
 #include "gateway/triggers/hooks.h"
 
 #include "check.h"
+#include "pgtest.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,7 +258,9 @@ static void test_mapping(void)
 /* ---- the store -------------------------------------------------------- */
 
 static char dir[] = "/tmp/tg_test_hooks_XXXXXX";
-static char db_path[256], secrets_path[256], key_path[256];
+static char file_path[256], secrets_path[256], key_path[256];
+/* The store the cases use: file_path, or a PostgreSQL URL. */
+static const char *db_path;
 
 /* Whether needle appears in the bytes of path (missing file: no). */
 static bool file_holds(const char *path, const char *needle)
@@ -296,19 +302,45 @@ static void hmac_header(const char *secret, int64_t t, const char *body, char *o
     snprintf(out, size, "t=%s,v1=%s", t_text, hex);
 }
 
-static long long count_rows(const char *table)
+/* Runs sql on the store behind the module's back (as an operator, or an
+ * attacker with the database, could). Returns the first column of its first
+ * row as a number, 0 when it returns none, -1 when it fails. */
+static long long raw_sql(const char *sql)
 {
+    long long n = -1;
+    if (strncmp(db_path, "postgres", 8) == 0) {
+        PGconn *c = PQconnectdb(db_path);
+        PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "SET search_path TO hooks") : NULL;
+        PQclear(r);
+        r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            n = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        else if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            n = 0;
+        else
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return n;
+    }
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    long long n = -1;
-    char sql[64];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+        if (s == SQLITE_DONE) n = 0;
+    }
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
+}
+
+static long long count_rows(const char *table)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    return raw_sql(sql);
 }
 
 static void test_seal(tg_secrets *secrets)
@@ -341,16 +373,9 @@ static void test_seal(tg_secrets *secrets)
     free(b2);
 }
 
-static void test_store(void)
+static void test_store(tg_secrets *secrets)
 {
-    if (!mkdtemp(dir)) abort();
-    snprintf(db_path, sizeof db_path, "%s/hooks.db", dir);
-    snprintf(secrets_path, sizeof secrets_path, "%s/secrets.db", dir);
-    snprintf(key_path, sizeof key_path, "%s/secrets.key", dir);
-    tg_secrets *secrets = NULL;
     tg_error err;
-    CHECK_INT_EQ(tg_secrets_open(secrets_path, key_path, true, &secrets, &err), 0);
-    test_seal(secrets);
     tg_hooks *h = NULL;
     CHECK_INT_EQ(tg_hooks_open(db_path, secrets, &h, &err), 0);
 
@@ -439,12 +464,23 @@ static void test_store(void)
     CHECK_INT_EQ(tg_hooks_check(h, hook, old, body, strlen(body), now, &err), TG_EUNAUTHORIZED);
     CHECK_INT_EQ(count_rows("seen"), 3);
 
-    /* Nothing secret in the files: the store holds sealed bytes only. */
-    char wal[300];
-    snprintf(wal, sizeof wal, "%s-wal", db_path);
-    CHECK(!file_holds(db_path, secret) && !file_holds(wal, secret));
-    CHECK(!file_holds(db_path, secret + 6) && !file_holds(wal, secret + 6));
-    CHECK(file_holds(db_path, id) || file_holds(wal, id)); /* the search itself works */
+    /* Nothing secret in the store: it holds sealed bytes only. */
+    if (db_path == file_path) {
+        char wal[300];
+        snprintf(wal, sizeof wal, "%s-wal", db_path);
+        CHECK(!file_holds(db_path, secret) && !file_holds(wal, secret));
+        CHECK(!file_holds(db_path, secret + 6) && !file_holds(wal, secret + 6));
+        CHECK(file_holds(db_path, id) || file_holds(wal, id)); /* the search itself works */
+    } else {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM hooks WHERE position(convert_to('%s', 'UTF8')"
+                 " IN sealed_secret) > 0 OR mapping LIKE '%%%s%%'",
+                 secret + 6, secret + 6);
+        CHECK_INT_EQ(raw_sql(sql), 0);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM hooks WHERE id = '%s'", id);
+        CHECK_INT_EQ(raw_sql(sql), 1); /* the search itself works */
+    }
 
     /* A restart remembers what was spent. */
     tg_hook_free(hook);
@@ -462,12 +498,9 @@ static void test_store(void)
     tg_hook_free(hook);
 
     /* A row edited to another tenant no longer opens its secret. */
-    sqlite3 *db = NULL;
-    CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE hooks SET tenant = 'evil' WHERE id = '%s'", id);
-    CHECK_INT_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    CHECK_INT_EQ(raw_sql(sql), 0);
     hook = NULL;
     CHECK_INT_EQ(tg_hooks_get(h, id, &hook, &err), TG_EINTERNAL);
     CHECK(hook == NULL);
@@ -499,10 +532,86 @@ static void test_store(void)
     json_decref(plain);
     json_decref(mapping);
     tg_hooks_close(h);
-    tg_secrets_close(secrets);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+typedef struct sender {
+    tg_hooks *h;
+    const tg_hook *hook;
+    const char *header, *body;
+    pthread_barrier_t *go;
+    int rc;
+} sender;
+
+static void *send_one(void *arg)
+{
+    sender *s = arg;
+    tg_error err;
+    pthread_barrier_wait(s->go);
+    s->rc = tg_hooks_check(s->h, s->hook, s->header, s->body, strlen(s->body), T, &err);
+    if (s->rc && s->rc != TG_EUNAUTHORIZED) fprintf(stderr, "check: %s\n", err.message);
+    return NULL;
+}
+
+/* Two replicas (two handles on one database) given the same signed request
+ * at the same moment, as a sender retrying through a load balancer would:
+ * exactly one accepts it. */
+static void test_replicas(tg_secrets *secrets)
+{
+    tg_hooks *a = NULL, *b = NULL;
+    tg_error err;
+    CHECK_INT_EQ(tg_hooks_open(db_path, secrets, &a, &err), 0);
+    CHECK_INT_EQ(tg_hooks_open(db_path, secrets, &b, &err), 0);
+    if (!a || !b) {
+        tg_hooks_close(a);
+        tg_hooks_close(b);
+        return;
+    }
+    json_t *made = NULL;
+    CHECK_INT_EQ(tg_hooks_create(a, "acme", "crm", NULL, &made, &err), 0);
+    const char *id = json_string_value(json_object_get(made, "id"));
+    const char *secret = json_string_value(json_object_get(made, "secret"));
+    tg_hook *ha = NULL, *hb = NULL;
+    CHECK_INT_EQ(tg_hooks_get(a, id, &ha, &err), 0);
+    CHECK_INT_EQ(tg_hooks_get(b, id, &hb, &err), 0); /* made by a, seen by b */
+    enum { REQUESTS = 30, SIDES = 4 };
+    int accepted_once = 0;
+    for (int i = 0; ha && hb && i < REQUESTS; i++) {
+        char body[32], header[256];
+        snprintf(body, sizeof body, "{\"n\":%d}", i);
+        hmac_header(secret, T, body, header, sizeof header);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, SIDES);
+        sender s[SIDES];
+        pthread_t t[SIDES];
+        for (int k = 0; k < SIDES; k++) {
+            s[k] = (sender){.h = k % 2 ? b : a,
+                            .hook = k % 2 ? hb : ha,
+                            .header = header,
+                            .body = body,
+                            .go = &go};
+            pthread_create(&t[k], NULL, send_one, &s[k]);
+        }
+        int accepted = 0, refused = 0;
+        for (int k = 0; k < SIDES; k++) {
+            pthread_join(t[k], NULL);
+            accepted += s[k].rc == 0;
+            refused += s[k].rc == TG_EUNAUTHORIZED;
+        }
+        pthread_barrier_destroy(&go);
+        CHECK_INT_EQ(refused, SIDES - 1);
+        accepted_once += accepted == 1;
+    }
+    CHECK_INT_EQ(accepted_once, REQUESTS);
+    CHECK_INT_EQ(count_rows("seen"), REQUESTS);
+    /* Deleted through b, gone for a. */
+    CHECK_INT_EQ(tg_hooks_delete(b, "acme", "crm", id, &err), 0);
+    tg_hook *gone = NULL;
+    CHECK_INT_EQ(tg_hooks_get(a, id, &gone, &err), TG_ENOT_FOUND);
+    tg_hook_free(ha);
+    tg_hook_free(hb);
+    json_decref(made);
+    tg_hooks_close(a);
+    tg_hooks_close(b);
 }
 
 int main(void)
@@ -512,6 +621,30 @@ int main(void)
     test_window();
     test_pointer();
     test_mapping();
-    test_store();
+    if (!mkdtemp(dir)) abort();
+    snprintf(file_path, sizeof file_path, "%s/hooks.db", dir);
+    snprintf(secrets_path, sizeof secrets_path, "%s/secrets.db", dir);
+    snprintf(key_path, sizeof key_path, "%s/secrets.key", dir);
+    tg_secrets *secrets = NULL;
+    tg_error err;
+    CHECK_INT_EQ(tg_secrets_open(secrets_path, key_path, true, &secrets, &err), 0);
+    test_seal(secrets);
+    db_path = file_path;
+    test_store(secrets);
+    char *url = pgtest_database("test_hooks");
+    if (url) {
+        printf("PostgreSQL:\n");
+        db_path = url;
+        test_store(secrets);
+        free(url);
+        url = pgtest_database("test_hooks_replicas");
+        db_path = url;
+        if (url) test_replicas(secrets);
+        free(url);
+    }
+    tg_secrets_close(secrets);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return check_report();
 }
