@@ -19,6 +19,7 @@ struct tg_store {
     const char *const *setup; /* borrowed: the backend's per-connection SQL */
     sqlite3 *lite;
     PGconn *pg;
+    bool pg_tx; /* a transaction is open on pg, as last seen */
 };
 
 /* A PostgreSQL statement keeps its parameters until it runs: libpq takes
@@ -59,6 +60,7 @@ int tg__lite_step(tg_stmt *st, tg_store_fail_fn fail, void *err);
 int tg__pg_open(tg_store *db, int busy_ms, tg_store_fail_fn fail, void *err);
 void tg__pg_close(tg_store *db);
 int tg__pg_exec(tg_store *db, const char *sql, tg_store_fail_fn fail, void *err);
+void tg__pg_rollback(tg_store *db);
 int tg__pg_commit(tg_store *db, tg_store_fail_fn fail, void *err);
 int tg__pg_migrate(tg_store *db, const tg_store_migration *steps, size_t n, tg_store_fail_fn fail,
                    void *err);

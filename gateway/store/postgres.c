@@ -64,9 +64,18 @@ static void drop_notice(void *arg, const char *message)
     (void)arg, (void)message;
 }
 
+/* Remembers whether a transaction is open, for when the connection is lost:
+ * libpq no longer knows then. */
+static void track(tg_store *db)
+{
+    PGTransactionStatusType t = PQtransactionStatus(db->pg);
+    if (t != PQTRANS_UNKNOWN) db->pg_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
 static int run_simple(tg_store *db, const char *sql, tg_store_fail_fn fail, void *err)
 {
     PGresult *res = PQexec(db->pg, sql);
+    track(db);
     int rc = res_ok(res) ? 0 : result_fail(db, res, TG_STORE_EXEC, sql, fail, err);
     PQclear(res);
     return rc;
@@ -100,16 +109,31 @@ int tg__pg_open(tg_store *db, int busy_ms, tg_store_fail_fn fail, void *err)
     return settle(db, busy_ms, fail, err);
 }
 
+void tg__pg_rollback(tg_store *db)
+{
+    if (PQstatus(db->pg) != CONNECTION_OK) {
+        db->pg_tx = false; /* the server rolled it back when the connection went */
+        return;
+    }
+    PQclear(PQexec(db->pg, "ROLLBACK"));
+    track(db);
+}
+
 void tg__pg_close(tg_store *db)
 {
     PQfinish(db->pg);
     db->pg = NULL;
 }
 
-/* Makes a lost connection again, outside a transaction only. */
+/* Makes a lost connection again, outside a transaction only: inside one,
+ * what follows would run outside it, so the transaction fails until it is
+ * rolled back. */
 static int ready(tg_store *db, tg_store_fail_fn fail, void *err)
 {
     if (PQstatus(db->pg) == CONNECTION_OK) return 0;
+    if (db->pg_tx)
+        return fail(err, TG_STORE_FAILED, "connection",
+                    "lost inside a transaction; it was rolled back");
     PQreset(db->pg);
     if (PQstatus(db->pg) != CONNECTION_OK) return conn_fail(db, "reconnect", fail, err);
     return settle(db, db->busy_ms, fail, err);
@@ -126,8 +150,10 @@ int tg__pg_exec(tg_store *db, const char *sql, tg_store_fail_fn fail, void *err)
 int tg__pg_commit(tg_store *db, tg_store_fail_fn fail, void *err)
 {
     bool aborted = PQtransactionStatus(db->pg) == PQTRANS_INERROR;
+    int rc = ready(db, fail, err);
+    if (rc) return rc;
     PGresult *res = PQexec(db->pg, "COMMIT");
-    int rc = 0;
+    track(db);
     if (!res_ok(res))
         rc = result_fail(db, res, TG_STORE_EXEC, "COMMIT", fail, err);
     else if (aborted || strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
@@ -274,6 +300,7 @@ static int execute(tg_stmt *st, tg_store_fail_fn fail, void *err)
         types[i] = st->params[i].type;
     }
     st->res = PQexecParams(st->db->pg, st->sql, n, types, values, lengths, formats, 0);
+    track(st->db);
     free(values);
     free(lengths);
     free(formats);

@@ -109,14 +109,17 @@ static int quiet(void *err, tg_store_failure kind, const char *what, const char 
 
 void tg_store_rollback(tg_store *db)
 {
-    if (db && tg_store_in_transaction(db)) tg_store_exec(db, "ROLLBACK", quiet, NULL);
+    if (!db || !tg_store_in_transaction(db)) return;
+    if (db->kind == TG_STORE_POSTGRES)
+        tg__pg_rollback(db);
+    else
+        tg_store_exec(db, "ROLLBACK", quiet, NULL);
 }
 
 bool tg_store_in_transaction(const tg_store *db)
 {
     if (db->kind == TG_STORE_SQLITE) return !sqlite3_get_autocommit(db->lite);
-    PGTransactionStatusType t = PQtransactionStatus(db->pg);
-    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+    return db->pg_tx;
 }
 
 int tg_store_ping(tg_store *db, tg_store_fail_fn fail, void *err)
@@ -350,8 +353,9 @@ const void *tg_stmt_blob(tg_stmt *st, int col, size_t *len)
     *len = 0;
     if (st->db->kind == TG_STORE_SQLITE) {
         const void *v = sqlite3_column_blob(st->lite, col);
+        if (!v) return "";
         *len = (size_t)sqlite3_column_bytes(st->lite, col);
-        return v ? v : "";
+        return v;
     }
     if (!st->res || st->row < 0 || col < 0 || col >= PQnfields(st->res)) return "";
     if (PQgetisnull(st->res, st->row, col)) return "";

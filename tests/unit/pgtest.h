@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "database ... does not exist, skipping" is no news. */
+static inline void pgtest_quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 /* Returns: a new URL of an empty database called name (dropped first if a
  * previous run left it), or NULL when no cluster was given or it failed
  * (said on stderr). */
@@ -28,6 +34,7 @@ static inline char *pgtest_database(const char *name)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, pgtest_quiet, NULL);
     char sql[256];
     char *ident = PQescapeIdentifier(c, name, strlen(name));
     int ok = ident != NULL;

@@ -252,6 +252,21 @@ static void test_postgres_replicas(const char *url)
                  -1);
     CHECK_INT_EQ(tg_store_ping(db, record, &f), 0);
     CHECK(count_items(db) >= 0);
+
+    /* Lost inside a transaction: what follows must not run outside it, so
+     * the store refuses until the transaction is rolled back. */
+    int64_t before = count_items(db);
+    CHECK_INT_EQ(tg_store_begin(db, record, &f), 0);
+    CHECK_INT_EQ(tg_store_exec(db, "INSERT INTO items (name) VALUES ('lost')", record, &f), 0);
+    CHECK_INT_EQ(tg_store_exec(db, "SELECT pg_terminate_backend(pg_backend_pid())", record, &f),
+                 -1);
+    CHECK(tg_store_in_transaction(db));
+    CHECK_INT_EQ(tg_store_exec(db, "INSERT INTO items (name) VALUES ('stray')", record, &f), -1);
+    CHECK(strstr(f.detail, "inside a transaction") != NULL);
+    CHECK_INT_EQ(tg_store_commit(db, record, &f), -1);
+    tg_store_rollback(db);
+    CHECK(!tg_store_in_transaction(db));
+    CHECK_INT_EQ(count_items(db), before);
     tg_store_close(db);
 }
 
