@@ -1,30 +1,44 @@
 /* The audit log store: a queue of records, one writer thread that commits
- * them in groups to a sqlite file (WAL, synchronous=FULL), a hash chain over
- * the records in seq order, retention, queries and verification.
+ * them in groups through the store (a sqlite file in WAL mode with
+ * synchronous=FULL, or a PostgreSQL database), a hash chain over the records
+ * in seq order, retention, queries and verification.
  *
  * Concurrency: appenders only touch the queue, under mu. The writer thread
- * alone owns the write connection, the last seq and the last hash, so seqs
- * and hashes are assigned in commit order without a lock around sqlite. A
- * record leaves the queue "in flight" when the writer takes it into a group;
- * its appender learns the outcome when the group's transaction has committed
- * (or failed). A failed group goes back to the head of the queue and is
- * retried, so order is kept; appenders whose deadline passes meanwhile take
- * their records back out and fail closed.
+ * alone owns the write connection. A record leaves the queue "in flight" when
+ * the writer takes it into a group; its appender learns the outcome when the
+ * group's transaction has committed (or failed). A failed group goes back to
+ * the head of the queue and is retried, so order is kept; appenders whose
+ * deadline passes meanwhile take their records back out and fail closed.
+ *
+ * One chain, several writers. Other processes may append to the same log:
+ * gateway replicas sharing one PostgreSQL database (or, rarely, two
+ * processes on one sqlite file). So the tail of the chain is never kept in
+ * memory between groups: each group's transaction first takes the chain's
+ * write lock (sqlite's BEGIN IMMEDIATE; in PostgreSQL the transaction-scoped
+ * advisory lock CHAIN_LOCK, in READ COMMITTED so that the statements after it
+ * see every group committed before it was granted), then reads the last seq
+ * and hash from the table, then inserts the group after them. The lock is
+ * held until commit, so groups from every writer commit in seq order, one
+ * after the other, and the chain has no fork and no gap. Seqs are given to
+ * records inside that transaction and handed to appenders only once it has
+ * committed; a group that fails is numbered afresh from the then tail when it
+ * is retried. Readers may therefore rely on seqs only growing in commit
+ * order, which the query cursor does.
  *
  * Queries and verification use a read-only connection of their own, opened
- * per call: WAL gives it a consistent snapshot while the writer commits. */
+ * per call: WAL (sqlite) or MVCC (PostgreSQL) gives it a consistent snapshot
+ * while writers commit. */
 #include "audit/audit.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
 #include "gateway/core/metrics.h"
 #include "gateway/core/text.h"
 #include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,11 +56,15 @@
 #define MAX_BODY_BYTES    (256u << 10)
 #define HASH_LEN          32
 #define STATS_EVERY       1000
+#define VERIFY_BATCH      10000        /* records verify reads in one statement */
 #define PROBE_NS          1000000000LL /* between tries of a failing log with nothing queued */
 #define KIND_RETENTION    "retention"
 #define RECORD_COLUMNS                                                                             \
     "seq, time_ms, kind, tenant, principal, trigger_kind, call_id, "                               \
     "trace_id, tool, status, error_code, body, prev_hash, hash"
+/* The PostgreSQL advisory lock key of the chain ("tgaudit1"): one per
+ * database, so it must differ from every other component's key. */
+#define CHAIN_LOCK "8387779987824538673"
 
 /* The text columns in table order; a record's strings are kept in this order. */
 enum { F_KIND, F_TENANT, F_PRINCIPAL, F_TRIGGER, F_CALL, F_TRACE, F_TOOL, F_STATUS, F_ERROR, NF };
@@ -82,14 +100,14 @@ typedef struct entry {
 } entry;
 
 struct tg_audit {
-    char *path;
+    char *where; /* the sqlite path or PostgreSQL URL */
     tg_audit_options opts;
-    sqlite3 *wdb; /* the writer thread's alone after open */
+    tg_store *wdb; /* the writer thread's alone after open */
 
-    /* The writer thread's alone: the tail of the chain. */
+    /* The writer thread's alone: sqlite's planner statistics are taken again
+     * when the last seq it committed has about doubled since. */
     uint64_t last_seq;
-    unsigned char last_hash[HASH_LEN];
-    uint64_t analyzed_seq; /* last_seq when the statistics were last taken */
+    uint64_t analyzed_seq;
 
     pthread_mutex_t mu;      /* guards everything below */
     pthread_cond_t work_cv;  /* the writer waits for entries or stop */
@@ -106,19 +124,19 @@ struct tg_audit {
 
 /* ---- small helpers --------------------------------------------------- */
 
-/* How the audit log words a failed sqlite call (a tg_db_fail_fn). */
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+/* How the audit log words a failed store call (a tg_store_fail_fn). */
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_EXEC)
+    if (kind == TG_STORE_EXEC || kind == TG_STORE_CONFLICT)
         return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s", detail);
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s: %s", what, detail);
 }
 
-static int fail_db(tg_error *err, sqlite3 *db, const char *what)
+static bool is_sqlite(const tg_store *db)
 {
-    return tg_db_fail(db, what, db_fail, err);
+    return tg_store_backend(db) == TG_STORE_SQLITE;
 }
 
 static int64_t mono_ns(void)
@@ -214,141 +232,169 @@ static void entry_free(entry *e)
     free(e);
 }
 
-/* ---- sqlite ---------------------------------------------------------- */
+/* ---- the store ------------------------------------------------------- */
 
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS records ("
-    "  seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL,"
-    "  tenant TEXT, principal TEXT, trigger_kind TEXT, call_id TEXT, trace_id TEXT,"
-    "  tool TEXT, status TEXT, error_code TEXT, body TEXT NOT NULL,"
-    "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
-    /* Pages come newest first by seq, the rowid: an index on (tenant, x)
-     * holds each x's records in rowid order, so a page of them reads no
-     * more rows than it returns. Time ranges have their own. */
-    /* Outside the chain: what the writer rewrites to learn that the file
-     * takes writes again after a failure. */
-    "CREATE TABLE IF NOT EXISTS writable (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_time ON records (tenant, time_ms);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_tool ON records (tenant, tool);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_principal ON records (tenant, principal);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_error ON records (tenant, error_code);"
-    "CREATE INDEX IF NOT EXISTS records_tenant_kind ON records (tenant, kind);"
-    /* Usage sums a tenant's call.end records over a time range. */
-    "CREATE INDEX IF NOT EXISTS records_tenant_kind_time ON records (tenant, kind, time_ms);"
-    "CREATE INDEX IF NOT EXISTS records_call ON records (call_id);";
+/* The schema, one step per version. Step 1 in sqlite is the schema files had
+ * before versions were kept (IF NOT EXISTS throughout), so those files open
+ * as they are. body is TEXT in both: the hash covers its exact text, which
+ * PostgreSQL's jsonb would not keep. */
+static const tg_store_migration migrations[] = {
+    {
+        "CREATE TABLE IF NOT EXISTS records ("
+        "  seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL,"
+        "  tenant TEXT, principal TEXT, trigger_kind TEXT, call_id TEXT, trace_id TEXT,"
+        "  tool TEXT, status TEXT, error_code TEXT, body TEXT NOT NULL,"
+        "  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+        /* Outside the chain: what the writer rewrites to learn that the file
+         * takes writes again after a failure. */
+        "CREATE TABLE IF NOT EXISTS writable (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);"
+        /* Pages come newest first by seq, the rowid: an index on (tenant, x)
+         * holds each x's records in rowid order, so a page of them reads no
+         * more rows than it returns. Time ranges have their own. */
+        "CREATE INDEX IF NOT EXISTS records_tenant ON records (tenant);"
+        "CREATE INDEX IF NOT EXISTS records_tenant_time ON records (tenant, time_ms);"
+        "CREATE INDEX IF NOT EXISTS records_tenant_tool ON records (tenant, tool);"
+        "CREATE INDEX IF NOT EXISTS records_tenant_principal ON records (tenant, principal);"
+        "CREATE INDEX IF NOT EXISTS records_tenant_error ON records (tenant, error_code);"
+        "CREATE INDEX IF NOT EXISTS records_tenant_kind ON records (tenant, kind);"
+        /* Usage sums a tenant's call.end records over a time range. */
+        "CREATE INDEX IF NOT EXISTS records_tenant_kind_time ON records (tenant, kind, time_ms);"
+        "CREATE INDEX IF NOT EXISTS records_call ON records (call_id);",
 
-static int exec(sqlite3 *db, const char *sql, tg_error *err)
+        "CREATE TABLE records ("
+        "  seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, kind TEXT NOT NULL,"
+        "  tenant TEXT, principal TEXT, trigger_kind TEXT, call_id TEXT, trace_id TEXT,"
+        "  tool TEXT, status TEXT, error_code TEXT, body TEXT NOT NULL,"
+        "  prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);"
+        "CREATE TABLE writable (id BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL);"
+        /* A PostgreSQL index holds no rowid order, so seq ends each one a
+         * page is read by: the page is then a walk down the index. */
+        "CREATE INDEX records_tenant ON records (tenant, seq);"
+        "CREATE INDEX records_tenant_time ON records (tenant, time_ms);"
+        "CREATE INDEX records_tenant_tool ON records (tenant, tool, seq);"
+        "CREATE INDEX records_tenant_principal ON records (tenant, principal, seq);"
+        "CREATE INDEX records_tenant_error ON records (tenant, error_code, seq);"
+        "CREATE INDEX records_tenant_kind ON records (tenant, kind, seq);"
+        "CREATE INDEX records_tenant_kind_time ON records (tenant, kind, time_ms);"
+        "CREATE INDEX records_call ON records (call_id, seq);",
+    },
+};
+
+/* Opens a connection to the log at where (a path or a URL). The writer's
+ * creates the log when missing and brings its schema up to date; a reader's
+ * never writes, so it fails on a log that is not there. */
+static int open_conn(const char *where, bool readonly, int busy_ms, tg_store **out, tg_error *err)
 {
-    return tg_db_exec(db, sql, db_fail, err);
+    unsigned flags = readonly ? TG_STORE_READONLY : TG_STORE_CREATE | TG_STORE_DURABLE;
+    int rc = tg_store_open(where, "audit", flags, busy_ms, NULL, NULL, out, db_fail, err);
+    if (rc || readonly) return rc;
+    rc = tg_store_migrate(*out, migrations, sizeof migrations / sizeof migrations[0], db_fail, err);
+    if (rc) {
+        tg_store_close(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, tg_error *err)
+/* Reads the tail of the chain: the last seq and its hash, 0 and zeros when
+ * the log is empty. */
+static int read_tail(tg_store *db, uint64_t *seq, unsigned char hash[HASH_LEN], tg_error *err)
 {
-    return tg_db_prepare(db, st, db_fail, err, sql, 0);
-}
-
-static int open_conn(const char *path, bool readonly, int busy_ms, sqlite3 **out, tg_error *err)
-{
-    static const char *const setup[] = {schema_sql, NULL};
-    int flags = SQLITE_OPEN_NOMUTEX |
-                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    return tg_db_open(path, flags, busy_ms, !readonly, readonly ? NULL : setup, out, db_fail, err);
-}
-
-/* Reads the tail of the chain (the last seq and hash) into a. */
-static int load_tail(tg_audit *a, tg_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prep(a->wdb, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", &st, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", 0);
     if (rc) return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 1) != HASH_LEN) {
+    int s = tg_stmt_step(st, db_fail, err);
+    if (s == 1) {
+        size_t len = 0;
+        const void *h = tg_stmt_blob(st, 1, &len);
+        if (len != HASH_LEN) {
             rc = tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
                               "audit log: the last record's hash is malformed");
         } else {
-            a->last_seq = (uint64_t)sqlite3_column_int64(st, 0);
-            memcpy(a->last_hash, sqlite3_column_blob(st, 1), HASH_LEN);
+            *seq = (uint64_t)tg_stmt_int64(st, 0);
+            memcpy(hash, h, HASH_LEN);
         }
-    } else if (s == SQLITE_DONE) {
-        a->last_seq = 0;
-        memset(a->last_hash, 0, HASH_LEN);
+    } else if (s == 0) {
+        *seq = 0;
+        memset(hash, 0, HASH_LEN);
     } else {
-        rc = fail_db(err, a->wdb, "read the last record");
+        rc = s;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
 /* ---- the writer ------------------------------------------------------ */
 
-static int insert_record(tg_audit *a, sqlite3_stmt *ins, uint64_t seq, int64_t time_ms,
-                         char *const f[NF], const char *body, const unsigned char prev[HASH_LEN],
+static int insert_record(tg_stmt *ins, uint64_t seq, int64_t time_ms, char *const f[NF],
+                         const char *body, const unsigned char prev[HASH_LEN],
                          unsigned char hash[HASH_LEN], tg_error *err)
 {
     if (record_hash(prev, time_ms, (const char *const *)f, body, hash))
         return tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: hashing failed");
-    sqlite3_reset(ins);
-    sqlite3_clear_bindings(ins);
-    int ok = sqlite3_bind_int64(ins, 1, (sqlite3_int64)seq) == SQLITE_OK &&
-             sqlite3_bind_int64(ins, 2, time_ms) == SQLITE_OK;
-    for (int i = 0; ok && i < NF; i++)
-        ok = (f[i] ? sqlite3_bind_text(ins, 3 + i, f[i], -1, SQLITE_STATIC)
-                   : sqlite3_bind_null(ins, 3 + i)) == SQLITE_OK;
-    ok = ok && sqlite3_bind_text(ins, 3 + NF, body, -1, SQLITE_STATIC) == SQLITE_OK &&
-         sqlite3_bind_blob(ins, 4 + NF, prev, HASH_LEN, SQLITE_STATIC) == SQLITE_OK &&
-         sqlite3_bind_blob(ins, 5 + NF, hash, HASH_LEN, SQLITE_STATIC) == SQLITE_OK &&
-         sqlite3_step(ins) == SQLITE_DONE;
-    return ok ? 0 : fail_db(err, a->wdb, "insert");
+    tg_stmt_reset(ins);
+    tg_stmt_bind_int64(ins, 1, (int64_t)seq);
+    tg_stmt_bind_int64(ins, 2, time_ms);
+    for (int i = 0; i < NF; i++)
+        tg_stmt_bind_text(ins, 3 + i, f[i]);
+    tg_stmt_bind_text(ins, 3 + NF, body);
+    tg_stmt_bind_blob(ins, 4 + NF, prev, HASH_LEN);
+    tg_stmt_bind_blob(ins, 5 + NF, hash, HASH_LEN);
+    return tg_stmt_run(ins, db_fail, err);
 }
 
 /* Runs one select that yields one integer (NULL reads as dflt). */
-static int select_int(sqlite3 *db, const char *sql, int64_t arg, int64_t dflt, int64_t *out,
+static int select_int(tg_store *db, const char *sql, int64_t arg, int64_t dflt, int64_t *out,
                       tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prep(db, sql, &st, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(db, &st, db_fail, err, sql, 0);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, arg);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *out = sqlite3_column_type(st, 0) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, 0);
+    tg_stmt_bind_int64(st, 1, arg);
+    int s = tg_stmt_step(st, db_fail, err);
+    if (s == 1)
+        *out = tg_stmt_is_null(st, 0) ? dflt : tg_stmt_int64(st, 0);
     else
-        rc = fail_db(err, db, "select");
-    sqlite3_finalize(st);
+        rc = s < 0 ? s : tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s: no row", sql);
+    tg_stmt_finalize(st);
     return rc;
 }
 
 /* Copies the hash (or, with prev, the prev_hash) of record seq into out. */
-static int select_hash(sqlite3 *db, uint64_t seq, bool prev, unsigned char out[HASH_LEN],
+static int select_hash(tg_store *db, uint64_t seq, bool prev, unsigned char out[HASH_LEN],
                        tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prep(db,
-                  prev ? "SELECT prev_hash FROM records WHERE seq = ?"
-                       : "SELECT hash FROM records WHERE seq = ?",
-                  &st, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              prev ? "SELECT prev_hash FROM records WHERE seq = ?"
+                                   : "SELECT hash FROM records WHERE seq = ?",
+                              0);
     if (rc) return rc;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HASH_LEN)
-        memcpy(out, sqlite3_column_blob(st, 0), HASH_LEN);
+    tg_stmt_bind_int64(st, 1, (int64_t)seq);
+    int s = tg_stmt_step(st, db_fail, err);
+    size_t len = 0;
+    const void *h = s == 1 ? tg_stmt_blob(st, 0, &len) : NULL;
+    if (h && len == HASH_LEN)
+        memcpy(out, h, HASH_LEN);
     else
-        rc = tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: record %llu has no hash",
-                          (unsigned long long)seq);
-    sqlite3_finalize(st);
+        rc = s < 0 ? s
+                   : tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: record %llu has no hash",
+                                  (unsigned long long)seq);
+    tg_stmt_finalize(st);
     return rc;
 }
 
 /* Inside the group's transaction: drops the longest prefix of the chain older
  * than the cutoff and writes the retention record naming the anchor, the
  * record just before the first one kept, which verify starts from. */
-static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
+static int do_prune(tg_store *db, tg_stmt *ins, entry *e, uint64_t *seq,
                     unsigned char prev[HASH_LEN], tg_error *err)
 {
     int64_t first = 0, through = 0, dropped = 0;
-    int rc = select_int(a->wdb, "SELECT min(seq) FROM records WHERE seq > ?", 0, 0, &first, err);
+    int rc = select_int(db, "SELECT min(seq) FROM records WHERE seq > ?", 0, 0, &first, err);
     if (!rc)
-        rc = select_int(a->wdb, "SELECT min(seq) - 1 FROM records WHERE time_ms >= ?", e->cutoff_ms,
+        rc = select_int(db, "SELECT min(seq) - 1 FROM records WHERE time_ms >= ?", e->cutoff_ms,
                         (int64_t)*seq, &through, err);
     if (rc) return rc;
     unsigned char anchor[HASH_LEN] = {0};
@@ -357,20 +403,21 @@ static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
         /* An empty log: the anchor is the start of the chain. */
     } else if (through < first) {
         anchor_seq = (uint64_t)first - 1;
-        rc = select_hash(a->wdb, (uint64_t)first, true, anchor, err);
+        rc = select_hash(db, (uint64_t)first, true, anchor, err);
     } else {
         anchor_seq = (uint64_t)through;
-        rc = select_hash(a->wdb, anchor_seq, false, anchor, err);
+        rc = select_hash(db, anchor_seq, false, anchor, err);
         if (!rc)
-            rc = select_int(a->wdb, "SELECT count(*) FROM records WHERE seq <= ?", through, 0,
-                            &dropped, err);
-        sqlite3_stmt *del = NULL;
-        if (!rc) rc = prep(a->wdb, "DELETE FROM records WHERE seq <= ?", &del, err);
+            rc = select_int(db, "SELECT count(*) FROM records WHERE seq <= ?", through, 0, &dropped,
+                            err);
+        tg_stmt *del = NULL;
+        if (!rc)
+            rc = tg_store_prepare(db, &del, db_fail, err, "DELETE FROM records WHERE seq <= ?", 0);
         if (!rc) {
-            sqlite3_bind_int64(del, 1, through);
-            if (sqlite3_step(del) != SQLITE_DONE) rc = fail_db(err, a->wdb, "delete");
+            tg_stmt_bind_int64(del, 1, through);
+            rc = tg_stmt_run(del, db_fail, err);
         }
-        sqlite3_finalize(del);
+        tg_stmt_finalize(del);
     }
     if (rc) return rc;
 
@@ -383,7 +430,7 @@ static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
     json_decref(body);
     char *f[NF] = {KIND_RETENTION};
     unsigned char hash[HASH_LEN];
-    rc = text ? insert_record(a, ins, *seq + 1, tg_now_ms(), f, text, prev, hash, err)
+    rc = text ? insert_record(ins, *seq + 1, tg_now_ms(), f, text, prev, hash, err)
               : tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
                              "audit log: cannot encode the retention record");
     free(text);
@@ -395,47 +442,71 @@ static int do_prune(tg_audit *a, sqlite3_stmt *ins, entry *e, uint64_t *seq,
     return 0;
 }
 
-/* Writes the group in one transaction. On success the tail of the chain
- * moves; on failure nothing changed, in the file or in memory. */
+/* Begins a transaction that holds the chain's write lock until it ends (see
+ * the top of the file). */
+static int begin_chain(tg_store *db, tg_error *err)
+{
+    int rc = tg_store_begin(db, db_fail, err);
+    if (rc || is_sqlite(db)) return rc;
+    /* The lock is granted after this transaction began: only READ COMMITTED,
+     * which takes a snapshot per statement, shows the tail another writer
+     * committed while this one waited. */
+    rc = tg_store_exec(db, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", db_fail, err);
+    tg_stmt *st = NULL;
+    if (!rc)
+        rc = tg_store_prepare(db, &st, db_fail, err, "SELECT pg_advisory_xact_lock(" CHAIN_LOCK ")",
+                              0);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    tg_stmt_finalize(st);
+    if (rc) tg_store_rollback(db);
+    return rc;
+}
+
+/* Before a commit: in WAL mode sqlite goes on writing to a file renamed or
+ * unlinked under it, where no one would find the records, which is not
+ * durable, so the transaction fails until the file is back at its path
+ * (tg_store_ping checks that). A PostgreSQL commit that succeeds is durable
+ * as it is, and a ping there could reconnect, losing the transaction. */
+static int still_in_place(tg_store *db, tg_error *err)
+{
+    return is_sqlite(db) ? tg_store_ping(db, db_fail, err) : 0;
+}
+
+/* Writes the group in one transaction after the tail it reads there, and on
+ * success leaves a->last_seq at the new tail. On failure nothing changed. */
 static int write_group(tg_audit *a, entry **group, size_t n, tg_error *err)
 {
-    sqlite3_stmt *ins = NULL;
-    int rc = exec(a->wdb, "BEGIN IMMEDIATE", err);
-    if (rc) return rc;
-    uint64_t seq = a->last_seq;
+    tg_store *db = a->wdb;
+    tg_stmt *ins = NULL;
+    uint64_t seq = 0;
     unsigned char prev[HASH_LEN];
-    memcpy(prev, a->last_hash, HASH_LEN);
-    rc = prep(a->wdb,
-              "INSERT INTO records (" RECORD_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &ins,
-              err);
+    int rc = begin_chain(db, err);
+    if (rc) return rc;
+    rc = read_tail(db, &seq, prev, err);
+    if (!rc)
+        rc = tg_store_prepare(
+            db, &ins, db_fail, err,
+            "INSERT INTO records (" RECORD_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 0);
     for (size_t i = 0; !rc && i < n; i++) {
         entry *e = group[i];
         if (e->type == E_PRUNE) {
-            rc = do_prune(a, ins, e, &seq, prev, err);
+            rc = do_prune(db, ins, e, &seq, prev, err);
             continue;
         }
         unsigned char hash[HASH_LEN];
-        rc = insert_record(a, ins, seq + 1, e->time_ms, e->f, e->body, prev, hash, err);
+        rc = insert_record(ins, seq + 1, e->time_ms, e->f, e->body, prev, hash, err);
         if (rc) break;
         e->seq = ++seq;
         memcpy(prev, hash, HASH_LEN);
     }
-    sqlite3_finalize(ins);
-    /* In WAL mode sqlite goes on writing to a file renamed or unlinked under
-     * it, where no one would find the records: that is not durable, so the
-     * group fails until the file is back at its path. */
-    int moved = 0;
-    if (!rc && (sqlite3_file_control(a->wdb, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
-                moved))
-        rc =
-            tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s was moved or removed", a->path);
-    if (!rc) rc = exec(a->wdb, "COMMIT", err);
+    tg_stmt_finalize(ins);
+    if (!rc) rc = still_in_place(db, err);
+    if (!rc) rc = tg_store_commit(db, db_fail, err);
     if (rc) {
-        if (!sqlite3_get_autocommit(a->wdb)) exec(a->wdb, "ROLLBACK", NULL);
+        tg_store_rollback(db);
         return rc;
     }
     a->last_seq = seq;
-    memcpy(a->last_hash, prev, HASH_LEN);
     return 0;
 }
 
@@ -443,18 +514,22 @@ static int write_group(tg_audit *a, entry **group, size_t n, tg_error *err)
  * succeeds only when a group would. */
 static int probe(tg_audit *a, tg_error *err)
 {
-    char sql[96];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO writable (id, at_ms) VALUES (1, %lld)",
-             (long long)tg_now_ms());
-    int rc = exec(a->wdb, "BEGIN IMMEDIATE", err);
-    if (!rc) rc = exec(a->wdb, sql, err);
-    int moved = 0;
-    if (!rc && (sqlite3_file_control(a->wdb, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
-                moved))
-        rc =
-            tg_error_set(err, TG_EAUDIT_UNAVAILABLE, "audit log: %s was moved or removed", a->path);
-    if (!rc) rc = exec(a->wdb, "COMMIT", err);
-    if (rc && !sqlite3_get_autocommit(a->wdb)) exec(a->wdb, "ROLLBACK", NULL);
+    tg_store *db = a->wdb;
+    tg_stmt *st = NULL;
+    int rc = tg_store_begin(db, db_fail, err);
+    if (!rc)
+        rc = tg_store_prepare(db, &st, db_fail, err,
+                              "INSERT INTO writable (id, at_ms) VALUES (1, ?)"
+                              " ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+                              0);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 1, tg_now_ms());
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    tg_stmt_finalize(st);
+    if (!rc) rc = still_in_place(db, err);
+    if (!rc) rc = tg_store_commit(db, db_fail, err);
+    if (rc) tg_store_rollback(db);
     return rc;
 }
 
@@ -477,7 +552,7 @@ static void *writer_main(void *arg)
             if (wait_until(&a->work_cv, &a->mu, mono_ns() + PROBE_NS)) continue;
             pthread_mutex_unlock(&a->mu);
             tg_error perr = {0};
-            if (load_tail(a, &perr) == 0 && probe(a, &perr) == 0) {
+            if (tg_store_ping(a->wdb, db_fail, &perr) == 0 && probe(a, &perr) == 0) {
                 failing = false;
                 atomic_store(&a->healthy, true);
             }
@@ -499,9 +574,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&a->mu);
 
         tg_error err = {0};
-        /* After a failure the file may have been changed under us (restored
-         * from a copy, another process wrote): start from what it holds. */
-        int rc = failing ? load_tail(a, &err) : 0;
+        /* After a failure the connection may be what failed: a lost
+         * PostgreSQL connection is made again here, a sqlite file moved away
+         * fails here. The group reads the tail afresh in any case. */
+        int rc = failing ? tg_store_ping(a->wdb, db_fail, &err) : 0;
         int64_t began = mono_ns();
         if (!rc) rc = write_group(a, group, n, &err);
         failing = rc != 0;
@@ -510,11 +586,12 @@ static void *writer_main(void *arg)
                                (double)(mono_ns() - began) / 1e9);
             atomic_fetch_add(&a->commits, 1);
             atomic_store(&a->healthy, true);
-            /* The planner's statistics, taken again each time the log has
+            /* sqlite's planner statistics, taken again each time the log has
              * about doubled: cheap (sampled), and a log that grew from empty
-             * gets them while it grows, not at the next start. */
-            if (a->last_seq >= 2 * a->analyzed_seq + STATS_EVERY) {
-                exec(a->wdb, "ANALYZE", NULL);
+             * gets them while it grows, not at the next start. PostgreSQL's
+             * autovacuum keeps its own. */
+            if (is_sqlite(a->wdb) && a->last_seq >= 2 * a->analyzed_seq + STATS_EVERY) {
+                tg_store_exec(a->wdb, "ANALYZE", db_fail, NULL);
                 a->analyzed_seq = a->last_seq;
             }
         } else {
@@ -577,23 +654,26 @@ int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out
     if (!path || !*path || !out) return tg_error_set(err, TG_EINVALID_PARAMS, "audit log: no path");
     *out = NULL;
     tg_audit *a = tg_xcalloc(1, sizeof *a);
-    a->path = tg_xstrdup(path);
+    a->where = tg_xstrdup(path);
     if (opts) a->opts = *opts;
     if (!a->opts.queue_max) a->opts.queue_max = DEFAULT_QUEUE_MAX;
     if (!a->opts.group_max) a->opts.group_max = DEFAULT_GROUP_MAX;
     if (a->opts.busy_timeout_ms <= 0) a->opts.busy_timeout_ms = DEFAULT_BUSY_MS;
     if (a->opts.retry_ms <= 0) a->opts.retry_ms = DEFAULT_RETRY_MS;
     int rc = open_conn(path, false, a->opts.busy_timeout_ms, &a->wdb, err);
-    if (!rc) rc = load_tail(a, err);
+    /* A log whose tail cannot be read could not be appended to. */
+    unsigned char tail_hash[HASH_LEN];
+    if (!rc) rc = read_tail(a->wdb, &a->last_seq, tail_hash, err);
     /* Without statistics sqlite cannot tell a tenant's time range (few rows
      * of an index) from a tenant's newest page (many, in rowid order) and
      * picks badly for one of them; a sampled ANALYZE takes milliseconds even
      * on millions of records. */
-    if (!rc) rc = exec(a->wdb, "PRAGMA analysis_limit = 1000; ANALYZE", err);
+    if (!rc && is_sqlite(a->wdb))
+        rc = tg_store_exec(a->wdb, "PRAGMA analysis_limit = 1000; ANALYZE", db_fail, err);
     a->analyzed_seq = a->last_seq;
     if (rc) {
-        sqlite3_close(a->wdb);
-        free(a->path);
+        tg_store_close(a->wdb);
+        free(a->where);
         free(a);
         return rc;
     }
@@ -610,8 +690,8 @@ int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out
         pthread_cond_destroy(&a->work_cv);
         pthread_cond_destroy(&a->space_cv);
         pthread_mutex_destroy(&a->mu);
-        sqlite3_close(a->wdb);
-        free(a->path);
+        tg_store_close(a->wdb);
+        free(a->where);
         free(a);
         return tg_error_set(err, TG_EAUDIT_UNAVAILABLE,
                             "audit log: cannot start the writer thread");
@@ -630,11 +710,11 @@ void tg_audit_close(tg_audit *a)
     pthread_cond_broadcast(&a->work_cv);
     pthread_mutex_unlock(&a->mu);
     pthread_join(a->writer, NULL);
-    sqlite3_close(a->wdb);
+    tg_store_close(a->wdb);
     pthread_cond_destroy(&a->work_cv);
     pthread_cond_destroy(&a->space_cv);
     pthread_mutex_destroy(&a->mu);
-    free(a->path);
+    free(a->where);
     free(a);
 }
 
@@ -772,16 +852,28 @@ typedef struct row {
     const unsigned char *prev, *hash; /* NULL when not HASH_LEN bytes */
 } row;
 
-/* Reads the columns of RECORD_COLUMNS; pointers are valid until the next step. */
-static void read_row(sqlite3_stmt *st, row *r)
+static const char *column_text(tg_stmt *st, int col)
 {
-    r->seq = (uint64_t)sqlite3_column_int64(st, 0);
-    r->time_ms = sqlite3_column_int64(st, 1);
+    return tg_stmt_is_null(st, col) ? NULL : tg_stmt_text(st, col);
+}
+
+static const unsigned char *column_hash(tg_stmt *st, int col)
+{
+    size_t len = 0;
+    const unsigned char *h = tg_stmt_blob(st, col, &len);
+    return len == HASH_LEN ? h : NULL;
+}
+
+/* Reads the columns of RECORD_COLUMNS; pointers are valid until the next step. */
+static void read_row(tg_stmt *st, row *r)
+{
+    r->seq = (uint64_t)tg_stmt_int64(st, 0);
+    r->time_ms = tg_stmt_int64(st, 1);
     for (int i = 0; i < NF; i++)
-        r->f[i] = (const char *)sqlite3_column_text(st, 2 + i);
-    r->body = (const char *)sqlite3_column_text(st, 2 + NF);
-    r->prev = sqlite3_column_bytes(st, 3 + NF) == HASH_LEN ? sqlite3_column_blob(st, 3 + NF) : NULL;
-    r->hash = sqlite3_column_bytes(st, 4 + NF) == HASH_LEN ? sqlite3_column_blob(st, 4 + NF) : NULL;
+        r->f[i] = column_text(st, 2 + i);
+    r->body = column_text(st, 2 + NF);
+    r->prev = column_hash(st, 3 + NF);
+    r->hash = column_hash(st, 4 + NF);
 }
 
 static json_t *row_json(const row *r)
@@ -801,8 +893,8 @@ static json_t *row_json(const row *r)
     return o;
 }
 
-static int query_path(const char *path, int busy_ms, const tg_audit_filter *f, size_t limit,
-                      const char *cursor, json_t **page, char **next_cursor, tg_error *err)
+static int query_at(const char *where, int busy_ms, const tg_audit_filter *f, size_t limit,
+                    const char *cursor, json_t **page, char **next_cursor, tg_error *err)
 {
     if (!f || (f->tenant && !*f->tenant) || !page || !next_cursor)
         return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: bad arguments");
@@ -820,14 +912,22 @@ static int query_path(const char *path, int busy_ms, const tg_audit_filter *f, s
     if (limit == 0) limit = DEFAULT_PAGE;
     if (limit > MAX_PAGE) limit = MAX_PAGE;
 
+    tg_store *db = NULL;
+    tg_stmt *st = NULL;
+    json_t *arr = json_array();
+    int rc = open_conn(where, true, busy_ms, &db, err);
+    if (rc) goto out;
+    bool lite = is_sqlite(db);
+
     /* Each optional filter is a fixed clause; absent ones are skipped, so
      * only values are bound and the text never holds user input. Pages come
-     * in seq (rowid) order, which an index on (tenant, x) gives for free: the
-     * most selective filter present keeps its index and every other column
-     * is written +column, which sqlite never looks up by index, so a page
-     * reads about as many rows as it returns instead of sorting all of a
-     * tenant's records (the planner's statistics cannot be relied on to
-     * see that). Time alone uses the (tenant, time_ms) index. */
+     * in seq (rowid) order, which a sqlite index on (tenant, x) gives for
+     * free: the most selective filter present keeps its index and every
+     * other column is written +column, which sqlite never looks up by index,
+     * so a page reads about as many rows as it returns instead of sorting all
+     * of a tenant's records (the planner's statistics cannot be relied on to
+     * see that). Time alone uses the (tenant, time_ms) index. PostgreSQL's
+     * indexes end in seq for the same walk, and its planner takes no hints. */
     const char *lead = f->call_id                   ? "call_id"
                        : f->tool                    ? "tool"
                        : f->principal               ? "principal"
@@ -835,60 +935,56 @@ static int query_path(const char *path, int busy_ms, const tg_audit_filter *f, s
                        : f->kind                    ? "kind"
                        : f->since_ms || f->until_ms ? "time_ms"
                                                     : "";
-#define CLAUSE(col, op)                                                                            \
-    (strcmp(lead, col) == 0 ? " AND " col " " op " ?" : " AND +" col " " op " ?")
     struct {
-        const char *clause;
+        const char *col, *op;
         const char *text;
         int64_t num;
         bool set;
     } conds[] = {
-        {" AND tenant = ?", f->tenant, 0, f->tenant != NULL},
-        {CLAUSE("kind", "="), f->kind, 0, f->kind != NULL},
-        {CLAUSE("time_ms", ">="), NULL, f->since_ms, f->since_ms != 0},
-        {CLAUSE("time_ms", "<"), NULL, f->until_ms, f->until_ms != 0},
-        {CLAUSE("tool", "="), f->tool, 0, f->tool != NULL},
-        {CLAUSE("principal", "="), f->principal, 0, f->principal != NULL},
-        {" AND +status = ?", f->status, 0, f->status != NULL},
-        {CLAUSE("error_code", "="), f->error_code, 0, f->error_code != NULL},
-        {" AND +trigger_kind = ?", f->trigger_kind, 0, f->trigger_kind != NULL},
-        {CLAUSE("call_id", "="), f->call_id, 0, f->call_id != NULL},
+        {"tenant", "=", f->tenant, 0, f->tenant != NULL},
+        {"kind", "=", f->kind, 0, f->kind != NULL},
+        {"time_ms", ">=", NULL, f->since_ms, f->since_ms != 0},
+        {"time_ms", "<", NULL, f->until_ms, f->until_ms != 0},
+        {"tool", "=", f->tool, 0, f->tool != NULL},
+        {"principal", "=", f->principal, 0, f->principal != NULL},
+        {"status", "=", f->status, 0, f->status != NULL},
+        {"error_code", "=", f->error_code, 0, f->error_code != NULL},
+        {"trigger_kind", "=", f->trigger_kind, 0, f->trigger_kind != NULL},
+        {"call_id", "=", f->call_id, 0, f->call_id != NULL},
     };
-#undef CLAUSE
     size_t nconds = sizeof conds / sizeof conds[0];
     char sql[1024];
     size_t used = (size_t)snprintf(
         sql, sizeof sql, "SELECT " RECORD_COLUMNS " FROM records%s WHERE %s",
         /* Left to itself, sqlite walks the whole tenant in
          * seq order rather than sort one day of it. */
-        f->tenant && strcmp(lead, "time_ms") == 0 ? " INDEXED BY records_tenant_time" : "",
+        lite && f->tenant && strcmp(lead, "time_ms") == 0 ? " INDEXED BY records_tenant_time" : "",
         f->oldest_first ? "seq > ?" : "seq < ?");
-    for (size_t i = 0; i < nconds; i++)
-        if (conds[i].set)
-            used += (size_t)snprintf(sql + used, sizeof sql - used, "%s", conds[i].clause);
+    for (size_t i = 0; i < nconds; i++) {
+        if (!conds[i].set) continue;
+        bool hint = lite && strcmp(conds[i].col, "tenant") != 0 && strcmp(conds[i].col, lead) != 0;
+        used += (size_t)snprintf(sql + used, sizeof sql - used, " AND %s%s %s ?", hint ? "+" : "",
+                                 conds[i].col, conds[i].op);
+    }
     snprintf(sql + used, sizeof sql - used, " ORDER BY seq %s LIMIT ?",
              f->oldest_first ? "ASC" : "DESC");
 
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    json_t *arr = json_array();
-    int rc = open_conn(path, true, busy_ms, &db, err);
-    if (!rc) rc = prep(db, sql, &st, err);
+    rc = tg_store_prepare(db, &st, db_fail, err, sql, 0);
     if (rc) goto out;
     int idx = 1;
-    sqlite3_bind_int64(st, idx++, after);
+    tg_stmt_bind_int64(st, idx++, after);
     for (size_t i = 0; i < nconds; i++) {
         if (!conds[i].set) continue;
         if (conds[i].text)
-            sqlite3_bind_text(st, idx++, conds[i].text, -1, SQLITE_STATIC);
+            tg_stmt_bind_text(st, idx++, conds[i].text);
         else
-            sqlite3_bind_int64(st, idx++, conds[i].num);
+            tg_stmt_bind_int64(st, idx++, conds[i].num);
     }
     /* One row more than the page tells whether another page follows. */
-    sqlite3_bind_int64(st, idx, (sqlite3_int64)limit + 1);
+    tg_stmt_bind_int64(st, idx, (int64_t)limit + 1);
     uint64_t last = 0;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = tg_stmt_step(st, db_fail, err)) == 1) {
         if (json_array_size(arr) == limit) {
             *next_cursor = tg_xasprintf("%llu", (unsigned long long)last);
             break;
@@ -898,10 +994,10 @@ static int query_path(const char *path, int busy_ms, const tg_audit_filter *f, s
         json_array_append_new(arr, row_json(&r));
         last = r.seq;
     }
-    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = fail_db(err, db, "query");
+    if (s < 0) rc = s;
 out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    tg_stmt_finalize(st);
+    tg_store_close(db);
     if (rc) {
         json_decref(arr);
         free(*next_cursor);
@@ -917,15 +1013,45 @@ int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const ch
 {
     if (!a || !f || !f->tenant || !*f->tenant)
         return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: a tenant is required");
-    return query_path(a->path, a->opts.busy_timeout_ms, f, limit, cursor, page, next_cursor, err);
+    return query_at(a->where, a->opts.busy_timeout_ms, f, limit, cursor, page, next_cursor, err);
 }
 
 int tg_audit_query_file(const char *path, const tg_audit_filter *f, size_t limit,
                         const char *cursor, json_t **page, char **next_cursor, tg_error *err)
 {
     if (!path) return tg_error_set(err, TG_EINVALID_PARAMS, "audit query: no path");
-    return query_path(path, DEFAULT_BUSY_MS, f, limit, cursor, page, next_cursor, err);
+    return query_at(path, DEFAULT_BUSY_MS, f, limit, cursor, page, next_cursor, err);
 }
+
+/* What tg_audit_usage sums, per backend: the SQL around the key. */
+static const char *const usage_sqlite[] = {
+    "SELECT ",
+    " AS k, total(status IN ('ok', 'error')), total(status = 'error'),"
+    " total(status = 'refused'),"
+    /* -1: the host could not measure it, which is no CPU to bill. */
+    " total(max(coalesce(json_extract(body, '$.cpu_us'), 0), 0)),"
+    " total(json_extract(body, '$.wall_us')),"
+    " total(json_extract(body, '$.egress.bytes'))"
+    " FROM records WHERE tenant = ? AND kind = 'call.end' AND time_ms >= ? AND time_ms < ?"
+    " GROUP BY k ORDER BY k",
+};
+/* The same sums. A body member that is not a number (absent, a string) adds
+ * nothing rather than fail the query. Keys are ordered byte by byte, as
+ * sqlite orders them, whatever the database's collation. */
+static const char *const usage_postgres[] = {
+    "SELECT k, count(*) FILTER (WHERE status IN ('ok', 'error')),"
+    " count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE status = 'refused'),"
+    " coalesce(sum(greatest(coalesce(cpu, 0), 0)), 0), coalesce(sum(wall), 0),"
+    " coalesce(sum(egress), 0) FROM (SELECT (",
+    ") COLLATE \"C\" AS k, status,"
+    " CASE jsonb_typeof(b -> 'cpu_us') WHEN 'number' THEN (b ->> 'cpu_us')::float8 END AS cpu,"
+    " CASE jsonb_typeof(b -> 'wall_us') WHEN 'number' THEN (b ->> 'wall_us')::float8 END AS wall,"
+    " CASE jsonb_typeof(b #> '{egress,bytes}') WHEN 'number'"
+    " THEN (b #>> '{egress,bytes}')::float8 END AS egress"
+    " FROM (SELECT tool, time_ms, status, body::jsonb AS b FROM records"
+    " WHERE tenant = ? AND kind = 'call.end' AND time_ms >= ? AND time_ms < ?) r) s"
+    " GROUP BY k ORDER BY k",
+};
 
 int tg_audit_usage(tg_audit *a, const char *tenant, int64_t since_ms, int64_t until_ms,
                    tg_audit_usage_group group, json_t **out, tg_error *err)
@@ -933,51 +1059,45 @@ int tg_audit_usage(tg_audit *a, const char *tenant, int64_t since_ms, int64_t un
     if (!a || !tenant || !*tenant || !out)
         return tg_error_set(err, TG_EINVALID_PARAMS, "audit usage: a tenant is required");
     *out = NULL;
-    /* The key is a column or an expression fixed here, never caller text. */
-    const char *key =
-        group == TG_AUDIT_BY_DAY ? "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')" : "tool";
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT %s AS k, total(status IN ('ok', 'error')), total(status = 'error'),"
-             " total(status = 'refused'),"
-             /* -1: the host could not measure it, which is no CPU to bill. */
-             " total(max(coalesce(json_extract(body, '$.cpu_us'), 0), 0)),"
-             " total(json_extract(body, '$.wall_us')),"
-             " total(json_extract(body, '$.egress.bytes'))"
-             " FROM records WHERE tenant = ? AND kind = 'call.end' AND time_ms >= ? AND time_ms < ?"
-             " GROUP BY k ORDER BY k",
-             key);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = open_conn(a->path, true, a->opts.busy_timeout_ms, &db, err);
-    if (!rc) rc = prep(db, sql, &st, err);
+    tg_store *db = NULL;
+    tg_stmt *st = NULL;
+    int rc = open_conn(a->where, true, a->opts.busy_timeout_ms, &db, err);
     if (rc) goto out;
-    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since_ms);
-    sqlite3_bind_int64(st, 3, until_ms ? until_ms : INT64_MAX);
+    bool lite = is_sqlite(db);
+    /* The key is a column or an expression fixed here, never caller text. */
+    const char *key = group != TG_AUDIT_BY_DAY ? "tool"
+                      : lite                   ? "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')"
+                             : "to_char(to_timestamp(time_ms / 1000.0) AT TIME ZONE 'UTC', "
+                               "'YYYY-MM-DD')";
+    const char *const *around = lite ? usage_sqlite : usage_postgres;
+    char sql[2048];
+    snprintf(sql, sizeof sql, "%s%s%s", around[0], key, around[1]);
+    rc = tg_store_prepare(db, &st, db_fail, err, sql, 0);
+    if (rc) goto out;
+    tg_stmt_bind_text(st, 1, tenant);
+    tg_stmt_bind_int64(st, 2, since_ms);
+    tg_stmt_bind_int64(st, 3, until_ms ? until_ms : INT64_MAX);
     json_t *rows = json_array();
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        json_array_append_new(rows,
-                              json_pack("{s:s?, s:I, s:I, s:I, s:f, s:f, s:I}",
-                                        group == TG_AUDIT_BY_DAY ? "day" : "worker", k, "calls",
-                                        (json_int_t)sqlite3_column_int64(st, 1), "errors",
-                                        (json_int_t)sqlite3_column_int64(st, 2), "refused",
-                                        (json_int_t)sqlite3_column_int64(st, 3), "cpu_seconds",
-                                        sqlite3_column_double(st, 4) / 1e6, "wall_seconds",
-                                        sqlite3_column_double(st, 5) / 1e6, "egress_bytes",
-                                        (json_int_t)sqlite3_column_double(st, 6)));
+    while ((s = tg_stmt_step(st, db_fail, err)) == 1) {
+        json_array_append_new(
+            rows,
+            json_pack("{s:s?, s:I, s:I, s:I, s:f, s:f, s:I}",
+                      group == TG_AUDIT_BY_DAY ? "day" : "worker", column_text(st, 0), "calls",
+                      (json_int_t)tg_stmt_int64(st, 1), "errors", (json_int_t)tg_stmt_int64(st, 2),
+                      "refused", (json_int_t)tg_stmt_int64(st, 3), "cpu_seconds",
+                      tg_stmt_double(st, 4) / 1e6, "wall_seconds", tg_stmt_double(st, 5) / 1e6,
+                      "egress_bytes", (json_int_t)tg_stmt_double(st, 6)));
     }
-    if (s != SQLITE_DONE) {
-        rc = fail_db(err, db, "usage");
+    if (s < 0) {
+        rc = s;
         json_decref(rows);
     } else {
         *out = rows;
     }
 out:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    tg_stmt_finalize(st);
+    tg_store_close(db);
     return rc;
 }
 
@@ -1003,18 +1123,18 @@ __attribute__((format(printf, 4, 5))) static void problem(tg_audit_report *r, tg
 
 /* The anchor the chain starts from: the record before the first one kept, as
  * the latest retention record names it; seq 0 and zeros when none does. */
-static int read_anchor(sqlite3 *db, uint64_t *seq, unsigned char hash[HASH_LEN], tg_error *err)
+static int read_anchor(tg_store *db, uint64_t *seq, unsigned char hash[HASH_LEN], tg_error *err)
 {
     *seq = 0;
     memset(hash, 0, HASH_LEN);
-    sqlite3_stmt *st = NULL;
-    int rc = prep(
-        db, "SELECT body FROM records WHERE kind = '" KIND_RETENTION "' ORDER BY seq DESC LIMIT 1",
-        &st, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(
+        db, &st, db_fail, err,
+        "SELECT body FROM records WHERE kind = '" KIND_RETENTION "' ORDER BY seq DESC LIMIT 1", 0);
     if (rc) return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        json_t *body = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    int s = tg_stmt_step(st, db_fail, err);
+    if (s == 1) {
+        json_t *body = json_loads(tg_stmt_text(st, 0), 0, NULL);
         json_t *jseq = json_object_get(body, "last_dropped_seq");
         /* A retention record that names no anchor leaves the start unanchored:
          * the walk then reports the first record as not linked. */
@@ -1024,24 +1144,25 @@ static int read_anchor(sqlite3 *db, uint64_t *seq, unsigned char hash[HASH_LEN],
         else
             memset(hash, 0xff, HASH_LEN);
         json_decref(body);
-    } else if (s != SQLITE_DONE) {
-        rc = fail_db(err, db, "read the retention record");
+    } else if (s < 0) {
+        rc = s;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
-/* Where the record with this hash sits, to tell a moved record from a lost one. */
-static uint64_t find_hash(sqlite3 *db, const unsigned char hash[HASH_LEN])
+/* Where the record with this hash sits, to tell a moved record from a lost
+ * one; 0 when none does or the lookup failed (the removal is reported). */
+static uint64_t find_hash(tg_store *db, const unsigned char hash[HASH_LEN])
 {
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     uint64_t seq = 0;
-    if (sqlite3_prepare_v2(db, "SELECT seq FROM records WHERE hash = ?", -1, &st, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_blob(st, 1, hash, HASH_LEN, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) seq = (uint64_t)sqlite3_column_int64(st, 0);
+    if (tg_store_prepare(db, &st, db_fail, NULL, "SELECT seq FROM records WHERE hash = ?", 0) ==
+        0) {
+        tg_stmt_bind_blob(st, 1, hash, HASH_LEN);
+        if (tg_stmt_step(st, db_fail, NULL) == 1) seq = (uint64_t)tg_stmt_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return seq;
 }
 
@@ -1056,71 +1177,102 @@ static int by_seq(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-static int verify_db(sqlite3 *db, tg_audit_report *r, tg_error *err)
+/* Checks one record against the chain so far (expect_seq, expect_prev) and
+ * moves the chain on, until the first problem. */
+static void check_link(tg_store *db, const row *w, tg_audit_report *r, uint64_t *expect_seq,
+                       unsigned char expect_prev[HASH_LEN], bool *oom)
 {
-    sqlite3_stmt *st = NULL;
+    unsigned char h[HASH_LEN];
+    bool whole = w->prev && w->hash && w->f[F_KIND] && w->body;
+    if (whole && record_hash(w->prev, w->time_ms, w->f, w->body, h) != 0) {
+        *oom = true;
+        return;
+    }
+    bool intact = whole && memcmp(h, w->hash, HASH_LEN) == 0;
+    uint64_t at;
+    if (!intact) {
+        problem(r, TG_AUDIT_EDITED, w->seq, "record %llu does not match its hash",
+                (unsigned long long)w->seq);
+    } else if (w->seq != *expect_seq) {
+        problem(r, TG_AUDIT_REMOVED, *expect_seq, "records %llu to %llu are missing",
+                (unsigned long long)*expect_seq, (unsigned long long)w->seq - 1);
+    } else if (memcmp(w->prev, expect_prev, HASH_LEN) != 0) {
+        if ((at = find_hash(db, w->prev)) != 0)
+            problem(r, TG_AUDIT_REORDERED, w->seq,
+                    "record %llu follows record %llu, not the one before it",
+                    (unsigned long long)w->seq, (unsigned long long)at);
+        else
+            problem(r, TG_AUDIT_REMOVED, w->seq, "the record before %llu is missing or replaced",
+                    (unsigned long long)w->seq);
+    }
+    memcpy(expect_prev, w->hash ? w->hash : expect_prev, HASH_LEN);
+    *expect_seq = w->seq + 1;
+}
+
+static int verify_db(tg_store *db, tg_audit_report *r, tg_error *err)
+{
+    tg_stmt *st = NULL;
     json_t *open = json_object(); /* call_id -> seq of its call.begin */
     unsigned char expect_prev[HASH_LEN];
     uint64_t expect_seq = 0;
-    /* One read transaction: every select below sees the same snapshot. */
-    int rc = exec(db, "BEGIN", err);
+    /* One read transaction: every select below sees the same snapshot, which
+     * PostgreSQL's default (READ COMMITTED) would take per statement. Not
+     * tg_store_begin: sqlite's BEGIN IMMEDIATE would take the write lock. */
+    int rc = tg_store_exec(
+        db, is_sqlite(db) ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", db_fail,
+        err);
     if (!rc) rc = read_anchor(db, &expect_seq, expect_prev, err);
-    if (!rc) rc = prep(db, "SELECT " RECORD_COLUMNS " FROM records ORDER BY seq", &st, err);
+    /* In batches, so that no backend holds the whole log in memory at once
+     * (libpq hands a result over whole). */
+    if (!rc)
+        rc = tg_store_prepare(
+            db, &st, db_fail, err,
+            "SELECT " RECORD_COLUMNS " FROM records WHERE seq >= ? ORDER BY seq LIMIT ?", 0);
     if (rc) goto out;
     expect_seq++;
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        row w;
-        read_row(st, &w);
-        if (r->records++ == 0) r->first_seq = w.seq;
-        r->last_seq = w.seq;
-        /* A column sqlite could not hand over for want of memory is not an
-         * edit: the verify fails rather than report one. */
-        if (sqlite3_errcode(db) == SQLITE_NOMEM) {
-            rc = fail_db(err, db, "read the records");
-            goto out;
-        }
-        if (r->problem == TG_AUDIT_INTACT) {
-            unsigned char h[HASH_LEN];
-            bool whole = w.prev && w.hash && w.f[F_KIND] && w.body;
-            if (whole && record_hash(w.prev, w.time_ms, w.f, w.body, h) != 0) {
+    /* Every row, whatever seq an edit gave it. */
+    int64_t from = INT64_MIN, last = INT64_MIN;
+    for (bool more = true; more;) {
+        tg_stmt_reset(st);
+        tg_stmt_bind_int64(st, 1, from);
+        tg_stmt_bind_int64(st, 2, VERIFY_BATCH);
+        int64_t rows = 0;
+        int s;
+        while ((s = tg_stmt_step(st, db_fail, err)) == 1) {
+            /* A record that fails its hash was edited, not misread: a step
+             * hands over its values whole (sqlite copies each text with its
+             * terminator there, and reports a failure to), and a column read
+             * allocates only to convert a type, which no record written here
+             * needs. */
+            row w;
+            read_row(st, &w);
+            rows++;
+            last = (int64_t)w.seq;
+            if (r->records++ == 0) r->first_seq = w.seq;
+            r->last_seq = w.seq;
+            bool oom = false;
+            if (r->problem == TG_AUDIT_INTACT)
+                check_link(db, &w, r, &expect_seq, expect_prev, &oom);
+            const char *kind = w.f[F_KIND], *call = w.f[F_CALL];
+            if (!oom && kind && call && strcmp(kind, "call.begin") == 0)
+                oom = json_object_set_new(open, call, json_integer((json_int_t)w.seq)) != 0;
+            else if (kind && call && strcmp(kind, "call.end") == 0)
+                json_object_del(open, call);
+            if (oom) {
                 rc = tg_error_set(err, TG_EINTERNAL, "audit verify: out of memory");
                 goto out;
             }
-            bool intact = whole && memcmp(h, w.hash, HASH_LEN) == 0;
-            uint64_t at;
-            if (!intact) {
-                problem(r, TG_AUDIT_EDITED, w.seq, "record %llu does not match its hash",
-                        (unsigned long long)w.seq);
-            } else if (w.seq != expect_seq) {
-                problem(r, TG_AUDIT_REMOVED, expect_seq, "records %llu to %llu are missing",
-                        (unsigned long long)expect_seq, (unsigned long long)w.seq - 1);
-            } else if (memcmp(w.prev, expect_prev, HASH_LEN) != 0) {
-                if ((at = find_hash(db, w.prev)) != 0)
-                    problem(r, TG_AUDIT_REORDERED, w.seq,
-                            "record %llu follows record %llu, not the one before it",
-                            (unsigned long long)w.seq, (unsigned long long)at);
-                else
-                    problem(r, TG_AUDIT_REMOVED, w.seq,
-                            "the record before %llu is missing or replaced",
-                            (unsigned long long)w.seq);
-            }
-            memcpy(expect_prev, w.hash ? w.hash : expect_prev, HASH_LEN);
-            expect_seq = w.seq + 1;
         }
-        const char *kind = w.f[F_KIND], *call = w.f[F_CALL];
-        if (kind && call && strcmp(kind, "call.begin") == 0 &&
-            json_object_set_new(open, call, json_integer((json_int_t)w.seq)) != 0) {
-            rc = tg_error_set(err, TG_EINTERNAL, "audit verify: out of memory");
+        if (s < 0) {
+            rc = s;
             goto out;
-        } else if (kind && call && strcmp(kind, "call.end") == 0) {
-            json_object_del(open, call);
         }
+        more = rows == VERIFY_BATCH && last < INT64_MAX;
+        if (more) from = last + 1;
     }
-    if (s != SQLITE_DONE) rc = fail_db(err, db, "read the records");
 out:
-    sqlite3_finalize(st);
-    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK", NULL);
+    tg_stmt_finalize(st);
+    tg_store_rollback(db);
     if (!rc) {
         /* Open calls in the order they began. */
         size_t n = json_object_size(open), i = 0;
@@ -1152,15 +1304,15 @@ int tg_audit_verify_file(const char *path, tg_audit_report *report, tg_error *er
 {
     if (!path || !report) return tg_error_set(err, TG_EINVALID_PARAMS, "audit verify: no file");
     tg_audit_report_clear(report);
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = open_conn(path, true, DEFAULT_BUSY_MS, &db, err);
     if (!rc) rc = verify_db(db, report, err);
-    sqlite3_close(db);
+    tg_store_close(db);
     return rc;
 }
 
 int tg_audit_verify(tg_audit *a, tg_audit_report *report, tg_error *err)
 {
     if (!a) return tg_error_set(err, TG_EINVALID_PARAMS, "audit verify: no log");
-    return tg_audit_verify_file(a->path, report, err);
+    return tg_audit_verify_file(a->where, report, err);
 }

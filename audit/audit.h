@@ -1,6 +1,7 @@
 /* The audit log: a durable, tamper-evident record of every call, deploy,
  * secret write, denied request and retention run, in its own sqlite file (WAL,
- * synchronous=FULL).
+ * synchronous=FULL) or in the schema "audit" of a PostgreSQL database, where
+ * several gateway replicas append to one chain.
  *
  * Invariants: tg_audit_append returns 0 only once the transaction holding the
  * record has committed durably; anything else means the record may not be
@@ -50,9 +51,11 @@ typedef struct tg_audit_record {
     const json_t *body;
 } tg_audit_record;
 
-/* Opens (creating when missing) the log at path, reads the last record's seq
- * and hash, and starts the writer thread. opts may be NULL. Fails with
- * TG_EAUDIT_UNAVAILABLE when the file cannot be opened or written. */
+/* Opens (creating when missing) the log at path, a sqlite file's path or a
+ * "postgres://" or "postgresql://" URL, checks the last record can be read,
+ * and starts the writer thread. opts may be NULL. Fails with
+ * TG_EAUDIT_UNAVAILABLE when the file or database cannot be opened or
+ * written. */
 int tg_audit_open(const char *path, const tg_audit_options *opts, tg_audit **out, tg_error *err);
 /* Commits what is queued (one last try), fails what cannot be, stops the
  * writer. No append may run concurrently with close. */
@@ -112,8 +115,8 @@ typedef struct tg_audit_filter {
  * 0 takes 100, and at most 1000 are returned. */
 int tg_audit_query(tg_audit *a, const tg_audit_filter *f, size_t limit, const char *cursor,
                    json_t **page, char **next_cursor, tg_error *err);
-/* The same on the log file at path (read-only, a snapshot), with f->tenant
- * optional: the operator's view, which sees every tenant. */
+/* The same on the log at path (a file or a URL; read-only, a snapshot), with
+ * f->tenant optional: the operator's view, which sees every tenant. */
 int tg_audit_query_file(const char *path, const tg_audit_filter *f, size_t limit,
                         const char *cursor, json_t **page, char **next_cursor, tg_error *err);
 
@@ -148,10 +151,10 @@ typedef struct tg_audit_report {
 
 void tg_audit_report_clear(tg_audit_report *r);
 
-/* Walks the chain of the log file at path in seq order, reading a snapshot
- * (safe while a gateway writes to it). The first remaining record links to
- * 32 zero bytes when its seq is 1, else to the anchor named by the latest
- * retention record. Returns 0 whether or not the chain is intact (see
+/* Walks the chain of the log at path (a file or a URL) in seq order, reading
+ * a snapshot (safe while gateways write to it). The first remaining record
+ * links to 32 zero bytes when its seq is 1, else to the anchor named by the
+ * latest retention record. Returns 0 whether or not the chain is intact (see
  * report->problem); an error only when the file cannot be read. Records cut
  * off at the end of the file leave no trace the file alone can show: compare
  * last_seq with what the gateway reported. */

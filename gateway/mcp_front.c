@@ -60,6 +60,19 @@ static void reply_error(tg_http_request *req, tg_err_code code, const char *mess
                        json_pack("{s:o}", "error", tg_error_json(code, message, NULL, NULL)));
 }
 
+/* Looks the session up, or answers: 404 for a session that is gone (the
+ * client initializes again), the store's own error (UNAVAILABLE, 503,
+ * retryable) when the shared session store cannot be read. */
+static bool session_found(tg_http_request *req, tg_mcp_front *front, const char *sid,
+                          const tg_caller *who, tg_session **out)
+{
+    int rc = tg_session_lookup(front->sessions, sid, who->principal, out);
+    if (rc == 0) return true;
+    reply_error(req, (tg_err_code)rc,
+                rc == TG_ENOT_FOUND ? "unknown or ended session: initialize again" : NULL);
+    return false;
+}
+
 /* A JSON-RPC response to a request: HTTP 200, whatever it says. */
 static void reply_rpc(tg_http_request *req, json_t *response)
 {
@@ -348,8 +361,11 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
                                             "params.level must be a log level name", NULL));
             return;
         }
-        tg_session_set_log_level(session, level);
-        reply_rpc(req, tg_jsonrpc_result(id, json_object()));
+        /* The level is kept with the session in the store: a write that
+         * failed leaves the old level, and the client is told. */
+        int rc = tg_session_set_log_level(session, level);
+        reply_rpc(req, rc ? tg_jsonrpc_error(id, (tg_err_code)rc, NULL, NULL)
+                          : tg_jsonrpc_result(id, json_object()));
         return;
     }
     default:
@@ -467,10 +483,7 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     tg_session *session = NULL;
     const char *sid = tg_http_header(req, "Mcp-Session-Id");
     const char *header_version = tg_http_header(req, "MCP-Protocol-Version");
-    if (sid && tg_session_lookup(front->sessions, sid, who->principal, &session) != 0) {
-        reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
-        return;
-    }
+    if (sid && !session_found(req, front, sid, who, &session)) return;
     size_t len;
     const char *body = tg_http_body(req, &len);
     tg_jsonrpc_limits limits = {
@@ -593,7 +606,7 @@ void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
     pthread_mutex_lock(&front->lock);
     prune(front, NULL);
     for (tg_mcp_listener *l = front->listeners; l; l = l->next) {
-        if (!l->tools || strcmp(l->tenant, tenant) != 0) continue;
+        if (!l->tools || (tenant && strcmp(l->tenant, tenant) != 0)) continue;
         json_t *params = l->subscription ? json_pack("{s:o}", "_meta", subscription_meta(l)) : NULL;
         sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", params));
     }
@@ -622,10 +635,7 @@ static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
         return;
     }
-    if (tg_session_lookup(front->sessions, sid, who->principal, &session) != 0) {
-        reply_error(req, TG_ENOT_FOUND, "unknown or ended session: initialize again");
-        return;
-    }
+    if (!session_found(req, front, sid, who, &session)) return;
     tg_mcp_listener *l = tg_xcalloc(1, sizeof *l);
     l->session_id = tg_xstrdup(sid);
     l->tools = true;
@@ -670,10 +680,12 @@ void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_requ
         handle_post(front, who, req);
     } else if (strcmp(method, "DELETE") == 0) {
         const char *sid = tg_http_header(req, "Mcp-Session-Id");
+        int rc;
         if (!sid) {
             reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
-        } else if (tg_session_end(front->sessions, sid, who->principal) != 0) {
-            reply_error(req, TG_ENOT_FOUND, "unknown or ended session");
+        } else if ((rc = tg_session_end(front->sessions, sid, who->principal)) != 0) {
+            reply_error(req, (tg_err_code)rc,
+                        rc == TG_ENOT_FOUND ? "unknown or ended session" : NULL);
         } else {
             pthread_mutex_lock(&front->lock);
             prune(front, sid);

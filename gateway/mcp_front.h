@@ -36,7 +36,8 @@ void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_requ
 
 /* Tells every client of tenant with an open GET stream, or a subscription
  * that asked for toolsListChanged, that the tool list changed
- * (notifications/tools/list_changed). Any thread. */
+ * (notifications/tools/list_changed); tenant NULL tells every tenant's
+ * clients. Any thread. */
 void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant);
 
 #endif

@@ -5,6 +5,12 @@
  * table is freed. Lookups hand out counted references, so a session that ends
  * while a call runs stays valid for that call (tg_session_ended tells it).
  *
+ * With a store (tg_session_options.store), sessions live in the store's
+ * "sessions" component and the table is this replica's cache in front of it:
+ * a session made on one replica continues on any other replica of the same
+ * store, and ending it anywhere ends it everywhere. Without one, the table is
+ * the only place a session exists (one process).
+ *
  * Invariants: a session id is 32 characters of base64url (0x21..0x7E, as the
  * transport requires) from 192 bits of OpenSSL RAND_bytes; the negotiated
  * version, client info and capabilities never change after creation; a session
@@ -64,17 +70,37 @@ typedef struct tg_session_table tg_session_table;
 typedef struct tg_session tg_session;
 
 typedef struct tg_session_options {
-    size_t max_sessions;     /* 0: 10000; creation beyond answers TG_ECAPACITY */
+    /* 0: 10000. The sessions this replica holds: with a store, its cache
+     * (the sessions it made or served within the idle timeout), not the
+     * store's rows, which would cost a count of the shared table at every
+     * initialize; the rows are bounded by the idle timeout and the sweeps.
+     * Creation beyond it, after dropping idle sessions, answers TG_ECAPACITY
+     * (retryable: another replica may have room); a lookup of a live session
+     * when the cache is full still succeeds, uncached. */
+    size_t max_sessions;
     int64_t idle_timeout_ms; /* 0: 30 minutes */
-    /* Clock in milliseconds (monotonic); NULL: CLOCK_MONOTONIC. Tests inject one. */
+    /* Clock in milliseconds; NULL: CLOCK_MONOTONIC without a store, and
+     * CLOCK_REALTIME with one, since replicas compare each other's times and
+     * share no monotonic clock. Tests inject one (wall-clock with a store). */
     int64_t (*now_ms)(void *userdata);
     void *now_userdata;
+    /* Where sessions are kept: a "postgres://" URL (shared by replicas) or a
+     * sqlite file path (shared by processes on one host). NULL: in memory
+     * only. Borrowed for tg_session_table_open. */
+    const char *store;
 } tg_session_options;
 
-/* opts may be NULL. Returns 0 with *out set. */
+/* opts may be NULL. With a store, opens it and brings its schema up to date.
+ * Returns 0 with *out set, or TG_EUNAVAILABLE (err says why) when the store
+ * cannot be opened. */
+int tg_session_table_open(const tg_session_options *opts, tg_session_table **out, tg_error *err);
+/* tg_session_table_open without the detail. */
 int tg_session_table_new(const tg_session_options *opts, tg_session_table **out);
-/* Ends every session; references still held stay valid until released. */
+/* Ends every session for this table; references still held stay valid until
+ * released. A store keeps its rows: the sessions continue on other replicas
+ * (and on this one once it opens the store again). */
 void tg_session_table_free(tg_session_table *t);
+/* The sessions the table holds (with a store: the cached ones). */
 size_t tg_session_table_count(tg_session_table *t);
 
 /* Creates a session from initialize's params (borrowed): protocolVersion (a
@@ -82,17 +108,29 @@ size_t tg_session_table_count(tg_session_table *t);
  * and version) are required, else TG_EINVALID_PARAMS. principal (may be NULL:
  * no auth) is the caller the session is bound to. Returns 0 with *out a new
  * reference, TG_EINVALID_PARAMS, TG_ECAPACITY (table full after expiring idle
- * sessions) or TG_EINTERNAL (no randomness). */
+ * sessions), TG_EUNAVAILABLE (the store cannot be written) or TG_EINTERNAL
+ * (no randomness). */
 int tg_session_create(tg_session_table *t, const json_t *init_params, const char *principal,
                       tg_session **out, tg_error *err);
-/* Finds a live session by id for principal and marks it used. Returns 0 with
- * *out a new reference, or TG_ENOT_FOUND (unknown, ended, expired, or another
- * principal's). */
+/* Finds a live session by id for principal and marks it used. With a store,
+ * asks the store every time (one round trip), so an end or expiry on another
+ * replica is seen, and refreshes the cached log level and initialized flag
+ * from it. Returns 0 with *out a new reference, TG_ENOT_FOUND (unknown,
+ * ended, expired, or another principal's), TG_EUNAVAILABLE when the store
+ * cannot be asked or holds a version this gateway does not speak (a newer
+ * replica's): the session may well be live, so the caller must answer a
+ * retryable error, never "not found", which would make the client start
+ * over; or TG_EINTERNAL for a row that is not a session's (malformed JSON). */
 int tg_session_lookup(tg_session_table *t, const char *id, const char *principal, tg_session **out);
-/* Ends the session (DELETE /mcp). Returns 0 or TG_ENOT_FOUND. */
+/* Ends the session (DELETE /mcp). Returns 0, TG_ENOT_FOUND, or
+ * TG_EUNAVAILABLE (the store cannot be written). */
 int tg_session_end(tg_session_table *t, const char *id, const char *principal);
 /* Ends every session idle for longer than the timeout; returns how many. The
- * server calls it from a timer; lookups also refuse expired sessions. */
+ * server calls it from a timer; lookups also refuse expired sessions. With a
+ * store, deletes the idle rows (whichever replica sweeps first ends them for
+ * all), counts those, and drops from the cache what this replica has not used
+ * within the timeout and nobody holds; creation also sweeps now and then, so
+ * rows do not pile up without a timer. A store failure counts 0 and is logged. */
 size_t tg_session_expire(tg_session_table *t);
 
 /* Reference counting: lookup and create return new references. */
@@ -106,10 +144,17 @@ const json_t *tg_session_client_info(const tg_session *s);
 const json_t *tg_session_client_capabilities(const tg_session *s);
 /* notifications/initialized arrived. */
 bool tg_session_initialized(tg_session *s);
-void tg_session_set_initialized(tg_session *s);
 tg_mcp_log_level tg_session_log_level(tg_session *s); /* TG_MCP_LOG_INFO until set */
-void tg_session_set_log_level(tg_session *s, tg_mcp_log_level level);
-/* The session ended (DELETE, expiry, table freed) after this reference was taken. */
+/* The setters write through to the store (even after the table is freed:
+ * the session holds its own reference to the store). Return 0, or
+ * TG_EUNAVAILABLE when the store cannot be written; the session's value is
+ * then left as it was, so it never says what other replicas will not see. */
+int tg_session_set_initialized(tg_session *s);
+int tg_session_set_log_level(tg_session *s, tg_mcp_log_level level);
+/* The session ended after this reference was taken, as far as this replica
+ * knows: its DELETE or expiry here, a lookup here that found the store's row
+ * gone, or the table freed. An end on another replica shows at the next
+ * lookup or sweep here. */
 bool tg_session_ended(tg_session *s);
 
 /* Returns: new reference, the InitializeResult for s: {protocolVersion,
