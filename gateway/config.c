@@ -20,6 +20,7 @@ static const char config_schema_text[] =
     "{\"type\": \"object\", \"additionalProperties\": false, \"properties\": {"
     " \"listen\": {\"type\": \"string\", \"minLength\": 3},"
     " \"data_dir\": {\"type\": \"string\", \"minLength\": 1},"
+    " \"store\": {\"type\": \"string\", \"pattern\": \"^postgres(ql)?://\"},"
     " \"insecure_no_auth\": {\"type\": \"boolean\"},"
     " \"auth\": {\"type\": \"object\", \"additionalProperties\": false,"
     "   \"required\": [\"issuer\", \"keys\"], \"properties\": {"

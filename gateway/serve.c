@@ -25,10 +25,12 @@
 #include "gateway/runs/runs.h"
 #include "gateway/schedules.h"
 #include "gateway/state/state.h"
+#include "gateway/store/store.h"
 #include "gateway/ui/ui.h"
 #include "vm-pool/pool.h"
 
 #include <curl/curl.h>
+#include <openssl/rand.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -48,12 +50,14 @@
 
 static const char usage_text[] =
     "usage: toolgate serve [--config FILE] [--listen 127.0.0.1:8080] [--insecure-no-auth]\n"
-    "                      [--data-dir DIR]\n"
+    "                      [--data-dir DIR] [--store postgres://...]\n"
     "                      [--deploy WORKER_DIR]... [--warm N]\n"
     "                      [--driver auto|microvm|jail] [--image DIR] [--log-level LEVEL]\n"
     "  --config FILE        a JSON configuration (docs/configuration.md); flags override it\n"
     "  --listen ADDR        address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --data-dir DIR       where the registry lives (default ./toolgate-data)\n"
+    "  --store URL          keep every store in this PostgreSQL database instead of\n"
+    "                       sqlite files in the data dir: replicas share it\n"
     "  --deploy DIR         deploy this worker folder, or every worker folder in DIR,\n"
     "                       before serving (repeatable)\n"
     "  --warm N             idle sandboxes kept ready per runtime (default 4)\n"
@@ -79,6 +83,12 @@ typedef struct server_ctx {
     tg_pool *pool;
     tg_schedules *schedules;
     tg_state *state;
+    /* With a PostgreSQL store: this replica's id, and the connection that
+     * tells the other replicas of its registry changes (under notify_lock:
+     * changes come from any handler thread). */
+    char replica[80];
+    tg_store *notifier;
+    pthread_mutex_t notify_lock;
     /* Handlers hold it for reading; shutdown takes it for writing to set
      * stopping, after which no handler can hand a call to the pipeline. */
     pthread_rwlock_t lock;
@@ -224,22 +234,106 @@ static void handle(tg_http_request *req, void *userdata)
     pthread_rwlock_unlock(&ctx->lock);
 }
 
-/* The registry's change callback: tools/list may now read differently, the
- * worker's schedule may have come, changed or gone, and a deleted worker's
- * state goes with it, so that a worker deployed later under its name starts
- * clean. */
-static void registry_changed(const tg_registry_change *change, void *userdata)
+/* What a registry change means here: tools/list may now read differently,
+ * and the worker's schedule may have come, changed or gone. */
+static void apply_change(server_ctx *ctx, const tg_registry_change *change)
 {
-    server_ctx *ctx = userdata;
     /* New code under the same definition is nothing a client must relist. */
     if (change->definition_changed) tg_mcp_front_tools_changed(&ctx->front, change->tenant);
     tg_schedules_changed(ctx->schedules, change->tenant, change->name);
+}
+
+static const char *const event_names[] = {
+    [TG_REGISTRY_DEPLOYED] = "deployed",
+    [TG_REGISTRY_ROLLED_BACK] = "rolled_back",
+    [TG_REGISTRY_DELETED] = "deleted",
+};
+
+static int notify_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
+{
+    (void)kind;
+    snprintf(err, 256, "%s: %s", what, detail ? detail : "");
+    return -1;
+}
+
+/* Tells the other replicas, which apply it as their own (remote_changed). */
+static void tell_replicas(server_ctx *ctx, const tg_registry_change *change)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:b}", "replica", ctx->replica, "event",
+                            event_names[change->event], "tenant", change->tenant, "name",
+                            change->name, "definition_changed", change->definition_changed);
+    char *payload = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    char why[256] = "out of memory";
+    pthread_mutex_lock(&ctx->notify_lock);
+    int rc = payload
+                 ? tg_store_notify(ctx->notifier, "toolgate_registry", payload, notify_fail, why)
+                 : -1;
+    pthread_mutex_unlock(&ctx->notify_lock);
+    if (rc)
+        tg_log_warn(&(tg_log_ctx){.tenant = change->tenant},
+                    "other replicas may list %s late (until their next tools/list): %s",
+                    change->name, why);
+    free(payload);
+}
+
+/* The registry's change callback, for changes made through this replica.
+ * A deleted worker's state goes with it, so that a worker deployed later
+ * under its name starts clean; the state is shared, so only the replica
+ * that deleted the worker deletes it. */
+static void registry_changed(const tg_registry_change *change, void *userdata)
+{
+    server_ctx *ctx = userdata;
+    apply_change(ctx, change);
+    if (ctx->notifier) tell_replicas(ctx, change);
     tg_error err;
     if (change->event == TG_REGISTRY_DELETED &&
         tg_state_delete_worker(ctx->state, change->tenant, change->name, NULL, &err) != 0)
         tg_log_warn(&(tg_log_ctx){.tenant = change->tenant},
                     "the state of deleted worker %s/%s stays: %s", change->tenant, change->name,
                     err.message);
+}
+
+/* A change another replica made (its own are skipped: they were applied
+ * when made). NULL: notifications may have been missed while the listening
+ * connection was down, so every client is told to list its tools again. */
+static void remote_changed(const char *payload, void *userdata)
+{
+    server_ctx *ctx = userdata;
+    if (!payload) {
+        tg_log_warn(NULL, "the store's notifications were interrupted: clients relist tools");
+        tg_mcp_front_tools_changed(&ctx->front, NULL);
+        return;
+    }
+    json_t *doc = json_loads(payload, 0, NULL);
+    const char *replica = json_string_value(json_object_get(doc, "replica"));
+    const char *event = json_string_value(json_object_get(doc, "event"));
+    tg_registry_change change = {
+        .tenant = json_string_value(json_object_get(doc, "tenant")),
+        .name = json_string_value(json_object_get(doc, "name")),
+        .definition_changed = json_is_true(json_object_get(doc, "definition_changed")),
+    };
+    bool known = false;
+    for (size_t i = 0; event && i < sizeof event_names / sizeof *event_names; i++)
+        if (strcmp(event, event_names[i]) == 0) {
+            change.event = (tg_registry_event)i;
+            known = true;
+        }
+    if (known && replica && change.tenant && change.name && strcmp(replica, ctx->replica) != 0)
+        apply_change(ctx, &change);
+    json_decref(doc);
+}
+
+/* A replica's id: unique among the replicas of one store, and readable in
+ * logs (the host, the process, and random bits against a reused pid). */
+static void make_replica_id(char *out, size_t size)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    unsigned char r[4] = {0};
+    RAND_bytes(r, sizeof r);
+    snprintf(out, size, "%s-%ld-%02x%02x%02x%02x", host, (long)getpid(), r[0], r[1], r[2], r[3]);
 }
 
 /* The gateway's own URL, as clients on this host reach it. A wildcard
@@ -454,6 +548,7 @@ static const char *const runtimes[] = {"sh", "python3"};
 
 typedef struct serve_options {
     const char *listen, *data_dir;
+    const char *store; /* a PostgreSQL URL, or NULL: sqlite files in data_dir */
     const char *driver, *image;
     tg_pool_runtime_size sizes[NRUNTIMES];
     const char *deploys[MAX_DEPLOYS];
@@ -473,6 +568,19 @@ typedef struct serve_options {
     const char *hosts[8], *origins[64];
     const char *log_level; /* debug, info, warn or error */
 } serve_options;
+
+/* Where a component keeps its rows: the shared PostgreSQL database, or its
+ * own sqlite file in the data dir. Returns: a new string. */
+static char *store_at(const serve_options *o, const char *file)
+{
+    return o->store ? tg_xstrdup(o->store) : tg_xasprintf("%s/%s", o->data_dir, file);
+}
+
+/* A store as messages name it: a URL may carry a password. */
+static const char *shown(const char *where)
+{
+    return tg_store_is_url(where) ? "(PostgreSQL)" : where;
+}
 
 /* The pool on the driver o asks for. "auto" takes the microvm only where KVM
  * runs its guest: under TCG every instruction of a worker is emulated, and
@@ -533,6 +641,7 @@ static json_t *load_config(const char *path, serve_options *o)
     const char *str;
     if ((str = json_string_value(json_object_get(doc, "listen")))) o->listen = str;
     if ((str = json_string_value(json_object_get(doc, "data_dir")))) o->data_dir = str;
+    if ((str = json_string_value(json_object_get(doc, "store")))) o->store = str;
     if (json_is_true(json_object_get(doc, "insecure_no_auth"))) o->no_auth = true;
     o->auth = json_object_get(doc, "auth");
     size_t i;
@@ -621,6 +730,8 @@ static bool parse_flags(int argc, char **argv, serve_options *o)
             o->listen = argv[++i];
         } else if (strcmp(argv[i], "--data-dir") == 0 && has_value) {
             o->data_dir = argv[++i];
+        } else if (strcmp(argv[i], "--store") == 0 && has_value && tg_store_is_url(argv[i + 1])) {
+            o->store = argv[++i];
         } else if (strcmp(argv[i], "--deploy") == 0 && has_value && o->ndeploys < MAX_DEPLOYS) {
             o->deploys[o->ndeploys++] = argv[++i];
         } else if (strcmp(argv[i], "--warm") == 0 && has_value) {
@@ -820,6 +931,9 @@ int tg_cmd_serve(int argc, char **argv)
     tg_http_server *http = NULL;
     char *agent = NULL, *image = NULL, *templates = NULL, *db = NULL;
     server_ctx ctx = {.stopping = false};
+    tg_store_listener *listener = NULL;
+    pthread_mutex_init(&ctx.notify_lock, NULL);
+    make_replica_id(ctx.replica, sizeof ctx.replica);
     bool front_ready = false, authn_ready = false;
     /* Writers first: a reload waits for routed requests, not for a stream of them. */
     pthread_rwlockattr_t lock_attr;
@@ -834,22 +948,22 @@ int tg_cmd_serve(int argc, char **argv)
         tg_log_error(NULL, "cannot create data dir %s: %s", o.data_dir, strerror(errno));
         goto out;
     }
-    db = tg_xasprintf("%s/registry.db", o.data_dir);
+    db = store_at(&o, "registry.db");
     tg_registry_error rerr = {0};
     if (tg_registry_open(db, NULL, &registry, &rerr) != 0) {
-        tg_log_error(NULL, "cannot open the registry %s: %s", db, rerr.message);
+        tg_log_error(NULL, "cannot open the registry %s: %s", shown(db), rerr.message);
         tg_registry_error_clear(&rerr);
         goto out;
     }
-    audit_path = o.audit_path ? tg_xstrdup(o.audit_path) : tg_xasprintf("%s/audit.db", o.data_dir);
+    audit_path = o.audit_path && !o.store ? tg_xstrdup(o.audit_path) : store_at(&o, "audit.db");
     tg_error aerr;
     if (tg_audit_open(audit_path, NULL, &audit, &aerr) != 0) {
-        tg_log_error(NULL, "cannot open the audit log %s: %s", audit_path, aerr.message);
+        tg_log_error(NULL, "cannot open the audit log %s: %s", shown(audit_path), aerr.message);
         goto out;
     }
     {
         /* A configured key must exist; the data dir's own is made on first start. */
-        char *store = tg_xasprintf("%s/secrets.db", o.data_dir);
+        char *store = store_at(&o, "secrets.db");
         char *key =
             o.secrets_key ? tg_xstrdup(o.secrets_key) : tg_xasprintf("%s/secrets.key", o.data_dir);
         tg_error serr;
@@ -860,7 +974,7 @@ int tg_cmd_serve(int argc, char **argv)
         if (opened != 0) goto out;
     }
     {
-        char *path = tg_xasprintf("%s/runs.db", o.data_dir);
+        char *path = store_at(&o, "runs.db");
         tg_error rerr2;
         int opened = tg_runs_open(path, &o.runs, &runs, &rerr2);
         if (opened != 0) tg_log_error(NULL, "cannot open the runs history: %s", rerr2.message);
@@ -868,7 +982,7 @@ int tg_cmd_serve(int argc, char **argv)
         if (opened != 0) goto out;
     }
     {
-        char *path = tg_xasprintf("%s/state.db", o.data_dir);
+        char *path = store_at(&o, "state.db");
         tg_error serr2;
         int opened = tg_state_open(path, &o.state, &state, &serr2);
         if (opened != 0) tg_log_error(NULL, "cannot open the state store: %s", serr2.message);
@@ -876,7 +990,7 @@ int tg_cmd_serve(int argc, char **argv)
         if (opened != 0) goto out;
     }
     {
-        char *path = tg_xasprintf("%s/hooks.db", o.data_dir);
+        char *path = store_at(&o, "hooks.db");
         tg_error herr;
         int opened = tg_hooks_open(path, secrets, &hooks, &herr);
         if (opened != 0) tg_log_error(NULL, "cannot open the hook store: %s", herr.message);
@@ -922,9 +1036,19 @@ int tg_cmd_serve(int argc, char **argv)
     finished.registry = registry;
     o.calls.on_finished = run_finished;
     o.calls.finished_ctx = &finished;
-    if (tg_calls_new(&o.calls, &calls) != 0 || tg_session_table_new(NULL, &sessions) != 0) {
+    if (tg_calls_new(&o.calls, &calls) != 0) {
         tg_log_error(NULL, "cannot start the call pipeline");
         goto out;
+    }
+    {
+        /* 2025 sessions live in the shared store, so any replica continues
+         * one; with sqlite files there is one process and they stay in memory. */
+        tg_session_options so = {.store = o.store};
+        tg_error sserr = {0};
+        if (tg_session_table_open(&so, &sessions, &sserr) != 0) {
+            tg_log_error(NULL, "cannot open the session store: %s", sserr.message);
+            goto out;
+        }
     }
 
     prepare_all(registry, calls);
@@ -932,7 +1056,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_mcp_front_init(&ctx.front, registry, sessions, calls);
     front_ready = true;
     {
-        char *path = tg_xasprintf("%s/schedules.db", o.data_dir);
+        char *path = store_at(&o, "schedules.db");
         tg_schedules_config sc = {.path = path,
                                   .jitter_ms = o.jitter_ms,
                                   .registry = registry,
@@ -947,6 +1071,17 @@ int tg_cmd_serve(int argc, char **argv)
     }
     ctx.schedules = schedules;
     ctx.state = state;
+    if (o.store) {
+        /* Before the callback is set, so no change goes untold. */
+        char why[256] = "";
+        if (tg_store_open(o.store, "registry", 0, 5000, NULL, NULL, &ctx.notifier, notify_fail,
+                          why) != 0 ||
+            tg_store_listen(o.store, "toolgate_registry", remote_changed, &ctx, &listener,
+                            notify_fail, why) != 0) {
+            tg_log_error(NULL, "cannot hear the other replicas: %s", why);
+            goto out;
+        }
+    }
     tg_registry_set_change_callback(registry, registry_changed, &ctx);
     ctx.admin = (tg_admin){.registry = registry,
                            .calls = calls,
@@ -1011,10 +1146,14 @@ out:
      * their suspended connections before the server goes. */
     tg_schedules_stop(schedules);
     tg_calls_free(calls);
+    /* The listener applies other replicas' changes to the front. */
+    tg_store_listen_stop(listener);
     if (front_ready) {
         tg_registry_set_change_callback(registry, NULL, NULL);
         tg_mcp_front_close(&ctx.front);
     }
+    tg_store_close(ctx.notifier);
+    pthread_mutex_destroy(&ctx.notify_lock);
     /* After the pipeline, whose last scheduled runs report here, and after
      * the registry stopped telling it of changes. */
     tg_schedules_close(schedules);

@@ -11,6 +11,8 @@ tmp=$(mktemp -d)
 passed=0
 failed=0
 server_pid=
+replica_pids=()
+pg_dir=
 
 # In a sanitizer build a daemon's leaks and memory errors are reported on its
 # stderr (LeakSanitizer runs when it exits after SIGTERM); any such report
@@ -18,6 +20,10 @@ server_pid=
 cleanup() {
   local status=$?
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  for pid in "${replica_pids[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  [ -n "$pg_dir" ] && "$root/scripts/pg-cluster.sh" stop "$pg_dir"
   if grep -l -E '^(==[0-9]+==ERROR: (Address|Leak)Sanitizer|.*runtime error:)' "$tmp"/*.err 2>/dev/null >"$tmp/sanitizer-reports"; then
     while read -r report; do
       echo "sanitizer report in $(basename "$report"):" >&2
@@ -114,6 +120,36 @@ start_daemon() {
     exit 1
   fi
   base=${url%/mcp}
+}
+
+# A throwaway PostgreSQL cluster in $tmp/pg, stopped by cleanup: sets
+# $store to its URL.
+start_postgres() {
+  pg_dir=$tmp/pg
+  store=$("$root/scripts/pg-cluster.sh" start "$pg_dir") || {
+    echo "cannot start PostgreSQL" >&2
+    exit 1
+  }
+}
+
+# start_replica NAME FLAG...: a gateway on the shared store $store, with a
+# data dir of its own and the secrets key every replica shares; its pid in
+# replica_pids and ${replica[NAME]}, its base URL in ${replica_base[NAME]}.
+declare -A replica replica_base
+start_replica() {
+  local name=$1
+  shift
+  [ -f "$tmp/secrets.key" ] || {
+    head -c 32 /dev/urandom >"$tmp/secrets.key"
+    chmod 600 "$tmp/secrets.key"
+  }
+  local saved=$server_pid
+  TOOLGATE_SECRETS_MASTER_KEY_FILE=$tmp/secrets.key start_daemon "$name" --insecure-no-auth \
+    --listen 127.0.0.1:0 --data-dir "$tmp/data-$name" --store "$store" "$@"
+  replica[$name]=$server_pid
+  replica_base[$name]=$base
+  replica_pids+=("$server_pid")
+  server_pid=$saved
 }
 
 # The daemon without authentication on a free loopback port, with a data dir
