@@ -1036,6 +1036,9 @@ int tg_cmd_serve(int argc, char **argv)
     finished.registry = registry;
     o.calls.on_finished = run_finished;
     o.calls.finished_ctx = &finished;
+    /* Limits shared by every replica of the store; NULL keeps them in memory. */
+    o.calls.admission.store = o.store;
+    o.calls.admission.replica = ctx.replica;
     if (tg_calls_new(&o.calls, &calls) != 0) {
         tg_log_error(NULL, "cannot start the call pipeline");
         goto out;

@@ -372,12 +372,15 @@ json_t *tg_calls_prepare(tg_calls *c, const tg_registry_snapshot *tool)
     return tg_pool_has_template(c->pool, key) ? NULL : make_template(c, tool, key);
 }
 
-/* RATE_LIMITED with the admission's own retryAfterMs, not the table's default. */
-static json_t *rate_limited(int64_t retry_after_ms)
+/* RATE_LIMITED, or UNAVAILABLE when the shared admission store cannot be
+ * reached, with the admission's own retryAfterMs, not the table's default. */
+static json_t *not_admitted(int rc, int64_t retry_after_ms)
 {
-    json_t *result = gateway_error(TG_ERATE_LIMITED, NULL);
-    json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
-    json_object_set_new(error, "retryAfterMs", json_integer(retry_after_ms));
+    json_t *result = gateway_error((tg_err_code)rc, NULL);
+    if (rc == TG_ERATE_LIMITED || rc == TG_EUNAVAILABLE) {
+        json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
+        json_object_set_new(error, "retryAfterMs", json_integer(retry_after_ms));
+    }
     return result;
 }
 
@@ -557,7 +560,7 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
                             tg_registry_snapshot_name(j->tool), tg_frame_now_ns(), &ticket,
                             &retry_after_ms);
     j->facts.phase_ns[PH_ADMIT] = lap(&mark);
-    if (rc != 0) return rate_limited(retry_after_ms);
+    if (rc != 0) return not_admitted(rc, retry_after_ms);
     json_t *result;
     rc = audit_begin(c, j);
     j->facts.phase_ns[PH_AUDIT] = lap(&mark);
