@@ -1,30 +1,34 @@
-/* The worker registry: a sqlite store (WAL) of workers, their immutable
- * versions and their files, scoped by tenant in every statement.
+/* The worker registry: a store (a sqlite file in WAL mode, or the "registry"
+ * schema of a PostgreSQL database shared by replicas) of workers, their
+ * immutable versions and their files, scoped by tenant in every statement.
  *
- * Concurrency: one writer connection, used only under write_mu, so deploys,
- * rollbacks and deletes are serialized; readers take a connection of their own
- * from a free list (opened on demand, kept for reuse), so a reader never waits
- * for the writer: WAL gives each read transaction a consistent snapshot while a
- * write commits. Each connection is used by one thread at a time, which is
- * what SQLITE_OPEN_NOMUTEX asks for.
+ * Concurrency: one writer connection, used only under write_mu, so this
+ * process's deploys, rollbacks and deletes are serialized; readers take a
+ * connection of their own from a free list (opened on demand, kept for
+ * reuse), so a reader never waits for the writer: each read transaction sees
+ * one consistent snapshot while a write commits (sqlite's WAL, PostgreSQL's
+ * REPEATABLE READ). Each connection is used by one thread at a time. Writers
+ * in other processes (replicas on PostgreSQL) are kept apart per worker by
+ * begin_worker.
  *
  * Resolved versions (manifest, files, compiled schemas) are cached by
  * (tenant, version id); a version is immutable, so a cached entry never goes
- * stale, and a call never recompiles a schema it has seen. */
+ * stale, and a call never recompiles a schema it has seen. Which version is
+ * current is read from the store on every resolve, never cached, so another
+ * replica's deploy or rollback is seen at the next call. */
 #include "gateway/registry/registry.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
-#include "gateway/core/text.h"
-#include "gateway/triggers/cron.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/text.h"
+#include "gateway/store/store.h"
+#include "gateway/triggers/cron.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,16 +72,16 @@ typedef struct cache_entry {
 } cache_entry;
 
 struct tg_registry {
-    char *path;
+    char *where; /* the sqlite path or PostgreSQL URL the store was opened with */
     tg_registry_options opts;
     tg_schema *manifest_schema;
     tg_schema *egress_schema; /* the manifest's "egress" array, for runtime rules */
 
     pthread_mutex_t write_mu; /* guards wdb */
-    sqlite3 *wdb;
+    tg_store *wdb;
 
     pthread_mutex_t pool_mu; /* guards readers */
-    sqlite3 **readers;       /* idle read connections */
+    tg_store **readers;      /* idle read connections */
     size_t nreaders, readers_cap;
 
     pthread_mutex_t cache_mu; /* guards cache, ncache */
@@ -114,18 +118,13 @@ __attribute__((format(printf, 3, 4))) static int fail(tg_registry_error *err, in
     return code;
 }
 
-/* How the registry words a failed sqlite call (a tg_db_fail_fn); a failed
+/* How the registry words a failed store call (a tg_store_fail_fn); a failed
  * exec names its SQL as what. */
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+static int store_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return fail(err, TG_REGISTRY_ESTORE, "%s: cannot use WAL mode", what);
     return fail(err, TG_REGISTRY_ESTORE, "%s: %s", what, detail);
-}
-
-static int fail_db(tg_registry_error *err, sqlite3 *db, const char *what)
-{
-    return tg_db_fail(db, what, db_fail, err);
 }
 
 /* Appends {path, keyword, message} to *details (created on first use). */
@@ -257,128 +256,172 @@ static int definition_hash(const json_t *manifest, char out[65])
     return 0;
 }
 
-/* ---- sqlite ---------------------------------------------------------- */
+/* ---- the store ------------------------------------------------------- */
 
-/* Each migration moves the store from user_version i to i + 1, inside one
- * transaction; a store newer than this binary is refused. */
-static const char *const migrations[] = {
-    "CREATE TABLE versions ("
-    "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
-    "  semver TEXT NOT NULL, title TEXT, description TEXT, manifest TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (tenant, name, hash));"
-    "CREATE TABLE files ("
-    "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
-    "  path TEXT NOT NULL, content BLOB NOT NULL,"
-    "  PRIMARY KEY (tenant, name, hash, path),"
-    "  FOREIGN KEY (tenant, name, hash) REFERENCES versions (tenant, name, hash)"
-    "    ON DELETE CASCADE);"
-    "CREATE TABLE workers ("
-    "  tenant TEXT NOT NULL, name TEXT NOT NULL, current_version TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (tenant, name),"
-    "  FOREIGN KEY (tenant, name, current_version) REFERENCES versions (tenant, name, hash)"
-    "    DEFERRABLE INITIALLY DEFERRED);",
+/* Each step moves the store from schema version i to i + 1, inside one
+ * transaction; a store newer than this binary is refused. The sqlite texts
+ * are the ones existing files were made with (PRAGMA user_version counts
+ * them). In PostgreSQL, key columns compare bytewise (COLLATE "C"), as
+ * sqlite's do, so ORDER BY name or path gives the same order on both, and
+ * versions.seq stands for sqlite's rowid: the order versions were stored in,
+ * for two created in the same millisecond. */
+static const tg_store_migration migrations[] = {
+    {"CREATE TABLE versions ("
+     "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
+     "  semver TEXT NOT NULL, title TEXT, description TEXT, manifest TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (tenant, name, hash));"
+     "CREATE TABLE files ("
+     "  tenant TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL,"
+     "  path TEXT NOT NULL, content BLOB NOT NULL,"
+     "  PRIMARY KEY (tenant, name, hash, path),"
+     "  FOREIGN KEY (tenant, name, hash) REFERENCES versions (tenant, name, hash)"
+     "    ON DELETE CASCADE);"
+     "CREATE TABLE workers ("
+     "  tenant TEXT NOT NULL, name TEXT NOT NULL, current_version TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (tenant, name),"
+     "  FOREIGN KEY (tenant, name, current_version) REFERENCES versions (tenant, name, hash)"
+     "    DEFERRABLE INITIALLY DEFERRED);",
+     "CREATE TABLE versions ("
+     "  tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     "  hash TEXT COLLATE \"C\" NOT NULL,"
+     "  semver TEXT NOT NULL, title TEXT, description TEXT, manifest TEXT NOT NULL,"
+     "  created_at BIGINT NOT NULL, seq BIGINT GENERATED BY DEFAULT AS IDENTITY,"
+     "  PRIMARY KEY (tenant, name, hash));"
+     "CREATE TABLE files ("
+     "  tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     "  hash TEXT COLLATE \"C\" NOT NULL, path TEXT COLLATE \"C\" NOT NULL,"
+     "  content BYTEA NOT NULL,"
+     "  PRIMARY KEY (tenant, name, hash, path),"
+     "  FOREIGN KEY (tenant, name, hash) REFERENCES versions (tenant, name, hash)"
+     "    ON DELETE CASCADE);"
+     "CREATE TABLE workers ("
+     "  tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     "  current_version TEXT COLLATE \"C\" NOT NULL,"
+     "  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+     "  PRIMARY KEY (tenant, name),"
+     "  FOREIGN KEY (tenant, name, current_version) REFERENCES versions (tenant, name, hash)"
+     "    DEFERRABLE INITIALLY DEFERRED);"},
     /* Egress rules an admin set for a worker at runtime, which take the
      * place of its manifest's until removed. */
-    "CREATE TABLE egress_rules ("
-    "  tenant TEXT NOT NULL, name TEXT NOT NULL, rules TEXT NOT NULL,"
-    "  updated_at INTEGER NOT NULL, PRIMARY KEY (tenant, name));",
+    {"CREATE TABLE egress_rules ("
+     "  tenant TEXT NOT NULL, name TEXT NOT NULL, rules TEXT NOT NULL,"
+     "  updated_at INTEGER NOT NULL, PRIMARY KEY (tenant, name));",
+     "CREATE TABLE egress_rules ("
+     "  tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     "  rules TEXT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (tenant, name));"},
     /* Results that did not match the version's outputSchema: drift, counted
      * where it happened. */
-    ("ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;"),
+    {"ALTER TABLE versions ADD COLUMN output_violations INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE versions ADD COLUMN last_violation_at INTEGER;",
+     "ALTER TABLE versions ADD COLUMN output_violations BIGINT NOT NULL DEFAULT 0,"
+     "  ADD COLUMN last_violation_at BIGINT;"},
     /* The last replay of the version's contract fixtures: NULL checked_at
      * when none ran (no fixtures, or deployed without the pipeline). */
-    ("ALTER TABLE versions ADD COLUMN fixtures_passed INTEGER NOT NULL DEFAULT 0;"
+    {"ALTER TABLE versions ADD COLUMN fixtures_passed INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE versions ADD COLUMN fixtures_failed INTEGER NOT NULL DEFAULT 0;"
-     "ALTER TABLE versions ADD COLUMN fixtures_checked_at INTEGER;"),
+     "ALTER TABLE versions ADD COLUMN fixtures_checked_at INTEGER;",
+     "ALTER TABLE versions ADD COLUMN fixtures_passed BIGINT NOT NULL DEFAULT 0,"
+     "  ADD COLUMN fixtures_failed BIGINT NOT NULL DEFAULT 0,"
+     "  ADD COLUMN fixtures_checked_at BIGINT;"},
 };
-#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int exec(sqlite3 *db, const char *sql, tg_registry_error *err)
+static int exec(tg_store *db, const char *sql, tg_registry_error *err)
 {
-    return tg_db_exec(db, sql, db_fail, err);
+    return tg_store_exec(db, sql, store_fail, err);
 }
 
 /* Prepares sql and binds the n text arguments that follow (borrowed: they
  * must outlive the statement). */
-static int prep(sqlite3 *db, sqlite3_stmt **st, tg_registry_error *err, const char *sql, int n, ...)
+static int prep(tg_store *db, tg_stmt **st, tg_registry_error *err, const char *sql, int n, ...)
 {
     va_list ap;
     va_start(ap, n);
-    int rc = tg_db_vprepare(db, st, db_fail, err, sql, n, ap);
+    int rc = tg_store_vprepare(db, st, store_fail, err, sql, n, ap);
     va_end(ap);
     return rc;
 }
 
-static int step_done(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
+static int step_done(tg_stmt *st, tg_registry_error *err)
 {
-    return tg_db_step_done(db, st, db_fail, err);
+    return tg_stmt_run(st, store_fail, err);
 }
 
-static int step_row(sqlite3 *db, sqlite3_stmt *st, tg_registry_error *err)
+static int step_row(tg_stmt *st, tg_registry_error *err)
 {
-    return tg_db_step_row(db, st, db_fail, err);
+    return tg_stmt_step(st, store_fail, err);
 }
 
-static int open_conn(const char *path, bool readonly, int busy_ms, sqlite3 **out,
-                     tg_registry_error *err)
+static bool postgres(const tg_store *db)
 {
-    static const char *const ro[] = {"PRAGMA foreign_keys = ON", "PRAGMA query_only = ON", NULL};
-    static const char *const rw[] = {"PRAGMA foreign_keys = ON", NULL};
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
-    return tg_db_open(path, flags, busy_ms, !readonly, readonly ? ro : rw, out, db_fail, err);
+    return tg_store_backend(db) == TG_STORE_POSTGRES;
 }
 
-/* Reads user_version inside the write transaction, so two processes opening
- * a new store at once cannot both run the same migration. */
-static int migrate(sqlite3 *db, tg_registry_error *err)
+/* Begins a write transaction on tenant's worker name. sqlite's BEGIN
+ * IMMEDIATE already serializes every writer of the file. In PostgreSQL,
+ * where replicas write at once under READ COMMITTED, the transaction also
+ * takes a lock on (tenant, name), held to its end: every read-then-write on
+ * a worker (is this version new, which one is current, is it still there)
+ * then sees what the previous writer committed and no writer in between. A
+ * lock of its own rather than SELECT ... FOR UPDATE, because the rows to lock
+ * may not exist yet (a first deploy, a staged version). Two names whose
+ * hashes collide only wait for each other. */
+static int begin_worker(tg_store *db, const char *tenant, const char *name, tg_registry_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
-    if (rc) return rc;
-    rc = prep(db, &st, err, "PRAGMA user_version", 0);
-    int have = 0;
-    if (!rc) {
-        if (step_row(db, st, err) == 1)
-            have = sqlite3_column_int(st, 0);
-        else
-            rc = fail_db(err, db, "user_version");
-    }
-    sqlite3_finalize(st);
-    if (!rc && have > SCHEMA_VERSION)
-        rc = fail(err, TG_REGISTRY_ESTORE,
-                  "the store has schema version %d; this toolgate knows up to %d", have,
-                  SCHEMA_VERSION);
-    for (int v = have; !rc && v < SCHEMA_VERSION; v++) {
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        rc = exec(db, migrations[v], err);
-        if (!rc) rc = exec(db, bump, err);
-    }
-    if (!rc) rc = exec(db, "COMMIT", err);
-    if (rc) exec(db, "ROLLBACK", NULL);
+    int rc = tg_store_begin(db, store_fail, err);
+    if (rc || !postgres(db)) return rc;
+    tg_stmt *st = NULL;
+    rc = prep(db, &st, err, "SELECT pg_advisory_xact_lock(hashtext(?1), hashtext(?2))", 2, tenant,
+              name);
+    if (!rc) rc = step_done(st, err);
+    tg_stmt_finalize(st);
+    if (rc) tg_store_rollback(db);
     return rc;
 }
 
-static int reader_get(tg_registry *reg, sqlite3 **out, tg_registry_error *err)
+/* Begins a read transaction on a reader: every statement in it sees the same
+ * snapshot (sqlite's from its first read; PostgreSQL's READ COMMITTED would
+ * give each statement its own, so REPEATABLE READ). */
+static int begin_read(tg_store *db, tg_registry_error *err)
+{
+    return exec(db, postgres(db) ? "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY" : "BEGIN",
+                err);
+}
+
+/* Commits, or rolls back when rc (a failure before) or the commit fails. */
+static int finish(tg_store *db, int rc, tg_registry_error *err)
+{
+    if (!rc) rc = tg_store_commit(db, store_fail, err);
+    if (rc) tg_store_rollback(db);
+    return rc;
+}
+
+static int open_conn(const tg_registry *reg, bool readonly, tg_store **out, tg_registry_error *err)
+{
+    static const char *const setup[] = {"PRAGMA foreign_keys = ON", NULL};
+    unsigned flags = readonly ? TG_STORE_READONLY : TG_STORE_CREATE | TG_STORE_DURABLE;
+    return tg_store_open(reg->where, "registry", flags, reg->opts.busy_timeout_ms, setup, NULL, out,
+                         store_fail, err);
+}
+
+static int reader_get(tg_registry *reg, tg_store **out, tg_registry_error *err)
 {
     pthread_mutex_lock(&reg->pool_mu);
-    sqlite3 *db = reg->nreaders ? reg->readers[--reg->nreaders] : NULL;
+    tg_store *db = reg->nreaders ? reg->readers[--reg->nreaders] : NULL;
     pthread_mutex_unlock(&reg->pool_mu);
     if (db) {
         *out = db;
         return 0;
     }
-    return open_conn(reg->path, true, reg->opts.busy_timeout_ms, out, err);
+    return open_conn(reg, true, out, err);
 }
 
-static void reader_put(tg_registry *reg, sqlite3 *db)
+static void reader_put(tg_registry *reg, tg_store *db)
 {
     if (!db) return;
     /* A connection goes back idle, never inside a transaction. */
-    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK", NULL);
+    tg_store_rollback(db);
     pthread_mutex_lock(&reg->pool_mu);
     if (reg->nreaders == reg->readers_cap) {
         reg->readers_cap = reg->readers_cap ? 2 * reg->readers_cap : 8;
@@ -390,13 +433,13 @@ static void reader_put(tg_registry *reg, sqlite3 *db)
 
 /* ---- open / close ---------------------------------------------------- */
 
-int tg_registry_open(const char *path, const tg_registry_options *opts, tg_registry **out,
+int tg_registry_open(const char *where, const tg_registry_options *opts, tg_registry **out,
                      tg_registry_error *err)
 {
-    if (!path || !*path || !out) return fail(err, TG_REGISTRY_EARG, "no store path");
+    if (!where || !*where || !out) return fail(err, TG_REGISTRY_EARG, "no store path or URL");
     *out = NULL;
     tg_registry *reg = tg_xcalloc(1, sizeof *reg);
-    reg->path = tg_xstrdup(path);
+    reg->where = tg_xstrdup(where);
     if (opts) reg->opts = *opts;
     if (!reg->opts.max_total_bytes) reg->opts.max_total_bytes = DEFAULT_MAX_TOTAL;
     if (!reg->opts.max_files) reg->opts.max_files = DEFAULT_MAX_FILES;
@@ -432,8 +475,10 @@ int tg_registry_open(const char *path, const tg_registry_options *opts, tg_regis
         rc = fail(err, TG_REGISTRY_EINTERNAL, "egress rule schema: %s", serr.message);
         goto out;
     }
-    rc = open_conn(path, false, reg->opts.busy_timeout_ms, &reg->wdb, err);
-    if (!rc) rc = migrate(reg->wdb, err);
+    rc = open_conn(reg, false, &reg->wdb, err);
+    if (!rc)
+        rc = tg_store_migrate(reg->wdb, migrations, sizeof migrations / sizeof migrations[0],
+                              store_fail, err);
 out:
     if (rc) {
         tg_registry_close(reg);
@@ -467,16 +512,16 @@ void tg_registry_close(tg_registry *reg)
         free(e);
     }
     for (size_t i = 0; i < reg->nreaders; i++)
-        sqlite3_close(reg->readers[i]);
+        tg_store_close(reg->readers[i]);
     free(reg->readers);
     /* Every statement is finalized where it was prepared, so close succeeds. */
-    sqlite3_close(reg->wdb);
+    tg_store_close(reg->wdb);
     tg_schema_free(reg->manifest_schema);
     tg_schema_free(reg->egress_schema);
     pthread_mutex_destroy(&reg->write_mu);
     pthread_mutex_destroy(&reg->pool_mu);
     pthread_mutex_destroy(&reg->cache_mu);
-    free(reg->path);
+    free(reg->where);
     free(reg);
 }
 
@@ -698,49 +743,50 @@ static json_t *check_worker(tg_registry *reg, json_t *manifest, const tg_registr
     return details;
 }
 
-static int insert_version(sqlite3 *db, const char *tenant, const char *name, const char *version,
+static int insert_version(tg_store *db, const char *tenant, const char *name, const char *version,
                           json_t *manifest, const char *canon, const tg_registry_file *files,
                           size_t nfiles, tg_registry_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     int rc = prep(db, &st, err,
                   "INSERT INTO versions (tenant, name, hash, semver, title, description,"
                   " manifest, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                   7, tenant, name, version, json_str(manifest, "version"),
                   json_str(manifest, "title"), json_str(manifest, "description"), canon);
     if (rc) return rc;
-    if (sqlite3_bind_int64(st, 8, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
-    if (!rc) rc = step_done(db, st, err);
-    sqlite3_finalize(st);
+    tg_stmt_bind_int64(st, 8, tg_now_ms());
+    rc = step_done(st, err);
+    tg_stmt_finalize(st);
     if (rc) return rc;
 
     rc = prep(db, &st, err,
               "INSERT INTO files (tenant, name, hash, path, content) VALUES (?1, ?2, ?3, ?4, ?5)",
-              3, tenant, name, version);
+              0);
     for (size_t i = 0; !rc && i < nfiles; i++) {
-        /* A non-NULL pointer keeps an empty file an empty blob, not NULL. */
-        const void *data = files[i].data ? (const void *)files[i].data : (const void *)"";
-        if (sqlite3_bind_text(st, 4, files[i].path, -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_bind_blob64(st, 5, data, files[i].len, SQLITE_STATIC) != SQLITE_OK)
-            rc = fail_db(err, db, "bind");
-        if (!rc) rc = step_done(db, st, err);
-        if (!rc && sqlite3_reset(st) != SQLITE_OK) rc = fail_db(err, db, "reset");
+        /* A reset clears every bind, so each file binds all five. */
+        tg_stmt_reset(st);
+        tg_stmt_bind_text(st, 1, tenant);
+        tg_stmt_bind_text(st, 2, name);
+        tg_stmt_bind_text(st, 3, version);
+        tg_stmt_bind_text(st, 4, files[i].path);
+        tg_stmt_bind_blob(st, 5, files[i].data, files[i].len);
+        rc = step_done(st, err);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
 /* The definition hash of a stored version of name into out. */
-static int stored_definition(sqlite3 *db, const char *tenant, const char *name, const char *version,
-                             char out[65], tg_registry_error *err)
+static int stored_definition(tg_store *db, const char *tenant, const char *name,
+                             const char *version, char out[65], tg_registry_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     int rc = prep(db, &st, err,
                   "SELECT manifest FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
                   tenant, name, version);
-    int row = rc ? rc : step_row(db, st, err);
+    int row = rc ? rc : step_row(st, err);
     if (row == 1) {
-        json_t *manifest = json_loads(tg_db_text(st, 0), 0, NULL);
+        json_t *manifest = json_loads(tg_stmt_text(st, 0), 0, NULL);
         if (!manifest || definition_hash(manifest, out) != 0)
             rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
         json_decref(manifest);
@@ -749,25 +795,25 @@ static int stored_definition(sqlite3 *db, const char *tenant, const char *name, 
                  ? row
                  : fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
 /* Inside a write transaction: makes version current (a worker row for a new
  * worker), noting whether the definition clients see changed with it. */
-static int make_current(sqlite3 *db, const char *tenant, const char *name, const char *version,
+static int make_current(tg_store *db, const char *tenant, const char *name, const char *version,
                         bool *changed, bool *definition_changed, tg_registry_error *err)
 {
     *changed = *definition_changed = false;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     int rc =
         prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2", 2,
              tenant, name);
     if (rc) return rc;
-    int row = step_row(db, st, err);
+    int row = step_row(st, err);
     char old[65] = "";
-    if (row == 1) snprintf(old, sizeof old, "%s", tg_db_text(st, 0));
-    sqlite3_finalize(st);
+    if (row == 1) snprintf(old, sizeof old, "%s", tg_stmt_text(st, 0));
+    tg_stmt_finalize(st);
     if (row < 0) return row;
     if (row == 1 && strcmp(old, version) == 0) return 0;
     char before[65] = "", after[65];
@@ -779,9 +825,10 @@ static int make_current(sqlite3 *db, const char *tenant, const char *name, const
                   : "INSERT INTO workers (tenant, name, current_version, updated_at,"
                     " created_at) VALUES (?1, ?2, ?3, ?4, ?4)",
               3, tenant, name, version);
-    if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK) rc = fail_db(err, db, "bind");
-    if (!rc) rc = step_done(db, st, err);
-    sqlite3_finalize(st);
+    if (rc) return rc;
+    tg_stmt_bind_int64(st, 4, tg_now_ms());
+    rc = step_done(st, err);
+    tg_stmt_finalize(st);
     if (rc) return rc;
     *changed = true;
     *definition_changed = strcmp(before, after) != 0;
@@ -796,16 +843,16 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
                          tg_registry_deploy_result *res, bool *definition_changed,
                          tg_registry_error *err)
 {
-    sqlite3 *db = reg->wdb;
-    sqlite3_stmt *st = NULL;
+    tg_store *db = reg->wdb;
+    tg_stmt *st = NULL;
     *definition_changed = false;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    int rc = begin_worker(db, tenant, name, err);
     if (rc) return rc;
 
     rc = prep(db, &st, err, "SELECT 1 FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
               3, tenant, name, version);
-    int exists = rc ? rc : step_row(db, st, err);
-    sqlite3_finalize(st);
+    int exists = rc ? rc : step_row(st, err);
+    tg_stmt_finalize(st);
     if (exists < 0) {
         rc = exists;
         goto out;
@@ -817,12 +864,9 @@ static int store_version(tg_registry *reg, const char *tenant, const char *name,
     }
     if (!stage)
         rc = make_current(db, tenant, name, version, &res->changed, definition_changed, err);
-    if (!rc) rc = exec(db, "COMMIT", err);
 out:
-    if (rc) {
-        exec(db, "ROLLBACK", NULL);
-        res->created = res->changed = *definition_changed = false;
-    }
+    rc = finish(db, rc, err);
+    if (rc) res->created = res->changed = *definition_changed = false;
     return rc;
 }
 
@@ -1113,10 +1157,9 @@ int tg_registry_deploy_dir(tg_registry *reg, const char *tenant, const char *dir
 
 /* ---- reads ----------------------------------------------------------- */
 
-static json_t *col_json_str(sqlite3_stmt *st, int col)
+static json_t *col_json_str(tg_stmt *st, int col)
 {
-    const unsigned char *s = sqlite3_column_text(st, col);
-    return s ? json_string((const char *)s) : json_null();
+    return tg_stmt_is_null(st, col) ? json_null() : json_string(tg_stmt_text(st, col));
 }
 
 int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err)
@@ -1124,10 +1167,10 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
     if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES))
         return fail(err, TG_REGISTRY_EARG, "a tenant is required");
     *out = NULL;
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     rc = prep(db, &st, err,
               "SELECT w.name, w.current_version, v.semver, v.title, v.description, w.updated_at"
               " FROM workers w JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
@@ -1135,7 +1178,7 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
               1, tenant);
     json_t *arr = json_array();
     int row;
-    while (!rc && (row = step_row(db, st, err)) != 0) {
+    while (!rc && (row = step_row(st, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
@@ -1144,9 +1187,9 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
             arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:I}", "name", col_json_str(st, 0), "version",
                            col_json_str(st, 1), "semver", col_json_str(st, 2), "title",
                            col_json_str(st, 3), "description", col_json_str(st, 4), "updated_at",
-                           (json_int_t)sqlite3_column_int64(st, 5)));
+                           (json_int_t)tg_stmt_int64(st, 5)));
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     if (rc) {
         json_decref(arr);
@@ -1160,28 +1203,32 @@ int tg_registry_scheduled(tg_registry *reg, tg_registry_scheduled_fn fn, void *c
                           tg_registry_error *err)
 {
     if (!reg || !fn) return fail(err, TG_REGISTRY_EARG, "a callback is required");
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
+    /* Each dialect's JSON path; a JSON null reads as SQL NULL in both. */
+#define SCHEDULED_SQL(schedule)                                                                    \
+    "SELECT w.tenant, w.name, v.manifest FROM workers w JOIN versions v"                           \
+    " ON v.tenant = w.tenant AND v.name = w.name AND v.hash = w.current_version"                   \
+    " WHERE " schedule " IS NOT NULL ORDER BY w.tenant, w.name"
     rc = prep(db, &st, err,
-              "SELECT w.tenant, w.name, v.manifest FROM workers w JOIN versions v"
-              " ON v.tenant = w.tenant AND v.name = w.name AND v.hash = w.current_version"
-              " WHERE json_extract(v.manifest, '$.triggers.schedule') IS NOT NULL"
-              " ORDER BY w.tenant, w.name",
+              postgres(db) ? SCHEDULED_SQL("v.manifest::jsonb #>> '{triggers,schedule}'")
+                           : SCHEDULED_SQL("json_extract(v.manifest, '$.triggers.schedule')"),
               0);
+#undef SCHEDULED_SQL
     int row;
-    while (!rc && (row = step_row(db, st, err)) != 0) {
+    while (!rc && (row = step_row(st, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
         }
-        json_t *manifest = json_loads(tg_db_text(st, 2), 0, NULL);
+        json_t *manifest = json_loads(tg_stmt_text(st, 2), 0, NULL);
         /* Stored manifests were validated and canonicalized at deploy. */
-        if (manifest) fn(ctx, tg_db_text(st, 0), tg_db_text(st, 1), manifest);
+        if (manifest) fn(ctx, tg_stmt_text(st, 0), tg_stmt_text(st, 1), manifest);
         json_decref(manifest);
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     return rc;
 }
@@ -1192,13 +1239,13 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
     if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
         return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
     *out = NULL;
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     json_t *res = NULL, *versions = NULL;
     /* One read transaction: the worker row and its versions agree. */
-    rc = exec(db, "BEGIN", err);
+    rc = begin_read(db, err);
     if (rc) goto out;
     rc = prep(db, &st, err,
               "SELECT w.current_version, w.updated_at, v.manifest FROM workers w"
@@ -1206,13 +1253,13 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
               " AND v.hash = w.current_version WHERE w.tenant = ?1 AND w.name = ?2",
               2, tenant, name);
     if (rc) goto out;
-    int row = step_row(db, st, err);
+    int row = step_row(st, err);
     if (row <= 0) {
         rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
         goto out;
     }
     json_error_t jerr;
-    json_t *manifest = json_loads((const char *)sqlite3_column_text(st, 2), 0, &jerr);
+    json_t *manifest = json_loads(tg_stmt_text(st, 2), 0, &jerr);
     if (!manifest) {
         rc = fail(err, TG_REGISTRY_EINTERNAL, "stored manifest of %s: %s", name, jerr.text);
         goto out;
@@ -1225,24 +1272,28 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
     }
     res = json_pack("{s:s, s:o, s:s, s:o, s:I}", "name", name, "version", col_json_str(st, 0),
                     "definition_hash", current_definition, "manifest", manifest, "updated_at",
-                    (json_int_t)sqlite3_column_int64(st, 1));
-    sqlite3_finalize(st);
+                    (json_int_t)tg_stmt_int64(st, 1));
+    tg_stmt_finalize(st);
     st = NULL;
 
-    rc = prep(db, &st, err,
-              "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version, v.manifest,"
-              " v.output_violations, v.last_violation_at, v.fixtures_passed,"
-              " v.fixtures_failed, v.fixtures_checked_at FROM versions v"
-              " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"
-              " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, v.rowid",
-              2, tenant, name);
+    /* Versions created in the same millisecond in the order they were
+     * stored: sqlite's rowid, PostgreSQL's seq. */
+#define VERSIONS_SQL(stored)                                                                       \
+    "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version, v.manifest,"               \
+    " v.output_violations, v.last_violation_at, v.fixtures_passed,"                                \
+    " v.fixtures_failed, v.fixtures_checked_at FROM versions v"                                    \
+    " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"                                   \
+    " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, " stored
+    rc = prep(db, &st, err, postgres(db) ? VERSIONS_SQL("v.seq") : VERSIONS_SQL("v.rowid"), 2,
+              tenant, name);
+#undef VERSIONS_SQL
     versions = json_array();
-    while (!rc && (row = step_row(db, st, err)) != 0) {
+    while (!rc && (row = step_row(st, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
         }
-        json_t *stored = json_loads(tg_db_text(st, 4), 0, NULL);
+        json_t *stored = json_loads(tg_stmt_text(st, 4), 0, NULL);
         char hash[65];
         if (!stored || definition_hash(stored, hash) != 0) {
             json_decref(stored);
@@ -1250,23 +1301,22 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
             break;
         }
         json_decref(stored);
-        bool current = sqlite3_column_int(st, 3);
-        json_int_t violations = (json_int_t)sqlite3_column_int64(st, 5);
-        json_t *last = sqlite3_column_type(st, 6) == SQLITE_NULL
-                           ? json_null()
-                           : json_integer((json_int_t)sqlite3_column_int64(st, 6));
+        bool current = tg_stmt_int64(st, 3) != 0;
+        json_int_t violations = (json_int_t)tg_stmt_int64(st, 5);
+        json_t *last =
+            tg_stmt_is_null(st, 6) ? json_null() : json_integer((json_int_t)tg_stmt_int64(st, 6));
         json_array_append_new(
-            versions, json_pack("{s:o, s:o, s:I, s:b, s:s, s:I, s:o}", "version",
-                                col_json_str(st, 0), "semver", col_json_str(st, 1), "created_at",
-                                (json_int_t)sqlite3_column_int64(st, 2), "current", current,
-                                "definition_hash", hash, "output_schema_violations", violations,
-                                "last_violation_at", last));
+            versions,
+            json_pack("{s:o, s:o, s:I, s:b, s:s, s:I, s:o}", "version", col_json_str(st, 0),
+                      "semver", col_json_str(st, 1), "created_at", (json_int_t)tg_stmt_int64(st, 2),
+                      "current", current, "definition_hash", hash, "output_schema_violations",
+                      violations, "last_violation_at", last));
         json_t *fixtures =
-            sqlite3_column_type(st, 9) == SQLITE_NULL
+            tg_stmt_is_null(st, 9)
                 ? json_null()
-                : json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)sqlite3_column_int64(st, 7),
-                            "failed", (json_int_t)sqlite3_column_int64(st, 8), "checked_at",
-                            (json_int_t)sqlite3_column_int64(st, 9));
+                : json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)tg_stmt_int64(st, 7), "failed",
+                            (json_int_t)tg_stmt_int64(st, 8), "checked_at",
+                            (json_int_t)tg_stmt_int64(st, 9));
         json_object_set_new(json_array_get(versions, json_array_size(versions) - 1), "fixtures",
                             fixtures);
         if (current) json_object_set_new(res, "output_schema_violations", json_integer(violations));
@@ -1276,7 +1326,7 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
         versions = NULL;
     }
 out:
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     json_decref(versions);
     reader_put(reg, db); /* ends the read transaction */
     if (rc) {
@@ -1296,12 +1346,11 @@ int tg_registry_rollback(tg_registry *reg, const char *tenant, const char *name,
         !version)
         return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
     pthread_mutex_lock(&reg->write_mu);
-    sqlite3 *db = reg->wdb;
+    tg_store *db = reg->wdb;
     bool changed = false, definition_changed = false;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    int rc = begin_worker(db, tenant, name, err);
     if (!rc) rc = make_current(db, tenant, name, version, &changed, &definition_changed, err);
-    if (!rc) rc = exec(db, "COMMIT", err);
-    if (rc) exec(db, "ROLLBACK", NULL);
+    rc = finish(db, rc, err);
     pthread_mutex_unlock(&reg->write_mu);
     if (!rc && changed) notify(reg, tenant, name, TG_REGISTRY_ROLLED_BACK, definition_changed);
     return rc;
@@ -1319,22 +1368,22 @@ int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, 
         "DELETE FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
     };
     pthread_mutex_lock(&reg->write_mu);
-    sqlite3 *db = reg->wdb;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    tg_store *db = reg->wdb;
+    int rc = begin_worker(db, tenant, name, err);
     for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
-        sqlite3_stmt *st = NULL;
+        tg_stmt *st = NULL;
         rc = prep(db, &st, err, sql[i], 3, tenant, name, version);
-        int row = rc ? rc : i == 0 ? step_row(db, st, err) : step_done(db, st, err);
-        sqlite3_finalize(st);
+        int row = rc ? rc : i == 0 ? step_row(st, err) : step_done(st, err);
+        int64_t changed = rc ? 0 : tg_stmt_changes(st);
+        tg_stmt_finalize(st);
         if (i == 0 && row == 1)
             rc = fail(err, TG_REGISTRY_EINVALID, "version %s of %s is current", version, name);
         else if (row < 0)
             rc = row;
-        else if (i == 2 && sqlite3_changes(db) == 0)
+        else if (i == 2 && changed == 0)
             rc = fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
     }
-    if (!rc) rc = exec(db, "COMMIT", err);
-    if (rc) exec(db, "ROLLBACK", NULL);
+    rc = finish(db, rc, err);
     pthread_mutex_unlock(&reg->write_mu);
     if (!rc) cache_forget(reg, tenant, name, version);
     return rc;
@@ -1352,18 +1401,17 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
         "DELETE FROM versions WHERE tenant = ?1 AND name = ?2",
     };
     pthread_mutex_lock(&reg->write_mu);
-    sqlite3 *db = reg->wdb;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    tg_store *db = reg->wdb;
+    int rc = begin_worker(db, tenant, name, err);
     for (size_t i = 0; !rc && i < sizeof sql / sizeof sql[0]; i++) {
-        sqlite3_stmt *st = NULL;
+        tg_stmt *st = NULL;
         rc = prep(db, &st, err, sql[i], 2, tenant, name);
-        if (!rc) rc = step_done(db, st, err);
-        sqlite3_finalize(st);
-        if (!rc && i == 0 && sqlite3_changes(db) == 0)
+        if (!rc) rc = step_done(st, err);
+        if (!rc && i == 0 && tg_stmt_changes(st) == 0)
             rc = fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
+        tg_stmt_finalize(st);
     }
-    if (!rc) rc = exec(db, "COMMIT", err);
-    if (rc) exec(db, "ROLLBACK", NULL);
+    rc = finish(db, rc, err);
     pthread_mutex_unlock(&reg->write_mu);
     if (rc) return rc;
     cache_forget(reg, tenant, name, NULL);
@@ -1390,14 +1438,14 @@ int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *nam
     }
     char *text = rules ? json_dumps(rules, JSON_COMPACT) : NULL;
     pthread_mutex_lock(&reg->write_mu);
-    sqlite3 *db = reg->wdb;
-    sqlite3_stmt *st = NULL;
-    int rc = exec(db, "BEGIN IMMEDIATE", err);
+    tg_store *db = reg->wdb;
+    tg_stmt *st = NULL;
+    int rc = begin_worker(db, tenant, name, err);
     if (rc) goto unlock;
     rc = prep(db, &st, err, "SELECT 1 FROM workers WHERE tenant = ?1 AND name = ?2", 2, tenant,
               name);
-    int row = rc ? -1 : step_row(db, st, err);
-    sqlite3_finalize(st);
+    int row = rc ? -1 : step_row(st, err);
+    tg_stmt_finalize(st);
     st = NULL;
     if (row <= 0) {
         rc = row < 0 ? (rc ? rc : row)
@@ -1410,17 +1458,15 @@ int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *nam
             "INSERT INTO egress_rules (tenant, name, rules, updated_at) VALUES (?1, ?2, ?3, ?4)"
             " ON CONFLICT (tenant, name) DO UPDATE SET rules = ?3, updated_at = ?4",
             3, tenant, name, text);
-        if (!rc && sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK)
-            rc = fail_db(err, db, "bind");
+        if (!rc) tg_stmt_bind_int64(st, 4, tg_now_ms());
     } else {
         rc = prep(db, &st, err, "DELETE FROM egress_rules WHERE tenant = ?1 AND name = ?2", 2,
                   tenant, name);
     }
-    if (!rc) rc = step_done(db, st, err);
-    if (!rc) rc = exec(db, "COMMIT", err);
+    if (!rc) rc = step_done(st, err);
 out:
-    sqlite3_finalize(st);
-    if (rc) exec(db, "ROLLBACK", NULL);
+    tg_stmt_finalize(st);
+    rc = finish(db, rc, err);
 unlock:
     pthread_mutex_unlock(&reg->write_mu);
     free(text);
@@ -1433,20 +1479,20 @@ int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, j
     if (!reg || !tenant || !name || !rules)
         return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
     *rules = NULL;
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     rc = prep(db, &st, err, "SELECT rules FROM egress_rules WHERE tenant = ?1 AND name = ?2", 2,
               tenant, name);
-    int row = rc ? -1 : step_row(db, st, err);
+    int row = rc ? -1 : step_row(st, err);
     if (row == 1) {
-        *rules = json_loads(tg_db_text(st, 0), 0, NULL);
+        *rules = json_loads(tg_stmt_text(st, 0), 0, NULL);
         if (!*rules) rc = fail(err, TG_REGISTRY_ESTORE, "the egress rules of %s are corrupt", name);
     } else if (row < 0 && !rc) {
         rc = row;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     return rc;
 }
@@ -1455,7 +1501,7 @@ int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, j
 
 /* Builds the snapshot of (tenant, name, version) from the store, inside the
  * caller's read transaction on db. */
-static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, const char *version,
+static int load_snapshot(tg_store *db, const char *tenant, const char *name, const char *version,
                          tg_registry_snapshot **out, tg_registry_error *err)
 {
     tg_registry_snapshot *s = tg_xcalloc(1, sizeof *s);
@@ -1463,19 +1509,19 @@ static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, cons
     s->tenant = tg_xstrdup(tenant);
     s->name = tg_xstrdup(name);
     snprintf(s->version, sizeof s->version, "%s", version);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     int rc = prep(db, &st, err,
                   "SELECT manifest FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
                   tenant, name, version);
     if (rc) goto out;
-    int row = step_row(db, st, err);
+    int row = step_row(st, err);
     if (row <= 0) {
         rc = row < 0 ? row : fail(err, TG_REGISTRY_ENOTFOUND, "version %s is gone", version);
         goto out;
     }
     json_error_t jerr;
-    s->manifest = json_loads((const char *)sqlite3_column_text(st, 0), 0, &jerr);
-    sqlite3_finalize(st);
+    s->manifest = json_loads(tg_stmt_text(st, 0), 0, &jerr);
+    tg_stmt_finalize(st);
     st = NULL;
     if (!s->manifest) {
         rc = fail(err, TG_REGISTRY_EINTERNAL, "stored manifest of %s: %s", name, jerr.text);
@@ -1487,7 +1533,7 @@ static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, cons
               " ORDER BY path",
               3, tenant, name, version);
     size_t cap = 0;
-    while (!rc && (row = step_row(db, st, err)) != 0) {
+    while (!rc && (row = step_row(st, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
@@ -1496,13 +1542,13 @@ static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, cons
             cap = cap ? 2 * cap : 8;
             s->files = tg_xrealloc(s->files, cap * sizeof *s->files);
         }
-        const void *blob = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        size_t len = 0;
+        const void *blob = tg_stmt_blob(st, 1, &len);
         unsigned char *data = tg_xmalloc(len + 1);
         if (len) memcpy(data, blob, len);
         data[len] = '\0';
         s->files[s->nfiles++] =
-            (tg_registry_file){.path = tg_xstrdup(tg_db_text(st, 0)), .data = data, .len = len};
+            (tg_registry_file){.path = tg_xstrdup(tg_stmt_text(st, 0)), .data = data, .len = len};
     }
     if (rc) goto out;
 
@@ -1518,7 +1564,7 @@ static int load_snapshot(sqlite3 *db, const char *tenant, const char *name, cons
     if (definition_hash(s->manifest, s->definition_hash) != 0)
         rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
 out:
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     if (rc) {
         snapshot_free(s);
         return rc;
@@ -1534,13 +1580,13 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
     if (!reg || !out || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
         return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
     *out = NULL;
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     tg_registry_snapshot *s = NULL;
     char id[65];
-    rc = exec(db, "BEGIN", err);
+    rc = begin_read(db, err);
     if (!rc)
         rc = version ? prep(db, &st, err,
                             "SELECT hash FROM versions WHERE tenant = ?1 AND name = ?2"
@@ -1550,7 +1596,7 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
                             "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
                             2, tenant, name);
     if (rc) goto out;
-    int row = step_row(db, st, err);
+    int row = step_row(st, err);
     if (row <= 0) {
         rc = row < 0 ? row
              : version
@@ -1558,14 +1604,14 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
                  : fail(err, TG_REGISTRY_ENOTFOUND, "no tool %s in this tenant", name);
         goto out;
     }
-    snprintf(id, sizeof id, "%s", tg_db_text(st, 0));
+    snprintf(id, sizeof id, "%s", tg_stmt_text(st, 0));
     s = cache_find(reg, tenant, id);
     if (!s) {
         rc = load_snapshot(db, tenant, name, id, &s, err);
         if (!rc) s = cache_insert(reg, s);
     }
 out:
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     if (rc) return rc;
     *out = s;
@@ -1589,12 +1635,15 @@ int tg_registry_resolve_version(tg_registry *reg, const char *tenant, const char
 int tg_registry_ping(tg_registry *reg, tg_registry_error *err)
 {
     if (!reg) return fail(err, TG_REGISTRY_EARG, "a registry is required");
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
+    /* The store's own check first: a sqlite file deleted or replaced under
+     * a running gateway still answers queries from its open descriptor. */
+    if (!rc) rc = tg_store_ping(db, store_fail, err);
     if (!rc) rc = prep(db, &st, err, "SELECT count(*) FROM workers", 0);
-    if (!rc && (rc = step_row(db, st, err)) == 1) rc = 0;
-    sqlite3_finalize(st);
+    if (!rc && (rc = step_row(st, err)) == 1) rc = 0;
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     return rc;
 }
@@ -1602,9 +1651,10 @@ int tg_registry_ping(tg_registry *reg, tg_registry_error *err)
 /* ---- drift ----------------------------------------------------------- */
 
 /* Runs "UPDATE versions SET <set> WHERE" one version, with ?4 the time now
- * and ?5, ?6 the values given. */
+ * and ?5, ?6 the nvalues (0 or 2) values given. One statement, so it needs
+ * no transaction: a concurrent increment from another replica is not lost. */
 static int update_version(tg_registry *reg, const char *tenant, const char *name,
-                          const char *version, const char *set, int64_t v5, int64_t v6,
+                          const char *version, const char *set, int nvalues, int64_t v5, int64_t v6,
                           tg_registry_error *err)
 {
     if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
@@ -1613,16 +1663,18 @@ static int update_version(tg_registry *reg, const char *tenant, const char *name
     char *sql =
         tg_xasprintf("UPDATE versions SET %s WHERE tenant = ?1 AND name = ?2 AND hash = ?3", set);
     pthread_mutex_lock(&reg->write_mu);
-    sqlite3 *db = reg->wdb;
-    sqlite3_stmt *st = NULL;
+    tg_store *db = reg->wdb;
+    tg_stmt *st = NULL;
     int rc = prep(db, &st, err, sql, 3, tenant, name, version);
-    if (!rc &&
-        (sqlite3_bind_int64(st, 4, tg_now_ms()) != SQLITE_OK ||
-         (sqlite3_bind_parameter_count(st) >= 6 && (sqlite3_bind_int64(st, 5, v5) != SQLITE_OK ||
-                                                    sqlite3_bind_int64(st, 6, v6) != SQLITE_OK))))
-        rc = fail_db(err, db, "bind");
-    if (!rc) rc = step_done(db, st, err);
-    sqlite3_finalize(st);
+    if (!rc) {
+        tg_stmt_bind_int64(st, 4, tg_now_ms());
+        if (nvalues) {
+            tg_stmt_bind_int64(st, 5, v5);
+            tg_stmt_bind_int64(st, 6, v6);
+        }
+        rc = step_done(st, err);
+    }
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&reg->write_mu);
     free(sql);
     return rc;
@@ -1633,7 +1685,7 @@ int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char 
 {
     return update_version(reg, tenant, name, version,
                           "output_violations = output_violations + 1, last_violation_at = ?4", 0, 0,
-                          err);
+                          0, err);
 }
 
 int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *name,
@@ -1641,7 +1693,7 @@ int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *
                               tg_registry_error *err)
 {
     return update_version(reg, tenant, name, version,
-                          "fixtures_checked_at = ?4, fixtures_passed = ?5, fixtures_failed = ?6",
+                          "fixtures_checked_at = ?4, fixtures_passed = ?5, fixtures_failed = ?6", 2,
                           passed, failed, err);
 }
 
@@ -1649,24 +1701,24 @@ int tg_registry_violations(tg_registry *reg, tg_registry_violations_fn fn, void 
                            tg_registry_error *err)
 {
     if (!reg || !fn) return fail(err, TG_REGISTRY_EARG, "a callback is required");
-    sqlite3 *db = NULL;
+    tg_store *db = NULL;
     int rc = reader_get(reg, &db, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     rc = prep(db, &st, err,
               "SELECT tenant, name, hash, output_violations FROM versions"
               " WHERE output_violations > 0 ORDER BY tenant, name, hash",
               0);
     int row;
-    while (!rc && (row = step_row(db, st, err)) != 0) {
+    while (!rc && (row = step_row(st, err)) != 0) {
         if (row < 0) {
             rc = row;
             break;
         }
-        fn(ctx, tg_db_text(st, 0), tg_db_text(st, 1), tg_db_text(st, 2),
-           sqlite3_column_int64(st, 3));
+        fn(ctx, tg_stmt_text(st, 0), tg_stmt_text(st, 1), tg_stmt_text(st, 2),
+           tg_stmt_int64(st, 3));
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     reader_put(reg, db);
     return rc;
 }

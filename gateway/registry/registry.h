@@ -1,5 +1,6 @@
 /* The worker registry: every deployed version of every worker, per tenant, in
- * one sqlite file (WAL), and the current version of each tool for calls.
+ * one store (a sqlite file in WAL mode, or a PostgreSQL database that
+ * replicas share), and the current version of each tool for calls.
  *
  * Invariants: a version is immutable and named by the SHA-256 of its canonical
  * manifest and its files, so deploying the same content twice changes nothing;
@@ -28,7 +29,7 @@ enum {
     TG_REGISTRY_ENOTFOUND = -2, /* no such worker or version in this tenant */
     TG_REGISTRY_ELIMIT = -3,    /* too many files, too many bytes, too deep */
     TG_REGISTRY_EIO = -4,       /* the worker folder could not be read */
-    TG_REGISTRY_ESTORE = -5,    /* sqlite failed (full disk, corrupt file, locked) */
+    TG_REGISTRY_ESTORE = -5,    /* the store failed (full disk, corrupt file, locked, down) */
     TG_REGISTRY_EARG = -6,      /* a NULL or empty argument where one is needed */
     TG_REGISTRY_EINTERNAL = -7, /* hashing failed, or a stored version no longer loads */
 };
@@ -89,9 +90,10 @@ typedef struct tg_registry_change {
  * call the registry). */
 typedef void (*tg_registry_change_fn)(const tg_registry_change *change, void *userdata);
 
-/* Opens (creating when missing) the store at path and brings its tables to the
- * current schema version. opts may be NULL. */
-int tg_registry_open(const char *path, const tg_registry_options *opts, tg_registry **out,
+/* Opens (creating when missing) the store where, a sqlite file's path or a
+ * postgres:// URL, and brings its tables to the current schema version. opts
+ * may be NULL. */
+int tg_registry_open(const char *where, const tg_registry_options *opts, tg_registry **out,
                      tg_registry_error *err);
 /* Snapshots still held stay valid: they do not point back to the registry. */
 void tg_registry_close(tg_registry *reg);

@@ -1,16 +1,19 @@
-/* The secret store: AES-256-GCM values in a sqlite file (WAL) of their own,
- * under a master key read from a key file of mode 0600.
+/* The secret store: AES-256-GCM values in a store of their own (a sqlite
+ * file in WAL mode, or the "secrets" schema of a PostgreSQL database shared
+ * by replicas), under a master key read from a key file of mode 0600. The
+ * key never goes to the store: with PostgreSQL, each replica reads it from
+ * its own key file, so every replica must be given the same one.
  *
  * Concurrency: two connections. Changes go through wdb under write_mu, which
- * is held from BEGIN IMMEDIATE to COMMIT, across the confirm callback (the
- * admin API's audit record, which may wait on an fsync). Reads (get, list) go
- * through rdb under read_mu, so the egress proxy's call threads never wait
- * for a change or for the audit log: WAL gives a read the last committed
- * state while a write transaction is open. A read is a primary-key lookup
- * and at most 64 KiB of AES-GCM, microseconds, so call threads taking turns
- * on one read connection cost nothing an outbound HTTP request would notice;
- * the registry's pool of readers would be machinery without a use here. Each
- * connection is used by one thread at a time (SQLITE_OPEN_NOMUTEX).
+ * is held from BEGIN to COMMIT, across the confirm callback (the admin API's
+ * audit record, which may wait on an fsync). Reads (get, list) go through
+ * rdb under read_mu, so the egress proxy's call threads never wait for a
+ * change or for the audit log: WAL, or PostgreSQL's MVCC, gives a read the
+ * last committed state while a write transaction is open. A read is a
+ * primary-key lookup and at most 64 KiB of AES-GCM, microseconds, so call
+ * threads taking turns on one read connection cost nothing an outbound HTTP
+ * request would notice; the registry's pool of readers would be machinery
+ * without a use here. Each connection is used by one thread at a time.
  *
  * The key stays in this struct for the store's life and is wiped on close;
  * the plaintext of a value exists only in the caller's buffers (put) and in
@@ -21,8 +24,8 @@
 #include "gateway/registry/secrets.h"
 
 #include "gateway/core/alloc.h"
-#include "gateway/core/db.h"
 #include "gateway/core/clock.h"
+#include "gateway/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +33,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,32 +50,45 @@
 
 struct tg_secrets {
     pthread_mutex_t write_mu; /* guards wdb */
-    sqlite3 *wdb;
+    tg_store *wdb;
     pthread_mutex_t read_mu; /* guards rdb */
-    sqlite3 *rdb;
+    tg_store *rdb;
     unsigned char key[TG_SECRETS_KEY_BYTES];
 };
 
-static const char *const setup_sql[] = {
-    /* Freed pages (a replaced or deleted value's ciphertext) are zeroed. */
-    "PRAGMA secure_delete = ON",
-    "CREATE TABLE IF NOT EXISTS secrets ("
-    " tenant TEXT NOT NULL, name TEXT NOT NULL,"
-    " nonce BLOB NOT NULL,"
-    " ciphertext BLOB NOT NULL," /* the encrypted value, then the 16-byte GCM tag */
-    " updated_at_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (tenant, name)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
-    NULL,
+/* Freed pages (a replaced or deleted value's ciphertext) are zeroed. */
+static const char *const sqlite_setup[] = {"PRAGMA secure_delete = ON", NULL};
+
+/* The schema. Step 1 is what every open ran before the store kept versions,
+ * so a file made then (at user_version 0) passes it unchanged. The
+ * ciphertext column holds the encrypted value, then the 16-byte GCM tag.
+ * PostgreSQL's names compare bytewise (COLLATE "C"), as sqlite's do, so a
+ * list is in the same order on both. */
+static const tg_store_migration migrations[] = {
+    {"CREATE TABLE IF NOT EXISTS secrets ("
+     " tenant TEXT NOT NULL, name TEXT NOT NULL,"
+     " nonce BLOB NOT NULL,"
+     " ciphertext BLOB NOT NULL,"
+     " updated_at_ms INTEGER NOT NULL,"
+     " PRIMARY KEY (tenant, name)) WITHOUT ROWID;"
+     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
+     "CREATE TABLE secrets ("
+     " tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     " nonce BYTEA NOT NULL,"
+     " ciphertext BYTEA NOT NULL,"
+     " updated_at_ms BIGINT NOT NULL,"
+     " PRIMARY KEY (tenant, name));"
+     "CREATE TABLE meta (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL);"},
 };
 
 /* ---- errors, names, time -------------------------------------------- */
 
-/* How the store words a failed sqlite call (a tg_db_fail_fn). sqlite's
- * messages never quote bound parameters, so no value can reach one. */
-static int db_fail(void *err, tg_db_failure kind, const char *what, const char *detail)
+/* How the secret store words a failed store call (a tg_store_fail_fn).
+ * Neither backend's messages quote bound parameters (values are bound, as
+ * ciphertext), so no value can reach one. */
+static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
 {
-    if (kind == TG_DB_NOT_WAL)
+    if (kind == TG_STORE_NOT_WAL)
         return tg_error_set(err, TG_EUNAVAILABLE, "secret store %s: cannot use WAL mode", what);
     return tg_error_set(err, TG_EUNAVAILABLE, "secret store: %s: %s", what, detail);
 }
@@ -261,81 +276,113 @@ static int read_key(tg_secrets *s, const char *path, tg_error *err)
 /* ---- the key check ---------------------------------------------------- */
 
 /* *found: whether the store holds a key check; check: its nonce and tag. */
-static int read_check(sqlite3 *db, bool *found, unsigned char *check, tg_error *err)
+static int read_check(tg_store *db, bool *found, unsigned char *check, tg_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc =
-        tg_db_prepare(db, &st, db_fail, err, "SELECT value FROM meta WHERE key = 'key_check'", 0);
-    if (!rc) rc = tg_db_step_row(db, st, db_fail, err);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(db, &st, db_fail, err,
+                              "SELECT value FROM meta WHERE key = 'key_check'", 0);
+    if (!rc) rc = tg_stmt_step(st, db_fail, err);
     *found = rc == 1;
     if (rc == 1) {
         rc = 0;
-        if (sqlite3_column_bytes(st, 0) == NONCE_BYTES + TAG_BYTES)
-            memcpy(check, sqlite3_column_blob(st, 0), NONCE_BYTES + TAG_BYTES);
+        size_t len = 0;
+        const void *value = tg_stmt_blob(st, 0, &len);
+        if (len == NONCE_BYTES + TAG_BYTES)
+            memcpy(check, value, NONCE_BYTES + TAG_BYTES);
         else
             memset(check, 0, NONCE_BYTES + TAG_BYTES); /* fails the check below */
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     return rc;
 }
 
-static int write_check(tg_secrets *s, tg_error *err)
+/* Writes the check of s's key unless the store has one already (another
+ * gateway sharing it wrote its own meanwhile): *wrote says which. */
+static int write_check(tg_secrets *s, bool *wrote, tg_error *err)
 {
+    *wrote = false;
     unsigned char check[NONCE_BYTES + TAG_BYTES];
     if (seal(s->key, (const unsigned char *)KEY_CHECK_AAD, strlen(KEY_CHECK_AAD), NULL, 0, check,
              check + NONCE_BYTES) != 0)
         return tg_error_set(err, TG_EINTERNAL, "cannot encrypt with the secrets key");
-    sqlite3_stmt *st = NULL;
-    int rc = tg_db_prepare(s->wdb, &st, db_fail, err,
-                           "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?1)", 0);
-    if (!rc && sqlite3_bind_blob(st, 1, check, sizeof check, SQLITE_TRANSIENT) != SQLITE_OK)
-        rc = tg_db_fail(s->wdb, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-    sqlite3_finalize(st);
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(s->wdb, &st, db_fail, err,
+                              "INSERT INTO meta (key, value) VALUES ('key_check', ?1)"
+                              " ON CONFLICT (key) DO NOTHING",
+                              0);
+    if (!rc) {
+        tg_stmt_bind_blob(st, 1, check, sizeof check);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    if (!rc) *wrote = tg_stmt_changes(st) == 1;
+    tg_stmt_finalize(st);
     return rc;
 }
 
-int tg_secrets_open(const char *path, const char *key_path, bool create, tg_secrets **out,
+int tg_secrets_open(const char *where, const char *key_path, bool create, tg_secrets **out,
                     tg_error *err)
 {
     *out = NULL;
-    /* sqlite gives the -wal and -shm files the database file's mode. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return tg_error_set(err, TG_EUNAVAILABLE, "cannot create the secret store %s: %s", path,
-                            strerror(errno));
-    close(fd);
+    /* Messages name a URL only as what it is: it may hold a password. */
+    bool url = tg_store_is_url(where);
+    const char *shown = url ? "the PostgreSQL secret store" : where;
+    if (!url) {
+        /* sqlite gives the -wal and -shm files the database file's mode. */
+        int fd = open(where, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return tg_error_set(err, TG_EUNAVAILABLE, "cannot create the secret store %s: %s",
+                                where, strerror(errno));
+        close(fd);
+    }
     tg_secrets *s = tg_xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->read_mu, NULL);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    int rc = tg_db_open(path, flags | SQLITE_OPEN_CREATE, BUSY_TIMEOUT_MS, true, setup_sql, &s->wdb,
-                        db_fail, err);
-    bool has_check = false;
+    int rc = tg_store_open(where, "secrets", TG_STORE_CREATE | TG_STORE_DURABLE, BUSY_TIMEOUT_MS,
+                           sqlite_setup, NULL, &s->wdb, db_fail, err);
+    if (!rc)
+        rc = tg_store_migrate(s->wdb, migrations, sizeof migrations / sizeof migrations[0], db_fail,
+                              err);
+    bool has_check = false, made_key = false;
     unsigned char check[NONCE_BYTES + TAG_BYTES];
     if (!rc) rc = read_check(s->wdb, &has_check, check, err);
     if (!rc) {
         /* A new key only for a store that holds nothing written under one. */
         rc = create && !has_check ? create_key(s, key_path, err) : 1;
+        made_key = rc == 0;
         if (rc == 1 && has_check && access(key_path, F_OK) != 0 && errno == ENOENT)
             rc = tg_error_set(err, TG_EINTERNAL,
                               "the secrets key %s is missing, and %s holds secrets written "
                               "under a key: restore that key file",
-                              key_path, path);
+                              key_path, shown);
         else if (rc == 1)
             rc = read_key(s, key_path, err);
     }
+    /* Replicas sharing a PostgreSQL store may each find it new and each make
+     * a key: the first check written stands, and the others read it back. */
+    bool wrote = false;
+    if (!rc && !has_check) rc = write_check(s, &wrote, err);
+    if (!rc && !has_check && !wrote) rc = read_check(s->wdb, &has_check, check, err);
     unsigned char none[1];
     if (!rc && has_check &&
         unseal(s->key, (const unsigned char *)KEY_CHECK_AAD, strlen(KEY_CHECK_AAD), check,
-               check + NONCE_BYTES, TAG_BYTES, none) != 0)
-        rc = tg_error_set(err, TG_EINTERNAL,
-                          "the secrets key %s is not the key %s was written with", key_path, path);
-    if (!rc && !has_check) rc = write_check(s, err);
-    if (!rc) {
-        static const char *const reader_setup[] = {"PRAGMA query_only = ON", NULL};
-        rc = tg_db_open(path, flags, BUSY_TIMEOUT_MS, false, reader_setup, &s->rdb, db_fail, err);
+               check + NONCE_BYTES, TAG_BYTES, none) != 0) {
+        if (made_key) {
+            /* Nothing was written under the key just made. Without it, the
+             * next start says the key is missing rather than make another. */
+            unlink(key_path);
+            rc = tg_error_set(err, TG_EINTERNAL,
+                              "another gateway set up %s first, under its own secrets key: "
+                              "give this one a copy of that key as %s",
+                              shown, key_path);
+        } else {
+            rc = tg_error_set(err, TG_EINTERNAL,
+                              "the secrets key %s is not the key %s was written with", key_path,
+                              shown);
+        }
     }
+    if (!rc)
+        rc = tg_store_open(where, "secrets", TG_STORE_READONLY, BUSY_TIMEOUT_MS, NULL, NULL,
+                           &s->rdb, db_fail, err);
     if (rc) {
         tg_secrets_close(s);
         return rc;
@@ -347,8 +394,8 @@ int tg_secrets_open(const char *path, const char *key_path, bool create, tg_secr
 void tg_secrets_close(tg_secrets *s)
 {
     if (!s) return;
-    sqlite3_close(s->rdb);
-    sqlite3_close(s->wdb);
+    tg_store_close(s->rdb);
+    tg_store_close(s->wdb);
     OPENSSL_cleanse(s->key, sizeof s->key);
     pthread_mutex_destroy(&s->read_mu);
     pthread_mutex_destroy(&s->write_mu);
@@ -374,9 +421,27 @@ static int finish(tg_secrets *s, int rc, const char *name, tg_secrets_confirm_fn
         tg_error_set(err, (tg_err_code)rc, "the change to secret %s was not confirmed: rolled back",
                      name);
     }
-    if (!rc) rc = tg_db_exec(s->wdb, "COMMIT", db_fail, err);
-    if (rc && !sqlite3_get_autocommit(s->wdb))
-        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL); /* the first error is the one told */
+    if (!rc) rc = tg_store_commit(s->wdb, db_fail, err);
+    if (rc) tg_store_rollback(s->wdb); /* quiet: the first error is the one told */
+    return rc;
+}
+
+/* Runs sql (the insert or the update of put) for one row; *changed: whether
+ * it wrote the row. */
+static int write_row(tg_secrets *s, const char *sql, const char *tenant, const char *name,
+                     const unsigned char *nonce, const unsigned char *sealed, size_t sealed_len,
+                     int64_t at, bool *changed, tg_error *err)
+{
+    tg_stmt *st = NULL;
+    int rc = tg_store_prepare(s->wdb, &st, db_fail, err, sql, 2, tenant, name);
+    if (!rc) {
+        tg_stmt_bind_blob(st, 3, nonce, NONCE_BYTES);
+        tg_stmt_bind_blob(st, 4, sealed, sealed_len);
+        tg_stmt_bind_int64(st, 5, at);
+        rc = tg_stmt_run(st, db_fail, err);
+    }
+    *changed = !rc && tg_stmt_changes(st) == 1;
+    tg_stmt_finalize(st);
     return rc;
 }
 
@@ -400,39 +465,33 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
         free(sealed);
         return tg_error_set(err, TG_EINTERNAL, "cannot encrypt secret %s", name);
     }
+    static const char *const insert_sql =
+        "INSERT INTO secrets (tenant, name, nonce, ciphertext, updated_at_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, name) DO NOTHING";
+    static const char *const update_sql =
+        "UPDATE secrets SET nonce = ?3, ciphertext = ?4, updated_at_ms = ?5"
+        " WHERE tenant = ?1 AND name = ?2";
     int64_t at = tg_now_ms();
-    bool existed = false;
-    sqlite3_stmt *st = NULL;
+    bool created = false, written = false;
     pthread_mutex_lock(&s->write_mu);
-    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
-    if (!rc)
-        rc =
-            tg_db_prepare(s->wdb, &st, db_fail, err,
-                          "SELECT 1 FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant, name);
-    if (!rc && (rc = tg_db_step_row(s->wdb, st, db_fail, err)) >= 0) {
-        existed = rc == 1;
-        rc = 0;
+    rc = tg_store_begin(s->wdb, db_fail, err);
+    /* Insert, or else update: the statement that wrote the row says whether
+     * the secret is new, even while another replica writes the same name
+     * (under READ COMMITTED, a SELECT first could find no row and then
+     * replace one inserted meanwhile). A row another replica deletes between
+     * the two is inserted on the next round. */
+    for (int round = 0; !rc && !written && round < 6; round++) {
+        created = round % 2 == 0;
+        rc = write_row(s, created ? insert_sql : update_sql, tenant, name, nonce, sealed,
+                       len + TAG_BYTES, at, &written, err);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!rc)
-        rc = tg_db_prepare(s->wdb, &st, db_fail, err,
-                           "INSERT INTO secrets (tenant, name, nonce, ciphertext, updated_at_ms)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, name) DO UPDATE SET"
-                           " nonce = excluded.nonce, ciphertext = excluded.ciphertext,"
-                           " updated_at_ms = excluded.updated_at_ms",
-                           2, tenant, name);
-    if (!rc &&
-        (sqlite3_bind_blob(st, 3, nonce, NONCE_BYTES, SQLITE_STATIC) != SQLITE_OK ||
-         sqlite3_bind_blob(st, 4, sealed, (int)(len + TAG_BYTES), SQLITE_STATIC) != SQLITE_OK ||
-         sqlite3_bind_int64(st, 5, at) != SQLITE_OK))
-        rc = tg_db_fail(s->wdb, "bind", db_fail, err);
-    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-    sqlite3_finalize(st);
+    if (!rc && !written)
+        rc = tg_error_set(err, TG_EUNAVAILABLE,
+                          "secret %s kept changing under other writers: not written", name);
     rc = finish(s, rc, name, confirm, userdata, err);
     pthread_mutex_unlock(&s->write_mu);
     free(sealed); /* ciphertext: nothing to wipe */
-    if (!rc && change) *change = (tg_secrets_change){.created = !existed, .updated_at_ms = at};
+    if (!rc && change) *change = (tg_secrets_change){.created = created, .updated_at_ms = at};
     return rc;
 }
 
@@ -441,16 +500,17 @@ int tg_secrets_delete(tg_secrets *s, const char *tenant, const char *name,
 {
     int rc = check_row(tenant, name, err);
     if (rc) return rc;
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&s->write_mu);
-    rc = tg_db_exec(s->wdb, "BEGIN IMMEDIATE", db_fail, err);
+    rc = tg_store_begin(s->wdb, db_fail, err);
     if (!rc)
-        rc = tg_db_prepare(s->wdb, &st, db_fail, err,
-                           "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant, name);
-    if (!rc) rc = tg_db_step_done(s->wdb, st, db_fail, err);
-    sqlite3_finalize(st);
-    if (!rc && sqlite3_changes(s->wdb) == 0)
+        rc = tg_store_prepare(s->wdb, &st, db_fail, err,
+                              "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant,
+                              name);
+    if (!rc) rc = tg_stmt_run(st, db_fail, err);
+    if (!rc && tg_stmt_changes(st) == 0)
         rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
+    tg_stmt_finalize(st);
     rc = finish(s, rc, name, confirm, userdata, err);
     pthread_mutex_unlock(&s->write_mu);
     return rc;
@@ -467,21 +527,20 @@ int tg_secrets_get(tg_secrets *s, const char *tenant, const char *name, unsigned
     if (rc) return rc;
     unsigned char aad[MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME];
     size_t aadlen = row_aad(tenant, name, aad);
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&s->read_mu);
-    rc = tg_db_prepare(s->rdb, &st, db_fail, err,
-                       "SELECT nonce, ciphertext FROM secrets WHERE tenant = ?1 AND name = ?2", 2,
-                       tenant, name);
-    if (!rc) rc = tg_db_step_row(s->rdb, st, db_fail, err);
+    rc = tg_store_prepare(s->rdb, &st, db_fail, err,
+                          "SELECT nonce, ciphertext FROM secrets WHERE tenant = ?1 AND name = ?2",
+                          2, tenant, name);
+    if (!rc) rc = tg_stmt_step(st, db_fail, err);
     if (rc == 0) {
         rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
     } else if (rc == 1) {
-        const unsigned char *nonce = sqlite3_column_blob(st, 0);
-        int nonce_len = sqlite3_column_bytes(st, 0);
-        const unsigned char *sealed = sqlite3_column_blob(st, 1);
-        size_t sealed_len = (size_t)sqlite3_column_bytes(st, 1);
+        size_t nonce_len = 0, sealed_len = 0;
+        const unsigned char *nonce = tg_stmt_blob(st, 0, &nonce_len);
+        const unsigned char *sealed = tg_stmt_blob(st, 1, &sealed_len);
         unsigned char *plain = tg_xmalloc(sealed_len > TAG_BYTES ? sealed_len - TAG_BYTES + 1 : 1);
-        if (nonce_len != NONCE_BYTES || !sealed || sealed_len <= TAG_BYTES ||
+        if (nonce_len != NONCE_BYTES || sealed_len <= TAG_BYTES ||
             unseal(s->key, aad, aadlen, nonce, sealed, sealed_len, plain) != 0) {
             free(plain); /* wiped by unseal */
             rc = tg_error_set(err, TG_EINTERNAL,
@@ -495,7 +554,7 @@ int tg_secrets_get(tg_secrets *s, const char *tenant, const char *name, unsigned
             rc = 0;
         }
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&s->read_mu);
     return rc;
 }
@@ -507,19 +566,19 @@ int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *e
         return tg_error_set(err, TG_EINVALID_PARAMS, "the tenant must be 1 to %d bytes",
                             MAX_TENANT_BYTES);
     json_t *list = json_array();
-    sqlite3_stmt *st = NULL;
+    tg_stmt *st = NULL;
     pthread_mutex_lock(&s->read_mu);
-    int rc = tg_db_prepare(
+    int rc = tg_store_prepare(
         s->rdb, &st, db_fail, err,
         "SELECT name, updated_at_ms FROM secrets WHERE tenant = ?1 ORDER BY name", 1, tenant);
-    while (!rc && (rc = tg_db_step_row(s->rdb, st, db_fail, err)) == 1) {
+    while (!rc && (rc = tg_stmt_step(st, db_fail, err)) == 1) {
         char when[40];
-        tg_secrets_format_time(sqlite3_column_int64(st, 1), when, sizeof when);
+        tg_secrets_format_time(tg_stmt_int64(st, 1), when, sizeof when);
         json_array_append_new(
-            list, json_pack("{s:s, s:s}", "name", tg_db_text(st, 0), "updated_at", when));
+            list, json_pack("{s:s, s:s}", "name", tg_stmt_text(st, 0), "updated_at", when));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    tg_stmt_finalize(st);
     pthread_mutex_unlock(&s->read_mu);
     if (rc) {
         json_decref(list);

@@ -1,6 +1,7 @@
 /* The secret store: each tenant's named credentials (API tokens, keys), kept
  * for the egress proxy to add to a worker's outbound requests, so that no
- * worker ever holds one. Its own sqlite file (WAL), `<data dir>/secrets.db`.
+ * worker ever holds one. Its own store: a sqlite file (WAL),
+ * `<data dir>/secrets.db`, or the "secrets" schema of a PostgreSQL database.
  *
  * Invariants: a value is on disk only encrypted, with AES-256-GCM under the
  * master key, a fresh random 96-bit nonce per write and tenant || NUL || name
@@ -36,18 +37,20 @@ typedef struct tg_secrets tg_secrets;
 #define TG_SECRETS_MAX_VALUE (64u * 1024) /* bytes of one value */
 #define TG_SECRETS_MAX_NAME  128          /* bytes of one name */
 
-/* Opens (creating when missing) the store at path under the master key in
- * key_path. The key file must be a regular file of exactly
- * TG_SECRETS_KEY_BYTES bytes with no permission for group or others. When it
- * does not exist and create_key is true, a new random key is written there
- * (O_EXCL, mode 0600) -- unless the store already holds secrets written
- * under a key, which a new one could not read: then, as when the key is not
- * the one the store was written with, the open fails.
+/* Opens (creating when missing) the store where, a sqlite file's path or a
+ * postgres:// URL, under the master key in key_path: a local file either
+ * way, so replicas sharing a PostgreSQL store each need a copy of one key.
+ * The key file must be a regular file of exactly TG_SECRETS_KEY_BYTES bytes
+ * with no permission for group or others. When it does not exist and
+ * create_key is true, a new random key is written there (O_EXCL, mode 0600)
+ * -- unless the store already holds secrets written under a key, which a new
+ * one could not read: then, as when the key is not the one the store was
+ * written with, the open fails.
  *
  * Returns 0 with *out set, or (err says why, never with key material):
  * TG_EINTERNAL for a key file that is missing, too open, the wrong size or
- * the wrong key; TG_EUNAVAILABLE when sqlite cannot open or set up path. */
-int tg_secrets_open(const char *path, const char *key_path, bool create_key, tg_secrets **out,
+ * the wrong key; TG_EUNAVAILABLE when the store cannot be opened or set up. */
+int tg_secrets_open(const char *where, const char *key_path, bool create_key, tg_secrets **out,
                     tg_error *err);
 /* Closes the store and wipes the key. No other call may run concurrently. */
 void tg_secrets_close(tg_secrets *s);
@@ -71,7 +74,7 @@ typedef struct tg_secrets_change {
  * TG_SECRETS_MAX_VALUE of them; borrowed), creating or replacing it.
  * confirm may be NULL; change (may be NULL) says what was done.
  * Returns 0, TG_EINVALID_PARAMS (a bad tenant or name, an empty value),
- * TG_EPAYLOAD_TOO_LARGE, TG_EUNAVAILABLE (sqlite failed), TG_EINTERNAL
+ * TG_EPAYLOAD_TOO_LARGE, TG_EUNAVAILABLE (the store failed), TG_EINTERNAL
  * (encryption failed), or confirm's non-zero result. */
 int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const void *value,
                    size_t len, tg_secrets_confirm_fn confirm, void *userdata,

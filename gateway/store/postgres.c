@@ -220,8 +220,15 @@ int tg__pg_migrate(tg_store *db, const tg_store_migration *steps, size_t n, tg_s
         PQclear(res);
     }
     if (!rc) rc = tg__pg_commit(db, fail, err);
-    if (rc) tg_store_rollback(db);
-    return rc;
+    if (rc) {
+        tg_store_rollback(db);
+        return rc;
+    }
+    /* The search path was resolved when the schema may not have existed yet
+     * (another replica made it meanwhile): set it again so it is looked up
+     * afresh. */
+    snprintf(sql, sizeof sql, "SET search_path TO %s, public", db->component);
+    return run_simple(db, sql, fail, err);
 }
 
 /* Rewrites "?" and "?N" outside quotes and comments to "$N", as sqlite

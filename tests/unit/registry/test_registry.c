@@ -1,13 +1,16 @@
-/* The worker registry against a real sqlite store in a temporary folder:
- * deploys from folders the test writes, idempotence, versions, rollback,
- * delete, tenant isolation, manifest problems listed in full, path and size
- * limits, definition hashes, reopening, and reads racing a deploy. */
+/* The worker registry on both backends, a sqlite file in a temporary folder
+ * and a fresh PostgreSQL database (pgtest.h): deploys from folders the test
+ * writes, idempotence, versions, rollback, delete, tenant isolation, manifest
+ * problems listed in full, path and size limits, definition hashes,
+ * reopening, reads racing a deploy, and two registries (replicas) deploying
+ * the same worker at once. */
 #include "check.h"
 #include "gateway/registry/registry.h"
+#include "gateway/store/store.h"
+#include "pgtest.h"
 
 #include <ftw.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 static char base[256];
+static const char *where; /* the store under test: a path in base, or a URL */
 
 #define MANIFEST_FMT                                                                               \
     "{\"name\": \"crm_sync\", \"version\": \"%s\", \"title\": \"Sync CRM contacts\","              \
@@ -240,6 +244,38 @@ static void test_deploy_cycle(tg_registry *reg, char v1[65], char v2[65])
 
     tg_registry_error_clear(&err);
     free(dir);
+}
+
+/* Counts, in *(int *)ctx, the workers handed over that have a schedule. */
+static void count_scheduled(void *ctx, const char *tenant, const char *name, const json_t *manifest)
+{
+    (void)tenant;
+    (void)name;
+    if (json_is_string(json_object_get(json_object_get(manifest, "triggers"), "schedule")))
+        ++*(int *)ctx;
+}
+
+/* Only current versions with a schedule are the scheduler's. */
+static void test_scheduled(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    int seen = 0;
+    CHECK_INT_EQ(tg_registry_scheduled(reg, count_scheduled, &seen, &err), 0);
+    CHECK_INT_EQ(seen, 1);
+    char text[4096];
+    snprintf(text, sizeof text, MANIFEST_FMT, "1.0.0", "string", "\"2026-01-01\"");
+    json_t *manifest = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    json_object_del(manifest, "triggers");
+    const unsigned char code[] = "x";
+    tg_registry_file files[] = {{"main.py", code, 1}};
+    tg_registry_deploy_result res;
+    CHECK_INT_EQ(tg_registry_deploy(reg, "unscheduled", manifest, files, 1, &res, &err), 0);
+    seen = 0;
+    CHECK_INT_EQ(tg_registry_scheduled(reg, count_scheduled, &seen, &err), 0);
+    CHECK_INT_EQ(seen, 1);
+    CHECK_INT_EQ(tg_registry_delete(reg, "unscheduled", "crm_sync", &err), 0);
+    json_decref(manifest);
+    tg_registry_error_clear(&err);
 }
 
 /* Staging stores a version without moving the current one; the staged
@@ -562,12 +598,13 @@ static void test_paths_and_limits(tg_registry *reg)
     CHECK_INT_EQ(tg_registry_snapshot_file(s, 0)->len, 0);
     tg_registry_snapshot_unref(s);
 
-    /* Size, count and depth limits, from a store opened with small ones. */
+    /* Size, count and depth limits, from a store opened with small ones (in
+     * PostgreSQL, the same database: the limits are the opener's). */
     char path[600];
     snprintf(path, sizeof path, "%s/small.db", base);
     tg_registry *small = NULL;
     tg_registry_options opts = {.max_total_bytes = 1000, .max_files = 3, .max_depth = 2};
-    CHECK_INT_EQ(tg_registry_open(path, &opts, &small, &err), 0);
+    CHECK_INT_EQ(tg_registry_open(tg_store_is_url(where) ? where : path, &opts, &small, &err), 0);
     CHECK_INT_EQ(tg_registry_deploy_dir(small, "t", dir, &res, &err), 0);
     char big[1500];
     memset(big, 'x', sizeof big - 1);
@@ -740,8 +777,36 @@ static void test_reopen_and_delete(const char *db, const char *v2)
     tg_registry_error_clear(&err);
 }
 
-/* The store is in WAL mode at schema version 3, and a store from a newer
- * toolgate is refused rather than misread. */
+static int store_failed(void *err, tg_store_failure kind, const char *what, const char *detail)
+{
+    (void)err;
+    fprintf(stderr, "store (%d): %s: %s\n", (int)kind, what, detail ? detail : "");
+    return -1;
+}
+
+/* A connection of the test's own to the registry's store, as another
+ * process would have. */
+static tg_store *raw_store(const char *db)
+{
+    tg_store *h = NULL;
+    CHECK_INT_EQ(tg_store_open(db, "registry", 0, 5000, NULL, NULL, &h, store_failed, NULL), 0);
+    return h;
+}
+
+/* The first column of the one row sql returns, as text. */
+static char *query(tg_store *h, const char *sql)
+{
+    tg_stmt *st = NULL;
+    char *out = NULL;
+    if (tg_store_prepare(h, &st, store_failed, NULL, sql, 0) == 0 &&
+        tg_stmt_step(st, store_failed, NULL) == 1)
+        out = strdup(tg_stmt_text(st, 0));
+    tg_stmt_finalize(st);
+    return out ? out : strdup("(no row)");
+}
+
+/* The store is at schema version 4 (a sqlite file in WAL mode), and a store
+ * from a newer toolgate is refused rather than misread. */
 static void test_store_format(const char *db)
 {
     tg_registry *open_reg = NULL;
@@ -749,29 +814,42 @@ static void test_store_format(const char *db)
     CHECK_INT_EQ(tg_registry_open(db, NULL, &open_reg, &ping_err), 0);
     CHECK_INT_EQ(tg_registry_ping(open_reg, &ping_err), 0);
     tg_registry_close(open_reg);
-    sqlite3 *h = NULL;
-    CHECK_INT_EQ(sqlite3_open(db, &h), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    CHECK_INT_EQ(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT_EQ(sqlite3_column_int(st, 0), 4);
-    sqlite3_finalize(st);
-    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    tg_store *h = raw_store(db);
+    if (!h) return;
+    bool pg = tg_store_backend(h) == TG_STORE_POSTGRES;
+    char *text;
+    if (!pg) {
+        text = query(h, "PRAGMA journal_mode");
+        CHECK_STR_EQ(text, "wal");
+        free(text);
+    }
+    text = query(h, pg ? "SELECT version FROM public.toolgate_schema WHERE component = 'registry'"
+                       : "PRAGMA user_version");
+    CHECK_STR_EQ(text, "4");
+    free(text);
+    CHECK_INT_EQ(tg_store_exec(h,
+                               pg ? "UPDATE public.toolgate_schema SET version = 99"
+                                    " WHERE component = 'registry'"
+                                  : "PRAGMA user_version = 99",
+                               store_failed, NULL),
+                 0);
     tg_registry *reg = NULL;
     tg_registry_error err = {0};
     CHECK_INT_EQ(tg_registry_open(db, NULL, &reg, &err), TG_REGISTRY_ESTORE);
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
-    CHECK_INT_EQ(sqlite3_exec(h, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
+    CHECK_INT_EQ(tg_store_exec(h,
+                               pg ? "UPDATE public.toolgate_schema SET version = 4"
+                                    " WHERE component = 'registry'"
+                                  : "PRAGMA user_version = 4",
+                               store_failed, NULL),
+                 0);
+    tg_store_close(h);
     tg_registry_error_clear(&err);
 }
 
-/* A store another process holds locked: the deploy fails with ESTORE after
+/* A store another process holds locked (sqlite's write lock; in PostgreSQL,
+ * the versions table against writers): the deploy fails with ESTORE after
  * the busy timeout, writes nothing, and succeeds once the lock is gone. */
 static void test_store_busy(const char *db)
 {
@@ -780,19 +858,22 @@ static void test_store_busy(const char *db)
     tg_registry_options opts = {.busy_timeout_ms = 50};
     CHECK_INT_EQ(tg_registry_open(db, &opts, &reg, &err), 0);
     char *dir = make_worker("w7", "9.0.0", "string", "locked\n");
-    sqlite3 *h = NULL;
-    CHECK_INT_EQ(sqlite3_open(db, &h), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tg_store *h = raw_store(db);
+    if (!h) return;
+    CHECK_INT_EQ(tg_store_begin(h, store_failed, NULL), 0);
+    if (tg_store_backend(h) == TG_STORE_POSTGRES)
+        CHECK_INT_EQ(tg_store_exec(h, "LOCK TABLE versions IN EXCLUSIVE MODE", store_failed, NULL),
+                     0);
     tg_registry_deploy_result res;
     CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", dir, &res, &err), TG_REGISTRY_ESTORE);
     CHECK(!res.created && !res.changed);
-    /* Readers are not blocked by the writer (WAL). */
+    /* Readers are not blocked by the writer (WAL, MVCC). */
     json_t *list = NULL;
     CHECK_INT_EQ(tg_registry_list(reg, "busy", &list, &err), 0);
     CHECK_INT_EQ(json_array_size(list), 0);
     json_decref(list);
-    CHECK_INT_EQ(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_close(h), SQLITE_OK);
+    tg_store_rollback(h);
+    tg_store_close(h);
     CHECK_INT_EQ(tg_registry_deploy_dir(reg, "busy", dir, &res, &err), 0);
     CHECK(res.created);
     CHECK_INT_EQ(tg_registry_delete(reg, "busy", "crm_sync", &err), 0);
@@ -810,39 +891,117 @@ static void test_store_busy(const char *db)
     free(dir);
 }
 
-int main(void)
+/* Two registries on one store, as two replicas (or two processes on one
+ * sqlite file) are, deploying the same versions of one new worker at once:
+ * every deploy succeeds, each version is stored once, and both end on the
+ * same current version. */
+typedef struct replica {
+    tg_registry *reg;
+    json_t *manifest;
+    int errors;
+    pthread_t thread;
+} replica;
+
+enum { REPLICA_VERSIONS = 12 };
+
+static void *replica_deploys(void *arg)
+{
+    replica *r = arg;
+    tg_registry_error err = {0};
+    for (int i = 0; i < REPLICA_VERSIONS; i++) {
+        char code[32];
+        snprintf(code, sizeof code, "v%d\n", i);
+        tg_registry_file files[] = {{"main.py", (const unsigned char *)code, strlen(code)}};
+        tg_registry_deploy_result res;
+        if (tg_registry_deploy(r->reg, "replicas", r->manifest, files, 1, &res, &err) != 0) {
+            fprintf(stderr, "replica deploy %d: %s\n", i, err.message);
+            r->errors++;
+        }
+    }
+    tg_registry_error_clear(&err);
+    return NULL;
+}
+
+static void test_replicas(const char *db)
+{
+    char text[4096];
+    snprintf(text, sizeof text, MANIFEST_FMT, "1.0.0", "string", "\"2026-01-01\"");
+    json_t *manifest = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    replica r[2];
+    tg_registry_error err = {0};
+    for (int i = 0; i < 2; i++) {
+        r[i] = (replica){.manifest = manifest};
+        CHECK_INT_EQ(tg_registry_open(db, NULL, &r[i].reg, &err), 0);
+    }
+    if (r[0].reg && r[1].reg) {
+        for (int i = 0; i < 2; i++)
+            pthread_create(&r[i].thread, NULL, replica_deploys, &r[i]);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(r[i].thread, NULL);
+            CHECK_INT_EQ(r[i].errors, 0);
+        }
+        json_t *got[2] = {NULL, NULL};
+        for (int i = 0; i < 2; i++)
+            CHECK_INT_EQ(tg_registry_get(r[i].reg, "replicas", "crm_sync", &got[i], &err), 0);
+        CHECK_INT_EQ(json_array_size(json_object_get(got[0], "versions")), REPLICA_VERSIONS);
+        CHECK(json_equal(json_object_get(got[0], "version"), json_object_get(got[1], "version")));
+        json_decref(got[0]);
+        json_decref(got[1]);
+        CHECK_INT_EQ(tg_registry_delete(r[1].reg, "replicas", "crm_sync", &err), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        tg_registry_close(r[i].reg);
+    json_decref(manifest);
+    tg_registry_error_clear(&err);
+}
+
+/* Every case against one backend, in a new folder for the workers: the
+ * PostgreSQL database at url, or (url NULL) a sqlite file in the folder. */
+static void run(const char *url)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(base, sizeof base, "%s/tg-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(base)) {
         perror("mkdtemp");
-        return 2;
+        exit(2);
     }
-    char db[512];
-    snprintf(db, sizeof db, "%s/registry.db", base);
+    char path[512];
+    snprintf(path, sizeof path, "%s/registry.db", base);
+    where = url ? url : path;
+    changes = 0;
 
     tg_registry *reg = NULL;
     tg_registry_error err = {0};
-    int rc = tg_registry_open(db, NULL, &reg, &err);
+    int rc = tg_registry_open(where, NULL, &reg, &err);
     if (rc) fprintf(stderr, "open: %s\n", err.message);
     CHECK_INT_EQ(rc, 0);
-    if (rc) return check_report();
-    tg_registry_set_change_callback(reg, on_change, NULL);
-
-    char v1[65], v2[65];
-    test_deploy_cycle(reg, v1, v2);
-    test_tenants(reg, v2);
-    test_stage_and_drift(reg);
-    test_egress_rules(reg);
-    test_manifest_problems(reg);
-    test_paths_and_limits(reg);
-    test_definition_hash(reg);
-    test_concurrent_reads(reg);
-    tg_registry_close(reg);
-    test_store_busy(db);
-    test_store_format(db);
-    test_reopen_and_delete(db, v2);
-
+    if (!rc) {
+        tg_registry_set_change_callback(reg, on_change, NULL);
+        char v1[65], v2[65];
+        test_deploy_cycle(reg, v1, v2);
+        test_scheduled(reg);
+        test_tenants(reg, v2);
+        test_stage_and_drift(reg);
+        test_egress_rules(reg);
+        test_manifest_problems(reg);
+        test_paths_and_limits(reg);
+        test_definition_hash(reg);
+        test_concurrent_reads(reg);
+        tg_registry_close(reg);
+        test_replicas(where);
+        test_store_busy(where);
+        test_store_format(where);
+        test_reopen_and_delete(where, v2);
+    }
+    tg_registry_error_clear(&err);
     nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    run(NULL);
+    char *url = pgtest_database("test_registry");
+    if (url) run(url);
+    free(url);
     return check_report();
 }

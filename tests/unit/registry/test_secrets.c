@@ -1,17 +1,20 @@
-/* The secret store against real files in a temporary folder: round trips of
- * text and binary values, replace, delete, names and sizes, lists without
- * values, tenants kept apart, no plaintext in secrets.db or its WAL,
- * ciphertexts moved between rows or altered (get fails, never answering
- * another row's value), the wrong key, the key file's creation and
- * permissions, changes rolled back when their confirmation fails, and reads
- * that never wait for a change in progress. */
+/* The secret store on both backends, a sqlite file in a temporary folder and
+ * a fresh PostgreSQL database (pgtest.h), with the key file in the folder
+ * either way: round trips of text and binary values, replace, delete, names
+ * and sizes, lists without values, tenants kept apart, no plaintext in
+ * secrets.db or its WAL (in PostgreSQL: in any row), ciphertexts moved
+ * between rows or altered (get fails, never answering another row's value),
+ * the wrong key, the key file's creation and permissions, changes rolled
+ * back when their confirmation fails, reads that never wait for a change in
+ * progress, and (PostgreSQL) replicas starting on a new store at once. */
 #include "check.h"
 #include "gateway/registry/secrets.h"
+#include "gateway/store/store.h"
+#include "pgtest.h"
 
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static char base[256], db_path[300], key_path[300];
+static char base[256], key_path[300];
+/* The store under test: a path in base, or a PostgreSQL URL; other_store, a
+ * second empty one. */
+static const char *where, *other_store;
+static bool on_postgres;
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -33,7 +40,7 @@ static tg_secrets *open_store(void)
 {
     tg_secrets *s = NULL;
     tg_error err = {0};
-    int rc = tg_secrets_open(db_path, key_path, true, &s, &err);
+    int rc = tg_secrets_open(where, key_path, true, &s, &err);
     if (rc != 0) fprintf(stderr, "open: %s\n", err.message);
     CHECK_INT_EQ(rc, 0);
     return s;
@@ -89,40 +96,58 @@ static int put(tg_secrets *s, const char *tenant, const char *name, const char *
     return tg_secrets_put(s, tenant, name, value, strlen(value), NULL, NULL, NULL, NULL);
 }
 
+static int store_failed(void *err, tg_store_failure kind, const char *what, const char *detail)
+{
+    (void)err;
+    fprintf(stderr, "store (%d): %s: %s\n", (int)kind, what, detail ? detail : "");
+    return -1;
+}
+
+/* A connection of the test's own to the store, as another process that
+ * tampers with it would have. */
+static tg_store *raw_store(void)
+{
+    tg_store *db = NULL;
+    CHECK_INT_EQ(tg_store_open(where, "secrets", 0, 5000, NULL, NULL, &db, store_failed, NULL), 0);
+    return db;
+}
+
 static void sql(const char *text)
 {
-    sqlite3 *db = NULL;
-    CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, text, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) fprintf(stderr, "sql: %s\n", msg);
-    CHECK_INT_EQ(rc, SQLITE_OK);
-    sqlite3_free(msg);
-    sqlite3_close(db);
+    tg_store *db = raw_store();
+    if (!db) return;
+    CHECK_INT_EQ(tg_store_exec(db, text, store_failed, NULL), 0);
+    tg_store_close(db);
 }
 
 /* Flips one bit of acme's name's ciphertext, or cuts it to 10 bytes. */
 static void tamper(const char *name, bool cut)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
-    sqlite3_prepare_v2(db, "SELECT ciphertext FROM secrets WHERE tenant = 'acme' AND name = ?1", -1,
-                       &st, NULL);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_bytes(st, 0);
-    unsigned char *c = malloc((size_t)n);
-    memcpy(c, sqlite3_column_blob(st, 0), (size_t)n);
-    sqlite3_finalize(st);
+    tg_store *db = raw_store();
+    if (!db) return;
+    tg_stmt *st = NULL;
+    CHECK_INT_EQ(tg_store_prepare(
+                     db, &st, store_failed, NULL,
+                     "SELECT ciphertext FROM secrets WHERE tenant = 'acme' AND name = ?1", 1, name),
+                 0);
+    CHECK_INT_EQ(tg_stmt_step(st, store_failed, NULL), 1);
+    size_t n = 0;
+    const void *blob = tg_stmt_blob(st, 0, &n);
+    unsigned char *c = malloc(n ? n : 1);
+    memcpy(c, blob, n);
+    tg_stmt_finalize(st);
     c[2] ^= 1;
-    sqlite3_prepare_v2(db, "UPDATE secrets SET ciphertext = ?1 WHERE tenant = 'acme' AND name = ?2",
-                       -1, &st, NULL);
-    sqlite3_bind_blob(st, 1, c, cut ? 10 : n, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    CHECK_INT_EQ(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    CHECK_INT_EQ(tg_store_prepare(db, &st, store_failed, NULL,
+                                  "UPDATE secrets SET ciphertext = ?1"
+                                  " WHERE tenant = 'acme' AND name = ?2",
+                                  0),
+                 0);
+    tg_stmt_bind_blob(st, 1, c, cut ? 10 : n);
+    tg_stmt_bind_text(st, 2, name);
+    CHECK_INT_EQ(tg_stmt_run(st, store_failed, NULL), 0);
+    CHECK_INT_EQ(tg_stmt_changes(st), 1);
+    tg_stmt_finalize(st);
+    tg_store_close(db);
     free(c);
 }
 
@@ -166,8 +191,10 @@ static void test_key_created(void)
     CHECK_INT_EQ(stat(key_path, &st), 0);
     CHECK_INT_EQ(st.st_mode & 07777, 0600);
     CHECK_INT_EQ(st.st_size, TG_SECRETS_KEY_BYTES);
-    CHECK_INT_EQ(stat(db_path, &st), 0);
-    CHECK_INT_EQ(st.st_mode & 077, 0);
+    if (!on_postgres) {
+        CHECK_INT_EQ(stat(where, &st), 0);
+        CHECK_INT_EQ(st.st_mode & 077, 0);
+    }
     tg_secrets_close(s);
 }
 
@@ -272,21 +299,52 @@ static void test_list_and_tenants(void)
     CHECK_STR_EQ(when, "2026-01-02T03:04:05.678Z");
 }
 
+static const char canary[] = "PLAINTEXT-CANARY-7c1f9e";
+
 static void test_no_plaintext_on_disk(void)
 {
-    static const char canary[] = "PLAINTEXT-CANARY-7c1f9e";
     char wal[320];
-    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    snprintf(wal, sizeof wal, "%s-wal", where);
     tg_secrets *s = open_store();
     CHECK_INT_EQ(put(s, "acme", "CANARY", canary), 0);
     CHECK_INT_EQ(put(s, "acme", "CANARY2", canary), 0);
     CHECK(file_contains(wal, "CANARY2", 7)); /* the scan sees what the WAL holds */
-    CHECK(!file_contains(db_path, canary, strlen(canary)));
+    CHECK(!file_contains(where, canary, strlen(canary)));
     CHECK(!file_contains(wal, canary, strlen(canary)));
     tg_secrets_close(s); /* checkpoints the WAL into the file */
-    CHECK(file_contains(db_path, "CANARY2", 7));
-    CHECK(!file_contains(db_path, canary, strlen(canary)));
+    CHECK(file_contains(where, "CANARY2", 7));
+    CHECK(!file_contains(where, canary, strlen(canary)));
     CHECK(!file_contains(wal, canary, strlen(canary)));
+}
+
+/* PostgreSQL's files are the server's: no row, as the server returns it,
+ * holds the plaintext. */
+static void test_no_plaintext_in_rows(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "acme", "CANARY", canary), 0);
+    tg_secrets_close(s);
+    tg_store *db = raw_store();
+    if (!db) return;
+    tg_stmt *st = NULL;
+    CHECK_INT_EQ(tg_store_prepare(db, &st, store_failed, NULL,
+                                  "SELECT name, nonce, ciphertext FROM secrets", 0),
+                 0);
+    int rows = 0, canaries = 0, leaks = 0;
+    while (tg_stmt_step(st, store_failed, NULL) == 1) {
+        rows++;
+        canaries += strcmp(tg_stmt_text(st, 0), "CANARY") == 0;
+        for (int col = 1; col <= 2; col++) {
+            size_t n = 0;
+            const void *blob = tg_stmt_blob(st, col, &n);
+            leaks += memmem(blob, n, canary, strlen(canary)) != NULL;
+        }
+    }
+    tg_stmt_finalize(st);
+    tg_store_close(db);
+    CHECK(rows > 1);
+    CHECK_INT_EQ(canaries, 1);
+    CHECK_INT_EQ(leaks, 0);
 }
 
 static void test_tampering(void)
@@ -347,13 +405,14 @@ static void test_wrong_key(void)
     /* Another key: the store refuses to open. */
     write_key(key_path, TG_SECRETS_KEY_BYTES, 0600, 0x5a);
     tg_error err = {0};
-    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, true, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(where, key_path, true, &s, &err), TG_EINTERNAL);
     CHECK(s == NULL);
     CHECK(strstr(err.message, "not the key") != NULL);
+    if (on_postgres) CHECK(strstr(err.message, "://") == NULL); /* a URL may hold a password */
 
     /* The key file lost: no new key is made over secrets written under one. */
     unlink(key_path);
-    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, true, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(where, key_path, true, &s, &err), TG_EINTERNAL);
     CHECK(strstr(err.message, "missing") != NULL);
     CHECK(access(key_path, F_OK) != 0);
 
@@ -361,7 +420,7 @@ static void test_wrong_key(void)
      * the wrong key one by one. */
     write_key(key_path, TG_SECRETS_KEY_BYTES, 0600, 0x5a);
     sql("DELETE FROM meta");
-    CHECK_INT_EQ(tg_secrets_open(db_path, key_path, false, &s, &err), 0);
+    CHECK_INT_EQ(tg_secrets_open(where, key_path, false, &s, &err), 0);
     CHECK_INT_EQ(get_rc(s, "acme", "UNDER_KEY_A"), TG_EINTERNAL);
     tg_secrets_close(s);
 
@@ -375,30 +434,29 @@ static void test_wrong_key(void)
 
 static void test_key_file_checks(void)
 {
-    char other_db[320], other_key[320];
-    snprintf(other_db, sizeof other_db, "%s/other.db", base);
+    char other_key[320];
     snprintf(other_key, sizeof other_key, "%s/other.key", base);
     tg_secrets *s = NULL;
     tg_error err = {0};
 
     write_key(other_key, TG_SECRETS_KEY_BYTES, 0644, 1);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, true, &s, &err), TG_EINTERNAL);
     CHECK(strstr(err.message, "0644") != NULL);
     write_key(other_key, TG_SECRETS_KEY_BYTES, 0640, 1);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, true, &s, &err), TG_EINTERNAL);
     write_key(other_key, TG_SECRETS_KEY_BYTES - 1, 0600, 1);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, true, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, true, &s, &err), TG_EINTERNAL);
     CHECK(strstr(err.message, "exactly 32 bytes") != NULL);
     unlink(other_key);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, false, &s, &err), TG_EINTERNAL);
     CHECK(access(other_key, F_OK) != 0); /* a configured key is never made */
     mkdir(other_key, 0700);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), TG_EINTERNAL);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, false, &s, &err), TG_EINTERNAL);
     rmdir(other_key);
 
     /* A key provisioned by the operator (0400 is fine) is used as it is. */
     write_key(other_key, TG_SECRETS_KEY_BYTES, 0400, 7);
-    CHECK_INT_EQ(tg_secrets_open(other_db, other_key, false, &s, &err), 0);
+    CHECK_INT_EQ(tg_secrets_open(other_store, other_key, false, &s, &err), 0);
     CHECK_INT_EQ(put(s, "acme", "X", "x-value"), 0);
     tg_secrets_close(s);
 }
@@ -515,27 +573,123 @@ static void test_threads(void)
     tg_secrets_close(s);
 }
 
-int main(void)
+/* ---- replicas -------------------------------------------------------- */
+
+typedef struct replica {
+    const char *store;
+    char key[320];
+    int rc;
+    char message[256];
+    pthread_t thread;
+} replica;
+
+static void *start_replica(void *arg)
 {
-    snprintf(base, sizeof base, "/tmp/tg_secrets_XXXXXX");
-    if (!mkdtemp(base)) {
-        perror("mkdtemp");
-        return 2;
+    replica *r = arg;
+    tg_secrets *s = NULL;
+    tg_error err = {0};
+    r->rc = tg_secrets_open(r->store, r->key, true, &s, &err);
+    snprintf(r->message, sizeof r->message, "%s", r->rc ? err.message : "");
+    tg_secrets_close(s);
+    return NULL;
+}
+
+/* Gateways with data dirs of their own start at once on one new store (the
+ * replicas of a PostgreSQL deployment), each making a key: the first key
+ * check written stands, and every other gateway is refused and keeps no key
+ * of its own, so it is told to copy the first one's rather than write
+ * secrets nobody else can read. */
+static void test_replicas_start(const char *store)
+{
+    enum { N = 4 };
+    replica r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (replica){.store = store};
+        snprintf(r[i].key, sizeof r[i].key, "%s/replica%d.key", base, i);
+        pthread_create(&r[i].thread, NULL, start_replica, &r[i]);
     }
-    snprintf(db_path, sizeof db_path, "%s/secrets.db", base);
+    int opened = 0, first = -1;
+    for (int i = 0; i < N; i++) {
+        pthread_join(r[i].thread, NULL);
+        if (r[i].rc == 0) {
+            opened++;
+            first = i;
+            continue;
+        }
+        bool told = strstr(r[i].message, "missing") || strstr(r[i].message, "another gateway");
+        if (!told || r[i].rc != TG_EINTERNAL) fprintf(stderr, "replica %d: %s\n", i, r[i].message);
+        CHECK_INT_EQ(r[i].rc, TG_EINTERNAL);
+        CHECK(told);
+        CHECK(access(r[i].key, F_OK) != 0);
+    }
+    CHECK_INT_EQ(opened, 1);
+    if (first < 0) return;
+    /* A copy of the first key opens the store for any of them. */
+    char copy[330];
+    snprintf(copy, sizeof copy, "%s.copy", r[first].key);
+    CHECK_INT_EQ(link(r[first].key, copy), 0);
+    tg_secrets *s = NULL;
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_secrets_open(store, copy, false, &s, &err), 0);
+    tg_secrets_close(s);
+}
+
+/* Every case against one backend: store and other are two new stores (paths
+ * in base, or URLs of empty databases), and replicas a third in PostgreSQL. */
+static void run(const char *store, const char *other, const char *replicas)
+{
+    where = store;
+    other_store = other;
+    on_postgres = tg_store_is_url(store);
     snprintf(key_path, sizeof key_path, "%s/secrets.key", base);
 
-    test_names();
     test_key_created();
     test_round_trips();
     test_list_and_tenants();
-    test_no_plaintext_on_disk();
+    if (on_postgres)
+        test_no_plaintext_in_rows();
+    else
+        test_no_plaintext_on_disk();
     test_tampering();
     test_wrong_key();
     test_key_file_checks();
     test_confirm();
     test_threads();
+    /* Replicas share PostgreSQL; a sqlite file belongs to one gateway. */
+    if (on_postgres) test_replicas_start(replicas);
+}
 
+static bool make_base(void)
+{
+    snprintf(base, sizeof base, "/tmp/tg_secrets_XXXXXX");
+    if (mkdtemp(base)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+int main(void)
+{
+    test_names();
+
+    if (!make_base()) return 2;
+    char store[300], other[300];
+    snprintf(store, sizeof store, "%s/secrets.db", base);
+    snprintf(other, sizeof other, "%s/other.db", base);
+    run(store, other, NULL);
     nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+    /* The same on PostgreSQL, with the key files in a new folder. */
+    char *url = pgtest_database("test_secrets");
+    char *other_url = url ? pgtest_database("test_secrets_other") : NULL;
+    char *replicas_url = other_url ? pgtest_database("test_secrets_replicas") : NULL;
+    CHECK(!url || (other_url && replicas_url));
+    if (replicas_url) {
+        if (!make_base()) return 2;
+        run(url, other_url, replicas_url);
+        nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    free(url);
+    free(other_url);
+    free(replicas_url);
     return check_report();
 }
