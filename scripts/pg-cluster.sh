@@ -43,7 +43,13 @@ start)
     "$0" stop "$dir"
     mkdir -p "$dir/run"
     dir=$(cd "$dir" && pwd)
-    [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres: "$dir"
+        runuser -u postgres -- test -x "$dir" || {
+            echo "$0: the postgres user cannot reach $dir: give it a directory it can enter" >&2
+            exit 1
+        }
+    fi
     as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 \
         --locale=C >"$dir/initdb.log" 2>&1 || {
         cat "$dir/initdb.log" >&2

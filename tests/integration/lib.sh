@@ -122,10 +122,11 @@ start_daemon() {
   base=${url%/mcp}
 }
 
-# A throwaway PostgreSQL cluster in $tmp/pg, stopped by cleanup: sets
-# $store to its URL.
+# A throwaway PostgreSQL cluster, stopped and removed by cleanup: sets
+# $store to its URL. Its directory is not under $tmp, which only root may
+# enter: the server runs as the postgres user.
 start_postgres() {
-  pg_dir=$tmp/pg
+  pg_dir=$(mktemp -d /tmp/toolgate-pg.XXXXXX)
   store=$("$root/scripts/pg-cluster.sh" start "$pg_dir") || {
     echo "cannot start PostgreSQL" >&2
     exit 1
