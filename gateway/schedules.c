@@ -120,6 +120,7 @@ int tg_schedules_start(const tg_schedules_config *config, tg_schedules **out, tg
         .ctx = s,
         .audit = config->audit,
         .runs = config->runs,
+        .replica = config->replica,
     };
     int64_t now = tg_now_ms();
     int rc = tg_scheduler_open(config->path, &sc, now, &s->scheduler, err);

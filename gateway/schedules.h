@@ -19,6 +19,10 @@ typedef struct tg_schedules_config {
     tg_calls *calls;       /* borrowed */
     tg_audit *audit;       /* borrowed */
     tg_runs *runs;         /* borrowed; may be NULL */
+    /* This replica's id among those sharing a PostgreSQL store (see
+     * tg_scheduler_config); borrowed for tg_schedules_start. NULL: one
+     * process follows the store. */
+    const char *replica;
 } tg_schedules_config;
 
 /* Opens the store, follows every scheduled worker in the registry, and starts

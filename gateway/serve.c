@@ -1061,6 +1061,7 @@ int tg_cmd_serve(int argc, char **argv)
     {
         char *path = store_at(&o, "schedules.db");
         tg_schedules_config sc = {.path = path,
+                                  .replica = ctx.replica,
                                   .jitter_ms = o.jitter_ms,
                                   .registry = registry,
                                   .calls = calls,

@@ -7,7 +7,7 @@
  * synchronous=FULL), or in the "scheduler" schema of a PostgreSQL database:
  * the schedule, its next slot, and the slot whose run has
  * not finished yet ("pending"). A slot is taken (next moves past it, pending
- * is set) in a committed transaction before its run starts, and pending is
+ * is set) in a committed write before its run starts, and pending is
  * cleared once that run is over for good: it succeeded, failed without a
  * retry, or used up its retries. Hence:
  *   - a restart never takes a slot twice;
@@ -19,6 +19,31 @@
  *   - a run the process died under (SIGKILL, power loss) runs again at start:
  *     at least once per slot, which a sync worker keeping its cursor in
  *     state is built for.
+ * Replicas: several gateways may share one PostgreSQL store, each following
+ * every schedule, each with its own id (tg_scheduler_config.replica).
+ *   - While the replicas live, exactly one runs each slot: taking a slot is
+ *     a compare-and-set on the row, so of replicas polling together one
+ *     takes it and the others see it taken (and skip nothing: they move to
+ *     the next slot).
+ *   - The replica that took a slot owns its run, retries included, under a
+ *     lease on the row that it renews every lease_ms / 3 while the run lasts.
+ *     If it dies or is cut off from the store, the lease lapses and another
+ *     replica resumes the run from its first try, as a catch-up: at least
+ *     once for that run, as for a crashed single gateway. A run that was
+ *     still going where its lease was lost ends there as a duplicate whose
+ *     report changes nothing. A replica that stops releases its waiting
+ *     retries and interrupted runs at once; one restarting under its old id
+ *     resumes its own runs without waiting.
+ *   - Leases are written and compared by the database server's clock, so
+ *     replicas on hosts whose clocks disagree agree on them. Slots are the
+ *     hosts' own wall-clock times: a host whose clock runs ahead takes its
+ *     slots early, still once each.
+ *   - Schedules change on every replica (the gateway calls
+ *     tg_scheduler_set on each, as the registry tells them): the first to
+ *     write the change sets its slot, the others take the row as it is.
+ *     A replica reads a row again whenever its write finds that another
+ *     wrote it since, and no more often.
+ * With sqlite one process follows the store; leases are not looked at.
  * Overlap: a slot that comes while the worker's previous scheduled run (its
  * retries included) is still going is skipped, and recorded as skipped in the
  * runs history and the audit log.
@@ -101,13 +126,23 @@ typedef struct tg_scheduler_config {
      * retrying, and each slot's final ok or failed. Required. */
     tg_audit *audit;
     tg_runs *runs; /* skipped runs are recorded here; may be NULL */
+    /* This replica's id, unique among the live replicas sharing a
+     * PostgreSQL store, and readable in logs; copied. A replica that
+     * restarts under its old id resumes its own runs at once, without
+     * waiting for their leases. NULL: "local", enough for sqlite, where
+     * one process follows the store. */
+    const char *replica;
+    int64_t lease_ms; /* how long a run's owner holds it unrenewed; 0: 10000 */
 } tg_scheduler_config;
 
-/* Opens (creating) the store at path (a sqlite file or a PostgreSQL URL;
- * one gateway process follows a store's schedules) and loads its schedules, taken to have
- * been left by a gateway that stopped before now_ms: their pending slots run
- * again at the first poll, their missed slots as the schedule says. Returns
- * 0, or TG_EUNAVAILABLE with err set. */
+/* Opens (creating) the store at path (a sqlite file, which one gateway
+ * process follows, or a PostgreSQL URL, which replicas may share) and loads
+ * its schedules. With sqlite, they are taken to have been left by a gateway
+ * that stopped before now_ms: their pending slots run again at the first
+ * poll, their missed slots as the schedule says. With PostgreSQL, a pending
+ * slot runs again at once only when its run is nobody's (its lease lapsed,
+ * released, or this replica's id before a restart); otherwise when its lease
+ * lapses. Returns 0, or TG_EUNAVAILABLE with err set. */
 int tg_scheduler_open(const char *path, const tg_scheduler_config *config, int64_t now_ms,
                       tg_scheduler **out, tg_error *err);
 
@@ -121,19 +156,25 @@ int tg_scheduler_set(tg_scheduler *s, const char *tenant, const char *worker,
 
 /* Reconciling with the registry, before tg_scheduler_start: between begin
  * and end, every worker given to tg_scheduler_set is kept, and at end, when
- * the caller saw the complete list, the store's other schedules are dropped;
- * all in one transaction. */
+ * the caller saw the complete list, the store's other schedules are dropped.
+ * sqlite: all in one transaction. PostgreSQL: each write on its own, and a
+ * row another replica wrote since this one read it is kept (and followed):
+ * that replica follows a worker deployed after this one's listing. */
 int tg_scheduler_sync_begin(tg_scheduler *s, tg_error *err);
 int tg_scheduler_sync_end(tg_scheduler *s, bool complete, tg_error *err);
 
 /* Takes every slot and retry due at now_ms (persisted first), then starts
- * their runs and records the skipped and missed ones. Returns the time of the
- * next due slot or retry (INT64_MAX when none). The scheduler's thread calls
- * this; tests and benchmarks may instead of starting it. */
+ * their runs and records the skipped and missed ones; with PostgreSQL, also
+ * takes over runs whose lease lapsed, and renews this replica's leases when
+ * lease_ms / 3 has passed since it last did. Returns the time of the next due
+ * slot or retry, or of the next look at another replica's lease (INT64_MAX
+ * when none). The scheduler's thread calls this, waking for the renewals
+ * too; tests and benchmarks may instead of starting it. */
 int64_t tg_scheduler_poll(tg_scheduler *s, int64_t now_ms);
 
 /* Reports a started run's end at now_ms. A report for a run the scheduler no
- * longer follows (its schedule changed or went) only leaves its record. */
+ * longer follows (its schedule changed or went, or another replica took it
+ * over) only leaves its record. */
 void tg_scheduler_finished(tg_scheduler *s, const tg_schedule_report *report, int64_t now_ms);
 
 /* How many schedules are followed. */
@@ -147,7 +188,9 @@ json_t *tg_scheduler_list(tg_scheduler *s, const char *tenant);
 /* Starts the thread that polls at each due time. Returns 0 or -1. */
 int tg_scheduler_start(tg_scheduler *s);
 /* Stops the thread: nothing starts after it returns, and a retryable failure
- * reported after it leaves its slot pending for the next start. */
+ * reported after it leaves its slot pending for the next start, or, with
+ * PostgreSQL, for another replica to take at once (as are retries waiting
+ * here). */
 void tg_scheduler_stop(tg_scheduler *s);
 /* Frees; after tg_scheduler_stop and after every started run reported. */
 void tg_scheduler_close(tg_scheduler *s);

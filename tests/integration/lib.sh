@@ -105,6 +105,8 @@ start_upstream() {
 start_daemon() {
   local name=$1
   shift
+  # Made before the daemon, so that reading it below never races its creation.
+  : >"$tmp/$name.out"
   "$toolgate" serve "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   server_pid=$!
   url=

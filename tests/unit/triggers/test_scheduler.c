@@ -10,12 +10,14 @@
 #include "gateway/triggers/scheduler.h"
 
 #include "check.h"
+#include "gateway/store/store.h"
 #include "pgtest.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define T0     INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
@@ -356,6 +358,41 @@ static void test_changes_and_sync(void)
     tg_scheduler_close(s);
 }
 
+static int store_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
+{
+    (void)kind;
+    snprintf(err, 256, "%s: %s", what, detail ? detail : "");
+    return -1;
+}
+
+/* A row whose zone this host does not know is not followed, and the
+ * registry's schedule for the worker replaces it. */
+static void test_unknown_zone(void)
+{
+    nstarted = 0;
+    tg_scheduler *s = open_at("zone.db", T0, -1);
+    set(s, "z", "@every 1m", T0);
+    tg_scheduler_close(s);
+    tg_store *db = NULL;
+    char why[256] = "";
+    const char *at = where("zone.db");
+    int rc = at ? tg_store_open(at, "scheduler", 0, 1000, NULL, NULL, &db, store_fail, why) : -1;
+    if (!rc) rc = tg_store_exec(db, "UPDATE schedules SET zone = 'Mars/Olympus'", store_fail, why);
+    CHECK_INT_EQ(rc, 0);
+    if (rc) fprintf(stderr, "zone: %s\n", why);
+    tg_store_close(db);
+    s = open_at("zone.db", T0 + 1, -1);
+    CHECK_INT_EQ(tg_scheduler_count(s), 0);
+    set(s, "z", "@every 1m", T0 + 1);
+    CHECK_INT_EQ(tg_scheduler_count(s), 1);
+    tg_scheduler_poll(s, T0 + MINUTE);
+    CHECK_INT_EQ(nstarted, 1);
+    tg_scheduler_close(s);
+    s = open_at("zone.db", T0 + MINUTE + 1, -1);
+    CHECK_INT_EQ(tg_scheduler_count(s), 1);
+    tg_scheduler_close(s);
+}
+
 /* A thousand workers on one cron line: each at its own fixed offset within
  * the window, so they start spread out, and all of them by its end. */
 static void test_jitter(void)
@@ -428,6 +465,84 @@ static void test_random(void)
     tg_scheduler_close(s);
 }
 
+/* ---- replicas: several schedulers on one PostgreSQL database ----------- */
+
+/* One replica: its scheduler, and the runs it started (under replicas_mu:
+ * replicas poll on threads of their own). */
+#define NWORKERS 4
+#define NTICKS   40
+
+typedef struct replica {
+    tg_scheduler *s;
+    bool finish_at_once; /* report each run ok as it starts */
+    size_t nruns;
+    tg_schedule_run runs[NWORKERS * NTICKS];
+    char workers[NWORKERS * NTICKS][16];
+    pthread_barrier_t *tick; /* polling on a thread: every replica polls each tick together */
+} replica;
+
+static pthread_mutex_t replicas_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Runs started of worker w for the slot at second k, over every replica. */
+static int slot_runs[NWORKERS][NTICKS + 2];
+
+static void on_replica_start(void *ctx, const tg_schedule_run *run)
+{
+    replica *r = ctx;
+    pthread_mutex_lock(&replicas_mu);
+    int w = run->worker[1] - '0';
+    int64_t k = (run->scheduled_ms - T0) / SEC;
+    if (w >= 0 && w < NWORKERS && k >= 0 && k < NTICKS + 2) slot_runs[w][k]++;
+    if (r->nruns < sizeof r->runs / sizeof *r->runs) {
+        tg_schedule_run *kept = &r->runs[r->nruns];
+        *kept = *run;
+        snprintf(r->workers[r->nruns], sizeof r->workers[0], "%s", run->worker);
+        kept->worker = r->workers[r->nruns];
+        kept->tenant = "t";
+        r->nruns++;
+    }
+    pthread_mutex_unlock(&replicas_mu);
+    if (r->finish_at_once) finish(r->s, run, TG_SCHEDULE_OK, run->scheduled_ms);
+}
+
+static tg_scheduler *open_replica(replica *r, const char *name, const char *id, int64_t now_ms,
+                                  int64_t lease_ms)
+{
+    const char *at = where(name);
+    tg_scheduler_config cfg = {.jitter_ms = -1,
+                               .start = on_replica_start,
+                               .ctx = r,
+                               .audit = audit,
+                               .runs = runs,
+                               .replica = id,
+                               .lease_ms = lease_ms};
+    tg_error err = {0};
+    r->s = NULL;
+    int rc = at ? tg_scheduler_open(at, &cfg, now_ms, &r->s, &err) : -1;
+    CHECK_INT_EQ(rc, 0);
+    if (rc) fprintf(stderr, "open %s: %s\n", id, at ? err.message : "no database");
+    return r->s;
+}
+
+static size_t runs_of(replica *r)
+{
+    pthread_mutex_lock(&replicas_mu);
+    size_t n = r->nruns;
+    pthread_mutex_unlock(&replicas_mu);
+    return n;
+}
+
+/* Real time since the first call, in ms: leases run on the database's clock,
+ * so a case waiting for one to lapse lets real time pass, and moves the
+ * replicas' own clock along with it. */
+static int64_t elapsed_ms(void)
+{
+    static struct timespec start;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!start.tv_sec) start = now;
+    return (int64_t)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+}
+
 typedef struct setter {
     tg_scheduler *s;
     pthread_barrier_t *go;
@@ -449,16 +564,15 @@ static void *set_one(void *arg)
     return NULL;
 }
 
-/* Two gateways on one database. Both writing the same rows at once (a
- * registry change each follows) store them without a conflict; and a
- * gateway that dies with a run owed leaves it to the one that opens the
- * database next, which runs it as a catch-up and does not run the slots the
- * first one finished. (That two live gateways would both run a slot is what
- * the scheduler's one-process assumption leaves open; see scheduler.h.) */
+/* Two replicas on one database. Both following the same registry changes at
+ * once store them without a conflict; and a replica that dies (closed
+ * without its run reported) leaves its run to the other once the run's lease
+ * lapses, as a catch-up, while the slots it finished do not run again. */
 static void test_replicas(void)
 {
-    nstarted = 0;
-    tg_scheduler *a = open_at("replicas.db", T0, -1), *b = open_at("replicas.db", T0, -1);
+    replica ra = {0}, rb = {0};
+    tg_scheduler *a = open_replica(&ra, "replicas.db", "a", T0, 500);
+    tg_scheduler *b = open_replica(&rb, "replicas.db", "b", T0, 500);
     if (!a || !b) {
         tg_scheduler_close(a);
         tg_scheduler_close(b);
@@ -475,28 +589,205 @@ static void test_replicas(void)
     pthread_barrier_destroy(&go);
     CHECK_INT_EQ(sa.rc, 0);
     CHECK_INT_EQ(sb.rc, 0);
+    CHECK_INT_EQ(tg_scheduler_count(a), 50);
+    CHECK_INT_EQ(tg_scheduler_count(b), 50);
     tg_scheduler_close(b);
 
     set(a, "done", "@every 1m", T0);
     set(a, "owed", "@every 1m", T0);
-    nstarted = 0;
     tg_scheduler_poll(a, T0 + MINUTE);
-    CHECK_INT_EQ(nstarted, 52);
-    for (size_t i = 0; i < nstarted; i++)
-        if (strcmp(started[i].worker, "owed") != 0)
-            finish(a, &started[i], TG_SCHEDULE_OK, T0 + MINUTE + 5);
+    CHECK_INT_EQ(runs_of(&ra), 52);
+    for (size_t i = 0; i < ra.nruns; i++)
+        if (strcmp(ra.runs[i].worker, "owed") != 0)
+            finish(a, &ra.runs[i], TG_SCHEDULE_OK, T0 + MINUTE + 5);
     tg_scheduler_close(a); /* dies with "owed" running */
 
-    nstarted = 0;
-    b = open_at("replicas.db", T0 + MINUTE + 30 * SEC, -1);
+    b = open_replica(&rb, "replicas.db", "b", T0 + MINUTE + 30 * SEC, 500);
+    if (!b) return;
     CHECK_INT_EQ(tg_scheduler_count(b), 52);
-    tg_scheduler_poll(b, T0 + MINUTE + 30 * SEC);
-    CHECK_INT_EQ(nstarted, 1);
-    CHECK_STR_EQ(started[0].worker, "owed");
-    CHECK_INT_EQ(started[0].scheduled_ms, T0 + MINUTE);
-    CHECK(started[0].catch_up);
-    finish(b, &started[0], TG_SCHEDULE_OK, T0 + MINUTE + 31 * SEC);
+    int64_t base = elapsed_ms();
+    for (int i = 0; i < 1000 && runs_of(&rb) == 0; i++) {
+        tg_scheduler_poll(b, T0 + MINUTE + 30 * SEC + elapsed_ms() - base);
+        usleep(10000);
+    }
+    CHECK_INT_EQ(rb.nruns, 1);
+    CHECK_STR_EQ(rb.runs[0].worker, "owed");
+    CHECK_INT_EQ(rb.runs[0].scheduled_ms, T0 + MINUTE);
+    CHECK(rb.runs[0].catch_up);
+    CHECK_INT_EQ(rb.runs[0].attempt, 1);
+    finish(b, &rb.runs[0], TG_SCHEDULE_OK, T0 + MINUTE + 50 * SEC);
+    tg_scheduler_poll(b, T0 + MINUTE + 50 * SEC);
+    CHECK_INT_EQ(rb.nruns, 1);
     tg_scheduler_close(b);
+}
+
+static void *poll_ticks(void *arg)
+{
+    replica *r = arg;
+    for (int k = 1; k <= NTICKS; k++) {
+        pthread_barrier_wait(r->tick);
+        tg_scheduler_poll(r->s, T0 + k * SEC);
+    }
+    return NULL;
+}
+
+/* Three replicas polling together at every tick of "@every 1s" schedules:
+ * each slot runs exactly once across them, none is skipped. */
+static void test_exactly_once(void)
+{
+    memset(slot_runs, 0, sizeof slot_runs);
+    replica r[3] = {{.finish_at_once = true}, {.finish_at_once = true}, {.finish_at_once = true}};
+    const char *ids[] = {"r1", "r2", "r3"};
+    pthread_barrier_t tick;
+    pthread_barrier_init(&tick, NULL, 3);
+    bool opened = true;
+    for (int i = 0; i < 3; i++) {
+        opened = open_replica(&r[i], "once.db", ids[i], T0, 0) && opened;
+        r[i].tick = &tick;
+    }
+    if (opened) {
+        /* Each replica follows the registry's change, as notified. */
+        for (int i = 0; i < 3; i++)
+            for (int w = 0; w < NWORKERS; w++) {
+                char name[8];
+                snprintf(name, sizeof name, "w%d", w);
+                set(r[i].s, name, "@every 1s", T0);
+            }
+        pthread_t t[3];
+        for (int i = 0; i < 3; i++)
+            pthread_create(&t[i], NULL, poll_ticks, &r[i]);
+        for (int i = 0; i < 3; i++)
+            pthread_join(t[i], NULL);
+        int wrong = 0;
+        for (int w = 0; w < NWORKERS; w++)
+            for (int k = 1; k <= NTICKS; k++)
+                if (slot_runs[w][k] != 1) {
+                    if (wrong++ < 5)
+                        fprintf(stderr, "slot %d of w%d ran %d times\n", k, w, slot_runs[w][k]);
+                }
+        CHECK_INT_EQ(wrong, 0);
+        CHECK_INT_EQ(r[0].nruns + r[1].nruns + r[2].nruns, NWORKERS * NTICKS);
+        for (int w = 0; w < NWORKERS; w++) {
+            char name[8];
+            snprintf(name, sizeof name, "w%d", w);
+            CHECK_INT_EQ(records(name, "skipped"), 0);
+            CHECK_INT_EQ(records(name, "ok"), NTICKS);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        tg_scheduler_close(r[i].s);
+    pthread_barrier_destroy(&tick);
+}
+
+/* A replica that stops renewing (it hangs, or its host is cut off) has its
+ * run taken over by exactly one other once the lease lapses, and not before
+ * while it renews; its late report then changes nothing, and the slots after
+ * run as before: each once, the one during the taken-over run skipped as an
+ * overlap. */
+static void test_takeover(void)
+{
+    replica ra = {0}, rb = {0}, rc = {0};
+    const int64_t lease = 1500;
+    bool opened = open_replica(&ra, "takeover.db", "a", T0, lease) != NULL;
+    opened = open_replica(&rb, "takeover.db", "b", T0, lease) && opened;
+    opened = open_replica(&rc, "takeover.db", "c", T0, lease) && opened;
+    if (!opened) goto out;
+    replica *all[] = {&ra, &rb, &rc};
+    for (int i = 0; i < 3; i++)
+        set(all[i]->s, "tk", "@every 1m", T0);
+    for (int i = 0; i < 3; i++)
+        tg_scheduler_poll(all[i]->s, T0 + MINUTE);
+    CHECK_INT_EQ(runs_of(&ra), 1);
+    CHECK_INT_EQ(runs_of(&rb) + runs_of(&rc), 0);
+
+    /* While a renews, its run stays its own. */
+    int64_t base = elapsed_ms();
+    while (elapsed_ms() - base < 2 * lease) {
+        int64_t now = T0 + MINUTE + elapsed_ms() - base;
+        for (int i = 0; i < 3; i++)
+            tg_scheduler_poll(all[i]->s, now);
+        usleep(20000);
+    }
+    CHECK_INT_EQ(runs_of(&ra), 1);
+    CHECK_INT_EQ(runs_of(&rb) + runs_of(&rc), 0);
+
+    /* a stops polling: b or c takes its run over, once. */
+    int64_t now = T0 + MINUTE;
+    for (int i = 0; i < 1500 && runs_of(&rb) + runs_of(&rc) == 0; i++) {
+        now = T0 + MINUTE + elapsed_ms() - base;
+        tg_scheduler_poll(rb.s, now);
+        tg_scheduler_poll(rc.s, now);
+        usleep(10000);
+    }
+    for (int i = 0; i < 5; i++) {
+        tg_scheduler_poll(rb.s, now + i);
+        tg_scheduler_poll(rc.s, now + i);
+    }
+    CHECK_INT_EQ(runs_of(&rb) + runs_of(&rc), 1);
+    replica *owner = runs_of(&rb) ? &rb : &rc;
+    if (owner->nruns != 1) goto out;
+    CHECK_INT_EQ(owner->runs[0].scheduled_ms, T0 + MINUTE);
+    CHECK(owner->runs[0].catch_up);
+    CHECK_INT_EQ(owner->runs[0].attempt, 1);
+
+    /* a comes back and reports: the run is no longer its to end. The next
+     * slot overlaps the new owner's run, still going. */
+    finish(ra.s, &ra.runs[0], TG_SCHEDULE_OK, now + 1);
+    for (int i = 0; i < 3; i++)
+        tg_scheduler_poll(all[i]->s, T0 + 2 * MINUTE);
+    CHECK_INT_EQ(runs_of(&ra) + runs_of(&rb) + runs_of(&rc), 2);
+    CHECK_INT_EQ(records("tk", "skipped"), 1);
+    finish(owner->s, &owner->runs[0], TG_SCHEDULE_OK, T0 + 2 * MINUTE + 1);
+    for (int i = 0; i < 3; i++)
+        tg_scheduler_poll(all[i]->s, T0 + 3 * MINUTE);
+    CHECK_INT_EQ(runs_of(&ra) + runs_of(&rb) + runs_of(&rc), 3);
+    CHECK_INT_EQ(records("tk", "ok"), 2);
+out:
+    tg_scheduler_close(ra.s);
+    tg_scheduler_close(rb.s);
+    tg_scheduler_close(rc.s);
+}
+
+/* Replicas following a change of schedule at different times: the one
+ * behind, acting on the old schedule, finds the row changed and follows it,
+ * and learning of the change late keeps the first one's slot. A replica that
+ * stops leaves its waiting retry to another at once, not after its lease. */
+static void test_replica_changes(void)
+{
+    replica ra = {0}, rb = {0};
+    bool opened = open_replica(&ra, "changes.db", "a", T0, 0) != NULL;
+    opened = open_replica(&rb, "changes.db", "b", T0, 0) && opened;
+    if (!opened) goto out;
+    set(ra.s, "ch", "@every 1m", T0);
+    set(rb.s, "ch", "@every 1m", T0);
+    set(ra.s, "ch", "@every 2m", T0 + 10 * SEC);
+    /* b has not heard yet: its slot at 1m is no longer the row's. */
+    CHECK_INT_EQ(tg_scheduler_poll(rb.s, T0 + MINUTE), T0 + 2 * MINUTE);
+    CHECK_INT_EQ(tg_scheduler_poll(ra.s, T0 + MINUTE), T0 + 2 * MINUTE);
+    CHECK_INT_EQ(runs_of(&ra) + runs_of(&rb), 0);
+    set(rb.s, "ch", "@every 2m", T0 + 70 * SEC);
+    tg_scheduler_poll(rb.s, T0 + 2 * MINUTE);
+    tg_scheduler_poll(ra.s, T0 + 2 * MINUTE);
+    CHECK_INT_EQ(runs_of(&ra) + runs_of(&rb), 1);
+    CHECK_INT_EQ(rb.nruns ? rb.runs[0].scheduled_ms : ra.runs[0].scheduled_ms, T0 + 2 * MINUTE);
+    replica *first = rb.nruns ? &rb : &ra, *other = rb.nruns ? &ra : &rb;
+
+    /* The run fails retryably, and its replica stops while the retry waits:
+     * the other takes it over at its next look, with the lease (10 s) not
+     * lapsed. */
+    finish(first->s, &first->runs[0], TG_SCHEDULE_RETRYABLE, T0 + 2 * MINUTE + 1);
+    tg_scheduler_stop(first->s);
+    tg_scheduler_poll(other->s, T0 + 2 * MINUTE + 11 * SEC);
+    CHECK_INT_EQ(runs_of(other), 1);
+    if (runs_of(other) != 1) goto out;
+    CHECK_INT_EQ(other->runs[0].scheduled_ms, T0 + 2 * MINUTE);
+    CHECK_INT_EQ(other->runs[0].attempt, 1);
+    CHECK(other->runs[0].catch_up);
+    finish(other->s, &other->runs[0], TG_SCHEDULE_OK, T0 + 2 * MINUTE + 12 * SEC);
+    CHECK_INT_EQ(tg_scheduler_poll(other->s, T0 + 2 * MINUTE + 13 * SEC), T0 + 4 * MINUTE);
+out:
+    tg_scheduler_close(ra.s);
+    tg_scheduler_close(rb.s);
 }
 
 /* Opens the audit log and runs history the cases record into. */
@@ -530,6 +821,7 @@ static void run_cases(void)
     test_retries();
     test_restart();
     test_changes_and_sync();
+    test_unknown_zone();
     test_jitter();
     test_random();
 }
@@ -552,6 +844,9 @@ int main(void)
         printf("PostgreSQL:\n");
         run_cases();
         test_replicas();
+        test_exactly_once();
+        test_takeover();
+        test_replica_changes();
         close_records();
     }
     for (size_t i = 0; i < sizeof databases / sizeof *databases && databases[i].name; i++) {
