@@ -292,14 +292,15 @@ static void on_notify(const char *payload, void *userdata)
 /* Waits (a bound, not a measurement) until *count reaches want. */
 static int wait_count(heard *h, const int *count, int want)
 {
+    int n = 0;
     for (int i = 0; i < 1000; i++) {
         pthread_mutex_lock(&h->mu);
-        int n = *count;
+        n = *count;
         pthread_mutex_unlock(&h->mu);
-        if (n >= want) return n;
+        if (n >= want) break;
         usleep(10000);
     }
-    return *count;
+    return n;
 }
 
 static void test_postgres_notify(const char *url)
@@ -311,14 +312,18 @@ static void test_postgres_notify(const char *url)
     tg_store *db = open_store(url);
     CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "{\"id\":1}", record, &f), 0);
     CHECK_INT_EQ(wait_count(&h, &h.payloads, 1), 1);
+    pthread_mutex_lock(&h.mu);
     CHECK_STR_EQ(h.last, "{\"id\":1}");
+    pthread_mutex_unlock(&h.mu);
     /* Inside a transaction, a notification leaves only with the commit. */
     CHECK_INT_EQ(tg_store_begin(db, record, &f), 0);
     CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "rolled back", record, &f), 0);
     tg_store_rollback(db);
     CHECK_INT_EQ(tg_store_notify(db, "widgets_changed", "second", record, &f), 0);
     CHECK_INT_EQ(wait_count(&h, &h.payloads, 2), 2);
+    pthread_mutex_lock(&h.mu);
     CHECK_STR_EQ(h.last, "second");
+    pthread_mutex_unlock(&h.mu);
     /* The listener's connection is cut: it comes back and says it may have
      * missed something. */
     CHECK_INT_EQ(tg_store_exec(db,
