@@ -8,6 +8,7 @@
 #define TG_TESTS_PGTEST_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,45 @@ static inline char *pgtest_database(const char *name)
     if (!url) abort();
     snprintf(url, size, "%.*s%s%s", (int)head, base, name, query ? query : "");
     return url;
+}
+
+/* Where a test's store called name lives: a file in dir for sqlite, or on
+ * PostgreSQL a database of its own, prefix_NAME (name up to its first dot),
+ * the same database each time name is asked for again (a restart).
+ * Returns: borrowed, NULL when the database cannot be made. */
+static struct {
+    char *name, *url;
+} pgtest_databases[16];
+
+static inline const char *pgtest_where(bool on_postgres, const char *dir, const char *prefix,
+                                       const char *name)
+{
+    static char path[256];
+    if (!on_postgres) {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        return path;
+    }
+    size_t i = 0;
+    size_t n = sizeof pgtest_databases / sizeof *pgtest_databases;
+    for (; i < n && pgtest_databases[i].name; i++)
+        if (strcmp(pgtest_databases[i].name, name) == 0) return pgtest_databases[i].url;
+    if (i == n) return NULL;
+    char db[64];
+    snprintf(db, sizeof db, "%s_%.*s", prefix, (int)strcspn(name, "."), name);
+    pgtest_databases[i].url = pgtest_database(db);
+    if (!pgtest_databases[i].url) return NULL;
+    pgtest_databases[i].name = strdup(name);
+    return pgtest_databases[i].url;
+}
+
+/* Forgets the databases pgtest_where made (they stay in the cluster). */
+static inline void pgtest_forget(void)
+{
+    for (size_t i = 0; i < sizeof pgtest_databases / sizeof *pgtest_databases; i++) {
+        free(pgtest_databases[i].name);
+        free(pgtest_databases[i].url);
+        pgtest_databases[i].name = pgtest_databases[i].url = NULL;
+    }
 }
 
 #endif

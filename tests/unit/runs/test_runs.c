@@ -22,31 +22,10 @@ static char dir[] = "/tmp/test_runs.XXXXXX";
 /* Which backend the cases run on now. */
 static bool on_postgres;
 
-/* The databases made so far, by case file name: a name opened again (a
- * restart) is the same database. */
-static struct {
-    char *name, *url;
-} databases[16];
-
-/* Where the store called name lives: a file in dir, or a PostgreSQL
- * database of its own. Returns: borrowed, NULL when it cannot be made. */
+/* Where the store called name lives (pgtest_where). */
 static const char *where(const char *name)
 {
-    static char path[256];
-    if (!on_postgres) {
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        return path;
-    }
-    size_t i = 0;
-    for (; i < sizeof databases / sizeof *databases && databases[i].name; i++)
-        if (strcmp(databases[i].name, name) == 0) return databases[i].url;
-    if (i == sizeof databases / sizeof *databases) return NULL;
-    char db[64];
-    snprintf(db, sizeof db, "test_runs_%.*s", (int)strcspn(name, "."), name);
-    databases[i].url = pgtest_database(db);
-    if (!databases[i].url) return NULL;
-    databases[i].name = strdup(name);
-    return databases[i].url;
+    return pgtest_where(on_postgres, dir, "test_runs", name);
 }
 
 static tg_runs *open_store(const char *name, unsigned keep)
@@ -535,9 +514,6 @@ int main(void)
         run_cases();
         test_replicas();
     }
-    for (size_t i = 0; i < sizeof databases / sizeof *databases && databases[i].name; i++) {
-        free(databases[i].name);
-        free(databases[i].url);
-    }
+    pgtest_forget();
     return check_report();
 }

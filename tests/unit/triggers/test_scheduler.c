@@ -48,31 +48,10 @@ static void on_start(void *ctx, const tg_schedule_run *run)
 /* Which backend the cases run on now. */
 static bool on_postgres;
 
-/* The databases made so far, by case file name: a name opened again (a
- * restart) is the same database. */
-static struct {
-    char *name, *url;
-} databases[16];
-
-/* Where the store called name lives: a file in dir, or a PostgreSQL
- * database of its own. Returns: borrowed, NULL when it cannot be made. */
+/* Where the store called name lives (pgtest_where). */
 static const char *where(const char *name)
 {
-    static char path[256];
-    if (!on_postgres) {
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        return path;
-    }
-    size_t i = 0;
-    for (; i < sizeof databases / sizeof *databases && databases[i].name; i++)
-        if (strcmp(databases[i].name, name) == 0) return databases[i].url;
-    if (i == sizeof databases / sizeof *databases) return NULL;
-    char db[64];
-    snprintf(db, sizeof db, "test_scheduler_%.*s", (int)strcspn(name, "."), name);
-    databases[i].url = pgtest_database(db);
-    if (!databases[i].url) return NULL;
-    databases[i].name = strdup(name);
-    return databases[i].url;
+    return pgtest_where(on_postgres, dir, "test_scheduler", name);
 }
 
 static tg_scheduler *open_at(const char *name, int64_t now_ms, int64_t jitter_ms)
@@ -849,10 +828,7 @@ int main(void)
         test_replica_changes();
         close_records();
     }
-    for (size_t i = 0; i < sizeof databases / sizeof *databases && databases[i].name; i++) {
-        free(databases[i].name);
-        free(databases[i].url);
-    }
+    pgtest_forget();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
