@@ -17,12 +17,13 @@
  * MCP 2026-07-28 (stateless) shares the endpoint: a POST without a session
  * that states a version other than a 2025 one (gateway/mcp/stateless.h) is
  * checked against that revision's rules (Mcp-Method, Mcp-Name and
- * Mcp-Param-* headers against the body, _meta, version) and answered without
- * a session: server/discover, tools/list with caching hints, tools/call on
- * its own SSE stream (log notifications only at the level its _meta names;
- * the client closing the stream cancels the call), and subscriptions/listen,
- * a POST whose response stream carries the tool list changes the GET stream
- * carries for a session. */
+ * Mcp-Param-* headers against the body, _meta, version, the client
+ * capabilities a tool's manifest requires) and answered without a session:
+ * server/discover, tools/list with caching hints, tools/call on its own SSE
+ * stream (log notifications only at the level its _meta names; the client
+ * closing the stream cancels the call), and subscriptions/listen, a POST
+ * whose response stream carries the tool list changes the GET stream carries
+ * for a session. */
 #include "gateway/mcp_front.h"
 
 #include "gateway/auth/auth.h"
@@ -52,6 +53,9 @@
 /* Where tools/list puts a tool's definition hash, and where tools/call takes
  * the one a client pinned. */
 #define DEFINITION_HASH_KEY "dev.toolgate/definitionHash"
+/* Where tools/list shows the client capabilities a tool requires, as the
+ * ClientCapabilities object a refusal names. */
+#define REQUIRED_CAPABILITIES_KEY "dev.toolgate/requiredClientCapabilities"
 
 /* Answers with the transport's error body and the table's HTTP status. */
 static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
@@ -95,6 +99,11 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
                         json_pack("{s:s, s:s}", DEFINITION_HASH_KEY,
                                   tg_registry_snapshot_definition_hash(tool),
                                   "dev.toolgate/version", tg_registry_snapshot_version(tool)));
+    /* What tools/call will insist on, so a client can tell beforehand
+     * whether it may call the tool: every requirement, against nothing. */
+    json_t *required = tg_stateless_missing_capabilities(m, NULL);
+    if (required)
+        json_object_set_new(json_object_get(def, "_meta"), REQUIRED_CAPABILITIES_KEY, required);
     return def;
 }
 
@@ -270,6 +279,24 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
     if (rc != 0) {
         reply_rpc(req, tg_jsonrpc_error(id, TG_EUNAVAILABLE, rerr.message, NULL));
         tg_registry_error_clear(&rerr);
+        return;
+    }
+    /* A tool whose manifest requires client capabilities runs only for a
+     * client that declared them: in _meta (2026-07-28, -32021 and HTTP 400)
+     * or at initialize (2025, which has no code of its own: -32602). */
+    const json_t *declared = session ? tg_session_client_capabilities(session)
+                                     : tg_stateless_client_capabilities(params);
+    json_t *missing =
+        tg_stateless_missing_capabilities(tg_registry_snapshot_manifest(tool), declared);
+    if (missing) {
+        if (session)
+            reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
+                                            "the tool requires client capabilities the session "
+                                            "did not declare at initialize",
+                                            json_pack("{s:o}", "requiredCapabilities", missing)));
+        else
+            tg_http_reply_json(req, 400, tg_stateless_missing_capability_error(id, missing));
+        tg_registry_snapshot_unref(tool);
         return;
     }
     json_t *mismatch = NULL;

@@ -6,7 +6,9 @@
  * whether the version is one this endpoint serves, so the supported list goes
  * only to a client that asked for a version coherently. The Mcp-Param-*
  * headers are checked apart (tg_stateless_check_params), once the tool they
- * belong to, and so its inputSchema, is known. */
+ * belong to, and so its inputSchema, is known; so are the client
+ * capabilities the tool's manifest requires (tg_stateless_missing_capabilities),
+ * which a 2025 session's call is held to as well. */
 #include "gateway/mcp/stateless.h"
 
 #include <openssl/evp.h>
@@ -72,6 +74,60 @@ static json_t *error_response(json_t *id, int code, const char *message, json_t 
     if (data) json_object_set_new(error, "data", data);
     return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
                      error);
+}
+
+const json_t *tg_stateless_client_capabilities(const json_t *params)
+{
+    json_t *caps = json_object_get(json_object_get(params, "_meta"), META_CAPABILITIES);
+    return json_is_object(caps) ? caps : NULL;
+}
+
+json_t *tg_stateless_missing_capabilities(const json_t *manifest, const json_t *client_capabilities)
+{
+    json_t *required = json_object_get(json_object_get(manifest, "requires"), "clientCapabilities");
+    json_t *missing = NULL;
+    size_t i;
+    json_t *name;
+    json_array_foreach(required, i, name)
+    {
+        const char *capability = json_string_value(name);
+        if (!capability || json_is_object(json_object_get(client_capabilities, capability)))
+            continue;
+        if (!missing) missing = json_object();
+        json_object_set_new(missing, capability, json_object());
+    }
+    return missing;
+}
+
+json_t *tg_stateless_missing_capability_error(json_t *id, json_t *missing)
+{
+    /* The message names what is missing, so a client's log says what to
+     * declare without reading data. */
+    size_t n = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(missing, key, value) n += strlen(key) + 2;
+    char *names = tg_xmalloc(n + 1);
+    size_t at = 0;
+    json_object_foreach(missing, key, value)
+    {
+        size_t len = strlen(key);
+        if (at) {
+            memcpy(names + at, ", ", 2);
+            at += 2;
+        }
+        memcpy(names + at, key, len);
+        at += len;
+    }
+    names[at] = '\0';
+    char *message = tg_xasprintf("the tool requires client capabilities the request does not "
+                                 "declare: %s",
+                                 names);
+    json_t *response = error_response(id, TG_MCP_CODE_MISSING_CAPABILITY, message,
+                                      json_pack("{s:o}", "requiredCapabilities", missing));
+    free(message);
+    free(names);
+    return response;
 }
 
 static int mismatch(json_t *id, json_t **error, const char *message)

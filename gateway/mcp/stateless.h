@@ -26,6 +26,7 @@
 
 /* JSON-RPC codes the revision reserves for itself (basic/index, Error Codes). */
 #define TG_MCP_CODE_HEADER_MISMATCH     (-32020)
+#define TG_MCP_CODE_MISSING_CAPABILITY  (-32021)
 #define TG_MCP_CODE_UNSUPPORTED_VERSION (-32022)
 
 /* The headers the transport mirrors from the body; NULL when absent. */
@@ -67,6 +68,26 @@ typedef const char *(*tg_stateless_header_fn)(void *ctx, const char *name);
  * reference to the -32020 response (id borrowed), to go out with HTTP 400. */
 int tg_stateless_check_params(const json_t *input_schema, const json_t *arguments,
                               tg_stateless_header_fn header, void *ctx, json_t *id, json_t **error);
+
+/* The client capabilities a request declares: params._meta's
+ * clientCapabilities (borrowed from params), or NULL. */
+const json_t *tg_stateless_client_capabilities(const json_t *params);
+
+/* The client capabilities a tool's calls need (its manifest's
+ * requires.clientCapabilities, manifest borrowed) that client_capabilities
+ * (borrowed, NULL for none) does not declare: a capability counts as
+ * declared when its member is an object, as in the ClientCapabilities the
+ * client sent. Returns: new reference, a ClientCapabilities object with an
+ * empty object per missing capability ({"sampling": {}}), or NULL when
+ * nothing is missing. */
+json_t *tg_stateless_missing_capabilities(const json_t *manifest,
+                                          const json_t *client_capabilities);
+
+/* Returns: new reference, the MissingRequiredClientCapabilityError (-32021)
+ * response (id borrowed) naming missing (stolen, from
+ * tg_stateless_missing_capabilities) in data.requiredCapabilities, to go out
+ * with HTTP 400. */
+json_t *tg_stateless_missing_capability_error(json_t *id, json_t *missing);
 
 /* Returns: new reference, every version the endpoint serves, newest first:
  * 2026-07-28 statelessly, the others after initialize. */

@@ -4,8 +4,10 @@
 # Mcp-Method, Mcp-Name and Mcp-Param-* headers checked against the body, the
 # version and capabilities in every request's _meta, log notifications only
 # at the level a request names, subscriptions/listen, a call cancelled by its
-# client closing the response stream) beside a 2025-11-25 session on the same
-# endpoint, whose calls a disconnect does not cancel, then with
+# client closing the response stream, a tool that requires a client
+# capability refused with -32021 to a client that did not declare it) beside
+# a 2025-11-25 session on the same endpoint, whose calls a disconnect does
+# not cancel, then with
 # authentication: the token's tenant and scopes decide, as in 2025.
 #
 #   tests/integration/test_mcp_2026.sh PATH/TO/toolgate
@@ -41,6 +43,15 @@ cat >"$tmp/workers/in_region/toolgate.json" <<'EOF'
   "limits": { "timeout_ms": 5000, "memory_mb": 64, "max_output_bytes": 65536 } }
 EOF
 printf '%s\n' 'cat >/dev/null; echo "{\"ran\":true}"' >"$tmp/workers/in_region/main.sh"
+mkdir -p "$tmp/workers/needs_sampling"
+cat >"$tmp/workers/needs_sampling/toolgate.json" <<'EOF'
+{ "name": "needs_sampling", "version": "1.0.0", "description": "runs only for a client that samples",
+  "runtime": "sh", "entry": "main.sh",
+  "requires": { "clientCapabilities": ["sampling", "roots"] },
+  "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
+  "limits": { "timeout_ms": 5000, "memory_mb": 64, "max_output_bytes": 65536 } }
+EOF
+printf '%s\n' 'cat >/dev/null; echo "{\"sampled\":true}"' >"$tmp/workers/needs_sampling/main.sh"
 start_gateway --deploy "$tmp/workers"
 
 v='MCP-Protocol-Version: 2026-07-28'
@@ -85,7 +96,7 @@ check "discover without clientInfo: 200" [ "$status" = 200 ]
 post "$accept" "$json" "$v" 'Mcp-Method: tools/list' "$(body26 tools/list '{}')"
 check "tools/list: 200" [ "$status" = 200 ]
 check "tools/list: the tenant's tools in name order" \
-  [ "$(jq_body "' '.join(t['name'] for t in d['result']['tools'])")" = "chatty greet in_region upstream_down" ]
+  [ "$(jq_body "' '.join(t['name'] for t in d['result']['tools'])")" = "chatty greet in_region needs_sampling upstream_down" ]
 check "tools/list: ttlMs" [ "$(jq_body "d['result']['ttlMs'] >= 0")" = True ]
 check "tools/list: private cache scope" [ "$(jq_body "d['result']['cacheScope']")" = private ]
 check "tools/list: complete" [ "$(jq_body "d['result']['resultType']")" = complete ]
@@ -112,6 +123,26 @@ check "worker error: source worker, retryable" \
   [ "$(jq_body "d['result']['structuredContent']['error']['source'], d['result']['structuredContent']['error']['retryable']")" = "worker True" ]
 call26 nosuch '{}'
 check "unknown tool: -32602" [ "$(jq_body "d['error']['code']")" = -32602 ]
+
+# A tool that requires client capabilities runs only for a client that
+# declared them all; the refusal names what is missing as ClientCapabilities.
+post "$accept" "$json" "$v" 'Mcp-Method: tools/list' "$(body26 tools/list '{}')"
+check "tools/list shows what a tool requires" \
+  [ "$(jq_body "[sorted(t['_meta'].get('dev.toolgate/requiredClientCapabilities', {})) for t in d['result']['tools'] if t['name'] in ('greet', 'needs_sampling')]")" = "[[], ['roots', 'sampling']]" ]
+call26 needs_sampling '{}'
+check "undeclared capabilities: 400 -32021" [ "$status $(jq_body "d['error']['code']")" = "400 -32021" ]
+check "naming each missing capability" \
+  [ "$(jq_body "sorted(d['error']['data']['requiredCapabilities'].items())")" = "[('roots', {}), ('sampling', {})]" ]
+call26 needs_sampling '{}' '{"io.modelcontextprotocol/clientCapabilities":{"sampling":{}}}'
+check "one of two declared: only the other is missing" \
+  [ "$(jq_body "list(d['error']['data']['requiredCapabilities'])")" = "['roots']" ]
+call26 needs_sampling '{}' '{"io.modelcontextprotocol/clientCapabilities":{"sampling":{},"roots":{}}}'
+check "both declared: the call runs" [ "$(jq_body "d['result']['structuredContent']['sampled']")" = True ]
+mkdir -p "$tmp/telepathy"
+cp "$tmp/workers/needs_sampling/main.sh" "$tmp/telepathy/main.sh"
+sed 's/"roots"/"telepathy"/' "$tmp/workers/needs_sampling/toolgate.json" >"$tmp/telepathy/toolgate.json"
+"$toolgate" deploy "$tmp/telepathy" --url "$base" >/dev/null 2>&1
+check "a capability MCP does not define fails the deploy" [ $? != 0 ]
 
 # Logs only for a request that names a level, and only at or above it.
 call26 chatty '{}'
@@ -209,10 +240,13 @@ check "initialize still opens a session" [ -n "$sid" ]
 check "and negotiates 2025-11-25" [ "$(jq_body "d['result']['protocolVersion']")" = 2025-11-25 ]
 post "$accept" "$json" "$s" 'MCP-Protocol-Version: 2025-11-25' '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 post "$accept" "$json" "$s" 'MCP-Protocol-Version: 2025-11-25' '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
-check "session tools/list: the same tools" [ "$(jq_body "len(d['result']['tools'])")" = 5 ]
+check "session tools/list: the same tools" [ "$(jq_body "len(d['result']['tools'])")" = 6 ]
 check "session tools/list: the 2025 shape" [ "$(jq_body "'resultType' in d['result']")" = False ]
 call greet '{"name":"Ada"}'
 check "session tools/call" [ "$(jq_body "d['result']['structuredContent']['greeting']")" = hello ]
+call needs_sampling
+check "a session that declared no sampling at initialize: -32602" \
+  [ "$(jq_body "d['error']['code'], sorted(d['error']['data']['requiredCapabilities'])")" = "-32602 ['roots', 'sampling']" ]
 post "$accept" "$json" "$s" 'MCP-Protocol-Version: 2025-11-25' '{"jsonrpc":"2.0","id":3,"method":"ping"}'
 check "session ping" [ "$(jq_body "d['result']")" = "{}" ]
 post "$accept" "$json" "$s" 'MCP-Protocol-Version: 2025-11-25' '{"jsonrpc":"2.0","id":4,"method":"server/discover"}'

@@ -244,6 +244,62 @@ static void test_results(void)
     json_decref(r);
 }
 
+/* requires.clientCapabilities against what the client declared: only the
+ * missing ones come back, each as an empty object, and a member that is not
+ * an object does not count as declared. */
+static void test_capabilities(void)
+{
+    json_t *manifest = json_loads(
+        "{\"requires\": {\"clientCapabilities\": [\"sampling\", \"elicitation\"]}}", 0, NULL);
+    json_t *params =
+        json_pack("{s:{s:s, s:{s:{}}}}", "_meta", "io.modelcontextprotocol/protocolVersion",
+                  "2026-07-28", "io.modelcontextprotocol/clientCapabilities", "elicitation");
+    const json_t *declared = tg_stateless_client_capabilities(params);
+    CHECK(json_is_object(json_object_get(declared, "elicitation")));
+
+    json_t *missing = tg_stateless_missing_capabilities(manifest, declared);
+    json_t *want = json_pack("{s:{}}", "sampling");
+    CHECK(json_equal(missing, want));
+    json_decref(want);
+
+    json_t *id = json_integer(401);
+    json_t *error = tg_stateless_missing_capability_error(id, missing);
+    json_t *e = json_object_get(error, "error");
+    CHECK(json_equal(json_object_get(error, "id"), id));
+    CHECK_INT_EQ(json_integer_value(json_object_get(e, "code")), TG_MCP_CODE_MISSING_CAPABILITY);
+    CHECK(json_is_object(json_object_get(
+        json_object_get(json_object_get(e, "data"), "requiredCapabilities"), "sampling")));
+    CHECK(strstr(json_string_value(json_object_get(e, "message")), "sampling") != NULL);
+    json_decref(error);
+    json_decref(id);
+
+    /* Nothing declared: both are missing. */
+    missing = tg_stateless_missing_capabilities(manifest, NULL);
+    CHECK_INT_EQ(json_object_size(missing), 2);
+    json_decref(missing);
+
+    /* true is not a capability object. */
+    json_t *odd = json_pack("{s:b, s:{}}", "sampling", 1, "elicitation");
+    missing = tg_stateless_missing_capabilities(manifest, odd);
+    CHECK_INT_EQ(json_object_size(missing), 1);
+    CHECK(json_object_get(missing, "sampling") != NULL);
+    json_decref(missing);
+    json_decref(odd);
+
+    /* Everything declared, or nothing required. */
+    json_t *all = json_pack("{s:{}, s:{s:{}}, s:{}}", "sampling", "elicitation", "form", "roots");
+    CHECK(tg_stateless_missing_capabilities(manifest, all) == NULL);
+    json_t *plain = json_pack("{s:s}", "name", "greet");
+    CHECK(tg_stateless_missing_capabilities(plain, NULL) == NULL);
+    json_decref(plain);
+    json_decref(all);
+
+    /* A request without _meta declares nothing. */
+    CHECK(tg_stateless_client_capabilities(NULL) == NULL);
+    json_decref(params);
+    json_decref(manifest);
+}
+
 int main(void)
 {
     test_selected();
@@ -251,5 +307,6 @@ int main(void)
     test_meta();
     test_params();
     test_results();
+    test_capabilities();
     return check_report();
 }
