@@ -60,11 +60,11 @@ fresh_store() {
   printf '%s\n' "${store/\/toolgate\?//$1?}"
 }
 
-# nginx on a free loopback port in front of the replica base URLs given;
+# nginx on loopback port $1 in front of the replica base URLs that follow;
 # sets front (its /mcp URL).
 start_nginx() {
-  local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  local port=$1
+  shift
   {
     echo "daemon off; worker_processes 1; pid $tmp/nginx.pid; error_log $tmp/nginx.err warn;"
     echo "events { worker_connections 4096; }"
@@ -75,7 +75,8 @@ start_nginx() {
     echo "  }"
     echo "  server { listen 127.0.0.1:$port;"
     echo "    location / { proxy_pass http://toolgate; proxy_http_version 1.1;"
-    echo "      proxy_set_header Connection \"\"; proxy_buffering off; proxy_read_timeout 60s; } } }"
+    echo "      proxy_set_header Host \$host:\$server_port; proxy_set_header Connection \"\";"
+    echo "      proxy_buffering off; proxy_read_timeout 60s; } } }"
   } >"$tmp/nginx.conf"
   nginx -c "$tmp/nginx.conf" -p "$tmp" &
   nginx_pid=$!
@@ -98,7 +99,12 @@ measure() {
     "$label=$target" \
     >"$tmp/$label.load" || status=1
   best=$(sed -n 's/.*highest sustained rate \([0-9.]*\) req\/s.*/\1/p' "$tmp/$label.load" | tail -n 1)
-  best=${best:-0}
+  if [ -z "$best" ]; then
+    best=0
+    echo "!!! $label: no step passed:"
+    tail -n 15 "$tmp/$label.load"
+    status=1
+  fi
   "$@" >"$tmp/$label.export"
   if ! "$build/bench/bench_load" --check-audit "$tmp/ids" "$tmp/$label.export" >"$tmp/$label.audit"; then
     echo "!!! $label: acknowledged calls are missing from the audit log"
@@ -130,16 +136,18 @@ declare -A result calls
 for n in 1 2 3; do
   db=$(fresh_store "replicas$n")
   bases=()
+  # The replicas accept the Host that nginx passes on: its own address.
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   for i in $(seq "$n"); do
     mkdir -p "$tmp/r$n-$i"
     deploy=()
     [ "$i" = 1 ] && deploy=(--deploy "$tmp/workers")
-    TOOLGATE_SECRETS_MASTER_KEY_FILE=$tmp/secrets.key start "$tmp/r$n-$i" "$build/toolgate" \
+    TOOLGATE_SECRETS_MASTER_KEY_FILE=$tmp/secrets.key TOOLGATE_HTTP_ALLOWED_HOSTS=127.0.0.1:$port start "$tmp/r$n-$i" "$build/toolgate" \
       serve --insecure-no-auth --listen 127.0.0.1:0 --data-dir "$tmp/r$n-$i" --store "$db" \
       --driver jail --warm "$warm" --config "$tmp/config.json" --log-level error "${deploy[@]}"
     bases+=("${url%/mcp}")
   done
-  start_nginx "${bases[@]}"
+  start_nginx "$port" "${bases[@]}"
   measure "replicas$n" "$front" "$build/toolgate" audit export --since 1d --file "$db"
   "$build/toolgate" audit verify --file "$db" >/dev/null || {
     echo "!!! $n replicas: the audit chain does not verify"
