@@ -930,7 +930,9 @@ static void test_replicas(const char *db)
     replica r[2];
     tg_registry_error err = {0};
     for (int i = 0; i < 2; i++) {
-        r[i] = (replica){.manifest = manifest};
+        /* A copy each: replicas share nothing but the store (and jansson's
+         * reference counts are not for sharing a value across threads). */
+        r[i] = (replica){.manifest = json_deep_copy(manifest)};
         CHECK_INT_EQ(tg_registry_open(db, NULL, &r[i].reg, &err), 0);
     }
     if (r[0].reg && r[1].reg) {
@@ -949,8 +951,10 @@ static void test_replicas(const char *db)
         json_decref(got[1]);
         CHECK_INT_EQ(tg_registry_delete(r[1].reg, "replicas", "crm_sync", &err), 0);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         tg_registry_close(r[i].reg);
+        json_decref(r[i].manifest);
+    }
     json_decref(manifest);
     tg_registry_error_clear(&err);
 }
