@@ -96,14 +96,15 @@ print_cpu() {
 }
 
 # report_stderr WHEN GREP_ARG...: what toolgate wrote to the stderr files
-# among the GREP_ARGs beyond the lines it always writes, a finding: shows its
-# first lines, saying it came during WHEN. GREP_ARGs may add -e PATTERNs of
-# other lines to pass over.
+# among the GREP_ARGs beyond the lines it always writes (its debug and info
+# log lines, the warning that a benchmark serves without authentication), a
+# finding: shows its first lines, saying it came during WHEN. GREP_ARGs may
+# add -e PATTERNs of other lines to pass over.
 report_stderr() {
   local when=$1
   shift
-  if grep -h -v -e 'WARNING: serving without authentication' -e '^toolgate: deployed ' "$@" \
-    >"$tmp/tg-complaints"; then
+  if grep -h -v -e '"level":"info"' -e '"level":"debug"' \
+    -e '"msg":"serving without authentication' "$@" >"$tmp/tg-complaints"; then
     echo
     echo "!!! toolgate wrote to stderr during $when (first lines):"
     head -n 20 "$tmp/tg-complaints"
