@@ -48,6 +48,14 @@ admin() { # admin BASE METHOD PATH [BODY]: status in $status, body in $tmp/body
 }
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
 v2026=(-H 'MCP-Protocol-Version: 2026-07-28')
+# call_2026 BASE TOOL ARGUMENTS OUT: a stateless (2026-07-28) tools/call on
+# BASE's /mcp, the answer in OUT.
+call_2026() {
+  curl -s -o "$4" -H "$accept" -H "$json" "${v2026[@]}" -H 'Mcp-Method: tools/call' \
+    -H "Mcp-Name: $2" --max-time 30 --data-binary \
+    "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":{\"name\":\"$2\",\"arguments\":$3,\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"},\"io.modelcontextprotocol/clientCapabilities\":{}}}}" \
+    "$1/mcp"
+}
 
 # --- a session moves between replicas ---
 rpc "$a" "$accept" "$json" "$init"
@@ -97,10 +105,7 @@ clients=()
 started=$(date +%s%3N)
 for i in $(seq 24); do
   case $((i % 3)) in 0) target=$a ;; 1) target=$b ;; *) target=$c ;; esac
-  curl -s -o "$tmp/rate.$i" -H "$accept" -H "$json" "${v2026[@]}" -H 'Mcp-Method: tools/call' \
-    -H 'Mcp-Name: echo' --max-time 30 --data-binary \
-    '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"n":1},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}' \
-    "$target/mcp" &
+  call_2026 "$target" echo '{"n":1}' "$tmp/rate.$i" &
   clients+=($!)
 done
 wait "${clients[@]}"
@@ -118,10 +123,7 @@ sleep 3
 clients=()
 for i in $(seq 6); do
   case $((i % 3)) in 0) target=$a ;; 1) target=$b ;; *) target=$c ;; esac
-  curl -s -o "$tmp/cap.$i" -H "$accept" -H "$json" "${v2026[@]}" -H 'Mcp-Method: tools/call' \
-    -H 'Mcp-Name: slow' --max-time 30 --data-binary \
-    '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}' \
-    "$target/mcp" &
+  call_2026 "$target" slow '{}' "$tmp/cap.$i" &
   clients+=($!)
 done
 wait "${clients[@]}"
@@ -158,10 +160,7 @@ clients=()
 for i in $(seq 40); do
   target=$a
   [ $((i % 2)) = 0 ] && target=$c
-  curl -s -o /dev/null -H "$accept" -H "$json" "${v2026[@]}" -H 'Mcp-Method: tools/call' \
-    -H 'Mcp-Name: ticker' --max-time 30 --data-binary \
-    '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"ticker","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}' \
-    "$target/mcp" &
+  call_2026 "$target" ticker '{}' /dev/null &
   clients+=($!)
   [ "$i" = 20 ] && kill -9 "${replica[c]}"
 done
