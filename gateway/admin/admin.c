@@ -402,9 +402,14 @@ static void deprecate(tg_admin *admin, tg_http_request *req, const char *name)
         json_t *sunset = json_object_get(doc, "sunset");
         const json_t *v = json_object_get(doc, "version"), *m = json_object_get(doc, "message"),
                      *r = json_object_get(doc, "replacement");
+        /* A string must be a date or an RFC 3339 time: tg_parse_time_ms
+         * would also read "2027" as ms since the epoch (retired at once) and
+         * "7d" as a week ago. */
+        const char *text = json_string_value(sunset);
         bool parsed = json_is_integer(sunset)
                           ? (d.sunset_ms = json_integer_value(sunset), true)
-                          : tg_parse_time_ms(json_string_value(sunset), tg_now_ms(), &d.sunset_ms);
+                          : text && strlen(text) >= 10 && text[4] == '-' &&
+                                tg_parse_time_ms(text, tg_now_ms(), &d.sunset_ms);
         /* null is as good as absent, for clients that send every field. */
         if (!json_is_object(doc) || !parsed || (v && !json_is_null(v) && !json_is_string(v)) ||
             (m && !json_is_null(m) && !json_is_string(m)) ||

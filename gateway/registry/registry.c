@@ -1270,9 +1270,12 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
     if (rc) return rc;
     tg_stmt *st = NULL;
     rc = prep(db, &st, err,
-              "SELECT w.name, w.current_version, v.semver, v.title, v.description, w.updated_at"
-              " FROM workers w JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
-              " AND v.hash = w.current_version WHERE w.tenant = ?1 ORDER BY w.name",
+              "SELECT w.name, w.current_version, v.semver, v.title, v.description, "
+              "w.updated_at, " DEPRECATION_COLUMNS
+              " FROM workers w JOIN versions v ON v.tenant = w.tenant"
+              " AND v.name = w.name AND v.hash = w.current_version LEFT JOIN deprecations d"
+              " ON d.tenant = v.tenant AND d.name = v.name AND d.version = v.hash"
+              " WHERE w.tenant = ?1 ORDER BY w.name",
               1, tenant);
     json_t *arr = json_array();
     int row;
@@ -1286,6 +1289,10 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
                            col_json_str(st, 1), "semver", col_json_str(st, 2), "title",
                            col_json_str(st, 3), "description", col_json_str(st, 4), "updated_at",
                            (json_int_t)tg_stmt_int64(st, 5)));
+        tg_registry_deprecation dep;
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "deprecation",
+                            row_deprecation(st, 6, &dep) ? tg_registry_deprecation_json(&dep)
+                                                         : json_null());
     }
     tg_stmt_finalize(st);
     reader_put(reg, db);

@@ -137,7 +137,8 @@ int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, 
                         tg_registry_error *err);
 
 /* *out: new reference, an array of {name, version, semver, title, description,
- * updated_at} sorted by name (updated_at in ms since the epoch). */
+ * updated_at, deprecation} sorted by name (updated_at in ms since the epoch;
+ * description the manifest's; deprecation the current version's, or null). */
 int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err);
 
 /* *out: new reference, {name, version, definition_hash, manifest, updated_at,

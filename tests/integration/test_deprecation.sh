@@ -4,7 +4,8 @@
 # in its description and in _meta (tools/list, 2025 and 2026-07-28), and its
 # results and audit records carry the notice; past the sunset its calls fail
 # TOOL_RETIRED (not retryable, naming the replacement) without running, from
-# an agent or a button alike; undoing the deprecation lets calls run again.
+# an agent, a button or a webhook alike; undoing the deprecation lets calls
+# run again.
 #
 #   tests/integration/test_deprecation.sh PATH/TO/toolgate
 set -uo pipefail
@@ -35,9 +36,18 @@ check "an undeprecated tool has no deprecation in tools/list" \
 # --- deprecated, sunset ahead ---
 "$toolgate" deprecate --help >"$tmp/help.out"
 check "deprecate --help prints its usage" grep -q -- "--sunset DATE" "$tmp/help.out"
+call_pinned() { # call_pinned HASH: tools/call old pinned to HASH
+  post "$accept" "$json" "$s" "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"old\",\"arguments\":{},\"_meta\":{\"dev.toolgate/definitionHash\":\"$1\"}}}"
+}
+curl -s -N --max-time 4 -H 'Accept: text/event-stream' -H "$s" "$url" >"$tmp/stream" &
+stream_pid=$!
+sleep 0.5
 "$toolgate" deprecate old --sunset 2099-01-31 --message "use new_tool instead" \
   --replacement new_tool --url "$base" >"$tmp/body"
 check "toolgate deprecate succeeds" [ $? = 0 ]
+wait "$stream_pid"
+check "the session is told to list its tools again" \
+  [ "$(grep -c 'notifications/tools/list_changed' "$tmp/stream")" = 1 ]
 check "its answer shows the deprecation" \
   [ "$(jq_body "d['deprecation'] == {'sunset': '2099-01-31', 'message': 'use new_tool instead', 'replacement': 'new_tool'} and d['versions_changed'] == 1")" = True ]
 check "the description starts with the deprecation" \
@@ -49,6 +59,11 @@ post "$json" "$accept" "MCP-Protocol-Version: 2026-07-28" "Mcp-Method: tools/lis
   '{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 check "2026-07-28 tools/list shows it too" \
   [ "$(jq_body "[t for t in d['result']['tools'] if t['name']=='old'][0]['description'].startswith('Deprecated: use new_tool instead')")" = True ]
+call_pinned "$hash_before"
+check "a call pinned to the hash listed before is refused DEFINITION_CHANGED" \
+  [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = DEFINITION_CHANGED ]
+admin GET /v1/workers
+check "GET /v1/workers shows it" [ "$(jq_body "d['workers'][0]['deprecation']['sunset']")" = 2099-01-31 ]
 admin GET /v1/workers/old
 check "GET /v1/workers/{name} shows it" \
   [ "$(jq_body "d['deprecation']['replacement'] == 'new_tool' and d['versions'][0]['deprecation']['sunset'] == '2099-01-31'")" = True ]
@@ -85,6 +100,17 @@ status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "$json" --data-bina
 check "a button call is refused the same way" \
   [ "$(jq_body "d['result']['structuredContent']['error']['code'] if 'result' in d else d['structuredContent']['error']['code']")" = TOOL_RETIRED ]
 
+admin POST /v1/workers/old/hooks '{}'
+hook_id=$(jq_body "d['id']")
+hook_secret=$(jq_body "d['secret']")
+echo '{}' >"$tmp/hook-body"
+t=$(date +%s)
+mac=$(python3 -c "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode() + b'.' + open(sys.argv[3], 'rb').read(), hashlib.sha256).hexdigest())" "$hook_secret" "$t" "$tmp/hook-body")
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "$json" -H "Toolgate-Signature: t=$t,v1=$mac" \
+  --data-binary "@$tmp/hook-body" "$base/v1/hooks/$hook_id")
+check "a webhook call is refused the same way" \
+  [ "$(jq_body "d['result']['structuredContent']['error']['code'] if 'result' in d else d['structuredContent']['error']['code']")" = TOOL_RETIRED ]
+
 # --- undone ---
 "$toolgate" deprecate old --undo --url "$base" >"$tmp/body"
 check "toolgate deprecate --undo succeeds" [ $? = 0 ]
@@ -96,6 +122,8 @@ check "the definition hash is back" [ "$(listed "t['_meta']['dev.toolgate/defini
 # --- refusals ---
 admin POST /v1/workers/old/deprecate '{"sunset":"someday"}'
 check "a sunset that is no time is 400" [ "$status" = 400 ]
+admin POST /v1/workers/old/deprecate '{"sunset":"2027"}'
+check "a year alone is no sunset (not ms since the epoch either)" [ "$status" = 400 ]
 admin POST /v1/workers/old/deprecate '{"sunset":"2099-01-01","version":"9.9.9"}'
 check "an unknown version is 404" [ "$status" = 404 ]
 admin POST /v1/workers/old/deprecate '{"sunset":"2099-01-01","message":"two\nlines"}'

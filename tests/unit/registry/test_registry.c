@@ -745,6 +745,12 @@ static void test_deprecation(tg_registry *reg)
         "crm_sync_v2");
     CHECK_STR_EQ(json_string_value(json_object_get(worker, "definition_hash")),
                  tg_registry_snapshot_definition_hash(s));
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "dep", &list, &err), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_object_get(json_array_get(list, 0), "deprecation"), "sunset")),
+                 "2099-01-31");
+    json_decref(list);
     json_t *versions = json_object_get(worker, "versions");
     CHECK_STR_EQ(json_string_value(json_object_get(
                      json_object_get(json_array_get(versions, 0), "deprecation"), "message")),
