@@ -5,7 +5,7 @@
 # results and audit records carry the notice; past the sunset its calls fail
 # TOOL_RETIRED (not retryable, naming the replacement) without running, from
 # an agent, a button or a webhook alike; undoing the deprecation lets calls
-# run again.
+# run again. Then the same across two replicas on one PostgreSQL.
 #
 #   tests/integration/test_deprecation.sh PATH/TO/toolgate
 set -uo pipefail
@@ -130,6 +130,31 @@ admin POST /v1/workers/old/deprecate '{"sunset":"2099-01-01","message":"two\nlin
 check "a message of two lines is 400" [ "$status" = 400 ]
 admin POST /v1/workers/nope/deprecate '{"sunset":"2099-01-01"}'
 check "an unknown worker is 404" [ "$status" = 404 ]
+
+# --- on PostgreSQL, across replicas: a deprecation made through one is
+# seen by another's clients, told as tools/list_changed, and retires there ---
+start_postgres
+start_replica a --warm 1 --deploy "$tmp/workers"
+start_replica b --warm 1
+url=${replica_base[b]}/mcp
+initialize
+curl -s -N --max-time 4 -H 'Accept: text/event-stream' -H "$s" "$url" >"$tmp/stream" &
+stream_pid=$!
+sleep 0.5
+"$toolgate" deprecate old --sunset 2099-01-31 --replacement new_tool --url "${replica_base[a]}" >"$tmp/body"
+check "deprecated through replica a" [ $? = 0 ]
+wait "$stream_pid"
+check "replica b's session is told to list its tools again" \
+  [ "$(grep -c 'notifications/tools/list_changed' "$tmp/stream")" = 1 ]
+check "replica b lists the deprecation" \
+  [ "$(listed "t['description'].split(chr(10))[0]")" = "Deprecated: use new_tool instead (sunset 2099-01-31)" ]
+call old
+check "and its calls carry the notice" \
+  [ "$(jq_body "d['result']['_meta']['dev.toolgate/deprecation']['replacement']")" = new_tool ]
+"$toolgate" deprecate old --sunset 2020-01-01 --replacement new_tool --url "${replica_base[a]}" >"$tmp/body"
+call old
+check "a sunset in the past retires it on replica b at once" \
+  [ "$(jq_body "d['result']['structuredContent']['error']['code']")" = TOOL_RETIRED ]
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
