@@ -1881,13 +1881,9 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
     tg_registry_deprecation dep;
     if (!rc && row_deprecation(st, 1, &dep)) {
         tg_registry_snapshot *view = deprecated_view(s, &dep);
-        if (view) {
-            s = view;
-        } else {
-            tg_registry_snapshot_unref(s);
-            s = NULL;
-            rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
-        }
+        /* The view holds s now, or has let go of it. */
+        s = view;
+        if (!s) rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
     }
 out:
     tg_stmt_finalize(st);

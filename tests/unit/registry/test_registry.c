@@ -709,9 +709,12 @@ static void test_deprecation(tg_registry *reg)
     CHECK(tg_registry_snapshot_retired(s, SUNSET_2099));
     /* A snapshot resolved before keeps what it saw. */
     CHECK(tg_registry_snapshot_deprecation(before) == NULL);
-    char *shown = json_dumps(tg_registry_deprecation_json(got), JSON_COMPACT | JSON_SORT_KEYS);
-    CHECK_STR_EQ(shown, "{\"message\":\"use crm_sync_v2 instead\",\"replacement\":\"crm_sync_v2\","
-                        "\"sunset\":\"2099-01-31\"}");
+    json_t *got_json = got ? tg_registry_deprecation_json(got) : NULL;
+    char *shown = got_json ? json_dumps(got_json, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(got_json);
+    CHECK_STR_EQ(shown ? shown : "(none)",
+                 "{\"message\":\"use crm_sync_v2 instead\",\"replacement\":\"crm_sync_v2\","
+                 "\"sunset\":\"2099-01-31\"}");
     free(shown);
     tg_registry_deprecation noon = {SUNSET_2099 + 45005000, "m", NULL};
     json_t *noon_json = tg_registry_deprecation_json(&noon);
