@@ -11,8 +11,8 @@
  * 404 for an unknown or ended one) and may name the protocol version in
  * MCP-Protocol-Version (400 when unsupported). DELETE ends the session. GET
  * opens the session's server-to-client stream, on which the gateway sends
- * notifications/tools/list_changed when a deploy, rollback or delete changes
- * the tools.
+ * notifications/tools/list_changed when a deploy, rollback, delete or
+ * deprecation changes the tools.
  *
  * MCP 2026-07-28 (stateless) shares the endpoint: a POST without a session
  * that states a version other than a 2025 one (gateway/mcp/stateless.h) is
@@ -43,8 +43,8 @@
 
 #define TOOLS_PAGE_SIZE 100
 /* How long a 2026-07-28 client may reuse a tools/list (CacheableResult): a
- * deploy, rollback or delete shows within a minute even to a client that
- * does not listen for changes. The list is the caller's tenant's, so only
+ * deploy, rollback, delete or deprecation shows within a minute even to a
+ * client that does not listen for changes. The list is the caller's tenant's, so only
  * caches of the same authorization context may keep it ("private"). */
 #define TOOLS_LIST_TTL_MS 60000
 /* What server/discover says changes only when the gateway is upgraded, and

@@ -87,7 +87,8 @@ typedef struct tg_registry_change {
 } tg_registry_change;
 
 /* Called after a deploy, rollback or delete has committed and moved or
- * removed a current version, outside the registry's locks (the callback may
+ * removed a current version, or a deprecation changed how the current
+ * version is listed, outside the registry's locks (the callback may
  * call the registry). */
 typedef void (*tg_registry_change_fn)(const tg_registry_change *change, void *userdata);
 
