@@ -8,6 +8,7 @@
 int tg_cmd_schema(int argc, char **argv);
 int tg_cmd_serve(int argc, char **argv);
 int tg_cmd_deploy(int argc, char **argv);
+int tg_cmd_deprecate(int argc, char **argv);
 int tg_cmd_image(int argc, char **argv);
 int tg_cmd_token(int argc, char **argv);
 int tg_cmd_audit(int argc, char **argv);

@@ -26,6 +26,7 @@ static const struct {
     {"serve", tg_cmd_serve, "run the gateway"},
     {"status", tg_cmd_status, "show a running gateway's health, driver, pool and calls"},
     {"deploy", tg_cmd_deploy, "deploy a worker folder to a running gateway"},
+    {"deprecate", tg_cmd_deprecate, "deprecate a worker's version, or undo it"},
     {"schema", tg_cmd_schema, "validate JSON documents against JSON Schema 2020-12"},
     {"image", tg_cmd_image, "build the microVM guest image"},
     {"token", tg_cmd_token, "mint a token with a gateway's development key"},

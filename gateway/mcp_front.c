@@ -11,8 +11,8 @@
  * 404 for an unknown or ended one) and may name the protocol version in
  * MCP-Protocol-Version (400 when unsupported). DELETE ends the session. GET
  * opens the session's server-to-client stream, on which the gateway sends
- * notifications/tools/list_changed when a deploy, rollback or delete changes
- * the tools.
+ * notifications/tools/list_changed when a deploy, rollback, delete or
+ * deprecation changes the tools.
  *
  * MCP 2026-07-28 (stateless) shares the endpoint: a POST without a session
  * that states a version other than a 2025 one (gateway/mcp/stateless.h) is
@@ -43,8 +43,8 @@
 
 #define TOOLS_PAGE_SIZE 100
 /* How long a 2026-07-28 client may reuse a tools/list (CacheableResult): a
- * deploy, rollback or delete shows within a minute even to a client that
- * does not listen for changes. The list is the caller's tenant's, so only
+ * deploy, rollback, delete or deprecation shows within a minute even to a
+ * client that does not listen for changes. The list is the caller's tenant's, so only
  * caches of the same authorization context may keep it ("private"). */
 #define TOOLS_LIST_TTL_MS 60000
 /* What server/discover says changes only when the gateway is upgraded, and
@@ -56,6 +56,9 @@
 /* Where tools/list shows the client capabilities a tool requires, as the
  * ClientCapabilities object a refusal names. */
 #define REQUIRED_CAPABILITIES_KEY "dev.toolgate/requiredClientCapabilities"
+/* Where tools/list and every result of a deprecated tool show its
+ * deprecation: {sunset, message, replacement}. */
+#define DEPRECATION_KEY "dev.toolgate/deprecation"
 
 /* Answers with the transport's error body and the table's HTTP status. */
 static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
@@ -88,12 +91,15 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
 {
     const json_t *m = tg_registry_snapshot_manifest(tool);
     json_t *def = json_pack("{s:s}", "name", tg_registry_snapshot_name(tool));
-    static const char *const copied[] = {"title", "description", "inputSchema", "outputSchema",
-                                         "annotations"};
+    static const char *const copied[] = {"title", "inputSchema", "outputSchema", "annotations"};
     for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
         json_t *v = json_object_get(m, copied[i]);
         if (v) json_object_set(def, copied[i], v);
     }
+    /* A deprecated tool's description starts with its deprecation: the
+     * line a model is sure to read. */
+    const char *description = tg_registry_snapshot_description(tool);
+    if (description) json_object_set_new(def, "description", json_string(description));
     /* Clients pin this to notice a silent change of the definition. */
     json_object_set_new(def, "_meta",
                         json_pack("{s:s, s:s}", DEFINITION_HASH_KEY,
@@ -104,6 +110,10 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
     json_t *required = tg_stateless_missing_capabilities(m, NULL);
     if (required)
         json_object_set_new(json_object_get(def, "_meta"), REQUIRED_CAPABILITIES_KEY, required);
+    const tg_registry_deprecation *deprecation = tg_registry_snapshot_deprecation(tool);
+    if (deprecation)
+        json_object_set_new(json_object_get(def, "_meta"), DEPRECATION_KEY,
+                            tg_registry_deprecation_json(deprecation));
     return def;
 }
 

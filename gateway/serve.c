@@ -247,6 +247,7 @@ static const char *const event_names[] = {
     [TG_REGISTRY_DEPLOYED] = "deployed",
     [TG_REGISTRY_ROLLED_BACK] = "rolled_back",
     [TG_REGISTRY_DELETED] = "deleted",
+    [TG_REGISTRY_DEPRECATED] = "deprecated",
 };
 
 static int notify_fail(void *err, tg_store_failure kind, const char *what, const char *detail)

@@ -5,8 +5,10 @@
 #include "gateway/admin/admin.h"
 
 #include "gateway/core/alloc.h"
+#include "gateway/core/clock.h"
 #include "gateway/core/errors.h"
 #include "gateway/core/log.h"
+#include "gateway/core/text.h"
 
 #include "gateway/auth/auth.h"
 #include "gateway/registry/lint.h"
@@ -375,6 +377,88 @@ static void egress_rules(tg_admin *admin, tg_http_request *req, const char *name
     json_decref(rules);
 }
 
+/* /v1/workers/{name}/deprecate. POST {version, sunset, message,
+ * replacement} deprecates the version (an id or a semver; absent: the
+ * current one): it keeps running, with a notice, until the sunset (RFC 3339,
+ * a date meaning its UTC midnight, or ms since the epoch), then its calls
+ * are refused TOOL_RETIRED. DELETE undoes it, for ?version= or every
+ * version. Both answer {name, versions_changed, deprecation}. */
+static void deprecate(tg_admin *admin, tg_http_request *req, const char *name)
+{
+    const char *method = tg_http_method(req);
+    bool undo = strcmp(method, "DELETE") == 0;
+    if (!undo && strcmp(method, "POST") != 0) {
+        tg_http_set_header(req, "Allow", "POST, DELETE");
+        reply_error(req, TG_EMETHOD_NOT_ALLOWED, NULL, NULL);
+        return;
+    }
+    json_t *doc = NULL;
+    const char *version = tg_http_query(req, "version");
+    tg_registry_deprecation d = {0};
+    if (!undo) {
+        size_t len;
+        const char *body = tg_http_body(req, &len);
+        doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+        json_t *sunset = json_object_get(doc, "sunset");
+        const json_t *v = json_object_get(doc, "version"), *m = json_object_get(doc, "message"),
+                     *r = json_object_get(doc, "replacement");
+        /* A string must be a date or an RFC 3339 time: tg_parse_time_ms
+         * would also read "2027" as ms since the epoch (retired at once) and
+         * "7d" as a week ago. */
+        const char *text = json_string_value(sunset);
+        bool parsed = json_is_integer(sunset)
+                          ? (d.sunset_ms = json_integer_value(sunset), true)
+                          : text && strlen(text) >= 10 && text[4] == '-' &&
+                                tg_parse_time_ms(text, tg_now_ms(), &d.sunset_ms);
+        /* null is as good as absent, for clients that send every field. */
+        if (!json_is_object(doc) || !parsed || (v && !json_is_null(v) && !json_is_string(v)) ||
+            (m && !json_is_null(m) && !json_is_string(m)) ||
+            (r && !json_is_null(r) && !json_is_string(r))) {
+            reply_error(req, TG_EBAD_REQUEST,
+                        "the body must be {\"sunset\": \"2027-01-31\" (RFC 3339 or a date),"
+                        " \"version\", \"message\", \"replacement\": strings, all optional"
+                        " but sunset}",
+                        NULL);
+            json_decref(doc);
+            return;
+        }
+        version = json_string_value(v);
+        d.message = json_string_value(m);
+        d.replacement = json_string_value(r);
+    }
+    tg_registry_error err = {0};
+    size_t changed = 0;
+    int rc = tg_registry_deprecate(admin->registry, admin->tenant, name, version, undo ? NULL : &d,
+                                   &changed, &err);
+    json_t *worker = NULL;
+    if (!rc) rc = tg_registry_get(admin->registry, admin->tenant, name, &worker, &err);
+    if (rc) {
+        reply_registry_error(req, rc, &err);
+    } else {
+        /* The deprecation as stored (the message worded when none came). */
+        json_t *shown = NULL;
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(worker, "versions"), i, e)
+        {
+            const char *id = json_string_value(json_object_get(e, "version"));
+            const char *semver = json_string_value(json_object_get(e, "semver"));
+            bool match = version ? strcmp(id, version) == 0 || strcmp(semver, version) == 0
+                                 : json_is_true(json_object_get(e, "current"));
+            if (match && !shown) shown = json_object_get(e, "deprecation");
+        }
+        json_t *record = json_pack("{s:s?, s:I, s:O}", "version", version, "versions_changed",
+                                   (json_int_t)changed, "deprecation", shown ? shown : json_null());
+        if (recorded(admin, req, "deploy", name, undo ? "undeprecated" : "deprecated", record))
+            tg_http_reply_json(req, 200,
+                               json_pack("{s:s, s:I, s:O}", "name", name, "versions_changed",
+                                         (json_int_t)changed, "deprecation",
+                                         shown ? shown : json_null()));
+    }
+    json_decref(worker);
+    json_decref(doc);
+}
+
 static void rollback(tg_admin *admin, tg_http_request *req, const char *name)
 {
     size_t len;
@@ -461,6 +545,8 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
         rollback(admin, req, name);
     } else if (strcmp(action, "egress") == 0) {
         egress_rules(admin, req, name);
+    } else if (strcmp(action, "deprecate") == 0) {
+        deprecate(admin, req, name);
     } else if (strncmp(action, "hooks", 5) == 0 && (action[5] == '\0' || action[5] == '/')) {
         tg_admin_hooks(admin, req, name, action + 5);
     } else {

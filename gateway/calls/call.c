@@ -10,6 +10,7 @@
 #include "gateway/calls/redact.h"
 #include "gateway/calls/result.h"
 #include "gateway/core/alloc.h"
+#include "gateway/core/clock.h"
 #include "gateway/core/errors.h"
 #include "gateway/core/log.h"
 #include "gateway/core/metrics.h"
@@ -430,6 +431,14 @@ static tg_log_ctx log_ctx(const job *j)
                         .trace_id = j->trace_id};
 }
 
+/* A deprecated tool's records and results carry its deprecation, so that
+ * who still calls it can be found (GET /v1/audit) and told. */
+static void add_deprecation(json_t *obj, const tg_registry_snapshot *tool)
+{
+    const tg_registry_deprecation *d = tg_registry_snapshot_deprecation(tool);
+    if (d) json_object_set_new(obj, "deprecation", tg_registry_deprecation_json(d));
+}
+
 /* Arguments bigger than this are kept in the log as their hash alone: the
  * record must fit the audit log's body limit with room for the rest. */
 #define MAX_LOGGED_ARGUMENTS (64u << 10)
@@ -471,6 +480,7 @@ static int audit_begin(tg_calls *c, job *j)
         json_decref(redacted);
     }
     if (j->session_id) json_object_set_new(body, "session_id", json_string(j->session_id));
+    add_deprecation(body, j->tool);
     tg_audit_record rec = call_record(j, "call.begin", body);
     tg_error err;
     int rc = tg_audit_append(c->audit, &rec, tg_frame_now_ns() + c->audit_ms * 1000000, NULL, &err);
@@ -516,6 +526,7 @@ static int audit_end(tg_calls *c, job *j, const json_t *result, const char *stat
     json_t *error = json_object_get(json_object_get(result, "structuredContent"), "error");
     const char *source = json_string_value(json_object_get(error, "source"));
     if (source) json_object_set_new(body, "error_source", json_string(source));
+    add_deprecation(body, j->tool);
     tg_audit_record rec = call_record(j, "call.end", body);
     rec.status = status;
     rec.error_code = error_code(result);
@@ -531,6 +542,25 @@ static int audit_end(tg_calls *c, job *j, const json_t *result, const char *stat
 
 static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used);
 
+/* The refusal of a call past its tool's sunset: the error names the
+ * replacement, in the message a model reads and in details. */
+static json_t *retired(const job *j)
+{
+    const tg_registry_deprecation *d = tg_registry_snapshot_deprecation(j->tool);
+    json_t *details = tg_registry_deprecation_json(d);
+    const char *sunset = json_string_value(json_object_get(details, "sunset"));
+    const char *name = tg_registry_snapshot_name(j->tool);
+    char *message = d->replacement ? tg_xasprintf("%s was retired at its sunset (%s): %s; call %s "
+                                                  "instead",
+                                                  name, sunset, d->message, d->replacement)
+                                   : tg_xasprintf("%s was retired at its sunset (%s): %s", name,
+                                                  sunset, d->message);
+    json_t *refusal = tg_tool_error_result(TG_ETOOL_RETIRED, message, details, j->call_id);
+    free(message);
+    json_decref(details);
+    return refusal;
+}
+
 /* Steps 2-7 of the pipeline for one call; returns its result, with *begun
  * telling whether its call.begin record is durable. The sandbox it used is
  * left in *used for the caller to destroy (step 8) once the answer is on its
@@ -541,6 +571,8 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
     *used = NULL;
     *begun = false;
     int64_t mark = tg_frame_now_ns();
+    /* A retired tool runs for nobody, whatever the call brings. */
+    if (tg_registry_snapshot_retired(j->tool, tg_now_ms())) return retired(j);
     const char *current = tg_registry_snapshot_definition_hash(j->tool);
     if (j->pinned_definition && strcmp(j->pinned_definition, current) != 0) {
         char *message = tg_xasprintf("the call pinned definition %.64s; the tool's is now %s",
@@ -716,7 +748,9 @@ static json_t *end_unrecorded(const job *j)
     return result;
 }
 
-/* Every result names its call, the key to its audit records. */
+/* Every result names its call, the key to its audit records; a deprecated
+ * tool's result also carries the deprecation, so a client that listed the
+ * tool before it was deprecated still learns of it. */
 static json_t *with_call_id(json_t *result, const job *j)
 {
     json_t *meta = json_object_get(result, "_meta");
@@ -725,6 +759,8 @@ static json_t *with_call_id(json_t *result, const job *j)
         json_object_set_new(result, "_meta", meta);
     }
     json_object_set_new(meta, "dev.toolgate/callId", json_string(j->call_id));
+    const tg_registry_deprecation *d = tg_registry_snapshot_deprecation(j->tool);
+    if (d) json_object_set_new(meta, "dev.toolgate/deprecation", tg_registry_deprecation_json(d));
     return result;
 }
 

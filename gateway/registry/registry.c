@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* schemas/worker-manifest.schema.json, built into the schema engine. */
@@ -52,6 +53,8 @@
 #define BUSY_TIMEOUT_MS        5000
 #define VERSION_HASH_DOMAIN    "toolgate.version.v1"
 #define DEFINITION_HASH_DOMAIN "toolgate.definition.v1"
+/* A deprecation's message is the first line of the tool's description. */
+#define MAX_DEPRECATION_MESSAGE 500
 
 struct tg_registry_snapshot {
     atomic_long refs;
@@ -64,6 +67,14 @@ struct tg_registry_snapshot {
     tg_schema *output;
     tg_registry_file *files; /* paths and data owned here */
     size_t nfiles;
+    /* A deprecated version's snapshot is a view of the cached one (base,
+     * which it holds a reference to and whose fields above it borrows) with
+     * the deprecation the store held at resolve: the cache keeps only what
+     * never changes. */
+    tg_registry_snapshot *base;
+    bool deprecated;
+    tg_registry_deprecation deprecation; /* strings owned here */
+    char *shown_description;             /* owned; NULL: the manifest's */
 };
 
 typedef struct cache_entry {
@@ -228,9 +239,47 @@ static int version_hash(const char *canon, const tg_registry_file *files, size_t
     return 0;
 }
 
+/* How a sunset reads: a date for a UTC midnight (what people deprecate
+ * "on"), else RFC 3339 to the second. */
+static void sunset_text(int64_t ms, char out[64])
+{
+    int64_t secs = ms / 1000 - (ms % 1000 < 0);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, 64, "%lld", (long long)ms);
+        return;
+    }
+    if (ms % 86400000 == 0)
+        snprintf(out, 64, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    else
+        snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+json_t *tg_registry_deprecation_json(const tg_registry_deprecation *d)
+{
+    char sunset[64];
+    sunset_text(d->sunset_ms, sunset);
+    return json_pack("{s:s, s:s, s:s?}", "sunset", sunset, "message", d->message, "replacement",
+                     d->replacement);
+}
+
+/* Returns: the description tools/list shows for a deprecated version, the
+ * deprecation's line first, so a model reading only the start sees it. */
+static char *deprecated_description(const char *description, const tg_registry_deprecation *d)
+{
+    char sunset[64];
+    sunset_text(d->sunset_ms, sunset);
+    return tg_xasprintf("Deprecated: %s (sunset %s)%s%s", d->message, sunset,
+                        description ? "\n" : "", description ? description : "");
+}
+
 /* The definition hash: SHA-256 over the tool as tools/list shows it, so a
- * client that pinned it notices any change to what the model sees. */
-static int definition_hash(const json_t *manifest, char out[65])
+ * client that pinned it notices any change to what the model sees. A
+ * deprecation (dep, may be NULL) is part of that: it rewrites the
+ * description and adds its _meta. */
+static int definition_hash(const json_t *manifest, const tg_registry_deprecation *dep, char out[65])
 {
     static const char *const keys[] = {"name",        "title",        "description",
                                        "inputSchema", "outputSchema", "annotations"};
@@ -238,6 +287,13 @@ static int definition_hash(const json_t *manifest, char out[65])
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         json_t *v = json_object_get(manifest, keys[i]);
         if (v) json_object_set(def, keys[i], v);
+    }
+    if (dep) {
+        char *shown =
+            deprecated_description(json_string_value(json_object_get(def, "description")), dep);
+        json_object_set_new(def, "description", json_string(shown));
+        free(shown);
+        json_object_set_new(def, "deprecation", tg_registry_deprecation_json(dep));
     }
     char *canon = json_dumps(def, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(def);
@@ -325,7 +381,36 @@ static const tg_store_migration migrations[] = {
      "ALTER TABLE versions ADD COLUMN fixtures_passed BIGINT NOT NULL DEFAULT 0,"
      "  ADD COLUMN fixtures_failed BIGINT NOT NULL DEFAULT 0,"
      "  ADD COLUMN fixtures_checked_at BIGINT;"},
+    /* Deprecations, per version: the sunset after which calls are refused,
+     * the message and the replacement. A table of their own, not columns of
+     * versions, since a version row is otherwise immutable. */
+    {"CREATE TABLE deprecations ("
+     "  tenant TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,"
+     "  sunset_ms INTEGER NOT NULL, message TEXT NOT NULL, replacement TEXT,"
+     "  created_at INTEGER NOT NULL, PRIMARY KEY (tenant, name, version));",
+     "CREATE TABLE deprecations ("
+     "  tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     "  version TEXT COLLATE \"C\" NOT NULL,"
+     "  sunset_ms BIGINT NOT NULL, message TEXT NOT NULL, replacement TEXT,"
+     "  created_at BIGINT NOT NULL, PRIMARY KEY (tenant, name, version));"},
 };
+
+/* The columns a query selects from a LEFT JOIN of deprecations, in this
+ * order (d the table's alias). */
+#define DEPRECATION_COLUMNS "d.sunset_ms, d.message, d.replacement"
+
+/* Reads DEPRECATION_COLUMNS starting at col into *d (strings borrowed from
+ * the row); false when the row has no deprecation. */
+static bool row_deprecation(tg_stmt *st, int col, tg_registry_deprecation *d)
+{
+    if (tg_stmt_is_null(st, col)) return false;
+    *d = (tg_registry_deprecation){
+        .sunset_ms = tg_stmt_int64(st, col),
+        .message = tg_stmt_text(st, col + 1),
+        .replacement = tg_stmt_is_null(st, col + 2) ? NULL : tg_stmt_text(st, col + 2),
+    };
+    return true;
+}
 
 static int exec(tg_store *db, const char *sql, tg_registry_error *err)
 {
@@ -490,6 +575,14 @@ out:
 
 static void snapshot_free(tg_registry_snapshot *s)
 {
+    free((char *)s->deprecation.message);
+    free((char *)s->deprecation.replacement);
+    free(s->shown_description);
+    if (s->base) {
+        tg_registry_snapshot_unref(s->base);
+        free(s);
+        return;
+    }
     for (size_t i = 0; i < s->nfiles; i++) {
         free((void *)s->files[i].path);
         free((void *)s->files[i].data);
@@ -776,18 +869,23 @@ static int insert_version(tg_store *db, const char *tenant, const char *name, co
     return rc;
 }
 
-/* The definition hash of a stored version of name into out. */
+/* The definition hash of a stored version of name into out, with its
+ * deprecation. */
 static int stored_definition(tg_store *db, const char *tenant, const char *name,
                              const char *version, char out[65], tg_registry_error *err)
 {
     tg_stmt *st = NULL;
     int rc = prep(db, &st, err,
-                  "SELECT manifest FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
-                  tenant, name, version);
+                  "SELECT v.manifest, " DEPRECATION_COLUMNS " FROM versions v"
+                  " LEFT JOIN deprecations d ON d.tenant = v.tenant AND d.name = v.name"
+                  " AND d.version = v.hash WHERE v.tenant = ?1 AND v.name = ?2 AND v.hash = ?3",
+                  3, tenant, name, version);
     int row = rc ? rc : step_row(st, err);
     if (row == 1) {
         json_t *manifest = json_loads(tg_stmt_text(st, 0), 0, NULL);
-        if (!manifest || definition_hash(manifest, out) != 0)
+        tg_registry_deprecation dep;
+        bool deprecated = row_deprecation(st, 1, &dep);
+        if (!manifest || definition_hash(manifest, deprecated ? &dep : NULL, out) != 0)
             rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
         json_decref(manifest);
     } else {
@@ -1172,9 +1270,12 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
     if (rc) return rc;
     tg_stmt *st = NULL;
     rc = prep(db, &st, err,
-              "SELECT w.name, w.current_version, v.semver, v.title, v.description, w.updated_at"
-              " FROM workers w JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
-              " AND v.hash = w.current_version WHERE w.tenant = ?1 ORDER BY w.name",
+              "SELECT w.name, w.current_version, v.semver, v.title, v.description, "
+              "w.updated_at, " DEPRECATION_COLUMNS
+              " FROM workers w JOIN versions v ON v.tenant = w.tenant"
+              " AND v.name = w.name AND v.hash = w.current_version LEFT JOIN deprecations d"
+              " ON d.tenant = v.tenant AND d.name = v.name AND d.version = v.hash"
+              " WHERE w.tenant = ?1 ORDER BY w.name",
               1, tenant);
     json_t *arr = json_array();
     int row;
@@ -1188,6 +1289,10 @@ int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_regi
                            col_json_str(st, 1), "semver", col_json_str(st, 2), "title",
                            col_json_str(st, 3), "description", col_json_str(st, 4), "updated_at",
                            (json_int_t)tg_stmt_int64(st, 5)));
+        tg_registry_deprecation dep;
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "deprecation",
+                            row_deprecation(st, 6, &dep) ? tg_registry_deprecation_json(&dep)
+                                                         : json_null());
     }
     tg_stmt_finalize(st);
     reader_put(reg, db);
@@ -1248,9 +1353,10 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
     rc = begin_read(db, err);
     if (rc) goto out;
     rc = prep(db, &st, err,
-              "SELECT w.current_version, w.updated_at, v.manifest FROM workers w"
-              " JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
-              " AND v.hash = w.current_version WHERE w.tenant = ?1 AND w.name = ?2",
+              "SELECT w.current_version, w.updated_at, v.manifest, " DEPRECATION_COLUMNS
+              " FROM workers w JOIN versions v ON v.tenant = w.tenant AND v.name = w.name"
+              " AND v.hash = w.current_version LEFT JOIN deprecations d ON d.tenant = v.tenant"
+              " AND d.name = v.name AND d.version = v.hash WHERE w.tenant = ?1 AND w.name = ?2",
               2, tenant, name);
     if (rc) goto out;
     int row = step_row(st, err);
@@ -1265,7 +1371,9 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
         goto out;
     }
     char current_definition[65];
-    if (definition_hash(manifest, current_definition) != 0) {
+    tg_registry_deprecation dep;
+    bool deprecated = row_deprecation(st, 3, &dep);
+    if (definition_hash(manifest, deprecated ? &dep : NULL, current_definition) != 0) {
         json_decref(manifest);
         rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
         goto out;
@@ -1273,6 +1381,8 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
     res = json_pack("{s:s, s:o, s:s, s:o, s:I}", "name", name, "version", col_json_str(st, 0),
                     "definition_hash", current_definition, "manifest", manifest, "updated_at",
                     (json_int_t)tg_stmt_int64(st, 1));
+    json_object_set_new(res, "deprecation",
+                        deprecated ? tg_registry_deprecation_json(&dep) : json_null());
     tg_stmt_finalize(st);
     st = NULL;
 
@@ -1281,8 +1391,9 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
 #define VERSIONS_SQL(stored)                                                                       \
     "SELECT v.hash, v.semver, v.created_at, v.hash = w.current_version, v.manifest,"               \
     " v.output_violations, v.last_violation_at, v.fixtures_passed,"                                \
-    " v.fixtures_failed, v.fixtures_checked_at FROM versions v"                                    \
+    " v.fixtures_failed, v.fixtures_checked_at, " DEPRECATION_COLUMNS " FROM versions v"           \
     " JOIN workers w ON w.tenant = v.tenant AND w.name = v.name"                                   \
+    " LEFT JOIN deprecations d ON d.tenant = v.tenant AND d.name = v.name AND d.version = v.hash"  \
     " WHERE v.tenant = ?1 AND v.name = ?2 ORDER BY v.created_at, " stored
     rc = prep(db, &st, err, postgres(db) ? VERSIONS_SQL("v.seq") : VERSIONS_SQL("v.rowid"), 2,
               tenant, name);
@@ -1295,7 +1406,9 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
         }
         json_t *stored = json_loads(tg_stmt_text(st, 4), 0, NULL);
         char hash[65];
-        if (!stored || definition_hash(stored, hash) != 0) {
+        tg_registry_deprecation vdep;
+        bool vdeprecated = row_deprecation(st, 10, &vdep);
+        if (!stored || definition_hash(stored, vdeprecated ? &vdep : NULL, hash) != 0) {
             json_decref(stored);
             rc = fail(err, TG_REGISTRY_EINTERNAL, "a stored manifest of %s does not load", name);
             break;
@@ -1317,8 +1430,10 @@ int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json
                 : json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)tg_stmt_int64(st, 7), "failed",
                             (json_int_t)tg_stmt_int64(st, 8), "checked_at",
                             (json_int_t)tg_stmt_int64(st, 9));
-        json_object_set_new(json_array_get(versions, json_array_size(versions) - 1), "fixtures",
-                            fixtures);
+        json_t *entry = json_array_get(versions, json_array_size(versions) - 1);
+        json_object_set_new(entry, "fixtures", fixtures);
+        json_object_set_new(entry, "deprecation",
+                            vdeprecated ? tg_registry_deprecation_json(&vdep) : json_null());
         if (current) json_object_set_new(res, "output_schema_violations", json_integer(violations));
     }
     if (!rc) {
@@ -1364,6 +1479,7 @@ int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, 
         return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
     static const char *const sql[] = {
         "SELECT 1 FROM workers WHERE tenant = ?1 AND name = ?2 AND current_version = ?3",
+        "DELETE FROM deprecations WHERE tenant = ?1 AND name = ?2 AND version = ?3",
         "DELETE FROM files WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
         "DELETE FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
     };
@@ -1380,7 +1496,7 @@ int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, 
             rc = fail(err, TG_REGISTRY_EINVALID, "version %s of %s is current", version, name);
         else if (row < 0)
             rc = row;
-        else if (i == 2 && changed == 0)
+        else if (i == 3 && changed == 0)
             rc = fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
     }
     rc = finish(db, rc, err);
@@ -1397,6 +1513,7 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
     static const char *const sql[] = {
         "DELETE FROM workers WHERE tenant = ?1 AND name = ?2",
         "DELETE FROM egress_rules WHERE tenant = ?1 AND name = ?2",
+        "DELETE FROM deprecations WHERE tenant = ?1 AND name = ?2",
         "DELETE FROM files WHERE tenant = ?1 AND name = ?2",
         "DELETE FROM versions WHERE tenant = ?1 AND name = ?2",
     };
@@ -1416,6 +1533,119 @@ int tg_registry_delete(tg_registry *reg, const char *tenant, const char *name,
     if (rc) return rc;
     cache_forget(reg, tenant, name, NULL);
     notify(reg, tenant, name, TG_REGISTRY_DELETED, true);
+    return 0;
+}
+
+/* ---- deprecation ------------------------------------------------------ */
+
+/* The message a deprecation shows: one line, as the description's first. */
+static bool valid_message(const char *m)
+{
+    size_t n = strnlen(m, MAX_DEPRECATION_MESSAGE + 1);
+    if (n > MAX_DEPRECATION_MESSAGE) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)m[i] < 0x20 || m[i] == 0x7f) return false;
+    return true;
+}
+
+/* Inside the write transaction: replaces or removes the deprecation of the
+ * versions of name that match (version NULL: all of them, for an undo). */
+static int write_deprecation(tg_store *db, const char *tenant, const char *name,
+                             const char *version, const tg_registry_deprecation *d,
+                             int64_t *changed, tg_registry_error *err)
+{
+    /* A version matches by its id or its semver, so "1.4.0" covers every
+     * deploy of that release (new code under the same semver included). */
+#define MATCHING                                                                                   \
+    " version IN (SELECT hash FROM versions WHERE tenant = ?1 AND name = ?2"                       \
+    " AND (hash = ?3 OR semver = ?3))"
+    tg_stmt *st = NULL;
+    int rc = version
+                 ? prep(db, &st, err,
+                        "DELETE FROM deprecations WHERE tenant = ?1 AND name = ?2 AND" MATCHING, 3,
+                        tenant, name, version)
+                 : prep(db, &st, err, "DELETE FROM deprecations WHERE tenant = ?1 AND name = ?2", 2,
+                        tenant, name);
+#undef MATCHING
+    if (!rc) rc = step_done(st, err);
+    *changed = rc ? 0 : tg_stmt_changes(st);
+    tg_stmt_finalize(st);
+    if (rc || !d) return rc;
+    /* The casts give PostgreSQL the parameters' types, which a SELECT list
+     * does not. */
+    rc = prep(db, &st, err,
+              "INSERT INTO deprecations (tenant, name, version, sunset_ms, message, replacement,"
+              " created_at) SELECT tenant, name, hash, CAST(?4 AS BIGINT), ?5, ?6,"
+              " CAST(?7 AS BIGINT) FROM versions"
+              " WHERE tenant = ?1 AND name = ?2 AND (hash = ?3 OR semver = ?3)",
+              6, tenant, name, version, NULL, d->message, d->replacement);
+    if (rc) return rc;
+    tg_stmt_bind_int64(st, 4, d->sunset_ms);
+    tg_stmt_bind_int64(st, 7, tg_now_ms());
+    rc = step_done(st, err);
+    *changed = rc ? 0 : tg_stmt_changes(st);
+    tg_stmt_finalize(st);
+    if (!rc && *changed == 0)
+        rc = fail(err, TG_REGISTRY_ENOTFOUND, "worker %s has no version %s", name, version);
+    return rc;
+}
+
+int tg_registry_deprecate(tg_registry *reg, const char *tenant, const char *name,
+                          const char *version, const tg_registry_deprecation *d, size_t *count,
+                          tg_registry_error *err)
+{
+    if (count) *count = 0;
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES))
+        return fail(err, TG_REGISTRY_EARG, "a tenant and a name are required");
+    if (version && !valid_key(version, 64)) return fail(err, TG_REGISTRY_EARG, "bad version");
+    char *message = NULL;
+    if (d) {
+        if (d->replacement &&
+            (!valid_key(d->replacement, MAX_NAME_BYTES) || !valid_message(d->replacement)))
+            return fail(err, TG_REGISTRY_EINVALID, "the replacement must be a tool name");
+        if (d->message && !valid_message(d->message))
+            return fail(err, TG_REGISTRY_EINVALID,
+                        "the message must be one line of at most %d bytes",
+                        MAX_DEPRECATION_MESSAGE);
+        message = d->message && *d->message ? tg_xstrdup(d->message)
+                  : d->replacement          ? tg_xasprintf("use %s instead", d->replacement)
+                                            : tg_xstrdup("this tool will be retired");
+    }
+    tg_registry_deprecation with_message = d ? *d : (tg_registry_deprecation){0};
+    with_message.message = message;
+
+    pthread_mutex_lock(&reg->write_mu);
+    tg_store *db = reg->wdb;
+    tg_stmt *st = NULL;
+    int64_t changed = 0;
+    char current[65] = "", before[65] = "", after[65] = "";
+    int rc = begin_worker(db, tenant, name, err);
+    if (rc) goto unlock;
+    rc = prep(db, &st, err, "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
+              2, tenant, name);
+    int row = rc ? -1 : step_row(st, err);
+    if (row == 1) snprintf(current, sizeof current, "%s", tg_stmt_text(st, 0));
+    tg_stmt_finalize(st);
+    if (row <= 0) {
+        rc = row < 0 ? (rc ? rc : row)
+                     : fail(err, TG_REGISTRY_ENOTFOUND, "no worker %s in this tenant", name);
+        goto out;
+    }
+    rc = stored_definition(db, tenant, name, current, before, err);
+    if (!rc)
+        rc = write_deprecation(db, tenant, name, version || !d ? version : current,
+                               d ? &with_message : NULL, &changed, err);
+    if (!rc) rc = stored_definition(db, tenant, name, current, after, err);
+out:
+    rc = finish(db, rc, err);
+unlock:
+    pthread_mutex_unlock(&reg->write_mu);
+    free(message);
+    if (rc) return rc;
+    if (count) *count = (size_t)changed;
+    /* Only the current version is in tools/list; a change to another
+     * version's deprecation shows when it is rolled back to. */
+    if (strcmp(before, after) != 0) notify(reg, tenant, name, TG_REGISTRY_DEPRECATED, true);
     return 0;
 }
 
@@ -1561,7 +1791,7 @@ static int load_snapshot(tg_store *db, const char *tenant, const char *name, con
                   serr.schema_path);
         goto out;
     }
-    if (definition_hash(s->manifest, s->definition_hash) != 0)
+    if (definition_hash(s->manifest, NULL, s->definition_hash) != 0)
         rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
 out:
     tg_stmt_finalize(st);
@@ -1571,6 +1801,37 @@ out:
     }
     *out = s;
     return 0;
+}
+
+/* Returns: a new snapshot that shows base (stolen) with the deprecation d
+ * (copied), or NULL when its definition cannot be hashed (base released). */
+static tg_registry_snapshot *deprecated_view(tg_registry_snapshot *base,
+                                             const tg_registry_deprecation *d)
+{
+    tg_registry_snapshot *s = tg_xcalloc(1, sizeof *s);
+    atomic_init(&s->refs, 1);
+    s->base = base;
+    s->tenant = base->tenant;
+    s->name = base->name;
+    memcpy(s->version, base->version, sizeof s->version);
+    s->manifest = base->manifest;
+    s->input = base->input;
+    s->output = base->output;
+    s->files = base->files;
+    s->nfiles = base->nfiles;
+    s->deprecated = true;
+    s->deprecation = (tg_registry_deprecation){
+        .sunset_ms = d->sunset_ms,
+        .message = tg_xstrdup(d->message),
+        .replacement = d->replacement ? tg_xstrdup(d->replacement) : NULL,
+    };
+    s->shown_description =
+        deprecated_description(json_str(base->manifest, "description"), &s->deprecation);
+    if (definition_hash(base->manifest, &s->deprecation, s->definition_hash) != 0) {
+        snapshot_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 /* The snapshot of version (NULL: the current one) of tenant's tool name. */
@@ -1587,13 +1848,20 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
     tg_registry_snapshot *s = NULL;
     char id[65];
     rc = begin_read(db, err);
+    /* The deprecation comes with the version id, in the same round trip:
+     * it may change at any time, so it is never cached. */
     if (!rc)
         rc = version ? prep(db, &st, err,
-                            "SELECT hash FROM versions WHERE tenant = ?1 AND name = ?2"
-                            " AND hash = ?3",
+                            "SELECT v.hash, " DEPRECATION_COLUMNS " FROM versions v"
+                            " LEFT JOIN deprecations d ON d.tenant = v.tenant AND d.name = v.name"
+                            " AND d.version = v.hash"
+                            " WHERE v.tenant = ?1 AND v.name = ?2 AND v.hash = ?3",
                             3, tenant, name, version)
                      : prep(db, &st, err,
-                            "SELECT current_version FROM workers WHERE tenant = ?1 AND name = ?2",
+                            "SELECT w.current_version, " DEPRECATION_COLUMNS " FROM workers w"
+                            " LEFT JOIN deprecations d ON d.tenant = w.tenant AND d.name = w.name"
+                            " AND d.version = w.current_version"
+                            " WHERE w.tenant = ?1 AND w.name = ?2",
                             2, tenant, name);
     if (rc) goto out;
     int row = step_row(st, err);
@@ -1609,6 +1877,13 @@ static int resolve_at(tg_registry *reg, const char *tenant, const char *name, co
     if (!s) {
         rc = load_snapshot(db, tenant, name, id, &s, err);
         if (!rc) s = cache_insert(reg, s);
+    }
+    tg_registry_deprecation dep;
+    if (!rc && row_deprecation(st, 1, &dep)) {
+        tg_registry_snapshot *view = deprecated_view(s, &dep);
+        /* The view holds s now, or has let go of it. */
+        s = view;
+        if (!s) rc = fail(err, TG_REGISTRY_EINTERNAL, "cannot hash the definition of %s", name);
     }
 out:
     tg_stmt_finalize(st);
@@ -1769,6 +2044,21 @@ const tg_schema *tg_registry_snapshot_input_schema(const tg_registry_snapshot *s
 const tg_schema *tg_registry_snapshot_output_schema(const tg_registry_snapshot *s)
 {
     return s->output;
+}
+
+const char *tg_registry_snapshot_description(const tg_registry_snapshot *s)
+{
+    return s->shown_description ? s->shown_description : json_str(s->manifest, "description");
+}
+
+const tg_registry_deprecation *tg_registry_snapshot_deprecation(const tg_registry_snapshot *s)
+{
+    return s->deprecated ? &s->deprecation : NULL;
+}
+
+bool tg_registry_snapshot_retired(const tg_registry_snapshot *s, int64_t now_ms)
+{
+    return s->deprecated && now_ms >= s->deprecation.sunset_ms;
 }
 
 size_t tg_registry_snapshot_file_count(const tg_registry_snapshot *s)

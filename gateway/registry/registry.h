@@ -72,6 +72,7 @@ typedef enum tg_registry_event {
     TG_REGISTRY_DEPLOYED,
     TG_REGISTRY_ROLLED_BACK,
     TG_REGISTRY_DELETED,
+    TG_REGISTRY_DEPRECATED, /* a deprecation of the current version was set or undone */
 } tg_registry_event;
 
 /* What moved: the current version of tenant's worker name (borrowed for the
@@ -86,7 +87,8 @@ typedef struct tg_registry_change {
 } tg_registry_change;
 
 /* Called after a deploy, rollback or delete has committed and moved or
- * removed a current version, outside the registry's locks (the callback may
+ * removed a current version, or a deprecation changed how the current
+ * version is listed, outside the registry's locks (the callback may
  * call the registry). */
 typedef void (*tg_registry_change_fn)(const tg_registry_change *change, void *userdata);
 
@@ -136,13 +138,16 @@ int tg_registry_discard(tg_registry *reg, const char *tenant, const char *name, 
                         tg_registry_error *err);
 
 /* *out: new reference, an array of {name, version, semver, title, description,
- * updated_at} sorted by name (updated_at in ms since the epoch). */
+ * updated_at, deprecation} sorted by name (updated_at in ms since the epoch;
+ * description the manifest's; deprecation the current version's, or null). */
 int tg_registry_list(tg_registry *reg, const char *tenant, json_t **out, tg_registry_error *err);
 
 /* *out: new reference, {name, version, definition_hash, manifest, updated_at,
- * output_schema_violations, versions: [{version, semver, created_at, current,
- * definition_hash, output_schema_violations, last_violation_at}]} with
- * versions oldest first (last_violation_at null when there was none). */
+ * output_schema_violations, deprecation, versions: [{version, semver,
+ * created_at, current, definition_hash, output_schema_violations,
+ * last_violation_at, deprecation}]} with versions oldest first
+ * (last_violation_at null when there was none; deprecation null, or as
+ * tg_registry_deprecation_json shows it). */
 int tg_registry_get(tg_registry *reg, const char *tenant, const char *name, json_t **out,
                     tg_registry_error *err);
 
@@ -173,6 +178,33 @@ int tg_registry_set_egress(tg_registry *reg, const char *tenant, const char *nam
  * none (the manifest's apply). */
 int tg_registry_egress(tg_registry *reg, const char *tenant, const char *name, json_t **rules,
                        tg_registry_error *err);
+
+/* A version's deprecation: the tool still runs until sunset_ms, then every
+ * call is refused (TOOL_RETIRED) without running. */
+typedef struct tg_registry_deprecation {
+    int64_t sunset_ms;       /* ms since the epoch */
+    const char *message;     /* one line for the model and its user; never NULL */
+    const char *replacement; /* the tool to call instead, or NULL */
+} tg_registry_deprecation;
+
+/* Deprecates versions of tenant's worker name with d (borrowed; its strings
+ * are copied), or undoes their deprecation (d NULL). version is a full
+ * version id or a semver (every stored version with it); NULL takes the
+ * current version when deprecating and every version when undoing.
+ * message must be one line of at most 500 bytes (an empty one is worded
+ * from the replacement), replacement a tool name. *count (may be NULL) gets
+ * the number of versions changed; TG_REGISTRY_ENOTFOUND when no version
+ * matches (undoing where nothing was deprecated is not an error). When what
+ * tools/list shows of the current version changes, the change callback
+ * gets TG_REGISTRY_DEPRECATED with definition_changed. */
+int tg_registry_deprecate(tg_registry *reg, const char *tenant, const char *name,
+                          const char *version, const tg_registry_deprecation *d, size_t *count,
+                          tg_registry_error *err);
+
+/* Returns: new reference, {sunset, message, replacement} as tools/list's
+ * _meta, results and the audit show it (sunset as RFC 3339 UTC, or a date
+ * when it is a UTC midnight; replacement null when none). */
+json_t *tg_registry_deprecation_json(const tg_registry_deprecation *d);
 
 /* The current version of tool name, for a call. *out: new reference, release
  * with tg_registry_snapshot_unref. Compiled schemas are cached by version, so
@@ -217,12 +249,24 @@ const char *tg_registry_snapshot_tenant(const tg_registry_snapshot *s);
 const char *tg_registry_snapshot_name(const tg_registry_snapshot *s);
 const char *tg_registry_snapshot_version(const tg_registry_snapshot *s);
 /* SHA-256 (hex) over the tool as tools/list shows it: name, title,
- * description, inputSchema, outputSchema, annotations. */
+ * description (with its deprecation line), inputSchema, outputSchema,
+ * annotations, and the deprecation: deprecating a version changes it, so a
+ * client that pinned the hash learns of the deprecation. */
 const char *tg_registry_snapshot_definition_hash(const tg_registry_snapshot *s);
 const json_t *tg_registry_snapshot_manifest(const tg_registry_snapshot *s);
 const tg_schema *tg_registry_snapshot_input_schema(const tg_registry_snapshot *s);
 /* NULL when the manifest has no outputSchema. */
 const tg_schema *tg_registry_snapshot_output_schema(const tg_registry_snapshot *s);
+/* The description as tools/list shows it: for a deprecated version, a
+ * first line "Deprecated: <message> (sunset <date>)" before the manifest's;
+ * NULL when there is neither. */
+const char *tg_registry_snapshot_description(const tg_registry_snapshot *s);
+/* NULL when the version is not deprecated. The deprecation is the one the
+ * store held when the snapshot was resolved. */
+const tg_registry_deprecation *tg_registry_snapshot_deprecation(const tg_registry_snapshot *s);
+/* Whether the version is deprecated and now_ms (ms since the epoch) is at
+ * or past its sunset: calls are refused. */
+bool tg_registry_snapshot_retired(const tg_registry_snapshot *s, int64_t now_ms);
 size_t tg_registry_snapshot_file_count(const tg_registry_snapshot *s);
 /* Files sorted by path; NULL past the end. */
 const tg_registry_file *tg_registry_snapshot_file(const tg_registry_snapshot *s, size_t i);

@@ -148,6 +148,16 @@ async function signIn(token) {
 
 let workerNames = [];
 
+// A deprecated worker says so under its name: until the sunset its calls
+// run with a notice, after it they are refused (TOOL_RETIRED).
+function deprecationBadge(d) {
+  if (!d) return null;
+  const retired = Date.parse(d.sunset) <= Date.now();
+  const to = d.replacement ? ' \u2192 ' + d.replacement : '';
+  return el('div', { class: 'badge err', title: d.message },
+            (retired ? 'retired since ' : 'deprecated, sunset ') + d.sunset + to);
+}
+
 function fixturesCell(f) {
   if (!f) return el('span', { class: 'muted' }, 'not run');
   const failed = f.failed > 0;
@@ -177,7 +187,8 @@ async function loadWorkers() {
     body.append(el('tr', { 'data-worker': w.name },
       el('td', {}, el('button', { type: 'button', class: 'link', title: w.description || '',
                                    onclick: () => showVersions(w.name) }, w.name),
-         w.title ? el('div', { class: 'muted small' }, w.title) : null),
+         w.title ? el('div', { class: 'muted small' }, w.title) : null,
+         deprecationBadge(w.deprecation)),
       el('td', { class: 'semver' }, w.semver),
       el('td', {}, short(w.version)),
       el('td', { class: 'definition' }, d.failed ? el('span', { class: 'error' }, d.failed)

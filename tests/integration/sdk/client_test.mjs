@@ -92,6 +92,33 @@ try {
   const failedCall = await client.callTool({ name: "test_error_handling", arguments: {} });
   check("worker error: isError with the worker's code", failedCall.isError === true && failedCall.structuredContent?.error?.code === "TEST_ERROR", failedCall);
 
+  // Deprecation and retirement as the SDK sees them, on a tool with an
+  // outputSchema (so a retired call's error must travel in _meta).
+  const admin = (method, body) =>
+    fetch(url.replace(/\/mcp$/, "") + "/v1/workers/format_text/deprecate", {
+      method, headers: { "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  const deprecation = { message: "use format_text_v2 instead", replacement: "format_text_v2" };
+  check("deprecate answers 200", (await admin("POST", { ...deprecation, sunset: "2099-01-31" })).status === 200);
+  const listed = (await client.listTools()).tools.find((t) => t.name === "format_text");
+  check("a deprecated tool's description starts with its deprecation",
+        listed?.description?.startsWith("Deprecated: use format_text_v2 instead (sunset 2099-01-31)\n"), listed);
+  check("and its _meta has it", listed?._meta?.["dev.toolgate/deprecation"]?.replacement === "format_text_v2", listed);
+  const noticed = await client.callTool({ name: "format_text", arguments: { text: "a", case: "upper" } });
+  check("a deprecated tool's call runs, with the notice in _meta",
+        noticed.structuredContent?.text === "A" && noticed._meta?.["dev.toolgate/deprecation"]?.sunset === "2099-01-31", noticed);
+  await admin("POST", { ...deprecation, sunset: "2020-01-01" });
+  const retired = await client.callTool({ name: "format_text", arguments: { text: "a", case: "upper" } });
+  const retiredError = retired._meta?.["dev.toolgate/error"];
+  check("past the sunset: TOOL_RETIRED, not retryable, naming the replacement",
+        retired.isError === true && retiredError?.code === "TOOL_RETIRED" && retiredError?.retryable === false &&
+          retiredError?.details?.replacement === "format_text_v2" && /format_text_v2/.test(retiredError?.message), retired);
+  await admin("DELETE");
+  const again = await client.callTool({ name: "format_text", arguments: { text: "a", case: "upper" } });
+  check("undone: the call runs without a notice",
+        again.structuredContent?.text === "A" && again._meta?.["dev.toolgate/deprecation"] === undefined, again);
+
   let unknownRejected = false;
   try {
     await client.callTool({ name: "no_such_tool", arguments: {} });

@@ -33,6 +33,11 @@ static void test_table(void)
     CHECK_INT_EQ(tg_err_http_status(TG_EUNSUPPORTED_MEDIA_TYPE), 415);
     CHECK_INT_EQ(tg_err_http_status(TG_EBAD_REQUEST), 400);
     CHECK_INT_EQ(tg_err_from_name("CAPACITY"), TG_ECAPACITY);
+    /* A retired tool stays retired: a retry can only fail again. */
+    CHECK_STR_EQ(tg_err_name(TG_ETOOL_RETIRED), "TOOL_RETIRED");
+    CHECK_INT_EQ(tg_err_http_status(TG_ETOOL_RETIRED), 410);
+    CHECK(!tg_err_retryable(TG_ETOOL_RETIRED));
+    CHECK_INT_EQ(tg_err_jsonrpc_code(TG_ETOOL_RETIRED), 0);
     CHECK_INT_EQ(tg_err_from_name("NO_SUCH"), TG_OK);
     CHECK(tg_err_known(TG_EUNSUPPORTED_MEDIA_TYPE));
     CHECK(!tg_err_known(-1000));

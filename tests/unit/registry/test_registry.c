@@ -2,6 +2,7 @@
  * and a fresh PostgreSQL database (pgtest.h): deploys from folders the test
  * writes, idempotence, versions, rollback, delete, tenant isolation, manifest
  * problems listed in full, path and size limits, definition hashes,
+ * deprecations,
  * reopening, reads racing a deploy, and two registries (replicas) deploying
  * the same worker at once. */
 #include "check.h"
@@ -658,6 +659,149 @@ static void test_definition_hash(tg_registry *reg)
     free(dir);
 }
 
+/* 2099-01-31T00:00:00Z, a sunset far ahead. */
+#define SUNSET_2099 INT64_C(4073500800000)
+
+/* Deprecation: per version, shown in the description's first line and the
+ * definition hash, told to the change callback when the current version's
+ * listing changes, kept across a deploy of other versions, undone, and
+ * gone with the worker. */
+static void test_deprecation(tg_registry *reg)
+{
+    tg_registry_error err = {0};
+    tg_registry_deploy_result res;
+    char v1[65];
+    char *dir = make_worker("w8", "1.0.0", "string", "a\n");
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "dep", dir, &res, &err), 0);
+    memcpy(v1, res.version, sizeof v1);
+    free(make_worker("w8", "1.0.1", "string", "b\n"));
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "dep", dir, &res, &err), 0);
+    tg_registry_snapshot *before = NULL, *s = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "dep", "crm_sync", &before, &err), 0);
+    CHECK(tg_registry_snapshot_deprecation(before) == NULL);
+    CHECK_STR_EQ(tg_registry_snapshot_description(before), "Fetches contacts.");
+    CHECK(!tg_registry_snapshot_retired(before, INT64_MAX));
+
+    /* The current version (1.0.1), with a replacement. */
+    tg_registry_deprecation d = {SUNSET_2099, "use crm_sync_v2 instead", "crm_sync_v2"};
+    size_t count = 0;
+    int before_changes = changes;
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, &d, &count, &err), 0);
+    CHECK_INT_EQ(count, 1);
+    CHECK_INT_EQ(changes, before_changes + 1);
+    CHECK_INT_EQ(last_event, TG_REGISTRY_DEPRECATED);
+    CHECK(last_definition_changed);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "dep", "crm_sync", &s, &err), 0);
+    const tg_registry_deprecation *got = tg_registry_snapshot_deprecation(s);
+    CHECK(got != NULL);
+    if (got) {
+        CHECK_INT_EQ(got->sunset_ms, SUNSET_2099);
+        CHECK_STR_EQ(got->message, "use crm_sync_v2 instead");
+        CHECK_STR_EQ(got->replacement, "crm_sync_v2");
+    }
+    CHECK_STR_EQ(tg_registry_snapshot_description(s),
+                 "Deprecated: use crm_sync_v2 instead (sunset 2099-01-31)\nFetches contacts.");
+    CHECK(strcmp(tg_registry_snapshot_definition_hash(s),
+                 tg_registry_snapshot_definition_hash(before)) != 0);
+    CHECK_STR_EQ(tg_registry_snapshot_version(s), tg_registry_snapshot_version(before));
+    CHECK(tg_registry_snapshot_file_count(s) == tg_registry_snapshot_file_count(before));
+    CHECK(!tg_registry_snapshot_retired(s, SUNSET_2099 - 1));
+    CHECK(tg_registry_snapshot_retired(s, SUNSET_2099));
+    /* A snapshot resolved before keeps what it saw. */
+    CHECK(tg_registry_snapshot_deprecation(before) == NULL);
+    json_t *got_json = got ? tg_registry_deprecation_json(got) : NULL;
+    char *shown = got_json ? json_dumps(got_json, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(got_json);
+    CHECK_STR_EQ(shown ? shown : "(none)",
+                 "{\"message\":\"use crm_sync_v2 instead\",\"replacement\":\"crm_sync_v2\","
+                 "\"sunset\":\"2099-01-31\"}");
+    free(shown);
+    tg_registry_deprecation noon = {SUNSET_2099 + 45005000, "m", NULL};
+    json_t *noon_json = tg_registry_deprecation_json(&noon);
+    CHECK_STR_EQ(json_string_value(json_object_get(noon_json, "sunset")), "2099-01-31T12:30:05Z");
+    CHECK(json_is_null(json_object_get(noon_json, "replacement")));
+    json_decref(noon_json);
+
+    /* The same deprecation again changes nothing a client sees. */
+    before_changes = changes;
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, &d, &count, &err), 0);
+    CHECK_INT_EQ(changes, before_changes);
+
+    /* Another version, by semver, with the message worded for it: not the
+     * current one, so nothing to tell. */
+    tg_registry_deprecation bare = {SUNSET_2099, NULL, NULL};
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", "1.0.0", &bare, &count, &err), 0);
+    CHECK_INT_EQ(count, 1);
+    CHECK_INT_EQ(changes, before_changes);
+    tg_registry_snapshot *old = NULL;
+    CHECK_INT_EQ(tg_registry_resolve_version(reg, "dep", "crm_sync", v1, &old, &err), 0);
+    CHECK(tg_registry_snapshot_deprecation(old) != NULL);
+    if (tg_registry_snapshot_deprecation(old)) {
+        CHECK_STR_EQ(tg_registry_snapshot_deprecation(old)->message, "this tool will be retired");
+        CHECK(tg_registry_snapshot_deprecation(old)->replacement == NULL);
+    }
+    tg_registry_snapshot_unref(old);
+    json_t *worker = NULL;
+    CHECK_INT_EQ(tg_registry_get(reg, "dep", "crm_sync", &worker, &err), 0);
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(json_object_get(worker, "deprecation"), "replacement")),
+        "crm_sync_v2");
+    CHECK_STR_EQ(json_string_value(json_object_get(worker, "definition_hash")),
+                 tg_registry_snapshot_definition_hash(s));
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_registry_list(reg, "dep", &list, &err), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_object_get(json_array_get(list, 0), "deprecation"), "sunset")),
+                 "2099-01-31");
+    json_decref(list);
+    json_t *versions = json_object_get(worker, "versions");
+    CHECK_STR_EQ(json_string_value(json_object_get(
+                     json_object_get(json_array_get(versions, 0), "deprecation"), "message")),
+                 "this tool will be retired");
+    json_decref(worker);
+
+    /* Refused: two lines, a replacement that is no name, no such version
+     * or worker, another tenant's worker. */
+    tg_registry_deprecation two_lines = {SUNSET_2099, "one\ntwo", NULL};
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, &two_lines, NULL, &err),
+                 TG_REGISTRY_EINVALID);
+    tg_registry_deprecation empty_name = {SUNSET_2099, "m", ""};
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, &empty_name, NULL, &err),
+                 TG_REGISTRY_EINVALID);
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", "9.9.9", &d, NULL, &err),
+                 TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "nope", NULL, &d, NULL, &err),
+                 TG_REGISTRY_ENOTFOUND);
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "other", "crm_sync", NULL, &d, NULL, &err),
+                 TG_REGISTRY_ENOTFOUND);
+
+    /* Undone for every version: the definition is what it was. */
+    before_changes = changes;
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, NULL, &count, &err), 0);
+    CHECK_INT_EQ(count, 2);
+    CHECK_INT_EQ(changes, before_changes + 1);
+    CHECK(last_definition_changed);
+    tg_registry_snapshot *after = NULL;
+    CHECK_INT_EQ(tg_registry_resolve(reg, "dep", "crm_sync", &after, &err), 0);
+    CHECK(tg_registry_snapshot_deprecation(after) == NULL);
+    CHECK_STR_EQ(tg_registry_snapshot_definition_hash(after),
+                 tg_registry_snapshot_definition_hash(before));
+    tg_registry_snapshot_unref(after);
+
+    /* A deleted worker's deprecations go with it. */
+    CHECK_INT_EQ(tg_registry_deprecate(reg, "dep", "crm_sync", NULL, &d, NULL, &err), 0);
+    CHECK_INT_EQ(tg_registry_delete(reg, "dep", "crm_sync", &err), 0);
+    CHECK_INT_EQ(tg_registry_deploy_dir(reg, "dep", dir, &res, &err), 0);
+    CHECK_INT_EQ(tg_registry_resolve(reg, "dep", "crm_sync", &after, &err), 0);
+    CHECK(tg_registry_snapshot_deprecation(after) == NULL);
+    tg_registry_snapshot_unref(after);
+
+    tg_registry_snapshot_unref(s);
+    tg_registry_snapshot_unref(before);
+    tg_registry_error_clear(&err);
+    free(dir);
+}
+
 /* Readers hammer resolve, list and get while the main thread deploys. */
 typedef struct reader_arg {
     tg_registry *reg;
@@ -805,7 +949,7 @@ static char *query(tg_store *h, const char *sql)
     return out ? out : strdup("(no row)");
 }
 
-/* The store is at schema version 4 (a sqlite file in WAL mode), and a store
+/* The store is at schema version 5 (a sqlite file in WAL mode), and a store
  * from a newer toolgate is refused rather than misread. */
 static void test_store_format(const char *db)
 {
@@ -825,7 +969,7 @@ static void test_store_format(const char *db)
     }
     text = query(h, pg ? "SELECT version FROM public.toolgate_schema WHERE component = 'registry'"
                        : "PRAGMA user_version");
-    CHECK_STR_EQ(text, "4");
+    CHECK_STR_EQ(text, "5");
     free(text);
     CHECK_INT_EQ(tg_store_exec(h,
                                pg ? "UPDATE public.toolgate_schema SET version = 99"
@@ -839,9 +983,9 @@ static void test_store_format(const char *db)
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
     CHECK_INT_EQ(tg_store_exec(h,
-                               pg ? "UPDATE public.toolgate_schema SET version = 4"
+                               pg ? "UPDATE public.toolgate_schema SET version = 5"
                                     " WHERE component = 'registry'"
-                                  : "PRAGMA user_version = 4",
+                                  : "PRAGMA user_version = 5",
                                store_failed, NULL),
                  0);
     tg_store_close(h);
@@ -990,6 +1134,7 @@ static void run(const char *url)
         test_manifest_problems(reg);
         test_paths_and_limits(reg);
         test_definition_hash(reg);
+        test_deprecation(reg);
         test_concurrent_reads(reg);
         tg_registry_close(reg);
         test_replicas(where);
