@@ -55,7 +55,9 @@ for t in "${targets[@]}"; do
   else
     failed=1
     echo "$t: FAILED (exit $rc) ${found:+reproducer $found, }log $run/log" >&2
-    grep -m 3 -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_[a-z_]+:)|runtime error' "$run/log" >&2 || true
+    # The report and the first frames of its stack, so a failure seen only
+    # in CI can be understood from its log without the reproducer.
+    grep -m 24 -E '^(==[0-9]+== ?ERROR|SUMMARY|fuzz_[a-z_]+:)|runtime error|^ +#[0-9]+ ' "$run/log" >&2 || true
   fi
 done
 exit "$failed"

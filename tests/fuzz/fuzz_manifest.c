@@ -22,6 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static tg_registry *registry;
 
+/* Names the broken invariant on stderr before aborting, so a CI log says
+ * which check failed even without the reproducer. */
+static void broken(const char *what, int rc)
+{
+    fprintf(stderr, "fuzz_manifest: %s (rc %d)\n", what, rc);
+    abort();
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -31,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char path[64];
     snprintf(path, sizeof path, "%s/registry.db", dir);
     tg_registry_error err = {0};
-    if (tg_registry_open(path, NULL, &registry, &err) != 0) abort();
+    if (tg_registry_open(path, NULL, &registry, &err) != 0) broken(err.message, 0);
     return 0;
 }
 
@@ -46,8 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_registry_deploy_result res;
     tg_registry_error err = {0};
     int rc = tg_registry_deploy(registry, "fuzz", manifest, &file, 1, &res, &err);
-    if (rc != 0 && err.message[0] == '\0') abort();
-    if (rc == TG_REGISTRY_EINVALID && json_array_size(err.details) == 0) abort();
+    if (rc != 0 && err.message[0] == '\0') broken("a refused deploy has no message", rc);
+    if (rc == TG_REGISTRY_EINVALID && json_array_size(err.details) == 0)
+        broken("a refusal for bad content lists no problem", rc);
     tg_registry_error_clear(&err);
     json_t *warnings = tg_lint_tool(manifest, NULL);
     size_t i;
@@ -57,9 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!json_is_string(json_object_get(w, "path")) ||
             !json_string_length(json_object_get(w, "rule")) ||
             !json_string_length(json_object_get(w, "message")))
-            abort();
+            broken("a lint warning lacks its path, rule or message", 0);
     }
-    if (!json_is_array(warnings)) abort();
+    if (!json_is_array(warnings)) broken("lint gave no array", 0);
     json_decref(warnings);
     json_decref(manifest);
     return 0;
