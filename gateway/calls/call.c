@@ -14,6 +14,7 @@
 #include "gateway/core/errors.h"
 #include "gateway/core/log.h"
 #include "gateway/core/metrics.h"
+#include "gateway/core/text.h"
 #include "vm-pool/frame.h"
 
 #include <openssl/crypto.h>
@@ -575,8 +576,9 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
     if (tg_registry_snapshot_retired(j->tool, tg_now_ms())) return retired(j);
     const char *current = tg_registry_snapshot_definition_hash(j->tool);
     if (j->pinned_definition && strcmp(j->pinned_definition, current) != 0) {
-        char *message = tg_xasprintf("the call pinned definition %.64s; the tool's is now %s",
-                                     j->pinned_definition, current);
+        char *message =
+            tg_xasprintf("the call pinned definition %.*s; the tool's is now %s",
+                         tg_utf8_excerpt(j->pinned_definition, 64), j->pinned_definition, current);
         json_t *refusal = tg_tool_error_result(TG_EDEFINITION_CHANGED, message, NULL, j->call_id);
         free(message);
         return refusal;

@@ -15,6 +15,11 @@ size_t tg_utf8_whole(const char *s, size_t len)
     return len - (lead - 1) < need ? lead - 1 : len;
 }
 
+int tg_utf8_excerpt(const char *s, size_t max)
+{
+    return (int)tg_utf8_whole(s, strnlen(s, max));
+}
+
 size_t tg_utf8_char_len(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -18,6 +18,12 @@ size_t tg_utf8_whole(const char *s, size_t len);
  * U+10FFFF), or 0 when s does not start with one. */
 size_t tg_utf8_char_len(const char *s);
 
+/* Returns: how many bytes of s (NUL-terminated) to quote with "%.*s" for an
+ * excerpt of at most max bytes that ends between characters: a precision
+ * alone may cut a character in two, and the message would then not be a
+ * JSON string. */
+int tg_utf8_excerpt(const char *s, size_t max);
+
 /* vsnprintf into buf[size], cut on a character boundary when too long. */
 void tg_vformat(char *buf, size_t size, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));

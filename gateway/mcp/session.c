@@ -46,6 +46,7 @@
 #include "gateway/core/alloc.h"
 #include "gateway/core/clock.h"
 #include "gateway/core/log.h"
+#include "gateway/core/text.h"
 #include "gateway/store/store.h"
 
 #define DEFAULT_MAX_SESSIONS 10000
@@ -131,9 +132,9 @@ int tg_session_version_check(const char *header, const char *negotiated, const c
     const char *v = tg_session_version_supported(header);
     if (!v)
         return tg_error_set(err, TG_EBAD_REQUEST,
-                            "unsupported MCP-Protocol-Version \"%.32s\" (supported: %s, %s, %s)",
-                            header, tg_session_versions[0], tg_session_versions[1],
-                            tg_session_versions[2]);
+                            "unsupported MCP-Protocol-Version \"%.*s\" (supported: %s, %s, %s)",
+                            tg_utf8_excerpt(header, 32), header, tg_session_versions[0],
+                            tg_session_versions[1], tg_session_versions[2]);
     /* The transport refuses only invalid or unsupported versions; a session
      * keeps speaking the version it negotiated whatever a request names. */
     *out = negotiated ? negotiated : v;

@@ -162,13 +162,15 @@ static int parse_every(const char *s, int64_t *ms, char *err, size_t errlen)
         p++;
     if (*p) goto bad;
     if (total < 1000 || total > EVERY_MAX_MS) {
-        tg_format(err, errlen, "@every: duration \"%.32s\" out of range 1s to 24h", s);
+        tg_format(err, errlen, "@every: duration \"%.*s\" out of range 1s to 24h",
+                  tg_utf8_excerpt(s, 32), s);
         return -1;
     }
     *ms = total;
     return 0;
 bad:
-    tg_format(err, errlen, "@every: bad duration \"%.32s\" (want e.g. 30s, 15m, 1h30m)", s);
+    tg_format(err, errlen, "@every: bad duration \"%.*s\" (want e.g. 30s, 15m, 1h30m)",
+              tg_utf8_excerpt(s, 32), s);
     return -1;
 }
 
@@ -217,7 +219,8 @@ int tg_cron_parse(const char *expr, const char *zone, tg_cron **out, char *err, 
             p += strspn(p, " \t");
         }
         if (*p) {
-            tg_format(err, errlen, "unexpected 6th field \"%.32s\": want 5 fields", p);
+            tg_format(err, errlen, "unexpected 6th field \"%.*s\": want 5 fields",
+                      tg_utf8_excerpt(p, 32), p);
             goto fail;
         }
     }

@@ -17,6 +17,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/text.h"
 #include "gateway/store/store.h"
 
 #include <errno.h>
@@ -334,9 +335,9 @@ int tg_hooks_validate_mapping(const json_t *mapping, tg_error *err)
         if (!pointer || json_string_length(value) != strlen(pointer) ||
             json_string_length(value) > TG_HOOKS_MAX_POINTER || !tg_hooks_valid_pointer(pointer))
             return tg_error_set(err, TG_EBAD_REQUEST,
-                                "mapping.%.64s must be a JSON Pointer (RFC 6901): \"\" or "
+                                "mapping.%.*s must be a JSON Pointer (RFC 6901): \"\" or "
                                 "\"/a/b\", with ~0 for ~ and ~1 for /, at most %d bytes",
-                                key, TG_HOOKS_MAX_POINTER);
+                                tg_utf8_excerpt(key, 64), key, TG_HOOKS_MAX_POINTER);
     }
     return 0;
 }

@@ -372,7 +372,7 @@ int tg_tz_load(const char *name, tg_tz **out, char *err, size_t errlen)
         return 0;
     }
     if (!tg_tz_name_valid(name)) {
-        tg_format(err, errlen, "time zone \"%.64s\": invalid name", name);
+        tg_format(err, errlen, "time zone \"%.*s\": invalid name", tg_utf8_excerpt(name, 64), name);
         return -1;
     }
     char path[sizeof TZ_DIR + TZ_MAX_NAME];

@@ -45,6 +45,19 @@ static void test_utf8_whole(void)
     }
 }
 
+/* ---- tg_utf8_excerpt ------------------------------------------------ */
+
+static void test_utf8_excerpt(void)
+{
+    CHECK_INT_EQ(tg_utf8_excerpt("abc", 32), 3);
+    CHECK_INT_EQ(tg_utf8_excerpt("abcdef", 4), 4);
+    CHECK_INT_EQ(tg_utf8_excerpt("", 4), 0);
+    CHECK_INT_EQ(tg_utf8_excerpt("ab\xC3\xA9", 3), 2);        /* é would be cut: left out */
+    CHECK_INT_EQ(tg_utf8_excerpt("ab\xC3\xA9", 4), 4);        /* é whole */
+    CHECK_INT_EQ(tg_utf8_excerpt("a\xE2\x82\xAC", 3), 1);     /* two thirds of € */
+    CHECK_INT_EQ(tg_utf8_excerpt("\xF0\x9F\x98\x80z", 4), 4); /* 😀 whole */
+}
+
 /* ---- tg_format ------------------------------------------------------- */
 
 static void test_format_fits(void)
@@ -231,6 +244,7 @@ static void test_parse_time_refused(void)
 int main(void)
 {
     test_utf8_whole();
+    test_utf8_excerpt();
     test_format_fits();
     test_format_cuts();
     test_format_every_size();

@@ -2,6 +2,7 @@
  * them. The expected instants were computed apart from the code under test,
  * with Python's datetime and zoneinfo (the same tzdata), from the semantics
  * cron.h states; each is noted beside its literal as UTC and local time. */
+#include "gateway/core/text.h"
 #include "gateway/triggers/cron.h"
 #include "gateway/triggers/tz.h"
 
@@ -323,6 +324,25 @@ static void test_invalid(void)
         CHECK(strstr(err, cases[i].want) != NULL);
         tg_cron_free(c);
     }
+    /* A message quotes at most 32 or 64 bytes of what it refuses, and never
+     * half a character: it becomes a JSON string in the deploy's problems. */
+    const char *cut[][2] = {
+        {"@every 1111111111111111111111111111111\xC3\xA9", NULL},
+        {"@every 1111111111111111111111111111111\xE2\x82\xAC", NULL},
+        {"* * * * * xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\xC3\xA9", NULL},
+        {"* * * * *", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\xC3\xA9"},
+    };
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        char err[256] = "";
+        tg_cron *c = NULL;
+        CHECK_INT_EQ(tg_cron_parse(cut[i][0], cut[i][1], &c, err, sizeof err), -1);
+        size_t at = 0, n;
+        while (err[at] && (n = tg_utf8_char_len(err + at)) != 0)
+            at += n;
+        if (err[at]) fprintf(stderr, "cut case %zu: \"%s\" is not UTF-8\n", i, err);
+        CHECK(err[at] == '\0');
+    }
+
     /* Over-long expressions are refused before any parsing. */
     char longexpr[400];
     memset(longexpr, '1', sizeof longexpr - 1);
