@@ -190,7 +190,7 @@ static bool ends(const char *w, size_t n, const char *suffix)
  * "invoices", "invoiced" and "invoice" all become "invoic", and "shipping",
  * "shipped" and "ships" become "ship". It never strips a word below three
  * letters, and leaves "-ss", "-us" and "-is" words ("address", "status",
- * "analysis") alone. Stemming w in place; returns the new length. */
+ * "analysis") alone. Stems w in place; returns the new length. */
 static size_t stem(char *w, size_t n)
 {
     for (size_t i = 0; i < n; i++)

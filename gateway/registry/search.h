@@ -33,7 +33,8 @@ typedef struct tg_search_hit {
 } tg_search_hit;
 
 /* Builds an index over n docs (copies what it needs; docs may be freed after).
- * NULL on allocation failure. */
+ * NULL on allocation failure (or for 2^32 - 1 docs or more). Any field may be
+ * NULL or not UTF-8: bytes that are not UTF-8 separate words. */
 tg_search_index *tg_search_build(const tg_search_doc *docs, size_t n);
 
 /* Ranks docs against query (any UTF-8 text from an untrusted client, any
