@@ -13,9 +13,13 @@
 #include <string.h>
 #include <time.h>
 
-/* Measured figures less a small margin; raise them when the ranking improves. */
-#define P1_FLOOR 0.55
-#define P5_FLOOR 0.75
+/* Measured figures less a small margin; raise them when the ranking improves.
+ * The dev queries are the ones the ranking may be tuned on; the held-out ones
+ * only measure it, so their floors say what carries over to new phrasing. */
+#define DEV_P1_FLOOR     0.55
+#define DEV_P5_FLOOR     0.75
+#define HELDOUT_P1_FLOOR 0.35
+#define HELDOUT_P5_FLOOR 0.62
 
 typedef struct joined {
     char text[1024];
@@ -265,6 +269,39 @@ static json_t *load_catalog(void)
     return doc;
 }
 
+/* Precision at 1 and at 5 of the expected tool over the queries of one set,
+ * printed with each miss, and held to floors. */
+static void report_set(const tg_search_index *ix, const tg_search_doc *docs, const json_t *queries,
+                       const char *set, double p1_floor, double p5_floor)
+{
+    size_t nq = 0, at1 = 0, at5 = 0;
+    for (size_t i = 0; i < json_array_size(queries); i++) {
+        json_t *q = json_array_get(queries, i);
+        const char *in = json_string_value(json_object_get(q, "set"));
+        if (!in || strcmp(in, set) != 0) continue;
+        const char *text = json_string_value(json_object_get(q, "query"));
+        const char *want = json_string_value(json_object_get(q, "expect"));
+        tg_search_hit hits[5];
+        size_t k = tg_search_query(ix, text, hits, 5);
+        size_t rank = 0;
+        for (size_t h = 0; h < k && !rank; h++)
+            if (strcmp(docs[hits[h].doc].name, want) == 0) rank = h + 1;
+        nq++;
+        at1 += rank == 1;
+        at5 += rank >= 1;
+        if (rank != 1)
+            printf("  %s: rank %s for \"%s\": want %s, got %s\n", set, rank ? "2-5" : ">5", text,
+                   want, k ? docs[hits[0].doc].name : "(nothing)");
+    }
+    CHECK(nq >= 40);
+    if (!nq) return;
+    double p1 = (double)at1 / (double)nq, p5 = (double)at5 / (double)nq;
+    printf("catalog %s: %zu queries: precision@1 %.3f (%zu), precision@5 %.3f (%zu)\n", set, nq, p1,
+           at1, p5, at5);
+    CHECK(p1 >= p1_floor);
+    CHECK(p5 >= p5_floor);
+}
+
 static void test_catalog(void)
 {
     json_t *cat = load_catalog();
@@ -273,7 +310,7 @@ static void test_catalog(void)
     json_t *tools = json_object_get(cat, "tools"), *queries = json_object_get(cat, "queries");
     size_t n = json_array_size(tools), nq = json_array_size(queries);
     CHECK_INT_EQ(n, 300);
-    CHECK(nq >= 40);
+    CHECK(nq >= 100);
     tg_search_doc *docs = calloc(n, sizeof *docs);
     CHECK(docs != NULL);
     if (!docs) return;
@@ -286,27 +323,10 @@ static void test_catalog(void)
     }
     tg_search_index *ix = tg_search_build(docs, n);
     CHECK(ix != NULL);
-    size_t at1 = 0, at5 = 0;
-    for (size_t i = 0; ix && i < nq; i++) {
-        json_t *q = json_array_get(queries, i);
-        const char *text = json_string_value(json_object_get(q, "query"));
-        const char *want = json_string_value(json_object_get(q, "expect"));
-        tg_search_hit hits[5];
-        size_t k = tg_search_query(ix, text, hits, 5);
-        size_t rank = 0;
-        for (size_t h = 0; h < k && !rank; h++)
-            if (strcmp(docs[hits[h].doc].name, want) == 0) rank = h + 1;
-        at1 += rank == 1;
-        at5 += rank >= 1;
-        if (rank != 1)
-            printf("  rank %s for \"%s\": want %s, got %s\n", rank ? "2-5" : ">5", text, want,
-                   k ? docs[hits[0].doc].name : "(nothing)");
+    if (ix) {
+        report_set(ix, docs, queries, "dev", DEV_P1_FLOOR, DEV_P5_FLOOR);
+        report_set(ix, docs, queries, "heldout", HELDOUT_P1_FLOOR, HELDOUT_P5_FLOOR);
     }
-    double p1 = (double)at1 / (double)nq, p5 = (double)at5 / (double)nq;
-    printf("catalog: %zu tools, %zu queries: precision@1 %.3f (%zu), precision@5 %.3f (%zu)\n", n,
-           nq, p1, at1, p5, at5);
-    CHECK(p1 >= P1_FLOOR);
-    CHECK(p5 >= P5_FLOOR);
     tg_search_free(ix);
     free(docs);
     json_decref(cat);
