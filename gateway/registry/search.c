@@ -166,17 +166,70 @@ static bool is_stopword(const char *w)
                    cmp_str) != NULL;
 }
 
-static bool is_vowel(const char *w, size_t i)
+/* ---- Porter's stemmer ----------------------------------------------- *
+ * M. F. Porter, "An algorithm for suffix stripping", Program 14(3), 1980,
+ * written from the paper's rules. A word is [C](VC)^m[V]; its measure m
+ * counts the VC pairs, and each step strips a suffix only when what is left
+ * has a large enough measure, so "cancelled", "cancels" and "cancellation"
+ * all become "cancel" while "news" or "bus" are not cut to nothing. Stems
+ * are not words ("invoic", "repli"); documents and queries share them. */
+
+/* Whether w[i] is a consonant: not a, e, i, o, u, and not a y after a
+ * consonant ("y" in "toy" is a consonant, in "syzygy" a vowel). */
+static bool consonant(const char *w, size_t i)
 {
-    char c = w[i];
-    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || (c == 'y' && i > 0);
+    switch (w[i]) {
+    case 'a':
+    case 'e':
+    case 'i':
+    case 'o':
+    case 'u':
+        return false;
+    case 'y':
+        return i == 0 || !consonant(w, i - 1);
+    default:
+        return true;
+    }
 }
 
+/* m of w[0..n). */
+static int measure(const char *w, size_t n)
+{
+    int m = 0;
+    size_t i = 0;
+    while (i < n && consonant(w, i))
+        i++;
+    while (i < n) {
+        while (i < n && !consonant(w, i))
+            i++;
+        if (i == n) break;
+        while (i < n && consonant(w, i))
+            i++;
+        m++;
+    }
+    return m;
+}
+
+/* *v*: w[0..n) has a vowel. */
 static bool has_vowel(const char *w, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (is_vowel(w, i)) return true;
+        if (!consonant(w, i)) return true;
     return false;
+}
+
+/* *d: w[0..n) ends with a double consonant. */
+static bool double_consonant(const char *w, size_t n)
+{
+    return n >= 2 && w[n - 1] == w[n - 2] && consonant(w, n - 1);
+}
+
+/* *o: w[0..n) ends consonant-vowel-consonant, the last not w, x or y
+ * ("hop", "fil"), a short syllable that takes back an "e". */
+static bool cvc(const char *w, size_t n)
+{
+    return n >= 3 && consonant(w, n - 1) && !consonant(w, n - 2) && consonant(w, n - 3) &&
+           w[n - 1] != 'w' && w[n - 1] != 'x' && w[n - 1] != 'y';
 }
 
 static bool ends(const char *w, size_t n, const char *suffix)
@@ -185,48 +238,124 @@ static bool ends(const char *w, size_t n, const char *suffix)
     return n >= k && memcmp(w + n - k, suffix, k) == 0;
 }
 
-/* A conservative suffix stripper (a small part of Porter's step 1, plus a
- * final "e"), for lowercase ASCII words: plurals, -ed and -ing, so that
- * "invoices", "invoiced" and "invoice" all become "invoic", and "shipping",
- * "shipped" and "ships" become "ship". It never strips a word below three
- * letters, and leaves "-ss", "-us" and "-is" words ("address", "status",
- * "analysis") alone. Stems w in place; returns the new length. */
-static size_t stem(char *w, size_t n)
+/* Replaces the last `cut` bytes of w[0..n) with repl; returns the length. */
+static size_t replace(char *w, size_t n, size_t cut, const char *repl)
 {
-    for (size_t i = 0; i < n; i++)
-        if (w[i] < 'a' || w[i] > 'z') return n;
-    if (n <= 3) return n;
-    if (ends(w, n, "sses")) {
-        n -= 2;
-    } else if (ends(w, n, "ies") && n > 4) {
-        w[n - 3] = 'y';
-        n -= 2;
-    } else if (ends(w, n, "ss") || ends(w, n, "us") || ends(w, n, "is")) {
-        /* not a plural */
-    } else if (ends(w, n, "s")) {
-        bool sibilant =
-            ends(w, n, "xes") || ends(w, n, "zes") || ends(w, n, "ches") || ends(w, n, "shes");
-        n -= sibilant && n - 2 >= 3 ? 2 : 1;
+    size_t k = strlen(repl);
+    memcpy(w + n - cut, repl, k);
+    return n - cut + k;
+}
+
+typedef struct rule {
+    const char *suffix, *repl;
+} rule;
+
+/* Steps 2 to 4 of the paper: the longest suffix in the table that w ends
+ * with is replaced when the stem before it has measure above min_m (step 4
+ * strips "ion" only after s or t); the other suffixes are not tried. */
+static size_t apply_rules(char *w, size_t n, const rule *rules, size_t nrules, int min_m)
+{
+    const rule *best = NULL;
+    size_t best_len = 0;
+    for (size_t r = 0; r < nrules; r++) {
+        size_t k = strlen(rules[r].suffix);
+        if (k > best_len && ends(w, n, rules[r].suffix)) best = &rules[r], best_len = k;
     }
+    if (!best) return n;
+    size_t stem_len = n - best_len;
+    if (strcmp(best->suffix, "ion") == 0 &&
+        (!stem_len || (w[stem_len - 1] != 's' && w[stem_len - 1] != 't')))
+        return n;
+    return measure(w, stem_len) > min_m ? replace(w, n, best_len, best->repl) : n;
+}
+
+static const rule step2[] = {
+    {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"}, {"anci", "ance"}, {"izer", "ize"},
+    {"abli", "able"},   {"alli", "al"},     {"entli", "ent"}, {"eli", "e"},     {"ousli", "ous"},
+    {"ization", "ize"}, {"ation", "ate"},   {"ator", "ate"},  {"alism", "al"},  {"iveness", "ive"},
+    {"fulness", "ful"}, {"ousness", "ous"}, {"aliti", "al"},  {"iviti", "ive"}, {"biliti", "ble"},
+};
+
+static const rule step3[] = {
+    {"icate", "ic"}, {"ative", ""}, {"alize", "al"}, {"iciti", "ic"},
+    {"ical", "ic"},  {"ful", ""},   {"ness", ""},
+};
+
+static const rule step4[] = {
+    {"al", ""},  {"ance", ""},  {"ence", ""}, {"er", ""},  {"ic", ""},  {"able", ""}, {"ible", ""},
+    {"ant", ""}, {"ement", ""}, {"ment", ""}, {"ent", ""}, {"ion", ""}, {"ou", ""},   {"ism", ""},
+    {"ate", ""}, {"iti", ""},   {"ous", ""},  {"ive", ""}, {"ize", ""},
+};
+
+#define NRULES(t) (sizeof(t) / sizeof(t)[0])
+
+/* Step 1: plurals, -ed, -ing and a final y. */
+static size_t step1(char *w, size_t n)
+{
+    if (ends(w, n, "sses") || ends(w, n, "ies"))
+        n -= 2;
+    else if (ends(w, n, "s") && !ends(w, n, "ss"))
+        n--;
+
     size_t cut = 0;
     if (ends(w, n, "eed")) {
-        /* "need", "feed": the e belongs to the word */
-    } else if (ends(w, n, "ied") && n > 4) {
-        w[n - 3] = 'y';
-        n -= 2;
-    } else if (ends(w, n, "ed") && n - 2 >= 3 && has_vowel(w, n - 2)) {
+        if (measure(w, n - 3) > 0) n--;
+    } else if (ends(w, n, "ed") && has_vowel(w, n - 2)) {
         cut = 2;
-    } else if (ends(w, n, "ing") && n - 3 >= 3 && has_vowel(w, n - 3)) {
+    } else if (ends(w, n, "ing") && has_vowel(w, n - 3)) {
         cut = 3;
     }
     if (cut) {
         n -= cut;
-        /* "shipp" -> "ship", but "bill", "pass" and "buzz" keep theirs, and
-         * "add" stays whole. */
-        char c = w[n - 1];
-        if (n >= 4 && c == w[n - 2] && !is_vowel(w, n - 1) && c != 'l' && c != 's' && c != 'z') n--;
+        /* Undo what the suffix did to the stem: "conflated" -> "conflate",
+         * "hopping" -> "hop", "filing" -> "file". */
+        if (ends(w, n, "at") || ends(w, n, "bl") || ends(w, n, "iz"))
+            n = replace(w, n, 0, "e");
+        else if (double_consonant(w, n) && w[n - 1] != 'l' && w[n - 1] != 's' && w[n - 1] != 'z')
+            n--;
+        else if (measure(w, n) == 1 && cvc(w, n))
+            n = replace(w, n, 0, "e");
     }
-    if (n >= 4 && w[n - 1] == 'e' && w[n - 2] != 'e') n--;
+
+    if (ends(w, n, "y") && has_vowel(w, n - 1)) w[n - 1] = 'i';
+    return n;
+}
+
+/* Step 5: a final e, and a double l. */
+static size_t step5(char *w, size_t n)
+{
+    if (ends(w, n, "e")) {
+        int m = measure(w, n - 1);
+        if (m > 1 || (m == 1 && !cvc(w, n - 1))) n--;
+    }
+    if (ends(w, n, "ll") && measure(w, n) > 1) n--;
+    return n;
+}
+
+/* Words the algorithm would cut into their root: undoubling after -ed or
+ * -ing turns "added" into "ad" while "add" stays, and "add" is a verb most
+ * tool catalogs use. Porter2 keeps a similar list of exceptional forms. */
+static const char *const kept_whole[] = {"add", "added", "adding"};
+
+/* Stems w (n bytes, NUL-terminated room for n + 1) in place when it is a
+ * lowercase ASCII word of three letters or more; returns the new length.
+ * Anything else (digits, other scripts) is left as it is. */
+static size_t stem(char *w, size_t n)
+{
+    if (n <= 2) return n;
+    for (size_t i = 0; i < n; i++)
+        if (w[i] < 'a' || w[i] > 'z') return n;
+    for (size_t i = 0; i < NRULES(kept_whole); i++) {
+        if (strcmp(w, kept_whole[i]) == 0) {
+            w[3] = '\0';
+            return 3;
+        }
+    }
+    n = step1(w, n);
+    n = apply_rules(w, n, step2, NRULES(step2), 0);
+    n = apply_rules(w, n, step3, NRULES(step3), 0);
+    n = apply_rules(w, n, step4, NRULES(step4), 1);
+    n = step5(w, n);
     w[n] = '\0';
     return n;
 }
