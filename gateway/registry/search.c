@@ -33,15 +33,136 @@ static const double field_weight[NFIELDS] = {3.0, 2.0, 1.0, 0.75, 0.5};
  * as high as a name match. */
 #define MAX_FIELD_TF 3
 
-/* A term reached only through a synonym counts this much of the user's own
- * word. */
-#define SYNONYM_WEIGHT 0.5
+/* A term reached only through the thesaurus counts this much of the user's
+ * own word: the user's words are the better evidence, but a tool that
+ * matches only through an equivalent should still rank. */
+#define THESAURUS_WEIGHT 0.5
 
 /* Bounds on what one document contributes, so a deploy with a hostile
  * definition cannot make the index large or the build slow. */
 #define MAX_FIELD_TERMS  2048
 #define MAX_SCHEMA_DEPTH 32
 #define MAX_SCHEMA_NODES 4096
+
+/* ---- the thesaurus -------------------------------------------------- */
+
+/* Groups of words that ask for the same thing in an agent's task, applied
+ * to queries only, at THESAURUS_WEIGHT of the user's own word: a query says
+ * "reply", "respond" or "answer", and a catalog picked one. The groups are
+ * general English equivalences among the verbs of everyday operations and
+ * the nouns of the business objects tools act on, not any one catalog's
+ * words; a group that holds in one product but not in another would pull
+ * unrelated tools up for every query that uses the word, so words with a
+ * second common meaning are left out ("return" for a shop return, "fire"
+ * for an alarm). A word may sit in more than one group. */
+#define THESAURUS_WIDTH 8
+static const char *const thesaurus[][THESAURUS_WIDTH] = {
+    /* verbs */
+    {"create", "add", "new", "make", NULL},
+    {"open", "start", "begin", "launch", "initiate", NULL},
+    {"delete", "remove", "erase", "discard", NULL},
+    {"update", "edit", "modify", "change", "amend", "alter", "adjust", NULL},
+    {"get", "fetch", "retrieve", "read", "view", "show", "display", NULL},
+    {"search", "find", "lookup", "query", "locate", NULL},
+    {"send", "deliver", "dispatch", "transmit", NULL},
+    {"reply", "respond", "answer", NULL},
+    {"cancel", "abort", "annul", "rescind", "void", NULL},
+    {"disable", "deactivate", "suspend", "revoke", "lock", "block", NULL},
+    {"enable", "activate", "reactivate", "unlock", NULL},
+    {"restore", "recover", "undelete", NULL},
+    {"revert", "rollback", "undo", NULL},
+    {"assign", "allocate", "delegate", "reassign", NULL},
+    {"approve", "accept", "authorize", NULL},
+    {"deny", "decline", "reject", "refuse", NULL},
+    {"purchase", "buy", "order", NULL},
+    {"book", "reserve", "schedule", NULL},
+    {"notify", "inform", "tell", "announce", NULL},
+    {"upload", "attach", NULL},
+    {"download", "export", NULL},
+    {"copy", "duplicate", "clone", NULL},
+    {"merge", "combine", "consolidate", "dedupe", NULL},
+    {"move", "transfer", "relocate", NULL},
+    {"mute", "silence", "snooze", NULL},
+    {"close", "resolve", "solve", NULL},
+    {"complete", "finish", "done", NULL},
+    {"restart", "reboot", "relaunch", NULL},
+    {"deploy", "release", "ship", "rollout", NULL},
+    {"subscribe", "signup", "register", "enroll", "join", NULL},
+    {"sign", "signature", NULL},
+    /* people and organisations */
+    {"employee", "staff", "worker", "personnel", "colleague", NULL},
+    {"customer", "client", "buyer", "shopper", NULL},
+    {"supplier", "vendor", "seller", NULL},
+    {"candidate", "applicant", NULL},
+    {"manager", "boss", "supervisor", NULL},
+    {"company", "organization", "business", "firm", NULL},
+    {"lead", "prospect", NULL},
+    {"deal", "opportunity", NULL},
+    /* money */
+    {"invoice", "bill", NULL},
+    {"payment", "charge", "transaction", NULL},
+    {"refund", "reimburse", "reimbursement", NULL},
+    {"price", "cost", "fee", "rate", "quote", NULL},
+    {"discount", "coupon", "promo", "voucher", NULL},
+    {"revenue", "income", "earnings", "profit", NULL},
+    {"expense", "spending", "expenditure", NULL},
+    {"salary", "wage", "paycheck", "payslip", NULL},
+    /* work objects */
+    {"event", "meeting", "appointment", "call", NULL},
+    {"file", "document", "doc", NULL},
+    {"folder", "directory", NULL},
+    {"email", "mail", "inbox", NULL},
+    {"sms", "text", NULL},
+    {"phone", "telephone", "mobile", "cell", NULL},
+    {"ticket", "case", NULL},
+    {"issue", "bug", "defect", "problem", NULL},
+    {"task", "todo", "chore", NULL},
+    {"comment", "note", "remark", "annotation", NULL},
+    {"label", "tag", "category", NULL},
+    {"survey", "form", "questionnaire", "poll", NULL},
+    {"newsletter", "campaign", "mailing", NULL},
+    {"emoji", "reaction", "emoticon", NULL},
+    {"contract", "agreement", NULL},
+    {"leave", "vacation", "holiday", "pto", "absence", NULL},
+    {"job", "position", "opening", "vacancy", NULL},
+    {"product", "item", "goods", "merchandise", NULL},
+    {"inventory", "stock", NULL},
+    {"package", "parcel", "shipment", NULL},
+    {"flight", "plane", "airfare", NULL},
+    {"hotel", "accommodation", "lodging", NULL},
+    {"weather", "forecast", "rain", "snow", "temperature", NULL},
+    {"location", "place", "city", NULL},
+    {"coordinate", "latitude", "longitude", "geocode", NULL},
+    {"currency", "exchange", "forex", NULL},
+    {"status", "state", "progress", NULL},
+    {"free", "available", "availability", NULL},
+    /* software and operations */
+    {"password", "passcode", "credential", NULL},
+    {"mfa", "2fa", "otp", "authenticator", NULL},
+    {"error", "exception", "crash", "failure", NULL},
+    {"alert", "alarm", "notification", NULL},
+    {"incident", "outage", "downtime", NULL},
+    {"instance", "server", "host", "node", "replica", NULL},
+    {"production", "prod", NULL},
+    {"repository", "repo", NULL},
+    {"domain", "hostname", "dns", NULL},
+    {"website", "site", NULL},
+    {"visitor", "traffic", "visit", "pageview", NULL},
+    {"chart", "graph", "plot", NULL},
+    {"backup", "snapshot", "dump", NULL},
+    {"database", "db", NULL},
+    {"config", "configuration", "setting", NULL},
+    {"channel", "room", NULL},
+};
+
+#define THESAURUS_GROUPS (sizeof thesaurus / sizeof thesaurus[0])
+
+/* The thesaurus through the term pipeline, so its words meet query terms
+ * as stems; built with each index, since stemming is not free and a query
+ * must stay cheap. An empty string ends a group. */
+typedef char thesaurus_stems[THESAURUS_GROUPS][THESAURUS_WIDTH][TG_SEARCH_MAX_TOKEN + 1];
+
+/* ---- the index ----------------------------------------------------- */
 
 typedef struct posting {
     uint32_t doc;
@@ -63,6 +184,7 @@ struct tg_search_index {
     size_t nterms, terms_cap;
     uint32_t *slots; /* open addressing: term index + 1, 0 when empty */
     size_t nslots;   /* a power of two, at least twice nterms */
+    thesaurus_stems thesaurus;
 };
 
 /* ---- terms ---------------------------------------------------------- */
@@ -603,6 +725,20 @@ static void add_schema(adder *a, const json_t *schema, int depth, size_t *budget
     }
 }
 
+static void stem_thesaurus(tg_search_index *ix)
+{
+    for (size_t g = 0; g < THESAURUS_GROUPS; g++) {
+        for (size_t k = 0; k < THESAURUS_WIDTH && thesaurus[g][k]; k++) {
+            char *w = ix->thesaurus[g][k];
+            size_t n = strlen(thesaurus[g][k]);
+            if (n > TG_SEARCH_MAX_TOKEN) n = TG_SEARCH_MAX_TOKEN;
+            memcpy(w, thesaurus[g][k], n);
+            w[n] = '\0';
+            stem(w, n);
+        }
+    }
+}
+
 tg_search_index *tg_search_build(const tg_search_doc *docs, size_t n)
 {
     if (n >= UINT32_MAX) return NULL;
@@ -611,6 +747,7 @@ tg_search_index *tg_search_build(const tg_search_doc *docs, size_t n)
     ix->ndocs = n;
     ix->len = calloc(n ? n * NFIELDS : 1, sizeof *ix->len);
     if (!ix->len || !grow_slots(ix)) goto fail;
+    stem_thesaurus(ix);
     for (size_t d = 0; d < n; d++) {
         adder a = {.ix = ix, .doc = (uint32_t)d};
         add_text(&a, F_NAME, docs[d].name);
@@ -653,36 +790,13 @@ void tg_search_free(tg_search_index *ix)
 
 /* ---- querying ------------------------------------------------------- */
 
-/* Words that name the same thing in tool vocabularies, applied to queries
- * only (so an index never changes with this table). Two kinds, both about
- * naming conventions rather than about any one catalog: the verbs of the
- * operations every API has, which products spell differently (REST's
- * create/add/new, delete/remove, update/edit, get/fetch/read, search/find),
- * and a few objects that products call by different names (a calendar
- * "event" is the user's "meeting"; a "file" is a "document"). Kept small on
- * purpose: each group must be true in every domain, since a wrong synonym
- * pulls unrelated tools up for every query that uses the word. */
-static const char *const synonyms[][6] = {
-    {"create", "add", "new", "make", NULL},
-    {"delete", "remove", "erase", NULL},
-    {"update", "edit", "modify", "change", NULL},
-    {"get", "fetch", "retrieve", "read", "view", NULL},
-    {"search", "find", "lookup", NULL},
-    {"event", "meeting", "appointment", NULL},
-    {"file", "document", NULL},
-    {"customer", "client", NULL},
-    {"issue", "bug", NULL},
-    {"package", "parcel", "shipment", NULL},
-    {"email", "mail", NULL},
-};
-
 typedef struct query_term {
     char text[TG_SEARCH_MAX_TOKEN + 1];
     double weight;
 } query_term;
 
 /* The user's terms (at most TG_SEARCH_MAX_QUERY_TERMS), then the synonyms
- * they bring (at most as many again). */
+ * the thesaurus brings (at most as many again). */
 typedef struct query_terms {
     query_term t[2 * TG_SEARCH_MAX_QUERY_TERMS];
     size_t n, cap;
@@ -709,32 +823,20 @@ static int collect(const char *s, void *ctx)
     return add_query_term(ctx, s, 1.0);
 }
 
-/* Whether the group's word w stems to s. */
-static bool stems_to(const char *w, const char *s)
+/* Adds the thesaurus groups of the user's terms, in the order of the terms,
+ * so that when the list fills, the first words of the query keep theirs. */
+static void expand(const tg_search_index *ix, query_terms *q)
 {
-    char buf[TG_SEARCH_MAX_TOKEN + 1];
-    size_t n = strlen(w);
-    memcpy(buf, w, n + 1);
-    stem(buf, n);
-    return strcmp(buf, s) == 0;
-}
-
-static void expand(query_terms *q)
-{
+    bool done[THESAURUS_GROUPS] = {false};
     size_t own = q->n;
     q->cap = sizeof q->t / sizeof q->t[0];
     for (size_t i = 0; i < own; i++) {
-        for (size_t g = 0; g < sizeof synonyms / sizeof synonyms[0]; g++) {
-            bool member = false;
-            for (size_t k = 0; synonyms[g][k] && !member; k++)
-                member = stems_to(synonyms[g][k], q->t[i].text);
-            for (size_t k = 0; member && synonyms[g][k]; k++) {
-                char buf[TG_SEARCH_MAX_TOKEN + 1];
-                size_t n = strlen(synonyms[g][k]);
-                memcpy(buf, synonyms[g][k], n + 1);
-                stem(buf, n);
-                if (add_query_term(q, buf, SYNONYM_WEIGHT)) return;
-            }
+        for (size_t g = 0; g < THESAURUS_GROUPS; g++) {
+            if (done[g]) continue;
+            for (size_t k = 0; k < THESAURUS_WIDTH && ix->thesaurus[g][k][0] && !done[g]; k++)
+                done[g] = strcmp(ix->thesaurus[g][k], q->t[i].text) == 0;
+            for (size_t k = 0; done[g] && k < THESAURUS_WIDTH && ix->thesaurus[g][k][0]; k++)
+                if (add_query_term(q, ix->thesaurus[g][k], THESAURUS_WEIGHT)) return;
         }
     }
 }
@@ -767,7 +869,7 @@ size_t tg_search_query(const tg_search_index *ix, const char *query, tg_search_h
     q.cap = TG_SEARCH_MAX_QUERY_TERMS;
     split(query, collect, &q);
     if (!q.n) return 0;
-    expand(&q);
+    expand(ix, &q);
     double *acc = calloc(ix->ndocs, sizeof *acc);
     if (!acc) return 0;
     for (size_t i = 0; i < q.n; i++) {

@@ -280,6 +280,26 @@ static void test_ranking(void)
     tg_search_free(ix);
 }
 
+/* Thesaurus words reach a tool, but below the user's own word. */
+static void test_thesaurus(void)
+{
+    tg_search_doc docs[] = {
+        {"mail_reply_to_email", "Reply to email", "Replies to an email in its thread.", NULL},
+        {"mail_forward_email", "Forward email", "Forwards an email to other people.", NULL},
+        {"survey_answer", "Answer survey", "Records answers to a survey.", NULL},
+    };
+    tg_search_index *ix = tg_search_build(docs, 3);
+    CHECK(ix != NULL);
+    CHECK_INT_EQ(top(ix, "respond to the email from the landlord"), 0);
+    tg_search_hit hits[3];
+    CHECK_INT_EQ(tg_search_query(ix, "answer", hits, 3), 2);
+    CHECK_INT_EQ(hits[0].doc, 2);
+    CHECK_INT_EQ(hits[1].doc, 0);
+    CHECK_INT_EQ(tg_search_query(ix, "reply", hits, 3), 2);
+    CHECK_INT_EQ(hits[0].doc, 0);
+    tg_search_free(ix);
+}
+
 static double seconds_since(struct timespec t0)
 {
     struct timespec t1;
@@ -428,6 +448,7 @@ int main(void)
     test_terms();
     test_porter();
     test_ranking();
+    test_thesaurus();
     test_hostile();
     test_catalog();
     return check_report();
