@@ -36,7 +36,7 @@ static const double field_weight[NFIELDS] = {3.0, 2.0, 1.0, 0.75, 0.5};
 /* A term reached only through the thesaurus counts this much of the user's
  * own word: the user's words are the better evidence, but a tool that
  * matches only through an equivalent should still rank. */
-#define THESAURUS_WEIGHT 0.5
+#define THESAURUS_WEIGHT 0.7
 
 /* Bounds on what one document contributes, so a deploy with a hostile
  * definition cannot make the index large or the build slow. */
@@ -793,6 +793,7 @@ void tg_search_free(tg_search_index *ix)
 typedef struct query_term {
     char text[TG_SEARCH_MAX_TOKEN + 1];
     double weight;
+    size_t from; /* the user's term this one stands for: itself, or the one it is equivalent to */
 } query_term;
 
 /* The user's terms (at most TG_SEARCH_MAX_QUERY_TERMS), then the synonyms
@@ -804,7 +805,7 @@ typedef struct query_terms {
 
 /* Adds s with weight w, or raises the weight of s if already there.
  * Returns nonzero once the list is full. */
-static int add_query_term(query_terms *q, const char *s, double w)
+static int add_query_term(query_terms *q, const char *s, double w, size_t from)
 {
     for (size_t i = 0; i < q->n; i++) {
         if (strcmp(q->t[i].text, s) == 0) {
@@ -814,13 +815,15 @@ static int add_query_term(query_terms *q, const char *s, double w)
     }
     if (q->n == q->cap) return 1;
     memcpy(q->t[q->n].text, s, strlen(s) + 1);
+    q->t[q->n].from = from;
     q->t[q->n++].weight = w;
     return q->n == q->cap;
 }
 
 static int collect(const char *s, void *ctx)
 {
-    return add_query_term(ctx, s, 1.0);
+    query_terms *q = ctx;
+    return add_query_term(q, s, 1.0, q->n);
 }
 
 /* Adds the thesaurus groups of the user's terms, in the order of the terms,
@@ -836,7 +839,7 @@ static void expand(const tg_search_index *ix, query_terms *q)
             for (size_t k = 0; k < THESAURUS_WIDTH && ix->thesaurus[g][k][0] && !done[g]; k++)
                 done[g] = strcmp(ix->thesaurus[g][k], q->t[i].text) == 0;
             for (size_t k = 0; done[g] && k < THESAURUS_WIDTH && ix->thesaurus[g][k][0]; k++)
-                if (add_query_term(q, ix->thesaurus[g][k], THESAURUS_WEIGHT)) return;
+                if (add_query_term(q, ix->thesaurus[g][k], THESAURUS_WEIGHT, i)) return;
         }
     }
 }
@@ -875,8 +878,12 @@ size_t tg_search_query(const tg_search_index *ix, const char *query, tg_search_h
     for (size_t i = 0; i < q.n; i++) {
         const term *t = lookup(ix, q.t[i].text);
         if (!t) continue;
+        /* An equivalent is no more telling than the word the user wrote: a
+         * rare synonym of a common word must not outweigh the word. */
+        const term *said = q.t[i].from == i ? t : lookup(ix, q.t[q.t[i].from].text);
+        double idf = said && said->idf < t->idf ? said->idf : t->idf;
         for (size_t k = 0; k < t->n; k++)
-            acc[t->postings[k].doc] += q.t[i].weight * t->idf * weigh(ix, &t->postings[k]);
+            acc[t->postings[k].doc] += q.t[i].weight * idf * weigh(ix, &t->postings[k]);
     }
     size_t found = 0;
     for (size_t d = 0; d < ix->ndocs; d++)
