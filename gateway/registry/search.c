@@ -293,7 +293,7 @@ static bool is_stopword(const char *w)
  * written from the paper's rules. A word is [C](VC)^m[V]; its measure m
  * counts the VC pairs, and each step strips a suffix only when what is left
  * has a large enough measure, so "cancelled", "cancels" and "cancellation"
- * all become "cancel" while "news" or "bus" are not cut to nothing. Stems
+ * all become "cancel" while "sing", "feed" and "rate" keep their endings. Stems
  * are not words ("invoic", "repli"); documents and queries share them. */
 
 /* Whether w[i] is a consonant: not a, e, i, o, u, and not a y after a

@@ -1,9 +1,11 @@
 /* The tool search index: the term pipeline (splitting, case, stopwords,
- * stemming, UTF-8), BM25F orderings that each fail if one part of the
- * ranking is missing (field weights, length normalisation, idf, saturation,
- * nested properties), hostile queries and documents, and the quality figures
- * on the 300-tool catalog of tests/search: precision at 1 and at 5 of the
- * expected tool for natural-language queries, with floors. */
+ * Porter stemming against the paper's examples, UTF-8), BM25F orderings
+ * that each fail if one part of the ranking is missing (field weights,
+ * length normalisation, idf, saturation, nested properties, the
+ * thesaurus), hostile queries and documents, and the quality figures on the
+ * 300-tool catalog of tests/search: precision at 1 and at 5 of the expected
+ * tool for natural-language queries, for the dev and held-out sets apart,
+ * with floors. */
 #include "check.h"
 #include "gateway/registry/search.h"
 
@@ -16,10 +18,10 @@
 /* Measured figures less a small margin; raise them when the ranking improves.
  * The dev queries are the ones the ranking may be tuned on; the held-out ones
  * only measure it, so their floors say what carries over to new phrasing. */
-#define DEV_P1_FLOOR     0.55
-#define DEV_P5_FLOOR     0.75
-#define HELDOUT_P1_FLOOR 0.35
-#define HELDOUT_P5_FLOOR 0.62
+#define DEV_P1_FLOOR     0.63
+#define DEV_P5_FLOOR     0.82
+#define HELDOUT_P1_FLOOR 0.40
+#define HELDOUT_P5_FLOOR 0.75
 
 typedef struct joined {
     char text[1024];
@@ -297,6 +299,22 @@ static void test_thesaurus(void)
     CHECK_INT_EQ(hits[1].doc, 0);
     CHECK_INT_EQ(tg_search_query(ix, "reply", hits, 3), 2);
     CHECK_INT_EQ(hits[0].doc, 0);
+    tg_search_free(ix);
+
+    /* A rare equivalent of a common word does not outweigh the word. */
+    const char *notes = "Notes taken during a meeting by the team, with action items.";
+    tg_search_doc rooms[] = {
+        {"rooms_one", NULL, "Meeting rooms.", NULL},
+        {"rooms_two", NULL, "Appointment rooms.", NULL},
+        {"notes_one", NULL, notes, NULL},
+        {"notes_two", NULL, notes, NULL},
+        {"notes_three", NULL, notes, NULL},
+        {"notes_four", NULL, notes, NULL},
+    };
+    ix = tg_search_build(rooms, 6);
+    CHECK(ix != NULL);
+    CHECK_INT_EQ(top(ix, "meeting"), 0);
+    CHECK_INT_EQ(top(ix, "appointment"), 1);
     tg_search_free(ix);
 }
 
