@@ -440,10 +440,10 @@ static void prepare_all(tg_registry *registry, tg_calls *calls)
 }
 
 /* Where the egress proxy finds the credentials it injects. */
-static int egress_secret(void *ctx, const char *tenant, const char *name, unsigned char **value,
-                         size_t *len)
+static int egress_secret(void *ctx, const char *tenant, const char *principal, const char *name,
+                         unsigned char **value, size_t *len)
 {
-    return tg_secrets_get(ctx, tenant, name, value, len, NULL);
+    return tg_secrets_get_for(ctx, tenant, name, principal, value, len, NULL);
 }
 
 /* Every secret value of a tenant, which no call's logged arguments may hold. */
