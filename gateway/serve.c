@@ -447,9 +447,10 @@ static int egress_secret(void *ctx, const char *tenant, const char *principal, c
 }
 
 /* Every secret value of a tenant, which no call's logged arguments may hold. */
-static int secret_values(void *ctx, const char *tenant, char ***values, size_t *n)
+static int secret_values(void *ctx, const char *tenant, const char *principal, char ***values,
+                         size_t *n)
 {
-    return tg_secrets_values(ctx, tenant, values, n, NULL);
+    return tg_secrets_values(ctx, tenant, principal, values, n, NULL);
 }
 
 /* The pipeline's report of a finished call, into the runs history. History

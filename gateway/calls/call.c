@@ -90,7 +90,8 @@ struct tg_calls {
     tg_egress *egress;
     tg_registry *registry;
     tg_state *state;
-    int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
+    int (*secret_values)(void *ctx, const char *tenant, const char *principal, char ***values,
+                         size_t *n);
     void *secrets_ctx;
     int64_t acquire_ms, audit_ms;
     void (*on_finished)(void *ctx, const tg_run_summary *run);
@@ -454,8 +455,10 @@ static int audit_begin(tg_calls *c, job *j)
     const json_t *schema = manifest_get(j->tool, "inputSchema", NULL);
     char **secrets = NULL;
     size_t nsecrets = 0;
-    if (c->secret_values && c->secret_values(c->secrets_ctx, tg_registry_snapshot_tenant(j->tool),
-                                             &secrets, &nsecrets) != 0) {
+    const char *tenant = tg_registry_snapshot_tenant(j->tool);
+    if (c->secret_values &&
+        c->secret_values(c->secrets_ctx, tenant, tg_egress_principal_sub(tenant, j->principal),
+                         &secrets, &nsecrets) != 0) {
         /* Unable to tell what to redact: nothing goes into the audit log. */
         tg_log_ctx ctx = log_ctx(j);
         tg_log_error(&ctx, "call.begin of %s not written: the tenant's secrets cannot be read",

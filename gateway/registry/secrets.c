@@ -678,7 +678,8 @@ int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *e
     return 0;
 }
 
-int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t *n, tg_error *err)
+int tg_secrets_values(tg_secrets *s, const char *tenant, const char *principal, char ***values,
+                      size_t *n, tg_error *err)
 {
     *values = NULL;
     *n = 0;
@@ -690,11 +691,12 @@ int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t 
     json_t *item;
     json_array_foreach(list, i, item)
     {
+        const char *of = json_string_value(json_object_get(item, "principal"));
+        if (of && (!principal || strcmp(of, principal) != 0)) continue;
         unsigned char *value = NULL;
         size_t len = 0;
-        if (tg_secrets_get_for(s, tenant, json_string_value(json_object_get(item, "name")),
-                               json_string_value(json_object_get(item, "principal")), &value, &len,
-                               NULL) == 0)
+        if (tg_secrets_get_for(s, tenant, json_string_value(json_object_get(item, "name")), of,
+                               &value, &len, NULL) == 0)
             out[count++] = (char *)value;
     }
     json_decref(list);

@@ -131,12 +131,16 @@ int tg_secrets_delete_for(tg_secrets *s, const char *tenant, const char *name,
  * ("2026-01-02T03:04:05.678Z"). Never a value. Returns 0, TG_EINVALID_PARAMS or TG_EUNAVAILABLE. */
 int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *err);
 
-/* Every value of tenant's secrets, its principals' included, for redacting them from what is logged
- * (a call's arguments): *values gets *n NUL-terminated copies (a value with
- * a NUL in it reads as its part before the NUL, which redacts more, never
- * less). A secret that does not decrypt is skipped. Release them with
- * tg_secrets_values_free, which wipes them. */
-int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t *n, tg_error *err);
+/* Every value of tenant's secrets and of principal's own (principal NULL:
+ * the tenant's alone), for redacting them from what is logged (a call's
+ * arguments): *values gets *n NUL-terminated copies (a value with a NUL in
+ * it reads as its part before the NUL, which redacts more, never less). A
+ * secret that does not decrypt is skipped. Other principals' values are
+ * left out: a caller can hold only its own, and decrypting every user's
+ * value on every call would cost in proportion to the tenant's users.
+ * Release them with tg_secrets_values_free, which wipes them. */
+int tg_secrets_values(tg_secrets *s, const char *tenant, const char *principal, char ***values,
+                      size_t *n, tg_error *err);
 void tg_secrets_values_free(char **values, size_t n);
 
 /* Seals plain[0..len) (borrowed; up to TG_SECRETS_MAX_VALUE bytes) for

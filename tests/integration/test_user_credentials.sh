@@ -7,8 +7,9 @@
 # CREDENTIAL_MISSING naming the secret, retryable, with nothing sent: the
 # upstream never sees the tenant's value on that path. Once Bob stores his
 # own, his call goes with it. Under "preferred" Bob's call falls back to the
-# tenant's value. A webhook runs as the principal that created it and a
-# schedule as the principal that deployed its version. The audit log says
+# tenant's value; a caller's own value pasted into the arguments is
+# redacted in call.begin. A webhook runs as the principal that created it
+# and a schedule as the principal that deployed its version. The audit log says
 # whose credential each call used; no value appears in a result, a list,
 # the audit log or the gateway's output.
 #
@@ -33,7 +34,8 @@ crm_worker() {
   cat >"$tmp/workers/$1/toolgate.json" <<JSON
 { "name": "$1", "version": "1.0.0", "description": "asks the CRM as the caller",
   "runtime": "python3", "entry": "main.py",
-  "inputSchema": { "type": "object", "additionalProperties": false },
+  "inputSchema": { "type": "object", "properties": { "note": { "type": "string" } },
+                   "additionalProperties": false },
   "limits": { "timeout_ms": 10000 },
   "egress": [ { "origin": "https://localhost:$port", "methods": ["GET"], "path_prefix": "/$2/",
       "inject": { "header": "Authorization", "secret": "CRM_TOKEN", "format": "Bearer {}",
@@ -74,12 +76,13 @@ req() { # req METHOD PATH TOKEN [BODY]
     -H "Authorization: Bearer $3" "${data[@]}" "$base$2")
 }
 j() { python3 -c "import json; d = json.load(open('$tmp/body')); print($1)"; }
-# mcp_call TOKEN NAME: a session of the token's principal, then tools/call.
+# mcp_call TOKEN NAME [ARGUMENTS]: a session of the token's principal, then
+# tools/call.
 mcp_call() {
   post "$accept" "$json" "Authorization: Bearer $1" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
   sid=$(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")
   post "$accept" "$json" "Authorization: Bearer $1" "Mcp-Session-Id: $sid" \
-    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$2\",\"arguments\":{}}}"
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$2\",\"arguments\":${3:-{\}}}}"
   cp "$tmp/body" "$tmp/last_call"
 }
 result() { jq_body "d['result']$1"; }
@@ -180,8 +183,13 @@ check "with the tenant's value" [ "$(auths pref)" = "Bearer $shared" ]
 call_end
 check "call.end says the tenant's credential went" \
   [ "$(j "d['records'][0]['body']['egress']['credential']")" = tenant ]
-mcp_call "$alice" crm_preferred
+# Alice pastes her own value into the arguments: the log keeps it redacted.
+mcp_call "$alice" crm_preferred "{\"note\":\"$alice_value\"}"
 check "alice's preferred call goes with hers" [ "$(auths pref | tail -n 1)" = "Bearer $alice_value" ]
+id=$(jq_body "d['result']['_meta']['dev.toolgate/callId']")
+req GET "/v1/audit?call_id=$id&kind=call.begin" "$ops"
+check "her value in the arguments is redacted in call.begin" \
+  [ "$(j "d['records'][0]['body']['arguments']['note']")" = "[REDACTED]" ]
 
 # --- a webhook runs as the principal that created it ---
 sign() { # sign SECRET FILE

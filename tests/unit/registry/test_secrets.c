@@ -423,15 +423,23 @@ static void test_principals(void)
     }
     json_decref(list);
 
-    /* Every value is among those redacted from logged arguments. */
+    /* The values redacted from a call's logged arguments: the tenant's and
+     * the caller's own, not other principals'. */
     char **values = NULL;
     size_t n = 0;
-    CHECK_INT_EQ(tg_secrets_values(s, "umbrella", &values, &n, NULL), 0);
-    CHECK_INT_EQ(n, 3);
-    bool seen_alice = false;
-    for (size_t i = 0; i < n; i++)
+    CHECK_INT_EQ(tg_secrets_values(s, "umbrella", "alice", &values, &n, NULL), 0);
+    CHECK_INT_EQ(n, 2);
+    bool seen_alice = false, seen_carol = false, seen_tenant = false;
+    for (size_t i = 0; i < n; i++) {
         seen_alice = seen_alice || strcmp(values[i], "alice-new-token") == 0;
-    CHECK(seen_alice);
+        seen_carol = seen_carol || strcmp(values[i], "carol-own-token") == 0;
+        seen_tenant = seen_tenant || strcmp(values[i], "shared-tenant-token") == 0;
+    }
+    CHECK(seen_alice && seen_tenant && !seen_carol);
+    tg_secrets_values_free(values, n);
+    CHECK_INT_EQ(tg_secrets_values(s, "umbrella", NULL, &values, &n, NULL), 0);
+    CHECK_INT_EQ(n, 1);
+    if (n == 1) CHECK_STR_EQ(values[0], "shared-tenant-token");
     tg_secrets_values_free(values, n);
 
     /* Alice's ciphertext in Carol's row, or the tenant's in Alice's, does
