@@ -446,7 +446,8 @@ static int egress_secret(void *ctx, const char *tenant, const char *principal, c
     return tg_secrets_get_for(ctx, tenant, name, principal, value, len, NULL);
 }
 
-/* Every secret value of a tenant, which no call's logged arguments may hold. */
+/* The tenant's secret values and the caller's own, which no call's logged
+ * arguments may hold. */
 static int secret_values(void *ctx, const char *tenant, const char *principal, char ***values,
                          size_t *n)
 {
