@@ -466,6 +466,35 @@ static void test_principals(void)
     tg_secrets_close(s);
 }
 
+/* A store made before per-principal values (schema version 1: no
+ * principal_secrets table) opens unchanged: its values read as before, and
+ * principals' can be added. */
+static void test_older_store(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "initech", "OLD_TOKEN", "older-store-value"), 0);
+    tg_secrets_close(s);
+    sql(on_postgres ? "DROP TABLE principal_secrets;"
+                      " UPDATE public.toolgate_schema SET version = 1 WHERE component = 'secrets'"
+                    : "DROP TABLE principal_secrets; PRAGMA user_version = 1");
+    s = open_store();
+    if (!s) return;
+    unsigned char *value = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(tg_secrets_get(s, "initech", "OLD_TOKEN", &value, &len, NULL), 0);
+    CHECK(value && len == 17 && memcmp(value, "older-store-value", 17) == 0);
+    tg_secrets_value_free(value, len);
+    CHECK_INT_EQ(tg_secrets_put_for(s, "initech", "OLD_TOKEN", "alice", "alice-on-old", 12, NULL,
+                                    NULL, NULL, NULL),
+                 0);
+    CHECK_INT_EQ(tg_secrets_get_for(s, "initech", "OLD_TOKEN", "alice", &value, &len, NULL), 0);
+    CHECK(value && len == 12 && memcmp(value, "alice-on-old", 12) == 0);
+    tg_secrets_value_free(value, len);
+    CHECK_INT_EQ(tg_secrets_delete(s, "initech", "OLD_TOKEN", NULL, NULL, NULL), 0);
+    CHECK_INT_EQ(tg_secrets_delete_for(s, "initech", "OLD_TOKEN", "alice", NULL, NULL, NULL), 0);
+    tg_secrets_close(s);
+}
+
 static const char canary[] = "PLAINTEXT-CANARY-7c1f9e";
 
 static void test_no_plaintext_on_disk(void)
@@ -814,6 +843,7 @@ static void run(const char *store, const char *other, const char *replicas)
     test_round_trips();
     test_list_and_tenants();
     test_principals();
+    test_older_store();
     if (on_postgres)
         test_no_plaintext_in_rows();
     else
