@@ -139,6 +139,11 @@ static json_t *own_entries(json_t *list, const char *principal)
  * of the tenant, tools:call its own. Answers and returns false when not. */
 static bool target(const tg_caller *who, tg_http_request *req, const char **principal)
 {
+    bool any = tg_caller_may(who, TG_SCOPE_SECRETS_WRITE);
+    if (!any && !tg_caller_may(who, TG_SCOPE_TOOLS_CALL)) {
+        tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
+        return false;
+    }
     const char *asked = tg_http_query(req, "principal");
     const char *own = tg_egress_principal_sub(who->tenant, who->principal);
     *principal = asked && strcmp(asked, "me") == 0 ? own : asked;
@@ -154,9 +159,7 @@ static bool target(const tg_caller *who, tg_http_request *req, const char **prin
                     "a principal must be 1 to 256 bytes without control characters");
         return false;
     }
-    if (tg_caller_may(who, TG_SCOPE_SECRETS_WRITE)) return true;
-    bool self = *principal && own && strcmp(*principal, own) == 0;
-    if (self && tg_caller_may(who, TG_SCOPE_TOOLS_CALL)) return true;
+    if (any || (*principal && own && strcmp(*principal, own) == 0)) return true;
     tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
     return false;
 }

@@ -68,6 +68,7 @@ mint() { # mint SUB SCOPE
 ops=$(mint ops admin)
 alice=$(mint alice "tools:list tools:call workers:deploy")
 bob=$(mint bob "tools:list tools:call")
+lister=$(mint lee "tools:list")
 
 req() { # req METHOD PATH TOKEN [BODY]
   local data=()
@@ -133,6 +134,10 @@ req DELETE "/v1/secrets/CRM_TOKEN?principal=alice" "$bob"
 check "nor delete it: 403" [ "$status" = 403 ]
 req PUT /v1/secrets/CRM_TOKEN "$bob" "bob-writes-tenant"
 check "nor the tenant's: 403" [ "$status" = 403 ]
+req PUT "/v1/secrets/CRM_TOKEN?principal=me" "$lister" "lister-own"
+check "a token without tools:call may not set even its own: 403" [ "$status" = 403 ]
+req PUT "/v1/secrets/CRM_TOKEN?principal=bad%0Aname" "$ops" "x"
+check "a principal with a control character: 400" [ "$status" = 400 ]
 req GET /v1/secrets "$ops"
 check "the list shows the tenant's and alice's entry" \
   [ "$(j "[(s['name'], s.get('principal')) for s in d['secrets']]")" = "[('CRM_TOKEN', None), ('CRM_TOKEN', 'alice')]" ]
