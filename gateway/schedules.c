@@ -71,6 +71,17 @@ static void start_run(void *ctx, const tg_schedule_run *run)
     }
     const json_t *arguments = json_object_get(
         json_object_get(tg_registry_snapshot_manifest(tool), "triggers"), "arguments");
+    /* A run acts for whoever deployed the version; a version deployed
+     * before deployers were recorded runs as "schedule", with the tenant's
+     * secrets alone. */
+    char *deployer = NULL;
+    if (tg_registry_deployer(s->registry, run->tenant, run->worker,
+                             tg_registry_snapshot_version(tool), &deployer, &rerr) != 0) {
+        tg_log_warn(&(tg_log_ctx){.tenant = run->tenant},
+                    "deployer of %s unknown, its run goes as \"schedule\": %s", run->worker,
+                    rerr.message);
+        tg_registry_error_clear(&rerr);
+    }
     json_t *empty = json_object();
     scheduled_call *c = tg_xcalloc(1, sizeof *c);
     c->owner = s;
@@ -80,7 +91,7 @@ static void start_run(void *ctx, const tg_schedule_run *run)
     tg_call_request request = {
         .tool = tool,
         .arguments = json_is_object(arguments) ? arguments : empty,
-        .principal = "schedule",
+        .principal = deployer ? deployer : "schedule",
         .trigger_kind = "schedule",
         .scheduled_ms = run->scheduled_ms,
         .attempt = run->attempt,
@@ -88,6 +99,7 @@ static void start_run(void *ctx, const tg_schedule_run *run)
         .userdata = c,
     };
     tg_call_start(s->calls, &request);
+    free(deployer);
     json_decref(empty);
     tg_registry_snapshot_unref(tool);
 }

@@ -29,17 +29,22 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "usage: toolgate secret set NAME [--strip-newline] [--url URL] [--token TOKEN]\n"
-    "       toolgate secret list [--json] [--url URL] [--token TOKEN]\n"
-    "       toolgate secret delete NAME [--url URL] [--token TOKEN]\n"
+    "usage: toolgate secret set NAME [--principal SUB] [--strip-newline] [--url URL] [--token "
+    "TOKEN]\n"
+    "       toolgate secret list [--principal SUB] [--json] [--url URL] [--token TOKEN]\n"
+    "       toolgate secret delete NAME [--principal SUB] [--url URL] [--token TOKEN]\n"
     "  set reads the value from standard input, all of it, byte for byte; never\n"
     "  from the command line. At a terminal it is not echoed and ends with Ctrl-D,\n"
     "  and the newline before that is dropped; from a pipe or a file every byte is\n"
     "  kept unless --strip-newline drops one trailing newline. 1 byte to 64 KiB.\n"
     "  NAME matches ^[A-Za-z_][A-Za-z0-9_]{0,127}$.\n"
+    "  --principal SUB  the value of one principal (a token's sub; \"me\": the token's own)\n"
+    "                   instead of the tenant's: egress rules with per_principal inject it\n"
+    "                   into that principal's calls\n"
     "  --strip-newline  set: drop one trailing newline from a piped value\n"
     "  --url URL        the gateway (default $TOOLGATE_URL, else http://127.0.0.1:8080)\n"
-    "  --token TOKEN    a bearer token with secrets:write (default $TOOLGATE_TOKEN)\n"
+    "  --token TOKEN    a bearer token with secrets:write, or tools:call for one's own\n"
+    "                   --principal me (default $TOOLGATE_TOKEN)\n"
     "  --json           list: print the gateway's answer as it is\n";
 
 /* ---- reading the value ------------------------------------------------ */
@@ -129,7 +134,9 @@ static void print_list(const tg_client_answer *a)
     json_t *item;
     json_array_foreach(json_object_get(doc, "secrets"), i, item)
     {
-        printf("%-40s %s\n", json_string_value(json_object_get(item, "name")),
+        const char *principal = json_string_value(json_object_get(item, "principal"));
+        printf("%-40s %-24s %s\n", json_string_value(json_object_get(item, "name")),
+               principal ? principal : "(tenant)",
                json_string_value(json_object_get(item, "updated_at")));
     }
     json_decref(doc);
@@ -138,7 +145,7 @@ static void print_list(const tg_client_answer *a)
 int tg_cmd_secret(int argc, char **argv)
 {
     const char *action = argc > 0 ? argv[0] : "";
-    const char *name = NULL, *url = NULL, *token = NULL;
+    const char *name = NULL, *url = NULL, *token = NULL, *principal = NULL;
     bool strip = false, as_json = false;
     bool is_set = strcmp(action, "set") == 0, is_list = strcmp(action, "list") == 0,
          is_delete = strcmp(action, "delete") == 0;
@@ -149,6 +156,8 @@ int tg_cmd_secret(int argc, char **argv)
             url = argv[++i];
         } else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
             token = argv[++i];
+        } else if (strcmp(argv[i], "--principal") == 0 && i + 1 < argc) {
+            principal = argv[++i];
         } else if (strcmp(argv[i], "--strip-newline") == 0 && is_set) {
             strip = true;
         } else if (strcmp(argv[i], "--json") == 0 && is_list) {
@@ -171,8 +180,15 @@ int tg_cmd_secret(int argc, char **argv)
     }
     unsigned char *value = NULL;
     size_t len = 0;
+    if (principal && !tg_secrets_valid_principal(principal)) {
+        fputs("toolgate: a principal must be 1 to 256 bytes without control characters\n", stderr);
+        return 2;
+    }
     if (is_set && read_value(name, strip, &value, &len) != 0) return 2;
-    char *path = name ? tg_xasprintf("/v1/secrets/%s", name) : tg_xstrdup("/v1/secrets");
+    char *escaped = principal ? tg_client_escape(principal) : NULL;
+    char *path = tg_xasprintf("/v1/secrets%s%s%s%s", name ? "/" : "", name ? name : "",
+                              escaped ? "?principal=" : "", escaped ? escaped : "");
+    free(escaped);
     tg_client *c = tg_client_new(tg_client_url(url), tg_client_token(token), 0);
     tg_client_answer a;
     tg_client_result cr = tg_client_request(c,
@@ -191,7 +207,7 @@ int tg_cmd_secret(int argc, char **argv)
         if (is_set)
             printf("%s\n", a.body ? a.body : "");
         else if (is_delete)
-            printf("deleted %s\n", name);
+            printf("deleted %s%s%s\n", name, principal ? " of " : "", principal ? principal : "");
         else if (as_json)
             printf("%s\n", a.body ? a.body : "");
         else

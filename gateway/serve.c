@@ -440,16 +440,18 @@ static void prepare_all(tg_registry *registry, tg_calls *calls)
 }
 
 /* Where the egress proxy finds the credentials it injects. */
-static int egress_secret(void *ctx, const char *tenant, const char *name, unsigned char **value,
-                         size_t *len)
+static int egress_secret(void *ctx, const char *tenant, const char *principal, const char *name,
+                         unsigned char **value, size_t *len)
 {
-    return tg_secrets_get(ctx, tenant, name, value, len, NULL);
+    return tg_secrets_get_for(ctx, tenant, name, principal, value, len, NULL);
 }
 
-/* Every secret value of a tenant, which no call's logged arguments may hold. */
-static int secret_values(void *ctx, const char *tenant, char ***values, size_t *n)
+/* The tenant's secret values and the caller's own, which no call's logged
+ * arguments may hold. */
+static int secret_values(void *ctx, const char *tenant, const char *principal, char ***values,
+                         size_t *n)
 {
-    return tg_secrets_values(ctx, tenant, values, n, NULL);
+    return tg_secrets_values(ctx, tenant, principal, values, n, NULL);
 }
 
 /* The pipeline's report of a finished call, into the runs history. History

@@ -231,6 +231,13 @@ static void deploy_checked(tg_admin *admin, tg_http_request *req, json_t *manife
                     err.message);
         tg_registry_error_clear(&err);
     }
+    /* Whoever deploys a version is whom its scheduled runs act for. */
+    if (tg_registry_note_deployer(admin->registry, admin->tenant, name, res.version,
+                                  admin->who->principal, &err) != 0) {
+        tg_log_warn(&(tg_log_ctx){.tenant = admin->tenant}, "deployer of %s not noted: %s", name,
+                    err.message);
+        tg_registry_error_clear(&err);
+    }
     tg_registry_snapshot *current = NULL;
     res.changed = tg_registry_resolve(admin->registry, admin->tenant, name, &current, NULL) != 0 ||
                   strcmp(tg_registry_snapshot_version(current), res.version) != 0;

@@ -7,8 +7,9 @@
  * under the hook's tenant. An unknown id is 404 with nothing else: ids are
  * unguessable, and the answer must not help anyone find one. A request that
  * passes runs its worker through the one call pipeline (tg_admin_start_call,
- * shared with button triggers), as a "webhook" call of principal
- * "hook:<id>". */
+ * shared with button triggers), as a "webhook" call of the principal that
+ * created the hook ("hook:<id>" for a hook made before creators were
+ * recorded). */
 #include "gateway/admin/admin.h"
 
 #include "gateway/core/alloc.h"
@@ -67,7 +68,8 @@ static void create(const tg_admin *admin, tg_http_request *req, const char *name
     if (!read_mapping(req, &doc, &mapping)) return;
     json_t *hook = NULL;
     tg_error err;
-    if (tg_hooks_create(admin->hooks, admin->tenant, name, mapping, &hook, &err) != 0) {
+    if (tg_hooks_create(admin->hooks, admin->tenant, name, admin->who->principal, mapping, &hook,
+                        &err) != 0) {
         reply_store_error(req, &err);
         json_decref(doc);
         return;
@@ -194,6 +196,9 @@ static void deny(const tg_admin *admin, tg_http_request *req, const tg_hook *hoo
 /* Authenticates the request, maps its body and starts the call. */
 static void call_hook(const tg_admin *admin, tg_http_request *req, const tg_hook *hook)
 {
+    /* A refusal is the hook's; a call runs as whoever created the hook (a
+     * hook made before creators were recorded, as itself: no principal's
+     * own secret is then injected). */
     char *principal = tg_xasprintf("hook:%s", hook->id);
     size_t len;
     const char *body = tg_http_body(req, &len);
@@ -232,7 +237,7 @@ static void call_hook(const tg_admin *admin, tg_http_request *req, const tg_hook
             tg_admin_call call = {
                 .tool = tool,
                 .arguments = arguments,
-                .principal = principal,
+                .principal = hook->principal ? hook->principal : principal,
                 .trigger_kind = "webhook",
                 .idempotency_key = tg_http_header(req, "Idempotency-Key"),
             };

@@ -5,13 +5,20 @@
  *
  * The body is the value's raw bytes whatever the Content-Type: a credential
  * that is itself JSON (a cloud service account key) is kept as sent, and
- * binary values need no encoding. */
+ * binary values need no encoding.
+ *
+ * ?principal=SUB names a principal's own value instead of the tenant's
+ * ("me": the caller's own sub). A caller with secrets:write may set, delete
+ * and list any principal's of its tenant; a caller with tools:call alone
+ * only its own (principal=me or its sub), so that a user can connect an
+ * account without holding the tenant's secrets. */
 #include "gateway/admin/admin.h"
 
 #include "gateway/auth/auth.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
 #include "gateway/core/log.h"
+#include "gateway/egress/egress.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -37,7 +44,7 @@ static void reply_store_error(tg_http_request *req, const tg_error *err)
 /* What the store's confirm callback needs to record a change. */
 typedef struct change {
     const tg_caller *who;
-    const char *name, *status;
+    const char *name, *principal, *status; /* principal NULL: the tenant's value */
     bool recorded; /* the record is durable: a later failure is the store's */
 } change;
 
@@ -47,7 +54,7 @@ static int record(void *userdata)
 {
     change *c = userdata;
     int rc = tg_caller_record(c->who, "secret.write", NULL, c->status,
-                              json_pack("{s:s}", "name", c->name));
+                              json_pack("{s:s, s:s*}", "name", c->name, "principal", c->principal));
     c->recorded = rc == 0;
     return rc ? TG_EAUDIT_UNAVAILABLE : 0;
 }
@@ -79,41 +86,89 @@ static bool audit_ready(const tg_caller *who, tg_http_request *req)
 }
 
 static void put_secret(tg_secrets *secrets, const tg_caller *who, tg_http_request *req,
-                       const char *name, const unsigned char *value, size_t len)
+                       const char *name, const char *principal, const unsigned char *value,
+                       size_t len)
 {
-    change c = {.who = who, .name = name, .status = "set"};
+    change c = {.who = who, .name = name, .principal = principal, .status = "set"};
     tg_secrets_change done;
     tg_error err = {0};
-    int rc = tg_secrets_put(secrets, who->tenant, name, value, len, record, &c, &done, &err);
+    int rc = tg_secrets_put_for(secrets, who->tenant, name, principal, value, len, record, &c,
+                                &done, &err);
     if (rc != 0) {
         reply_change_error(req, &c, rc, &err);
         return;
     }
     char when[40];
     tg_secrets_format_time(done.updated_at_ms, when, sizeof when);
-    tg_http_reply_json(req, done.created ? 201 : 200,
-                       json_pack("{s:s, s:s}", "name", name, "updated_at", when));
+    tg_http_reply_json(
+        req, done.created ? 201 : 200,
+        json_pack("{s:s, s:s*, s:s}", "name", name, "principal", principal, "updated_at", when));
 }
 
 static void delete_secret(tg_secrets *secrets, const tg_caller *who, tg_http_request *req,
-                          const char *name)
+                          const char *name, const char *principal)
 {
-    change c = {.who = who, .name = name, .status = "deleted"};
+    change c = {.who = who, .name = name, .principal = principal, .status = "deleted"};
     tg_error err = {0};
-    int rc = tg_secrets_delete(secrets, who->tenant, name, record, &c, &err);
+    int rc = tg_secrets_delete_for(secrets, who->tenant, name, principal, record, &c, &err);
     if (rc != 0)
         reply_change_error(req, &c, rc, &err);
     else
         tg_http_reply(req, 204, NULL, NULL, 0);
 }
 
+/* The entries of list that are principal's (a list with ?principal=).
+ * Steals list. */
+static json_t *own_entries(json_t *list, const char *principal)
+{
+    json_t *own = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        const char *p = json_string_value(json_object_get(item, "principal"));
+        if (p && principal && strcmp(p, principal) == 0) json_array_append(own, item);
+    }
+    json_decref(list);
+    return own;
+}
+
+/* The principal ?principal= names ("me" is the caller's sub), into
+ * *principal (NULL: the tenant's value; borrowed from the request or who),
+ * and whether the caller may reach it: secrets:write reaches every value
+ * of the tenant, tools:call its own. Answers and returns false when not. */
+static bool target(const tg_caller *who, tg_http_request *req, const char **principal)
+{
+    bool any = tg_caller_may(who, TG_SCOPE_SECRETS_WRITE);
+    if (!any && !tg_caller_may(who, TG_SCOPE_TOOLS_CALL)) {
+        tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
+        return false;
+    }
+    const char *asked = tg_http_query(req, "principal");
+    const char *own = tg_egress_principal_sub(who->tenant, who->principal);
+    *principal = asked && strcmp(asked, "me") == 0 ? own : asked;
+    if (asked && !*principal) {
+        reply_error(req, TG_EBAD_REQUEST,
+                    "principal=me names the caller's own values, and this caller is no "
+                    "principal of the tenant");
+        return false;
+    }
+    if (*principal && !tg_secrets_valid_principal(*principal)) {
+        /* Not quoted, as a name is not. */
+        reply_error(req, TG_EBAD_REQUEST,
+                    "a principal must be 1 to 256 bytes without control characters");
+        return false;
+    }
+    if (any || (*principal && own && strcmp(*principal, own) == 0)) return true;
+    tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
+    return false;
+}
+
 static void route(const tg_admin *admin, const tg_caller *who, tg_http_request *req,
                   const unsigned char *value, size_t len)
 {
-    if (!tg_caller_may(who, TG_SCOPE_SECRETS_WRITE)) {
-        tg_caller_refuse(req, who, TG_SCOPE_SECRETS_WRITE);
-        return;
-    }
+    const char *principal = NULL;
+    if (!target(who, req, &principal)) return;
     if (!admin->secrets) {
         reply_error(req, TG_EUNAVAILABLE, "this gateway has no secret store");
         return;
@@ -128,10 +183,12 @@ static void route(const tg_admin *admin, const tg_caller *who, tg_http_request *
         }
         json_t *list = NULL;
         tg_error err = {0};
-        if (tg_secrets_list(admin->secrets, who->tenant, &list, &err) != 0)
+        if (tg_secrets_list(admin->secrets, who->tenant, &list, &err) != 0) {
             reply_store_error(req, &err);
-        else
-            tg_http_reply_json(req, 200, json_pack("{s:o}", "secrets", list));
+            return;
+        }
+        if (principal) list = own_entries(list, principal);
+        tg_http_reply_json(req, 200, json_pack("{s:o}", "secrets", list));
         return;
     }
     const char *name = path + 1;
@@ -155,9 +212,9 @@ static void route(const tg_admin *admin, const tg_caller *who, tg_http_request *
     }
     if (!audit_ready(who, req)) return;
     if (is_put)
-        put_secret(admin->secrets, who, req, name, value, len);
+        put_secret(admin->secrets, who, req, name, principal, value, len);
     else
-        delete_secret(admin->secrets, who, req, name);
+        delete_secret(admin->secrets, who, req, name, principal);
 }
 
 void tg_admin_secrets(const tg_admin *admin, const tg_caller *who, tg_http_request *req)

@@ -91,7 +91,8 @@ struct tg_calls {
     tg_egress *egress;
     tg_registry *registry;
     tg_state *state;
-    int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
+    int (*secret_values)(void *ctx, const char *tenant, const char *principal, char ***values,
+                         size_t *n);
     void *secrets_ctx;
     int64_t acquire_ms, audit_ms;
     void (*on_finished)(void *ctx, const tg_run_summary *run);
@@ -455,8 +456,10 @@ static int audit_begin(tg_calls *c, job *j)
     const json_t *schema = manifest_get(j->tool, "inputSchema", NULL);
     char **secrets = NULL;
     size_t nsecrets = 0;
-    if (c->secret_values && c->secret_values(c->secrets_ctx, tg_registry_snapshot_tenant(j->tool),
-                                             &secrets, &nsecrets) != 0) {
+    const char *tenant = tg_registry_snapshot_tenant(j->tool);
+    if (c->secret_values &&
+        c->secret_values(c->secrets_ctx, tenant, tg_egress_principal_sub(tenant, j->principal),
+                         &secrets, &nsecrets) != 0) {
         /* Unable to tell what to redact: nothing goes into the audit log. */
         tg_log_ctx ctx = log_ctx(j);
         tg_log_error(&ctx, "call.begin of %s not written: the tenant's secrets cannot be read",
@@ -608,6 +611,26 @@ static json_t *run(tg_calls *c, job *j, tg_sandbox **used, bool *begun)
     return result;
 }
 
+/* The result of a call one of whose requests needed the caller's own
+ * credential, which the caller has not stored: whatever the worker made of
+ * the refused request, the call fails naming the secret, so the user can
+ * connect the account and call again. */
+static json_t *credential_missing(const job *j)
+{
+    const char *secret = j->egress.missing_secret;
+    const char *sub = tg_egress_principal_sub(j->egress.tenant, j->principal);
+    json_t *details = json_pack("{s:s, s:s?}", "secret", secret, "principal", sub);
+    char *message =
+        sub ? tg_xasprintf("this tool needs %s's own %s, which is not stored", sub, secret)
+            : tg_xasprintf("this tool needs the caller's own %s, and this run has no principal "
+                           "of the tenant to take it from",
+                           secret);
+    json_t *result = tg_tool_error_result(TG_ECREDENTIAL_MISSING, message, details, j->call_id);
+    free(message);
+    json_decref(details);
+    return result;
+}
+
 /* Steps 5-7 for a call admission let through. */
 static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
 {
@@ -720,6 +743,10 @@ static json_t *run_admitted(tg_calls *c, job *j, tg_sandbox **used)
                 .stderr_tail = res.err_tail,
             };
             result = tg_call_result(j->tool, &outcome, j->call_id);
+        }
+        if (!res.cancelled && j->egress.missing_secret[0]) {
+            json_decref(result);
+            result = credential_missing(j);
         }
         j->facts.phase_ns[PH_RESULT] = lap(&mark);
         tg_sandbox_result_free(&res);

@@ -67,10 +67,12 @@ typedef struct tg_calls_config {
      * at http://toolgate.internal/v1/state, through the egress channel (so
      * only with egress set); NULL: those requests answer 503 */
     tg_state *state;
-    /* The values of tenant's secrets, redacted wherever they appear in a
-     * call's logged arguments; NULL when there are none. The pipeline wipes
-     * and frees each value and the array. */
-    int (*secret_values)(void *ctx, const char *tenant, char ***values, size_t *n);
+    /* The values of tenant's secrets and of principal's own (the sub of a
+     * "<tenant>/<sub>" caller, else NULL), redacted wherever they appear in
+     * a call's logged arguments; NULL when there are none. The pipeline
+     * wipes and frees each value and the array. */
+    int (*secret_values)(void *ctx, const char *tenant, const char *principal, char ***values,
+                         size_t *n);
     void *secrets_ctx;
     int64_t
         audit_deadline_ms; /* how long a call waits for its record to be durable; default 2000 */

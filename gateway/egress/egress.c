@@ -290,6 +290,7 @@ static const char *outcome_of(tg_err_code code)
         return "ok";
     case TG_EEGRESS_DENIED:
     case TG_EBAD_REQUEST:
+    case TG_ECREDENTIAL_MISSING:
         return "denied";
     case TG_EPAYLOAD_TOO_LARGE:
     case TG_ERESPONSE_TOO_LARGE:
@@ -440,6 +441,7 @@ typedef struct credential {
     char *query;             /* "name=escaped" */
     char *forms[4];          /* strings to redact from responses */
     size_t nforms;
+    bool of_principal; /* the caller's own value, not the tenant's */
 } credential;
 
 static void credential_clear(credential *c)
@@ -483,18 +485,54 @@ static char *fill_format(const char *format, const char *value)
     return out;
 }
 
-/* Builds the credential of inject (a rule's) for tenant. Returns 0, or an
- * error message (static) when its secret is missing or unusable. */
+const char *tg_egress_principal_sub(const char *tenant, const char *principal)
+{
+    if (!tenant || !principal) return NULL;
+    size_t t = strlen(tenant);
+    if (strncmp(principal, tenant, t) != 0 || principal[t] != '/' || !principal[t + 1]) return NULL;
+    return principal + t + 1;
+}
+
+/* Finds the value inject (a rule's) takes for the call: with per_principal,
+ * the caller's own first; "preferred" then falls back to the tenant's,
+ * "required" never does (*missing set); without it, the tenant's. Returns 0,
+ * or an error message (static). */
+static const char *find_value(tg_egress_call *call, const json_t *inject, const char *name,
+                              unsigned char **value, size_t *len, bool *of_principal, bool *missing)
+{
+    tg_egress *e = call->egress;
+    const char *per = json_string_value(json_object_get(inject, "per_principal"));
+    const char *sub = tg_egress_principal_sub(call->tenant, call->principal);
+    if (per && sub) {
+        int rc = e->secret(e->secret_ctx, call->tenant, sub, name, value, len);
+        if (rc == 0) {
+            *of_principal = true;
+            return NULL;
+        }
+        if (rc != TG_ENOT_FOUND) return "the caller's own secret this rule injects cannot be read";
+    }
+    if (per && strcmp(per, "required") == 0) {
+        *missing = true;
+        return "this rule injects only the caller's own secret, and the caller has none";
+    }
+    if (e->secret(e->secret_ctx, call->tenant, NULL, name, value, len))
+        return "the secret this rule injects does not exist in the tenant";
+    return NULL;
+}
+
+/* Builds the credential of inject (a rule's) for the call. Returns 0, or an
+ * error message (static) when its secret is missing (*missing: the caller's
+ * own, which a "required" rule needs) or unusable. */
 static const char *make_credential(tg_egress_call *call, const json_t *inject, CURL *h,
-                                   credential *c)
+                                   credential *c, bool *missing)
 {
     memset(c, 0, sizeof *c);
     const char *name = json_string_value(json_object_get(inject, "secret"));
     unsigned char *value = NULL;
     size_t len = 0;
-    if (!name || call->egress->secret(call->egress->secret_ctx, call->tenant, name, &value, &len))
-        return "the secret this rule injects does not exist in the tenant";
-    const char *why = NULL;
+    if (!name) return "the secret this rule injects does not exist in the tenant";
+    const char *why = find_value(call, inject, name, &value, &len, &c->of_principal, missing);
+    if (why) return why;
     char *secret = tg_xmalloc(len + 1);
     memcpy(secret, value, len);
     secret[len] = '\0';
@@ -756,8 +794,23 @@ static json_t *handle(tg_egress_call *call, const json_t *request, int64_t deadl
 
     CURL *escaper = curl_easy_init();
     const json_t *inject = json_object_get(rule, "inject");
-    const char *why = inject && escaper ? make_credential(call, inject, escaper, &cred) : NULL;
+    bool missing = false;
+    const char *why =
+        inject && escaper ? make_credential(call, inject, escaper, &cred, &missing) : NULL;
     curl_easy_cleanup(escaper);
+    if (missing) {
+        /* Never the tenant's value instead: the request is refused, and the
+         * call fails naming the secret the user has to connect. */
+        const char *name = json_string_value(json_object_get(inject, "secret"));
+        if (!call->missing_secret[0])
+            snprintf(call->missing_secret, sizeof call->missing_secret, "%s", name);
+        char *message = tg_xasprintf("this request needs the caller's own %s, which the caller "
+                                     "has not stored",
+                                     name);
+        result = deny(call, o, &t, wr.method, TG_ECREDENTIAL_MISSING, message);
+        free(message);
+        goto out;
+    }
     if (why) {
         result = deny(call, o, &t, wr.method, TG_EINTERNAL, why);
         goto out;
@@ -810,6 +863,14 @@ static json_t *handle(tg_egress_call *call, const json_t *request, int64_t deadl
                                 (json_int_t)sent, "bytes_received", (json_int_t)x.len,
                                 "duration_us", (json_int_t)((tg_frame_now_ns() - started) / 1000),
                                 "redirect", (int)hops, "credential", use != NULL);
+        if (use) {
+            json_object_set_new(rec, "credential_of",
+                                json_string(use->of_principal ? "principal" : "tenant"));
+            if (use->of_principal)
+                call->principal_credentials++;
+            else
+                call->tenant_credentials++;
+        }
         if (fail)
             json_object_set_new(rec, "error", json_string(tg_err_name(fail)));
         else
@@ -884,7 +945,13 @@ json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t de
 
 json_t *tg_egress_summary(const tg_egress_call *call)
 {
-    return json_pack("{s:i, s:i, s:I}", "requests", (int)call->requests, "denied",
-                     (int)call->denied, "bytes",
-                     (json_int_t)(call->bytes_sent + call->bytes_received));
+    json_t *summary =
+        json_pack("{s:i, s:i, s:I}", "requests", (int)call->requests, "denied", (int)call->denied,
+                  "bytes", (json_int_t)(call->bytes_sent + call->bytes_received));
+    const char *used = call->principal_credentials && call->tenant_credentials ? "both"
+                       : call->principal_credentials                           ? "principal"
+                       : call->tenant_credentials                              ? "tenant"
+                                                                               : NULL;
+    if (used) json_object_set_new(summary, "credential", json_string(used));
+    return summary;
 }

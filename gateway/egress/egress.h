@@ -33,11 +33,17 @@ typedef struct tg_egress_config {
     unsigned max_redirects;    /* redirects followed for one request (5) */
 } tg_egress_config;
 
-/* Looks up the value of tenant's secret name. Returns 0 with *value
- * (malloc'd; the egress wipes and frees it) and *len, or non-zero when there
- * is no such secret or the store fails. */
-typedef int (*tg_egress_secret_fn)(void *ctx, const char *tenant, const char *name,
-                                   unsigned char **value, size_t *len);
+/* Looks up the value of tenant's secret name: principal's own (the sub of
+ * "<tenant>/<sub>") or, with principal NULL, the tenant's. Returns 0 with
+ * *value (malloc'd; the egress wipes and frees it) and *len, TG_ENOT_FOUND
+ * when there is no such value, or another non-zero code when the store
+ * fails. */
+typedef int (*tg_egress_secret_fn)(void *ctx, const char *tenant, const char *principal,
+                                   const char *name, unsigned char **value, size_t *len);
+
+/* The sub of principal when it is "<tenant>/<sub>" of tenant, else NULL
+ * (borrowed from principal). */
+const char *tg_egress_principal_sub(const char *tenant, const char *principal);
 
 /* Returns 0, or TG_EINTERNAL (err set) when libcurl cannot be set up.
  * audit is borrowed and required. */
@@ -56,6 +62,9 @@ typedef json_t *(*tg_egress_rules_fn)(void *ctx);
  * one thread at a time. */
 typedef struct tg_egress_call {
     tg_egress *egress;
+    /* principal: "<tenant>/<sub>" when the call is a principal's of the
+     * tenant, whose own secrets a rule with per_principal may inject;
+     * anything else ("schedule", "hook:ID") has only the tenant's. */
     const char *tenant, *worker, *principal, *trigger_kind, *call_id, *trace_id;
     tg_egress_rules_fn rules;
     void *rules_ctx;
@@ -63,6 +72,13 @@ typedef struct tg_egress_call {
     unsigned requests; /* sent upstream, redirects included */
     unsigned denied;
     uint64_t bytes_sent, bytes_received;
+    /* Requests sent with the principal's own credential, and with the
+     * tenant's. */
+    unsigned principal_credentials, tenant_credentials;
+    /* The first secret a "required" rule needed of the principal, who has
+     * none ("" while none was missing): the call fails CREDENTIAL_MISSING
+     * whatever the worker then answers. */
+    char missing_secret[129];
 } tg_egress_call;
 
 /* Answers one "egress" frame (borrowed: {id, method, url, headers, body})
@@ -71,10 +87,14 @@ typedef struct tg_egress_call {
  * proxy's own error with a JSON body {"error": {code, message}}:
  * EGRESS_DENIED 403 (no rule), EGRESS_LIMIT 429, PAYLOAD_TOO_LARGE 413,
  * UPSTREAM_FAILED 502, UPSTREAM_TIMEOUT 504, RESPONSE_TOO_LARGE 502,
- * AUDIT_UNAVAILABLE 503, INTERNAL 500 (a rule's secret is missing). */
+ * AUDIT_UNAVAILABLE 503, CREDENTIAL_MISSING 424 (a "required" rule and a
+ * principal without its own value: never the tenant's instead), INTERNAL 500
+ * (a rule's secret is missing). */
 json_t *tg_egress_handle(tg_egress_call *call, const json_t *request, int64_t deadline_ns);
 
-/* The call.end summary of call: {requests, denied, bytes}. New reference. */
+/* The call.end summary of call: {requests, denied, bytes}, and credential:
+ * "principal", "tenant" or "both" when requests carried a credential (whose
+ * value is never in it). New reference. */
 json_t *tg_egress_summary(const tg_egress_call *call);
 
 #endif

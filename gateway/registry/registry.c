@@ -393,6 +393,10 @@ static const tg_store_migration migrations[] = {
      "  version TEXT COLLATE \"C\" NOT NULL,"
      "  sunset_ms BIGINT NOT NULL, message TEXT NOT NULL, replacement TEXT,"
      "  created_at BIGINT NOT NULL, PRIMARY KEY (tenant, name, version));"},
+    /* The principal that last deployed the version ("<tenant>/<sub>"), as
+     * whom its scheduled runs go; NULL for versions deployed before. */
+    {"ALTER TABLE versions ADD COLUMN deployed_by TEXT;",
+     "ALTER TABLE versions ADD COLUMN deployed_by TEXT;"},
 };
 
 /* The columns a query selects from a LEFT JOIN of deprecations, in this
@@ -1970,6 +1974,49 @@ int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *
     return update_version(reg, tenant, name, version,
                           "fixtures_checked_at = ?4, fixtures_passed = ?5, fixtures_failed = ?6", 2,
                           passed, failed, err);
+}
+
+int tg_registry_note_deployer(tg_registry *reg, const char *tenant, const char *name,
+                              const char *version, const char *principal, tg_registry_error *err)
+{
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
+        !version || !principal)
+        return fail(err, TG_REGISTRY_EARG,
+                    "a tenant, a name, a version and a principal are required");
+    pthread_mutex_lock(&reg->write_mu);
+    tg_stmt *st = NULL;
+    int rc =
+        prep(reg->wdb, &st, err,
+             "UPDATE versions SET deployed_by = ?4 WHERE tenant = ?1 AND name = ?2 AND hash = ?3",
+             4, tenant, name, version, principal);
+    if (!rc) rc = step_done(st, err);
+    tg_stmt_finalize(st);
+    pthread_mutex_unlock(&reg->write_mu);
+    return rc;
+}
+
+int tg_registry_deployer(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version, char **principal, tg_registry_error *err)
+{
+    *principal = NULL;
+    if (!reg || !valid_key(tenant, MAX_TENANT_BYTES) || !valid_key(name, MAX_NAME_BYTES) ||
+        !version)
+        return fail(err, TG_REGISTRY_EARG, "a tenant, a name and a version are required");
+    tg_store *db = NULL;
+    int rc = reader_get(reg, &db, err);
+    if (rc) return rc;
+    tg_stmt *st = NULL;
+    rc = prep(db, &st, err,
+              "SELECT deployed_by FROM versions WHERE tenant = ?1 AND name = ?2 AND hash = ?3", 3,
+              tenant, name, version);
+    int row = rc ? 0 : step_row(st, err);
+    if (row < 0)
+        rc = row;
+    else if (row > 0 && !tg_stmt_is_null(st, 0))
+        *principal = tg_xstrdup(tg_stmt_text(st, 0));
+    tg_stmt_finalize(st);
+    reader_put(reg, db);
+    return rc;
 }
 
 int tg_registry_violations(tg_registry *reg, tg_registry_violations_fn fn, void *ctx,

@@ -228,6 +228,17 @@ int tg_registry_ping(tg_registry *reg, tg_registry_error *err);
 int tg_registry_note_violation(tg_registry *reg, const char *tenant, const char *name,
                                const char *version, tg_registry_error *err);
 
+/* Records principal ("<tenant>/<sub>"; borrowed) as the one who deployed
+ * this version last: its scheduled runs go as that principal, with its own
+ * secrets where egress rules ask for them. */
+int tg_registry_note_deployer(tg_registry *reg, const char *tenant, const char *name,
+                              const char *version, const char *principal, tg_registry_error *err);
+/* *principal: new string, who deployed this version last, or NULL when
+ * nobody was recorded (deployed before deployers were, or by the local
+ * CLI) or there is no such version. Returns 0 or a registry error. */
+int tg_registry_deployer(tg_registry *reg, const char *tenant, const char *name,
+                         const char *version, char **principal, tg_registry_error *err);
+
 /* Keeps the outcome of the last replay of this version's contract fixtures,
  * which GET /v1/workers/{name} and its versions show as "fixtures". */
 int tg_registry_note_fixtures(tg_registry *reg, const char *tenant, const char *name,

@@ -43,7 +43,9 @@
 #define NONCE_BYTES      12
 #define TAG_BYTES        16
 #define MAX_TENANT_BYTES 128
-#define BUSY_TIMEOUT_MS  5000
+/* The most additional data a row has: tenant, name and principal, NULs between. */
+#define MAX_AAD_BYTES   (MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME + 1 + TG_SECRETS_MAX_PRINCIPAL)
+#define BUSY_TIMEOUT_MS 5000
 /* The key check's additional data holds no NUL, a row's always does: the two
  * can never authenticate each other. */
 #define KEY_CHECK_AAD "toolgate.secrets.key-check.v1"
@@ -79,6 +81,22 @@ static const tg_store_migration migrations[] = {
      " updated_at_ms BIGINT NOT NULL,"
      " PRIMARY KEY (tenant, name));"
      "CREATE TABLE meta (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL);"},
+    /* Per-principal values: a table of their own, so a tenant's value and a
+     * principal's of the same name never share a row, and stores made
+     * before open unchanged. */
+    {"CREATE TABLE principal_secrets ("
+     " tenant TEXT NOT NULL, name TEXT NOT NULL, principal TEXT NOT NULL,"
+     " nonce BLOB NOT NULL,"
+     " ciphertext BLOB NOT NULL,"
+     " updated_at_ms INTEGER NOT NULL,"
+     " PRIMARY KEY (tenant, name, principal)) WITHOUT ROWID;",
+     "CREATE TABLE principal_secrets ("
+     " tenant TEXT COLLATE \"C\" NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+     " principal TEXT COLLATE \"C\" NOT NULL,"
+     " nonce BYTEA NOT NULL,"
+     " ciphertext BYTEA NOT NULL,"
+     " updated_at_ms BIGINT NOT NULL,"
+     " PRIMARY KEY (tenant, name, principal));"},
 };
 
 /* ---- errors, names, time -------------------------------------------- */
@@ -105,9 +123,20 @@ bool tg_secrets_valid_name(const char *name)
     }
 }
 
-/* The name is not quoted when it is refused: what was sent in its place may
- * be anything, a value pasted in the wrong place included. */
-static int check_row(const char *tenant, const char *name, tg_error *err)
+bool tg_secrets_valid_principal(const char *principal)
+{
+    if (!principal) return false;
+    size_t n = strnlen(principal, TG_SECRETS_MAX_PRINCIPAL + 1);
+    if (n == 0 || n > TG_SECRETS_MAX_PRINCIPAL) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)principal[i] < 0x20 || principal[i] == 0x7f) return false;
+    return true;
+}
+
+/* The name and principal are not quoted when refused: what was sent in
+ * their place may be anything, a value pasted in the wrong place included.
+ * principal NULL is the tenant's own row. */
+static int check_row(const char *tenant, const char *name, const char *principal, tg_error *err)
 {
     if (!tenant || !*tenant || strnlen(tenant, MAX_TENANT_BYTES + 1) > MAX_TENANT_BYTES)
         return tg_error_set(err, TG_EINVALID_PARAMS, "the tenant must be 1 to %d bytes",
@@ -115,6 +144,10 @@ static int check_row(const char *tenant, const char *name, tg_error *err)
     if (!tg_secrets_valid_name(name))
         return tg_error_set(err, TG_EINVALID_PARAMS,
                             "a secret's name must match ^[A-Za-z_][A-Za-z0-9_]{0,127}$");
+    if (principal && !tg_secrets_valid_principal(principal))
+        return tg_error_set(err, TG_EINVALID_PARAMS,
+                            "a principal must be 1 to %d bytes without control characters",
+                            TG_SECRETS_MAX_PRINCIPAL);
     return 0;
 }
 
@@ -130,16 +163,25 @@ void tg_secrets_format_time(int64_t ms, char *buf, size_t size)
 
 /* ---- AES-256-GCM ---------------------------------------------------- */
 
-/* tenant || NUL || name into aad (at least MAX_TENANT_BYTES + 1 +
- * TG_SECRETS_MAX_NAME bytes); returns its length. A tenant holds no NUL, so
- * no two (tenant, name) pairs give the same bytes. */
-static size_t row_aad(const char *tenant, const char *name, unsigned char *aad)
+/* tenant || NUL || name, then for a principal's row NUL || principal, into
+ * aad (at least MAX_AAD_BYTES); returns its length. Tenants, names and
+ * principals hold no NUL, so no two rows give the same bytes, and a
+ * tenant's row (one NUL) never authenticates as a principal's (two). */
+static size_t row_aad(const char *tenant, const char *name, const char *principal,
+                      unsigned char *aad)
 {
     size_t t = strlen(tenant), n = strlen(name);
     memcpy(aad, tenant, t);
     aad[t] = '\0';
     memcpy(aad + t + 1, name, n);
-    return t + 1 + n;
+    size_t len = t + 1 + n;
+    if (principal) {
+        size_t p = strlen(principal);
+        aad[len] = '\0';
+        memcpy(aad + len + 1, principal, p);
+        len += 1 + p;
+    }
+    return len;
 }
 
 /* Encrypts in[0..len) into out[0..len + TAG_BYTES) under a new random nonce. */
@@ -429,8 +471,8 @@ static int finish(tg_secrets *s, int rc, const char *name, tg_secrets_confirm_fn
 /* Runs sql (the insert or the update of put) for one row; *changed: whether
  * it wrote the row. */
 static int write_row(tg_secrets *s, const char *sql, const char *tenant, const char *name,
-                     const unsigned char *nonce, const unsigned char *sealed, size_t sealed_len,
-                     int64_t at, bool *changed, tg_error *err)
+                     const char *principal, const unsigned char *nonce, const unsigned char *sealed,
+                     size_t sealed_len, int64_t at, bool *changed, tg_error *err)
 {
     tg_stmt *st = NULL;
     int rc = tg_store_prepare(s->wdb, &st, db_fail, err, sql, 2, tenant, name);
@@ -438,6 +480,7 @@ static int write_row(tg_secrets *s, const char *sql, const char *tenant, const c
         tg_stmt_bind_blob(st, 3, nonce, NONCE_BYTES);
         tg_stmt_bind_blob(st, 4, sealed, sealed_len);
         tg_stmt_bind_int64(st, 5, at);
+        if (principal) tg_stmt_bind_text(st, 6, principal);
         rc = tg_stmt_run(st, db_fail, err);
     }
     *changed = !rc && tg_stmt_changes(st) == 1;
@@ -449,7 +492,14 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
                    size_t len, tg_secrets_confirm_fn confirm, void *userdata,
                    tg_secrets_change *change, tg_error *err)
 {
-    int rc = check_row(tenant, name, err);
+    return tg_secrets_put_for(s, tenant, name, NULL, value, len, confirm, userdata, change, err);
+}
+
+int tg_secrets_put_for(tg_secrets *s, const char *tenant, const char *name, const char *principal,
+                       const void *value, size_t len, tg_secrets_confirm_fn confirm, void *userdata,
+                       tg_secrets_change *change, tg_error *err)
+{
+    int rc = check_row(tenant, name, principal, err);
     if (rc) return rc;
     if (!value || len == 0)
         return tg_error_set(err, TG_EINVALID_PARAMS, "the value of secret %s is empty", name);
@@ -457,20 +507,25 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
         return tg_error_set(err, TG_EPAYLOAD_TOO_LARGE,
                             "the value of secret %s is larger than %u bytes", name,
                             TG_SECRETS_MAX_VALUE);
-    unsigned char aad[MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME];
-    size_t aadlen = row_aad(tenant, name, aad);
+    unsigned char aad[MAX_AAD_BYTES];
+    size_t aadlen = row_aad(tenant, name, principal, aad);
     unsigned char nonce[NONCE_BYTES];
     unsigned char *sealed = tg_xmalloc(len + TAG_BYTES);
     if (seal(s->key, aad, aadlen, value, len, nonce, sealed) != 0) {
         free(sealed);
         return tg_error_set(err, TG_EINTERNAL, "cannot encrypt secret %s", name);
     }
-    static const char *const insert_sql =
+    static const char *const insert_sql[2] = {
         "INSERT INTO secrets (tenant, name, nonce, ciphertext, updated_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, name) DO NOTHING";
-    static const char *const update_sql =
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, name) DO NOTHING",
+        "INSERT INTO principal_secrets (tenant, name, principal, nonce, ciphertext, updated_at_ms)"
+        " VALUES (?1, ?2, ?6, ?3, ?4, ?5) ON CONFLICT (tenant, name, principal) DO NOTHING"};
+    static const char *const update_sql[2] = {
         "UPDATE secrets SET nonce = ?3, ciphertext = ?4, updated_at_ms = ?5"
-        " WHERE tenant = ?1 AND name = ?2";
+        " WHERE tenant = ?1 AND name = ?2",
+        "UPDATE principal_secrets SET nonce = ?3, ciphertext = ?4, updated_at_ms = ?5"
+        " WHERE tenant = ?1 AND name = ?2 AND principal = ?6"};
+    int which = principal != NULL;
     int64_t at = tg_now_ms();
     bool created = false, written = false;
     pthread_mutex_lock(&s->write_mu);
@@ -482,8 +537,8 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
      * the two is inserted on the next round. */
     for (int round = 0; !rc && !written && round < 6; round++) {
         created = round % 2 == 0;
-        rc = write_row(s, created ? insert_sql : update_sql, tenant, name, nonce, sealed,
-                       len + TAG_BYTES, at, &written, err);
+        rc = write_row(s, created ? insert_sql[which] : update_sql[which], tenant, name, principal,
+                       nonce, sealed, len + TAG_BYTES, at, &written, err);
     }
     if (!rc && !written)
         rc = tg_error_set(err, TG_EUNAVAILABLE,
@@ -498,18 +553,32 @@ int tg_secrets_put(tg_secrets *s, const char *tenant, const char *name, const vo
 int tg_secrets_delete(tg_secrets *s, const char *tenant, const char *name,
                       tg_secrets_confirm_fn confirm, void *userdata, tg_error *err)
 {
-    int rc = check_row(tenant, name, err);
+    return tg_secrets_delete_for(s, tenant, name, NULL, confirm, userdata, err);
+}
+
+int tg_secrets_delete_for(tg_secrets *s, const char *tenant, const char *name,
+                          const char *principal, tg_secrets_confirm_fn confirm, void *userdata,
+                          tg_error *err)
+{
+    int rc = check_row(tenant, name, principal, err);
     if (rc) return rc;
     tg_stmt *st = NULL;
     pthread_mutex_lock(&s->write_mu);
     rc = tg_store_begin(s->wdb, db_fail, err);
-    if (!rc)
+    if (!rc && principal)
+        rc = tg_store_prepare(
+            s->wdb, &st, db_fail, err,
+            "DELETE FROM principal_secrets WHERE tenant = ?1 AND name = ?2 AND principal = ?3", 3,
+            tenant, name, principal);
+    else if (!rc)
         rc = tg_store_prepare(s->wdb, &st, db_fail, err,
                               "DELETE FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant,
                               name);
     if (!rc) rc = tg_stmt_run(st, db_fail, err);
     if (!rc && tg_stmt_changes(st) == 0)
-        rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
+        rc = tg_error_set(
+            err, TG_ENOT_FOUND,
+            principal ? "no secret named %s for that principal" : "no secret named %s", name);
     tg_stmt_finalize(st);
     rc = finish(s, rc, name, confirm, userdata, err);
     pthread_mutex_unlock(&s->write_mu);
@@ -521,20 +590,35 @@ int tg_secrets_delete(tg_secrets *s, const char *tenant, const char *name,
 int tg_secrets_get(tg_secrets *s, const char *tenant, const char *name, unsigned char **value,
                    size_t *len, tg_error *err)
 {
+    return tg_secrets_get_for(s, tenant, name, NULL, value, len, err);
+}
+
+int tg_secrets_get_for(tg_secrets *s, const char *tenant, const char *name, const char *principal,
+                       unsigned char **value, size_t *len, tg_error *err)
+{
     *value = NULL;
     *len = 0;
-    int rc = check_row(tenant, name, err);
+    int rc = check_row(tenant, name, principal, err);
     if (rc) return rc;
-    unsigned char aad[MAX_TENANT_BYTES + 1 + TG_SECRETS_MAX_NAME];
-    size_t aadlen = row_aad(tenant, name, aad);
+    unsigned char aad[MAX_AAD_BYTES];
+    size_t aadlen = row_aad(tenant, name, principal, aad);
     tg_stmt *st = NULL;
     pthread_mutex_lock(&s->read_mu);
-    rc = tg_store_prepare(s->rdb, &st, db_fail, err,
-                          "SELECT nonce, ciphertext FROM secrets WHERE tenant = ?1 AND name = ?2",
-                          2, tenant, name);
+    if (principal)
+        rc = tg_store_prepare(s->rdb, &st, db_fail, err,
+                              "SELECT nonce, ciphertext FROM principal_secrets"
+                              " WHERE tenant = ?1 AND name = ?2 AND principal = ?3",
+                              3, tenant, name, principal);
+    else
+        rc = tg_store_prepare(
+            s->rdb, &st, db_fail, err,
+            "SELECT nonce, ciphertext FROM secrets WHERE tenant = ?1 AND name = ?2", 2, tenant,
+            name);
     if (!rc) rc = tg_stmt_step(st, db_fail, err);
     if (rc == 0) {
-        rc = tg_error_set(err, TG_ENOT_FOUND, "no secret named %s", name);
+        rc = tg_error_set(
+            err, TG_ENOT_FOUND,
+            principal ? "no secret named %s for that principal" : "no secret named %s", name);
     } else if (rc == 1) {
         size_t nonce_len = 0, sealed_len = 0;
         const unsigned char *nonce = tg_stmt_blob(st, 0, &nonce_len);
@@ -568,14 +652,20 @@ int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *e
     json_t *list = json_array();
     tg_stmt *st = NULL;
     pthread_mutex_lock(&s->read_mu);
-    int rc = tg_store_prepare(
-        s->rdb, &st, db_fail, err,
-        "SELECT name, updated_at_ms FROM secrets WHERE tenant = ?1 ORDER BY name", 1, tenant);
+    /* By name; the tenant's row of a name (fourth column 0) before its
+     * principals', which follow by principal. */
+    int rc = tg_store_prepare(s->rdb, &st, db_fail, err,
+                              "SELECT name, NULL, updated_at_ms, 0 FROM secrets WHERE tenant = ?1"
+                              " UNION ALL SELECT name, principal, updated_at_ms, 1"
+                              " FROM principal_secrets WHERE tenant = ?1 ORDER BY 1, 4, 2",
+                              1, tenant);
     while (!rc && (rc = tg_stmt_step(st, db_fail, err)) == 1) {
         char when[40];
-        tg_secrets_format_time(tg_stmt_int64(st, 1), when, sizeof when);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s}", "name", tg_stmt_text(st, 0), "updated_at", when));
+        tg_secrets_format_time(tg_stmt_int64(st, 2), when, sizeof when);
+        json_t *item = json_pack("{s:s, s:s}", "name", tg_stmt_text(st, 0), "updated_at", when);
+        if (!tg_stmt_is_null(st, 1))
+            json_object_set_new(item, "principal", json_string(tg_stmt_text(st, 1)));
+        json_array_append_new(list, item);
         rc = 0;
     }
     tg_stmt_finalize(st);
@@ -588,7 +678,8 @@ int tg_secrets_list(tg_secrets *s, const char *tenant, json_t **out, tg_error *e
     return 0;
 }
 
-int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t *n, tg_error *err)
+int tg_secrets_values(tg_secrets *s, const char *tenant, const char *principal, char ***values,
+                      size_t *n, tg_error *err)
 {
     *values = NULL;
     *n = 0;
@@ -600,10 +691,12 @@ int tg_secrets_values(tg_secrets *s, const char *tenant, char ***values, size_t 
     json_t *item;
     json_array_foreach(list, i, item)
     {
+        const char *of = json_string_value(json_object_get(item, "principal"));
+        if (of && (!principal || strcmp(of, principal) != 0)) continue;
         unsigned char *value = NULL;
         size_t len = 0;
-        if (tg_secrets_get(s, tenant, json_string_value(json_object_get(item, "name")), &value,
-                           &len, NULL) == 0)
+        if (tg_secrets_get_for(s, tenant, json_string_value(json_object_get(item, "name")), of,
+                               &value, &len, NULL) == 0)
             out[count++] = (char *)value;
     }
     json_decref(list);

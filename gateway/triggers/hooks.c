@@ -70,6 +70,13 @@ static const tg_store_migration migrations[] = {
                     " PRIMARY KEY (hook, v1));"
                     "CREATE INDEX seen_age ON seen (t);",
     },
+    /* Who created each hook ("<tenant>/<sub>"): its calls run as that
+     * principal, whose own secrets per_principal egress rules inject. NULL
+     * for hooks made before, whose calls keep the tenant's alone. */
+    {
+        .sqlite = "ALTER TABLE hooks ADD COLUMN principal TEXT;",
+        .postgres = "ALTER TABLE hooks ADD COLUMN principal TEXT;",
+    },
 };
 
 static int db_fail(void *err, tg_store_failure kind, const char *what, const char *detail)
@@ -442,8 +449,8 @@ static bool valid_owner(const char *tenant, const char *worker)
     return tenant && *tenant && worker && *worker;
 }
 
-int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const json_t *mapping,
-                    json_t **out, tg_error *err)
+int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const char *principal,
+                    const json_t *mapping, json_t **out, tg_error *err)
 {
     *out = NULL;
     if (!valid_owner(tenant, worker))
@@ -475,11 +482,12 @@ int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const j
     if (!rc)
         rc = tg_store_prepare(h->db, &st, db_fail, err,
                               "INSERT INTO hooks (id, tenant, worker, mapping, sealed_secret,"
-                              " created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                              " created_at_ms, principal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                               4, id, tenant, worker, mapping_text);
     if (!rc) {
         tg_stmt_bind_blob(st, 5, sealed, sealed_len);
         tg_stmt_bind_int64(st, 6, at);
+        tg_stmt_bind_text(st, 7, principal);
         rc = tg_stmt_run(st, db_fail, err);
     }
     tg_stmt_finalize(st);
@@ -602,6 +610,7 @@ void tg_hook_free(tg_hook *hook)
     free(hook->secret);
     free(hook->tenant);
     free(hook->worker);
+    free(hook->principal);
     json_decref(hook->mapping);
     free(hook);
 }
@@ -617,8 +626,8 @@ int tg_hooks_get(tg_hooks *h, const char *id, tg_hook **out, tg_error *err)
     size_t sealed_len = 0;
     pthread_mutex_lock(&h->mu);
     int rc = tg_store_prepare(h->db, &st, db_fail, err,
-                              "SELECT tenant, worker, mapping, sealed_secret FROM hooks"
-                              " WHERE id = ?1",
+                              "SELECT tenant, worker, mapping, sealed_secret, principal"
+                              " FROM hooks WHERE id = ?1",
                               1, id);
     if (!rc) rc = tg_stmt_step(st, db_fail, err);
     if (rc == 0) {
@@ -631,6 +640,7 @@ int tg_hooks_get(tg_hooks *h, const char *id, tg_hook **out, tg_error *err)
         const void *blob = tg_stmt_blob(st, 3, &sealed_len);
         sealed = tg_xmalloc(sealed_len ? sealed_len : 1);
         if (sealed_len) memcpy(sealed, blob, sealed_len);
+        if (!tg_stmt_is_null(st, 4)) hook->principal = tg_xstrdup(tg_stmt_text(st, 4));
     }
     tg_stmt_finalize(st);
     pthread_mutex_unlock(&h->mu);

@@ -107,12 +107,13 @@ int tg_hooks_open(const char *path, tg_secrets *secrets, tg_hooks **out, tg_erro
 void tg_hooks_close(tg_hooks *h);
 
 /* Creates a hook for tenant's worker with mapping (borrowed; NULL for none;
- * checked with tg_hooks_validate_mapping). *out: new reference,
+ * checked with tg_hooks_validate_mapping), recording principal (borrowed;
+ * "<tenant>/<sub>" of who creates it, or NULL), as whom its calls run. *out: new reference,
  * {id, secret, url, worker, mapping, created_at}: the only answer that ever
  * holds the secret. Returns 0, TG_EBAD_REQUEST, TG_EUNAVAILABLE or
  * TG_EINTERNAL (no randomness, sealing failed). */
-int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const json_t *mapping,
-                    json_t **out, tg_error *err);
+int tg_hooks_create(tg_hooks *h, const char *tenant, const char *worker, const char *principal,
+                    const json_t *mapping, json_t **out, tg_error *err);
 
 /* *out: new reference, tenant's hooks of worker as [{id, url, worker,
  * mapping, created_at}], oldest first; never a secret. Returns 0 or
@@ -136,6 +137,7 @@ typedef struct tg_hook {
     char id[TG_HOOKS_ID_LEN + 1];
     char *tenant, *worker;
     json_t *mapping; /* NULL when none */
+    char *principal; /* who created it, as whom it calls; NULL: not recorded */
     char *secret;    /* the signing secret, wiped by tg_hook_free */
 } tg_hook;
 

@@ -104,11 +104,12 @@ static unsigned long long inputs;
 static const char *forms[3];
 static size_t nforms;
 
-static int fake_secret(void *ctx, const char *tenant, const char *name, unsigned char **value,
-                       size_t *len)
+static int fake_secret(void *ctx, const char *tenant, const char *principal, const char *name,
+                       unsigned char **value, size_t *len)
 {
     (void)ctx;
     (void)tenant;
+    if (principal) return TG_ENOT_FOUND;
     const char *v;
     size_t n;
     if (strcmp(name, "api_token") == 0)

@@ -5,6 +5,7 @@
 # hmac) runs the worker as a "webhook" run; a bad or missing signature, a
 # wrong secret, a timestamp outside the 5-minute window and a replay are
 # 401, each an auth.denied record; a replay stays refused after a restart;
+# the run's principal is the hook's creator;
 # a body mapping turns a CRM's payload into the worker's arguments and a
 # missing required field is the schema's INVALID_ARGUMENTS; scopes, tenants
 # and deletes are enforced.
@@ -135,7 +136,8 @@ check "and its call id" [ ${#call_id} = 32 ]
 wait_runs 1 "trigger=webhook"
 check "the run is in the history as a webhook run" \
   [ "$(j "[r['call_id'] for r in d['runs']]")" = "['$call_id']" ]
-check "of principal hook:<id>" [ "$(j "d['runs'][0]['principal']")" = "hook:$id" ]
+# A hook's calls run as the principal that created it (dora, the deployer).
+check "of the principal that created the hook" [ "$(j "d['runs'][0]['principal']")" = "demo/dora" ]
 check "for its worker" [ "$(j "d['runs'][0]['worker']")" = echo ]
 printf '%s' '' >"$tmp/empty.json"
 signed "$id" "$secret" "$tmp/empty.json"

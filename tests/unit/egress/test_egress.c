@@ -12,8 +12,8 @@
  * Against a real upstream: a TLS server in a thread on 127.0.0.1 with a
  * self-signed certificate (the egress's ca_file), which records each request
  * it gets, to see what the egress sends (the credential, the worker's
- * headers minus hop-by-hop ones) and returns (redacted), and how it follows
- * redirects. */
+ * headers minus hop-by-hop ones, whose value a per_principal rule took) and
+ * returns (redacted), and how it follows redirects. */
 #include "gateway/egress/egress.h"
 
 #include "audit/audit.h"
@@ -50,9 +50,10 @@ static tg_audit *audit;
 static int dead1, dead2, dead3;
 
 /* Secret values: random-looking, so that finding one anywhere is no accident. */
-#define TOKEN     "tok-5ecr3t-Q7xZ2mVb"
-#define PASSWORD  "pw-5ecr3t-K9vWj4Lp"
-#define CRLF_TEXT "line1\r\nX-Evil: 1"
+#define TOKEN       "tok-5ecr3t-Q7xZ2mVb"
+#define PASSWORD    "pw-5ecr3t-K9vWj4Lp"
+#define CRLF_TEXT   "line1\r\nX-Evil: 1"
+#define ALICE_TOKEN "alice-5ecr3t-R4nTq8Wz"
 
 static int64_t mono_ns(void)
 {
@@ -82,10 +83,18 @@ typedef struct secrets {
     char tenant[64], name[64];
 } secrets;
 
-static int fake_secret(void *ctx, const char *tenant, const char *name, unsigned char **value,
-                       size_t *len)
+static int fake_secret(void *ctx, const char *tenant, const char *principal, const char *name,
+                       unsigned char **value, size_t *len)
 {
     secrets *s = ctx;
+    /* Principals' own values: only t1's alice has one, of api_token. */
+    if (principal) {
+        if (strcmp(principal, "alice") != 0 || strcmp(name, "api_token") != 0) return TG_ENOT_FOUND;
+        *len = strlen(ALICE_TOKEN);
+        *value = malloc(*len + 1);
+        memcpy(*value, ALICE_TOKEN, *len + 1);
+        return 0;
+    }
     s->calls++;
     snprintf(s->tenant, sizeof s->tenant, "%s", tenant ? tenant : "(null)");
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -1348,6 +1357,109 @@ static void test_upstream_credentials(const char *ca)
     tg_egress_free(e);
 }
 
+/* Sends GET path on c and returns the Authorization header the upstream
+ * got into buf, or NULL when the upstream got nothing; *status the answer's. */
+static const char *auth_sent(tg_egress_call *c, int port, int *status, char *code, char *buf,
+                             size_t size)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/hello", port);
+    size_t n0 = seen_count();
+    answer a = ask(c, "GET", url, NULL, NULL, 0);
+    *status = a.status;
+    snprintf(code, 64, "%s", a.code);
+    answer_free(&a);
+    if (seen_count() == n0) return NULL;
+    return request_header(seen(n0), "Authorization", buf, size);
+}
+
+/* per_principal: "required" sends only the caller's own value and refuses
+ * (CREDENTIAL_MISSING, nothing sent) a caller without one, whatever the
+ * tenant has; "preferred" falls back to the tenant's; without it, the
+ * tenant's. Only "<tenant>/<sub>" principals have values of their own. */
+#define PP_RULE                                                                                    \
+    "[{\"origin\": \"https://127.0.0.1:%d\", \"inject\": {\"secret\": "                            \
+    "\"api_token\", \"header\": \"Authorization\", \"format\": \"Bearer {}\"%s}}]"
+
+static void test_upstream_per_principal(const char *ca)
+{
+    secrets s = {0};
+    rules_src r = {0};
+    tg_egress *e = new_egress(&(tg_egress_config){.ca_file = ca, .timeout_ms = 5000}, &s, NULL);
+    char buf[256], code[64];
+    int status = 0;
+    set_rules(&r, PP_RULE, up.port, ", \"per_principal\": \"required\"");
+    tg_egress_call alice = new_call(e, &r, "pp-alice");
+    alice.principal = "t1/alice";
+    const char *sent = auth_sent(&alice, up.port, &status, code, buf, sizeof buf);
+    CHECK_INT_EQ(status, 200);
+    CHECK(sent && strcmp(sent, "Bearer " ALICE_TOKEN) == 0);
+    CHECK_STR_EQ(alice.missing_secret, "");
+    CHECK_INT_EQ(alice.principal_credentials, 1);
+    CHECK_INT_EQ(alice.tenant_credentials, 0);
+    json_t *summary = tg_egress_summary(&alice);
+    CHECK_STR_EQ(json_string_value(json_object_get(summary, "credential")), "principal");
+    json_decref(summary);
+    json_t *recs = records("pp-alice", "ok");
+    CHECK_INT_EQ(json_array_size(recs), 1);
+    CHECK_STR_EQ(json_string_value(body_get(json_array_get(recs, 0), "credential_of")),
+                 "principal");
+    char *text = json_dumps(recs, JSON_COMPACT);
+    CHECK(strstr(text, ALICE_TOKEN) == NULL);
+    free(text);
+    json_decref(recs);
+
+    /* Bob has no value of his own, and neither has a principal that is not
+     * the tenant's (a run of a schedule without one, another tenant's). */
+    static const char *const lacking[] = {"t1/bob", "schedule", "t2/alice", "t1/"};
+    for (size_t i = 0; i < sizeof lacking / sizeof *lacking; i++) {
+        tg_egress_call bob = new_call(e, &r, "pp-bob");
+        bob.principal = lacking[i];
+        sent = auth_sent(&bob, up.port, &status, code, buf, sizeof buf);
+        CHECK(sent == NULL);
+        CHECK_INT_EQ(status, 424);
+        CHECK_STR_EQ(code, "CREDENTIAL_MISSING");
+        CHECK_STR_EQ(bob.missing_secret, "api_token");
+        CHECK_INT_EQ(bob.requests, 0);
+        CHECK_INT_EQ(bob.denied, 1);
+    }
+    recs = records("pp-bob", "denied");
+    CHECK_INT_EQ(json_array_size(recs), 4);
+    CHECK_STR_EQ(json_string_value(body_get(json_array_get(recs, 0), "code")),
+                 "CREDENTIAL_MISSING");
+    json_decref(recs);
+
+    set_rules(&r, PP_RULE, up.port, ", \"per_principal\": \"preferred\"");
+    tg_egress_call pref = new_call(e, &r, "pp-pref");
+    pref.principal = "t1/bob";
+    sent = auth_sent(&pref, up.port, &status, code, buf, sizeof buf);
+    CHECK(sent && strcmp(sent, "Bearer " TOKEN) == 0);
+    pref.principal = "t1/alice";
+    sent = auth_sent(&pref, up.port, &status, code, buf, sizeof buf);
+    CHECK(sent && strcmp(sent, "Bearer " ALICE_TOKEN) == 0);
+    CHECK_INT_EQ(pref.tenant_credentials, 1);
+    CHECK_INT_EQ(pref.principal_credentials, 1);
+    summary = tg_egress_summary(&pref);
+    CHECK_STR_EQ(json_string_value(json_object_get(summary, "credential")), "both");
+    json_decref(summary);
+
+    /* Without per_principal, Alice's call carries the tenant's value. */
+    set_rules(&r, PP_RULE, up.port, "");
+    tg_egress_call plain = new_call(e, &r, "pp-plain");
+    plain.principal = "t1/alice";
+    sent = auth_sent(&plain, up.port, &status, code, buf, sizeof buf);
+    CHECK(sent && strcmp(sent, "Bearer " TOKEN) == 0);
+    CHECK_INT_EQ(plain.principal_credentials, 0);
+
+    CHECK(tg_egress_principal_sub("t1", "t1/alice") &&
+          strcmp(tg_egress_principal_sub("t1", "t1/alice"), "alice") == 0);
+    CHECK(tg_egress_principal_sub("t1", "t10/alice") == NULL);
+    CHECK(tg_egress_principal_sub("t1", "hook:hk_1") == NULL);
+    CHECK(tg_egress_principal_sub("t1", NULL) == NULL);
+    json_decref(r.rules);
+    tg_egress_free(e);
+}
+
 static void test_upstream_redaction(const char *ca)
 {
     secrets s = {0};
@@ -1605,6 +1717,7 @@ int main(void)
     snprintf(ca, sizeof ca, "%s/upstream.pem", tmpdir);
     if (upstream_start(ca)) {
         test_upstream_credentials(ca);
+        test_upstream_per_principal(ca);
         test_upstream_redaction(ca);
         test_upstream_redirects(ca);
         test_upstream_query_redirect(ca);

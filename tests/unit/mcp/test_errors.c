@@ -38,6 +38,13 @@ static void test_table(void)
     CHECK_INT_EQ(tg_err_http_status(TG_ETOOL_RETIRED), 410);
     CHECK(!tg_err_retryable(TG_ETOOL_RETIRED));
     CHECK_INT_EQ(tg_err_jsonrpc_code(TG_ETOOL_RETIRED), 0);
+    /* A missing per-principal credential is fixed by the user, not by the
+     * gateway: retryable, but only after a while. */
+    CHECK_STR_EQ(tg_err_name(TG_ECREDENTIAL_MISSING), "CREDENTIAL_MISSING");
+    CHECK_INT_EQ(tg_err_http_status(TG_ECREDENTIAL_MISSING), 424);
+    CHECK(tg_err_retryable(TG_ECREDENTIAL_MISSING));
+    CHECK_INT_EQ(tg_err_retry_after_ms(TG_ECREDENTIAL_MISSING), 60000);
+    CHECK_INT_EQ(tg_err_jsonrpc_code(TG_ECREDENTIAL_MISSING), 0);
     CHECK_INT_EQ(tg_err_from_name("NO_SUCH"), TG_OK);
     CHECK(tg_err_known(TG_EUNSUPPORTED_MEDIA_TYPE));
     CHECK(!tg_err_known(-1000));

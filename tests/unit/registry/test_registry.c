@@ -372,6 +372,23 @@ static void test_stage_and_drift(tg_registry *reg)
         json_object_get(json_array_get(json_object_get(got, "versions"), 0), "fixtures")));
     json_decref(got);
     CHECK_INT_EQ(tg_registry_note_fixtures(reg, "stage", "crm_sync", "0000", 1, 0, &err), 0);
+
+    /* Who deployed a version last is kept with it; none before it is noted. */
+    char *deployer = NULL;
+    CHECK_INT_EQ(tg_registry_deployer(reg, "stage", "crm_sync", res.version, &deployer, &err), 0);
+    CHECK(deployer == NULL);
+    CHECK_INT_EQ(
+        tg_registry_note_deployer(reg, "stage", "crm_sync", res.version, "stage/alice", &err), 0);
+    CHECK_INT_EQ(
+        tg_registry_note_deployer(reg, "stage", "crm_sync", res.version, "stage/bob", &err), 0);
+    CHECK_INT_EQ(tg_registry_deployer(reg, "stage", "crm_sync", res.version, &deployer, &err), 0);
+    CHECK(deployer && strcmp(deployer, "stage/bob") == 0);
+    free(deployer);
+    CHECK_INT_EQ(tg_registry_deployer(reg, "other", "crm_sync", res.version, &deployer, &err), 0);
+    CHECK(deployer == NULL);
+    CHECK_INT_EQ(tg_registry_note_deployer(reg, "stage", "crm_sync", res.version, NULL, &err),
+                 TG_REGISTRY_EARG);
+    tg_registry_error_clear(&err);
     int seen = 0;
     CHECK_INT_EQ(tg_registry_violations(reg, count_violation, &seen, &err), 0);
     CHECK_INT_EQ(seen, 2);
@@ -969,7 +986,7 @@ static void test_store_format(const char *db)
     }
     text = query(h, pg ? "SELECT version FROM public.toolgate_schema WHERE component = 'registry'"
                        : "PRAGMA user_version");
-    CHECK_STR_EQ(text, "5");
+    CHECK_STR_EQ(text, "6");
     free(text);
     CHECK_INT_EQ(tg_store_exec(h,
                                pg ? "UPDATE public.toolgate_schema SET version = 99"
@@ -983,9 +1000,9 @@ static void test_store_format(const char *db)
     CHECK(reg == NULL);
     CHECK(strstr(err.message, "99") != NULL);
     CHECK_INT_EQ(tg_store_exec(h,
-                               pg ? "UPDATE public.toolgate_schema SET version = 5"
+                               pg ? "UPDATE public.toolgate_schema SET version = 6"
                                     " WHERE component = 'registry'"
-                                  : "PRAGMA user_version = 5",
+                                  : "PRAGMA user_version = 6",
                                store_failed, NULL),
                  0);
     tg_store_close(h);

@@ -6,7 +6,8 @@
  * between rows or altered (get fails, never answering another row's value),
  * the wrong key, the key file's creation and permissions, changes rolled
  * back when their confirmation fails, reads that never wait for a change in
- * progress, and (PostgreSQL) replicas starting on a new store at once. */
+ * progress, per-principal values kept apart from the tenant's and from each
+ * other, and (PostgreSQL) replicas starting on a new store at once. */
 #include "check.h"
 #include "gateway/registry/secrets.h"
 #include "gateway/store/store.h"
@@ -297,6 +298,201 @@ static void test_list_and_tenants(void)
     char when[40];
     tg_secrets_format_time(1767323045678LL, when, sizeof when);
     CHECK_STR_EQ(when, "2026-01-02T03:04:05.678Z");
+}
+
+static bool holds_for(tg_secrets *s, const char *principal, const char *want)
+{
+    unsigned char *value = NULL;
+    size_t len = 0;
+    tg_error err = {0};
+    int rc = tg_secrets_get_for(s, "umbrella", "CRM_TOKEN", principal, &value, &len, &err);
+    if (rc != 0) fprintf(stderr, "get_for %s: %s\n", principal ? principal : "-", err.message);
+    bool same = rc == 0 && len == strlen(want) && memcmp(value, want, len) == 0;
+    tg_secrets_value_free(value, len);
+    return same;
+}
+
+/* Copies the ciphertext and nonce of umbrella's CRM_TOKEN row of from
+ * (NULL: the tenant's) over the row of to, as a tamperer would. */
+static void move_row(const char *from, const char *to)
+{
+    tg_store *db = raw_store();
+    if (!db) return;
+    tg_stmt *st = NULL;
+    if (from)
+        CHECK_INT_EQ(
+            tg_store_prepare(db, &st, store_failed, NULL,
+                             "SELECT nonce, ciphertext FROM principal_secrets WHERE"
+                             " tenant = 'umbrella' AND name = 'CRM_TOKEN' AND principal = ?1",
+                             1, from),
+            0);
+    else
+        CHECK_INT_EQ(tg_store_prepare(db, &st, store_failed, NULL,
+                                      "SELECT nonce, ciphertext FROM secrets WHERE"
+                                      " tenant = 'umbrella' AND name = 'CRM_TOKEN'",
+                                      0),
+                     0);
+    CHECK_INT_EQ(tg_stmt_step(st, store_failed, NULL), 1);
+    size_t nn = 0, cn = 0;
+    const void *nb = tg_stmt_blob(st, 0, &nn);
+    const void *cb = tg_stmt_blob(st, 1, &cn);
+    unsigned char *nonce = malloc(nn), *cipher = malloc(cn);
+    memcpy(nonce, nb, nn);
+    memcpy(cipher, cb, cn);
+    tg_stmt_finalize(st);
+    CHECK_INT_EQ(tg_store_prepare(db, &st, store_failed, NULL,
+                                  "UPDATE principal_secrets SET nonce = ?1, ciphertext = ?2"
+                                  " WHERE tenant = 'umbrella' AND name = 'CRM_TOKEN' AND"
+                                  " principal = ?3",
+                                  0),
+                 0);
+    tg_stmt_bind_blob(st, 1, nonce, nn);
+    tg_stmt_bind_blob(st, 2, cipher, cn);
+    tg_stmt_bind_text(st, 3, to);
+    CHECK_INT_EQ(tg_stmt_run(st, store_failed, NULL), 0);
+    CHECK_INT_EQ(tg_stmt_changes(st), 1);
+    tg_stmt_finalize(st);
+    tg_store_close(db);
+    free(nonce);
+    free(cipher);
+}
+
+/* A name's tenant value and each principal's are separate rows: reading
+ * one never answers another, deleting one leaves the others, a list shows
+ * them all without values, and a ciphertext moved between them does not
+ * decrypt. */
+static void test_principals(void)
+{
+    tg_secrets *s = open_store();
+    tg_secrets_change change;
+    CHECK_INT_EQ(put(s, "umbrella", "CRM_TOKEN", "shared-tenant-token"), 0);
+    CHECK_INT_EQ(tg_secrets_put_for(s, "umbrella", "CRM_TOKEN", "alice", "alice-own-token", 15,
+                                    NULL, NULL, &change, NULL),
+                 0);
+    CHECK(change.created);
+    CHECK_INT_EQ(tg_secrets_put_for(s, "umbrella", "CRM_TOKEN", "carol@example.com",
+                                    "carol-own-token", 15, NULL, NULL, &change, NULL),
+                 0);
+    CHECK_INT_EQ(tg_secrets_put_for(s, "umbrella", "CRM_TOKEN", "alice", "alice-new-token", 15,
+                                    NULL, NULL, &change, NULL),
+                 0);
+    CHECK(!change.created);
+    CHECK(holds_for(s, "alice", "alice-new-token"));
+    CHECK(holds_for(s, "carol@example.com", "carol-own-token"));
+    CHECK(holds_for(s, NULL, "shared-tenant-token"));
+    unsigned char *value = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(tg_secrets_get_for(s, "umbrella", "CRM_TOKEN", "bob", &value, &len, NULL),
+                 TG_ENOT_FOUND);
+    CHECK(value == NULL);
+    /* Another tenant's principal of the same sub is another row. */
+    CHECK_INT_EQ(tg_secrets_get_for(s, "acme", "CRM_TOKEN", "alice", &value, &len, NULL),
+                 TG_ENOT_FOUND);
+    CHECK_INT_EQ(tg_secrets_get_for(s, "umbrella", "OTHER", "alice", &value, &len, NULL),
+                 TG_ENOT_FOUND);
+
+    /* Bad principals are refused, never stored. */
+    static const char *const bad[] = {"", "line\nbreak", "tab\there"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(!tg_secrets_valid_principal(bad[i]));
+        CHECK_INT_EQ(
+            tg_secrets_put_for(s, "umbrella", "CRM_TOKEN", bad[i], "x", 1, NULL, NULL, NULL, NULL),
+            TG_EINVALID_PARAMS);
+    }
+    char longest[TG_SECRETS_MAX_PRINCIPAL + 2];
+    memset(longest, 'p', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    CHECK(!tg_secrets_valid_principal(longest));
+    longest[TG_SECRETS_MAX_PRINCIPAL] = '\0';
+    CHECK(tg_secrets_valid_principal(longest));
+
+    json_t *list = NULL;
+    CHECK_INT_EQ(tg_secrets_list(s, "umbrella", &list, NULL), 0);
+    char *text = json_dumps(list, JSON_COMPACT);
+    CHECK(strstr(text, "-token") == NULL);
+    free(text);
+    CHECK_INT_EQ(json_array_size(list), 3);
+    static const char *const principals[] = {NULL, "alice", "carol@example.com"};
+    for (size_t i = 0; i < json_array_size(list) && i < 3; i++) {
+        json_t *item = json_array_get(list, i);
+        CHECK_STR_EQ(json_string_value(json_object_get(item, "name")), "CRM_TOKEN");
+        const char *p = json_string_value(json_object_get(item, "principal"));
+        CHECK((p == NULL) == (principals[i] == NULL));
+        if (p && principals[i]) CHECK_STR_EQ(p, principals[i]);
+        CHECK(json_object_get(item, "updated_at") != NULL);
+    }
+    json_decref(list);
+
+    /* The values redacted from a call's logged arguments: the tenant's and
+     * the caller's own, not other principals'. */
+    char **values = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(tg_secrets_values(s, "umbrella", "alice", &values, &n, NULL), 0);
+    CHECK_INT_EQ(n, 2);
+    bool seen_alice = false, seen_carol = false, seen_tenant = false;
+    for (size_t i = 0; i < n; i++) {
+        seen_alice = seen_alice || strcmp(values[i], "alice-new-token") == 0;
+        seen_carol = seen_carol || strcmp(values[i], "carol-own-token") == 0;
+        seen_tenant = seen_tenant || strcmp(values[i], "shared-tenant-token") == 0;
+    }
+    CHECK(seen_alice && seen_tenant && !seen_carol);
+    tg_secrets_values_free(values, n);
+    CHECK_INT_EQ(tg_secrets_values(s, "umbrella", NULL, &values, &n, NULL), 0);
+    CHECK_INT_EQ(n, 1);
+    if (n == 1) CHECK_STR_EQ(values[0], "shared-tenant-token");
+    tg_secrets_values_free(values, n);
+
+    /* Alice's ciphertext in Carol's row, or the tenant's in Alice's, does
+     * not decrypt: neither answers as the other. */
+    move_row("alice", "carol@example.com");
+    CHECK_INT_EQ(
+        tg_secrets_get_for(s, "umbrella", "CRM_TOKEN", "carol@example.com", &value, &len, NULL),
+        TG_EINTERNAL);
+    move_row(NULL, "alice");
+    CHECK_INT_EQ(tg_secrets_get_for(s, "umbrella", "CRM_TOKEN", "alice", &value, &len, NULL),
+                 TG_EINTERNAL);
+    CHECK(value == NULL);
+
+    CHECK_INT_EQ(tg_secrets_delete_for(s, "umbrella", "CRM_TOKEN", "alice", NULL, NULL, NULL), 0);
+    CHECK_INT_EQ(tg_secrets_delete_for(s, "umbrella", "CRM_TOKEN", "alice", NULL, NULL, NULL),
+                 TG_ENOT_FOUND);
+    CHECK_INT_EQ(tg_secrets_delete_for(s, "umbrella", "CRM_TOKEN", "bob", NULL, NULL, NULL),
+                 TG_ENOT_FOUND);
+    CHECK(holds_for(s, NULL, "shared-tenant-token"));
+    CHECK_INT_EQ(tg_secrets_delete(s, "umbrella", "CRM_TOKEN", NULL, NULL, NULL), 0);
+    CHECK_INT_EQ(tg_secrets_list(s, "umbrella", &list, NULL), 0);
+    CHECK_INT_EQ(json_array_size(list), 1);
+    json_decref(list);
+    tg_secrets_close(s);
+}
+
+/* A store made before per-principal values (schema version 1: no
+ * principal_secrets table) opens unchanged: its values read as before, and
+ * principals' can be added. */
+static void test_older_store(void)
+{
+    tg_secrets *s = open_store();
+    CHECK_INT_EQ(put(s, "initech", "OLD_TOKEN", "older-store-value"), 0);
+    tg_secrets_close(s);
+    sql(on_postgres ? "DROP TABLE principal_secrets;"
+                      " UPDATE public.toolgate_schema SET version = 1 WHERE component = 'secrets'"
+                    : "DROP TABLE principal_secrets; PRAGMA user_version = 1");
+    s = open_store();
+    if (!s) return;
+    unsigned char *value = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(tg_secrets_get(s, "initech", "OLD_TOKEN", &value, &len, NULL), 0);
+    CHECK(value && len == 17 && memcmp(value, "older-store-value", 17) == 0);
+    tg_secrets_value_free(value, len);
+    CHECK_INT_EQ(tg_secrets_put_for(s, "initech", "OLD_TOKEN", "alice", "alice-on-old", 12, NULL,
+                                    NULL, NULL, NULL),
+                 0);
+    CHECK_INT_EQ(tg_secrets_get_for(s, "initech", "OLD_TOKEN", "alice", &value, &len, NULL), 0);
+    CHECK(value && len == 12 && memcmp(value, "alice-on-old", 12) == 0);
+    tg_secrets_value_free(value, len);
+    CHECK_INT_EQ(tg_secrets_delete(s, "initech", "OLD_TOKEN", NULL, NULL, NULL), 0);
+    CHECK_INT_EQ(tg_secrets_delete_for(s, "initech", "OLD_TOKEN", "alice", NULL, NULL, NULL), 0);
+    tg_secrets_close(s);
 }
 
 static const char canary[] = "PLAINTEXT-CANARY-7c1f9e";
@@ -646,6 +842,8 @@ static void run(const char *store, const char *other, const char *replicas)
     test_key_created();
     test_round_trips();
     test_list_and_tenants();
+    test_principals();
+    test_older_store();
     if (on_postgres)
         test_no_plaintext_in_rows();
     else

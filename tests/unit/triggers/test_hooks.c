@@ -381,8 +381,8 @@ static void test_store(tg_secrets *secrets)
 
     json_t *mapping = load("{\"email\": \"/data/object/email\"}");
     json_t *made = NULL, *plain = NULL;
-    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", mapping, &made, &err), 0);
-    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", NULL, &plain, &err), 0);
+    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", "acme/alice", mapping, &made, &err), 0);
+    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", NULL, NULL, &plain, &err), 0);
     const char *id = json_string_value(json_object_get(made, "id"));
     const char *secret = json_string_value(json_object_get(made, "secret"));
     CHECK(id && strlen(id) == TG_HOOKS_ID_LEN && strncmp(id, "hk_", 3) == 0);
@@ -397,7 +397,7 @@ static void test_store(tg_secrets *secrets)
     CHECK(strcmp(secret, json_string_value(json_object_get(plain, "secret"))) != 0);
     json_t *bad = load("{\"email\": \"nope\"}");
     json_t *none = NULL;
-    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", bad, &none, &err), TG_EBAD_REQUEST);
+    CHECK_INT_EQ(tg_hooks_create(h, "acme", "crm", NULL, bad, &none, &err), TG_EBAD_REQUEST);
     CHECK(none == NULL);
     json_decref(bad);
 
@@ -428,6 +428,13 @@ static void test_store(tg_secrets *secrets)
     CHECK_STR_EQ(hook->worker, "crm");
     CHECK_STR_EQ(hook->secret, secret);
     CHECK(json_equal(hook->mapping, mapping));
+    /* Its calls run as its creator; a hook made without one records none. */
+    CHECK(hook->principal && strcmp(hook->principal, "acme/alice") == 0);
+    tg_hook *unowned = NULL;
+    CHECK_INT_EQ(tg_hooks_get(h, json_string_value(json_object_get(plain, "id")), &unowned, &err),
+                 0);
+    CHECK(unowned && unowned->principal == NULL);
+    tg_hook_free(unowned);
     tg_hook *missing = NULL;
     CHECK_INT_EQ(tg_hooks_get(h, "hk_00000000000000000000000000000000", &missing, &err),
                  TG_ENOT_FOUND);
@@ -510,7 +517,7 @@ static void test_store(tg_secrets *secrets)
 
     /* Deleting a worker takes its hooks. */
     json_t *third = NULL;
-    CHECK_INT_EQ(tg_hooks_create(h, "acme", "billing", NULL, &third, &err), 0);
+    CHECK_INT_EQ(tg_hooks_create(h, "acme", "billing", NULL, NULL, &third, &err), 0);
     size_t n = 0;
     CHECK_INT_EQ(tg_hooks_delete_worker(h, "acme", "crm", &n, &err), 0);
     CHECK_INT_EQ(n, 1);
@@ -567,7 +574,7 @@ static void test_replicas(tg_secrets *secrets)
         return;
     }
     json_t *made = NULL;
-    CHECK_INT_EQ(tg_hooks_create(a, "acme", "crm", NULL, &made, &err), 0);
+    CHECK_INT_EQ(tg_hooks_create(a, "acme", "crm", NULL, NULL, &made, &err), 0);
     const char *id = json_string_value(json_object_get(made, "id"));
     const char *secret = json_string_value(json_object_get(made, "secret"));
     tg_hook *ha = NULL, *hb = NULL;
