@@ -419,37 +419,43 @@ static tg_mcp_search_index *search_index_build(tg_mcp_front *front, const tg_cal
 /* The tools ep's index ranks best for query: new array of their
  * definitions, best first; NULL with err set when the tools cannot be
  * read. */
+static tg_mcp_search_index **find_index(tg_mcp_front *front, const char *tenant,
+                                        const char *toolset)
+{
+    tg_mcp_search_index **link = &front->searches;
+    while (*link &&
+           (strcmp((*link)->tenant, tenant) != 0 || strcmp((*link)->toolset, toolset) != 0))
+        link = &(*link)->next;
+    return link;
+}
+
 static json_t *search(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
                       const char *query, size_t limit, tg_error *err)
 {
     pthread_mutex_lock(&front->search_lock);
     unsigned long generation = front->search_generation;
-    tg_mcp_search_index **link = &front->searches, *x = NULL;
-    for (; *link; link = &(*link)->next)
-        if (strcmp((*link)->tenant, who->tenant) == 0 && strcmp((*link)->toolset, ep->name) == 0)
-            break;
-    if (*link && (*link)->generation == generation) x = *link;
-    pthread_mutex_unlock(&front->search_lock);
-    if (!x) {
-        /* Built outside the lock (it reads the registry); a change while it
-         * was built makes it stale at once, and the next search builds again. */
-        x = search_index_build(front, who, ep, generation, err);
+    tg_mcp_search_index **link = find_index(front, who->tenant, ep->name);
+    if (!*link || (*link)->generation != generation) {
+        /* Built outside the lock, since it reads the registry; a change
+         * meanwhile makes it stale at once, and the next search builds
+         * again. Of two built at once, the newer stays. */
+        pthread_mutex_unlock(&front->search_lock);
+        tg_mcp_search_index *x = search_index_build(front, who, ep, generation, err);
         if (!x) return NULL;
         pthread_mutex_lock(&front->search_lock);
-        for (link = &front->searches; *link; link = &(*link)->next)
-            if (strcmp((*link)->tenant, who->tenant) == 0 &&
-                strcmp((*link)->toolset, ep->name) == 0)
-                break;
-        if (*link) {
-            tg_mcp_search_index *old = *link;
-            x->next = old->next;
-            search_index_free(old);
+        link = find_index(front, who->tenant, ep->name);
+        if (!*link) {
+            *link = x;
+        } else if ((*link)->generation <= x->generation) {
+            x->next = (*link)->next;
+            search_index_free(*link);
+            *link = x;
+        } else {
+            search_index_free(x);
         }
-        *link = x;
-    } else {
-        pthread_mutex_lock(&front->search_lock);
     }
     /* Held while ranking, so no rebuild frees the index under the query. */
+    const tg_mcp_search_index *x = *link;
     tg_search_hit hits[SEARCH_LIMIT_MAX];
     size_t n = tg_search_query(x->index, query, hits, limit);
     json_t *found = json_array();

@@ -206,7 +206,7 @@ static void route(server_ctx *ctx, tg_http_request *req)
         if (!tg_authn_check(&ctx->authn, req, &caller)) return;
         if (strcmp(path, "/mcp") == 0)
             tg_mcp_front_handle(&ctx->front, &caller.who, req, NULL);
-        else if (strncmp(path, "/mcp/", 5) == 0)
+        else if (strncmp(path, "/mcp/", 5) == 0 && path[5] != '\0')
             tg_mcp_front_handle(&ctx->front, &caller.who, req, path + 5);
         else if (tg_admin_is_toolsets(path))
             tg_admin_toolsets(&ctx->admin, &caller.who, req);

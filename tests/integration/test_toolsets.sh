@@ -130,6 +130,9 @@ check "with a JSON error" [ "$(jq_body "d['error']['code']")" = NOT_FOUND ]
 url=$base/mcp/Bad%20x
 post "$accept" "$json" "$auth" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
 check "a malformed toolset name: 404 ($status)" [ "$status" = 404 ]
+url=$base/mcp/
+post "$accept" "$json" "$auth" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+check "/mcp/ names no toolset: 404 ($status)" [ "$status" = 404 ]
 
 # --- a session is bound to its endpoint ---
 url=$base/mcp/ops
