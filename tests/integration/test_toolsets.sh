@@ -7,7 +7,9 @@
 # made on; a toolset "default" restricts /mcp; a token with a toolsets claim
 # is refused (403, audited) on other toolsets, on /mcp, on button runs and
 # deploys of tools outside them; a toolset edit tells open sessions to list
-# their tools again.
+# their tools again. Then two replicas on one PostgreSQL: a toolset edit on
+# one reaches the other's clients, and a tool a search unlocked through one
+# is callable through the other.
 #
 #   tests/integration/test_toolsets.sh PATH/TO/toolgate
 set -uo pipefail
@@ -229,6 +231,38 @@ check "toolgate toolset delete" [ $? = 0 ]
 url=$base/mcp/ops
 post "$accept" "$json" "$auth" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
 check "a deleted toolset: 404 ($status)" [ "$status" = 404 ]
+
+# --- two replicas on one store ---
+kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+server_pid=
+unset TOOLGATE_TOKEN
+start_postgres
+start_replica a --warm 1 --deploy "$tmp/workers"
+start_replica b --warm 1
+base=${replica_base[a]}
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X PUT -H "$json" \
+  --data-binary '{"tools":["crm_*"],"mode":"search"}' "$base/v1/toolsets/crm")
+check "a toolset on the shared store ($status)" [ "$status" = 201 ]
+url=${replica_base[b]}/mcp/crm
+post "$accept" "$json" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}'
+s="Mcp-Session-Id: $(sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: *\([^[:space:]]*\).*/\1/p' "$tmp/headers")"
+check "replica b serves it ($status)" [ "$status" = 200 ]
+curl -s -N --max-time 3 -H 'Accept: text/event-stream' -H "$s" "$url" >"$tmp/stream-b" &
+stream_pid=$!
+sleep 0.5
+curl -s -o /dev/null -X PUT -H "$json" --data-binary '{"tools":["crm_*","report"],"mode":"search"}' \
+  "$base/v1/toolsets/crm"
+wait "$stream_pid"
+check "an edit through a reaches b's session" [ "$(grep -c 'notifications/tools/list_changed' "$tmp/stream-b")" = 1 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search_tools","arguments":{"query":"crm update","limit":1}}}'
+check "search_tools through b finds crm_update" \
+  [ "$(jq_body "[t['name'] for t in d['result']['structuredContent']['tools']]")" = "['crm_update']" ]
+url=${replica_base[a]}/mcp/crm
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"crm_update","arguments":{}}}'
+check "the session moves to a, and the found tool is callable there" \
+  [ "$(jq_body "d['result']['structuredContent']['tool']")" = crm_update ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"crm_find","arguments":{}}}'
+check "one it did not find is not" [ "$(jq_body "d['error']['code']")" = -32602 ]
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
