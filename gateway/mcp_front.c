@@ -190,7 +190,7 @@ static int resolve_tool(tg_mcp_front *front, const tg_caller *who, const endpoin
 static json_t *search_tool_definition(void)
 {
     return json_pack(
-        "{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:i}, s:{s:s, s:s, s:i, s:i, s:i}}, s:[s],"
+        "{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:i, s:i}, s:{s:s, s:s, s:i, s:i, s:i}}, s:[s],"
         " s:b}, s:{s:b, s:b}}",
         "name", SEARCH_TOOL, "title", "Search tools", "description",
         "Finds the tools of this server that fit a task. This server lists only a few of its "
@@ -199,10 +199,10 @@ static json_t *search_tool_definition(void)
         "best-matching tools' full definitions, best first, and those tools can be called "
         "directly from then on. Search again with other words when none fits.",
         "inputSchema", "type", "object", "properties", "query", "type", "string", "description",
-        "What you want to do, in a few words", "maxLength", SEARCH_QUERY_MAX, "limit", "type",
-        "integer", "description", "How many tools to return at most (default 5)", "minimum", 1,
-        "maximum", SEARCH_LIMIT_MAX, "default", SEARCH_LIMIT_DEFAULT, "required", "query",
-        "additionalProperties", 0, "annotations", "readOnlyHint", 1, "openWorldHint", 0);
+        "What you want to do, in a few words", "minLength", 1, "maxLength", SEARCH_QUERY_MAX,
+        "limit", "type", "integer", "description", "How many tools to return at most (default 5)",
+        "minimum", 1, "maximum", SEARCH_LIMIT_MAX, "default", SEARCH_LIMIT_DEFAULT, "required",
+        "query", "additionalProperties", 0, "annotations", "readOnlyHint", 1, "openWorldHint", 0);
 }
 
 static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
@@ -416,9 +416,8 @@ static tg_mcp_search_index *search_index_build(tg_mcp_front *front, const tg_cal
     return x;
 }
 
-/* The tools ep's index ranks best for query: new array of their
- * definitions, best first; NULL with err set when the tools cannot be
- * read. */
+/* The cached index of (tenant, toolset), or the link to put it at; the
+ * search lock is held. */
 static tg_mcp_search_index **find_index(tg_mcp_front *front, const char *tenant,
                                         const char *toolset)
 {
@@ -429,6 +428,9 @@ static tg_mcp_search_index **find_index(tg_mcp_front *front, const char *tenant,
     return link;
 }
 
+/* The tools ep's index ranks best for query: new array of their
+ * definitions, best first; NULL with err set when the tools cannot be
+ * read. */
 static json_t *search(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
                       const char *query, size_t limit, tg_error *err)
 {
@@ -478,7 +480,10 @@ static void search_call(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     if (!json_is_string(query) || json_string_length(query) == 0 ||
         json_string_length(query) > SEARCH_QUERY_MAX)
         json_array_append_new(details,
-                              json_pack("{s:s, s:s, s:s}", "path", "/query", "keyword", "type",
+                              json_pack("{s:s, s:s, s:s}", "path", "/query", "keyword",
+                                        !json_is_string(query)           ? "type"
+                                        : json_string_length(query) == 0 ? "minLength"
+                                                                         : "maxLength",
                                         "message", "must be a string of 1 to 1000 characters"));
     if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
                   json_integer_value(limit) > SEARCH_LIMIT_MAX))
