@@ -205,8 +205,10 @@ static json_t *search_tool_definition(void)
         "query", "additionalProperties", 0, "annotations", "readOnlyHint", 1, "openWorldHint", 0);
 }
 
+/* tools/list of ep; session (NULL without one) adds, in search mode, the
+ * tools its searches found. */
 static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
-                          json_t *params, tg_error *err)
+                          tg_session *session, json_t *params, tg_error *err)
 {
     size_t offset = 0;
     json_t *cursor = params ? json_object_get(params, "cursor") : NULL;
@@ -234,9 +236,12 @@ static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, const endpo
     for (i = offset; i < count && json_array_size(tools) < TOOLS_PAGE_SIZE; i++) {
         const char *name = json_string_value(json_object_get(json_array_get(workers, i), "name"));
         tg_registry_snapshot *tool = NULL;
-        /* In search mode only the always-loaded tools are listed; the rest
-         * are found with search_tools. */
-        if (name && search && !tg_toolset_always_loaded(ep->toolset, name)) continue;
+        /* In search mode only the always-loaded tools are listed, and in a
+         * session those its searches found: the rest are found with
+         * search_tools. */
+        if (name && search && !tg_toolset_always_loaded(ep->toolset, name) &&
+            !(session && tg_session_unlocked(session, name)))
+            continue;
         /* A worker deleted since the list was read, or one outside the
          * endpoint's toolset, is simply not shown. */
         if (!name || resolve_tool(front, who, ep, name, &tool, &rerr) != 0) {
@@ -346,6 +351,9 @@ static const char *request_header(void *req, const char *name)
 }
 
 /* ---- search mode ---- */
+
+/* Tells the GET streams of session sid that its tool list changed. */
+static void session_tools_changed(tg_mcp_front *front, const char *sid);
 
 /* One toolset's search index: the tools it ranks, as tools/list shows
  * them, built once per change of the registry or of the toolsets. */
@@ -513,8 +521,14 @@ static void search_call(tg_mcp_front *front, const tg_caller *who, tg_http_reque
                 free(text);
                 text = line;
             }
+            bool news = false;
+            for (i = 0; session && i < count; i++)
+                news = news || !tg_session_unlocked(session, names[i]);
             int rc = session ? tg_session_unlock(session, names, count) : 0;
             free(names);
+            /* The session's tools/list now shows them: a client that offers
+             * its model only listed tools lists again. */
+            if (!rc && news) session_tools_changed(front, tg_session_id(session));
             if (rc) {
                 result = tg_tool_error_result((tg_err_code)rc, NULL, NULL, NULL);
                 json_decref(found);
@@ -687,7 +701,7 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
         reply_rpc(req, tg_jsonrpc_result(id, json_object()));
         return;
     case TG_MCP_TOOLS_LIST: {
-        json_t *result = tools_list(front, who, ep, params, &err);
+        json_t *result = tools_list(front, who, ep, session, params, &err);
         reply_rpc(req, result ? tg_jsonrpc_result(id, result)
                               : tg_jsonrpc_error(id, err.code, err.message, NULL));
         return;
@@ -785,7 +799,7 @@ static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_
         reply_rpc(req, tg_jsonrpc_result(id, discover()));
         return;
     case TG_MCP_TOOLS_LIST: {
-        json_t *result = tools_list(front, who, ep, params, &err);
+        json_t *result = tools_list(front, who, ep, NULL, params, &err);
         if (!result) {
             reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
             return;
@@ -966,6 +980,16 @@ void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
         json_t *params = l->subscription ? json_pack("{s:o}", "_meta", subscription_meta(l)) : NULL;
         sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", params));
     }
+    pthread_mutex_unlock(&front->lock);
+}
+
+static void session_tools_changed(tg_mcp_front *front, const char *sid)
+{
+    pthread_mutex_lock(&front->lock);
+    prune(front, NULL);
+    for (tg_mcp_listener *l = front->listeners; l; l = l->next)
+        if (l->tools && l->session_id && strcmp(l->session_id, sid) == 0)
+            sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
     pthread_mutex_unlock(&front->lock);
 }
 

@@ -4,9 +4,9 @@
 # them all and one in search mode. Prints the bytes of tools/list in each
 # (every page) and the context saved, then runs the catalog's queries
 # through search_tools and prints precision at 1 and at 5, holding floors;
-# a tool is callable in a 2025-11-25 session only once a search returned it
-# (or it is always loaded), and in 2026-07-28 requests as a tool of the
-# toolset.
+# a tool is callable (and listed) in a 2025-11-25 session only once a search
+# returned it (or it is always loaded), and in 2026-07-28 requests as a tool
+# of the toolset.
 #
 #   tests/integration/test_tool_search.sh PATH/TO/toolgate
 set -uo pipefail
@@ -121,11 +121,22 @@ echo "search_tools over $nq queries: precision@1 $p1 ($at1), precision@5 $p5 ($a
 check "precision@1 at least $p1_floor ($p1)" python3 -c "import sys; sys.exit(0 if $p1 >= $p1_floor else 1)"
 check "precision@5 at least $p5_floor ($p5)" python3 -c "import sys; sys.exit(0 if $p5 >= $p5_floor else 1)"
 
-# --- what a search found is callable, with the definition tools/list gives ---
+# --- what a search found is callable, with the definition tools/list gives,
+# and listed in the session from then on ---
+open_session
+curl -s -N --max-time 3 -H 'Accept: text/event-stream' -H "$s" "$url" >"$tmp/stream" &
+stream_pid=$!
+sleep 0.5
 call_tool search_tools '{"query":"refund an order","limit":3}'
 check "search_tools returns full definitions" \
   [ "$(jq_body "all('inputSchema' in t and 'dev.toolgate/definitionHash' in t['_meta'] for t in d['result']['structuredContent']['tools'])")" = True ]
 check "and names them in its text" [ "$(jq_body "'shop_refund_order' in d['result']['content'][0]['text']")" = True ]
+found=$(jq_body "sorted(t['name'] for t in d['result']['structuredContent']['tools'])")
+wait "$stream_pid"
+check "the session is told its tool list changed" [ "$(grep -c 'notifications/tools/list_changed' "$tmp/stream")" = 1 ]
+post "$accept" "$json" "$s" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "its tools/list now shows the tools found" \
+  [ "$(jq_body "sorted(t['name'] for t in d['result']['tools'] if t['name'] not in ('search_tools', 'util_convert_currency'))")" = "$found" ]
 call_tool shop_refund_order '{"order_id":"o1","note":"damaged"}'
 check "the found tool is now callable" [ "$(jq_body "d['result']['structuredContent']['tool']")" = shop_refund_order ]
 url=$base/mcp/everything
