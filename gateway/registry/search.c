@@ -33,15 +33,136 @@ static const double field_weight[NFIELDS] = {3.0, 2.0, 1.0, 0.75, 0.5};
  * as high as a name match. */
 #define MAX_FIELD_TF 3
 
-/* A term reached only through a synonym counts this much of the user's own
- * word. */
-#define SYNONYM_WEIGHT 0.5
+/* A term reached only through the thesaurus counts this much of the user's
+ * own word: the user's words are the better evidence, but a tool that
+ * matches only through an equivalent should still rank. */
+#define THESAURUS_WEIGHT 0.7
 
 /* Bounds on what one document contributes, so a deploy with a hostile
  * definition cannot make the index large or the build slow. */
 #define MAX_FIELD_TERMS  2048
 #define MAX_SCHEMA_DEPTH 32
 #define MAX_SCHEMA_NODES 4096
+
+/* ---- the thesaurus -------------------------------------------------- */
+
+/* Groups of words that ask for the same thing in an agent's task, applied
+ * to queries only, at THESAURUS_WEIGHT of the user's own word: a query says
+ * "reply", "respond" or "answer", and a catalog picked one. The groups are
+ * general English equivalences among the verbs of everyday operations and
+ * the nouns of the business objects tools act on, not any one catalog's
+ * words; a group that holds in one product but not in another would pull
+ * unrelated tools up for every query that uses the word, so words with a
+ * second common meaning are left out ("return" for a shop return, "fire"
+ * for an alarm). A word may sit in more than one group. */
+#define THESAURUS_WIDTH 8
+static const char *const thesaurus[][THESAURUS_WIDTH] = {
+    /* verbs */
+    {"create", "add", "new", "make", NULL},
+    {"open", "start", "begin", "launch", "initiate", NULL},
+    {"delete", "remove", "erase", "discard", NULL},
+    {"update", "edit", "modify", "change", "amend", "alter", "adjust", NULL},
+    {"get", "fetch", "retrieve", "read", "view", "show", "display", NULL},
+    {"search", "find", "lookup", "query", "locate", NULL},
+    {"send", "deliver", "dispatch", "transmit", NULL},
+    {"reply", "respond", "answer", NULL},
+    {"cancel", "abort", "annul", "rescind", "void", NULL},
+    {"disable", "deactivate", "suspend", "revoke", "lock", "block", NULL},
+    {"enable", "activate", "reactivate", "unlock", NULL},
+    {"restore", "recover", "undelete", NULL},
+    {"revert", "rollback", "undo", NULL},
+    {"assign", "allocate", "delegate", "reassign", NULL},
+    {"approve", "accept", "authorize", NULL},
+    {"deny", "decline", "reject", "refuse", NULL},
+    {"purchase", "buy", "order", NULL},
+    {"book", "reserve", "schedule", NULL},
+    {"notify", "inform", "tell", "announce", NULL},
+    {"upload", "attach", NULL},
+    {"download", "export", NULL},
+    {"copy", "duplicate", "clone", NULL},
+    {"merge", "combine", "consolidate", "dedupe", NULL},
+    {"move", "transfer", "relocate", NULL},
+    {"mute", "silence", "snooze", NULL},
+    {"close", "resolve", "solve", NULL},
+    {"complete", "finish", "done", NULL},
+    {"restart", "reboot", "relaunch", NULL},
+    {"deploy", "release", "ship", "rollout", NULL},
+    {"subscribe", "signup", "register", "enroll", "join", NULL},
+    {"sign", "signature", NULL},
+    /* people and organisations */
+    {"employee", "staff", "worker", "personnel", "colleague", NULL},
+    {"customer", "client", "buyer", "shopper", NULL},
+    {"supplier", "vendor", "seller", NULL},
+    {"candidate", "applicant", NULL},
+    {"manager", "boss", "supervisor", NULL},
+    {"company", "organization", "business", "firm", NULL},
+    {"lead", "prospect", NULL},
+    {"deal", "opportunity", NULL},
+    /* money */
+    {"invoice", "bill", NULL},
+    {"payment", "charge", "transaction", NULL},
+    {"refund", "reimburse", "reimbursement", NULL},
+    {"price", "cost", "fee", "rate", "quote", NULL},
+    {"discount", "coupon", "promo", "voucher", NULL},
+    {"revenue", "income", "earnings", "profit", NULL},
+    {"expense", "spending", "expenditure", NULL},
+    {"salary", "wage", "paycheck", "payslip", NULL},
+    /* work objects */
+    {"event", "meeting", "appointment", "call", NULL},
+    {"file", "document", "doc", NULL},
+    {"folder", "directory", NULL},
+    {"email", "mail", "inbox", NULL},
+    {"sms", "text", NULL},
+    {"phone", "telephone", "mobile", "cell", NULL},
+    {"ticket", "case", NULL},
+    {"issue", "bug", "defect", "problem", NULL},
+    {"task", "todo", "chore", NULL},
+    {"comment", "note", "remark", "annotation", NULL},
+    {"label", "tag", "category", NULL},
+    {"survey", "form", "questionnaire", "poll", NULL},
+    {"newsletter", "campaign", "mailing", NULL},
+    {"emoji", "reaction", "emoticon", NULL},
+    {"contract", "agreement", NULL},
+    {"leave", "vacation", "holiday", "pto", "absence", NULL},
+    {"job", "position", "opening", "vacancy", NULL},
+    {"product", "item", "goods", "merchandise", NULL},
+    {"inventory", "stock", NULL},
+    {"package", "parcel", "shipment", NULL},
+    {"flight", "plane", "airfare", NULL},
+    {"hotel", "accommodation", "lodging", NULL},
+    {"weather", "forecast", "rain", "snow", "temperature", NULL},
+    {"location", "place", "city", NULL},
+    {"coordinate", "latitude", "longitude", "geocode", NULL},
+    {"currency", "exchange", "forex", NULL},
+    {"status", "state", "progress", NULL},
+    {"free", "available", "availability", NULL},
+    /* software and operations */
+    {"password", "passcode", "credential", NULL},
+    {"mfa", "2fa", "otp", "authenticator", NULL},
+    {"error", "exception", "crash", "failure", NULL},
+    {"alert", "alarm", "notification", NULL},
+    {"incident", "outage", "downtime", NULL},
+    {"instance", "server", "host", "node", "replica", NULL},
+    {"production", "prod", NULL},
+    {"repository", "repo", NULL},
+    {"domain", "hostname", "dns", NULL},
+    {"website", "site", NULL},
+    {"visitor", "traffic", "visit", "pageview", NULL},
+    {"chart", "graph", "plot", NULL},
+    {"backup", "snapshot", "dump", NULL},
+    {"database", "db", NULL},
+    {"config", "configuration", "setting", NULL},
+    {"channel", "room", NULL},
+};
+
+#define THESAURUS_GROUPS (sizeof thesaurus / sizeof thesaurus[0])
+
+/* The thesaurus through the term pipeline, so its words meet query terms
+ * as stems; built with each index, since stemming is not free and a query
+ * must stay cheap. An empty string ends a group. */
+typedef char thesaurus_stems[THESAURUS_GROUPS][THESAURUS_WIDTH][TG_SEARCH_MAX_TOKEN + 1];
+
+/* ---- the index ----------------------------------------------------- */
 
 typedef struct posting {
     uint32_t doc;
@@ -63,6 +184,7 @@ struct tg_search_index {
     size_t nterms, terms_cap;
     uint32_t *slots; /* open addressing: term index + 1, 0 when empty */
     size_t nslots;   /* a power of two, at least twice nterms */
+    thesaurus_stems thesaurus;
 };
 
 /* ---- terms ---------------------------------------------------------- */
@@ -166,17 +288,70 @@ static bool is_stopword(const char *w)
                    cmp_str) != NULL;
 }
 
-static bool is_vowel(const char *w, size_t i)
+/* ---- Porter's stemmer ----------------------------------------------- *
+ * M. F. Porter, "An algorithm for suffix stripping", Program 14(3), 1980,
+ * written from the paper's rules. A word is [C](VC)^m[V]; its measure m
+ * counts the VC pairs, and each step strips a suffix only when what is left
+ * has a large enough measure, so "cancelled", "cancels" and "cancellation"
+ * all become "cancel" while "sing", "feed" and "rate" keep their endings. Stems
+ * are not words ("invoic", "repli"); documents and queries share them. */
+
+/* Whether w[i] is a consonant: not a, e, i, o, u, and not a y after a
+ * consonant ("y" in "toy" is a consonant, in "syzygy" a vowel). */
+static bool consonant(const char *w, size_t i)
 {
-    char c = w[i];
-    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || (c == 'y' && i > 0);
+    switch (w[i]) {
+    case 'a':
+    case 'e':
+    case 'i':
+    case 'o':
+    case 'u':
+        return false;
+    case 'y':
+        return i == 0 || !consonant(w, i - 1);
+    default:
+        return true;
+    }
 }
 
+/* m of w[0..n). */
+static int measure(const char *w, size_t n)
+{
+    int m = 0;
+    size_t i = 0;
+    while (i < n && consonant(w, i))
+        i++;
+    while (i < n) {
+        while (i < n && !consonant(w, i))
+            i++;
+        if (i == n) break;
+        while (i < n && consonant(w, i))
+            i++;
+        m++;
+    }
+    return m;
+}
+
+/* *v*: w[0..n) has a vowel. */
 static bool has_vowel(const char *w, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (is_vowel(w, i)) return true;
+        if (!consonant(w, i)) return true;
     return false;
+}
+
+/* *d: w[0..n) ends with a double consonant. */
+static bool double_consonant(const char *w, size_t n)
+{
+    return n >= 2 && w[n - 1] == w[n - 2] && consonant(w, n - 1);
+}
+
+/* *o: w[0..n) ends consonant-vowel-consonant, the last not w, x or y
+ * ("hop", "fil"), a short syllable that takes back an "e". */
+static bool cvc(const char *w, size_t n)
+{
+    return n >= 3 && consonant(w, n - 1) && !consonant(w, n - 2) && consonant(w, n - 3) &&
+           w[n - 1] != 'w' && w[n - 1] != 'x' && w[n - 1] != 'y';
 }
 
 static bool ends(const char *w, size_t n, const char *suffix)
@@ -185,48 +360,124 @@ static bool ends(const char *w, size_t n, const char *suffix)
     return n >= k && memcmp(w + n - k, suffix, k) == 0;
 }
 
-/* A conservative suffix stripper (a small part of Porter's step 1, plus a
- * final "e"), for lowercase ASCII words: plurals, -ed and -ing, so that
- * "invoices", "invoiced" and "invoice" all become "invoic", and "shipping",
- * "shipped" and "ships" become "ship". It never strips a word below three
- * letters, and leaves "-ss", "-us" and "-is" words ("address", "status",
- * "analysis") alone. Stems w in place; returns the new length. */
-static size_t stem(char *w, size_t n)
+/* Replaces the last `cut` bytes of w[0..n) with repl; returns the length. */
+static size_t replace(char *w, size_t n, size_t cut, const char *repl)
 {
-    for (size_t i = 0; i < n; i++)
-        if (w[i] < 'a' || w[i] > 'z') return n;
-    if (n <= 3) return n;
-    if (ends(w, n, "sses")) {
-        n -= 2;
-    } else if (ends(w, n, "ies") && n > 4) {
-        w[n - 3] = 'y';
-        n -= 2;
-    } else if (ends(w, n, "ss") || ends(w, n, "us") || ends(w, n, "is")) {
-        /* not a plural */
-    } else if (ends(w, n, "s")) {
-        bool sibilant =
-            ends(w, n, "xes") || ends(w, n, "zes") || ends(w, n, "ches") || ends(w, n, "shes");
-        n -= sibilant && n - 2 >= 3 ? 2 : 1;
+    size_t k = strlen(repl);
+    memcpy(w + n - cut, repl, k);
+    return n - cut + k;
+}
+
+typedef struct rule {
+    const char *suffix, *repl;
+} rule;
+
+/* Steps 2 to 4 of the paper: the longest suffix in the table that w ends
+ * with is replaced when the stem before it has measure above min_m (step 4
+ * strips "ion" only after s or t); the other suffixes are not tried. */
+static size_t apply_rules(char *w, size_t n, const rule *rules, size_t nrules, int min_m)
+{
+    const rule *best = NULL;
+    size_t best_len = 0;
+    for (size_t r = 0; r < nrules; r++) {
+        size_t k = strlen(rules[r].suffix);
+        if (k > best_len && ends(w, n, rules[r].suffix)) best = &rules[r], best_len = k;
     }
+    if (!best) return n;
+    size_t stem_len = n - best_len;
+    if (strcmp(best->suffix, "ion") == 0 &&
+        (!stem_len || (w[stem_len - 1] != 's' && w[stem_len - 1] != 't')))
+        return n;
+    return measure(w, stem_len) > min_m ? replace(w, n, best_len, best->repl) : n;
+}
+
+static const rule step2[] = {
+    {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"}, {"anci", "ance"}, {"izer", "ize"},
+    {"abli", "able"},   {"alli", "al"},     {"entli", "ent"}, {"eli", "e"},     {"ousli", "ous"},
+    {"ization", "ize"}, {"ation", "ate"},   {"ator", "ate"},  {"alism", "al"},  {"iveness", "ive"},
+    {"fulness", "ful"}, {"ousness", "ous"}, {"aliti", "al"},  {"iviti", "ive"}, {"biliti", "ble"},
+};
+
+static const rule step3[] = {
+    {"icate", "ic"}, {"ative", ""}, {"alize", "al"}, {"iciti", "ic"},
+    {"ical", "ic"},  {"ful", ""},   {"ness", ""},
+};
+
+static const rule step4[] = {
+    {"al", ""},  {"ance", ""},  {"ence", ""}, {"er", ""},  {"ic", ""},  {"able", ""}, {"ible", ""},
+    {"ant", ""}, {"ement", ""}, {"ment", ""}, {"ent", ""}, {"ion", ""}, {"ou", ""},   {"ism", ""},
+    {"ate", ""}, {"iti", ""},   {"ous", ""},  {"ive", ""}, {"ize", ""},
+};
+
+#define NRULES(t) (sizeof(t) / sizeof(t)[0])
+
+/* Step 1: plurals, -ed, -ing and a final y. */
+static size_t step1(char *w, size_t n)
+{
+    if (ends(w, n, "sses") || ends(w, n, "ies"))
+        n -= 2;
+    else if (ends(w, n, "s") && !ends(w, n, "ss"))
+        n--;
+
     size_t cut = 0;
     if (ends(w, n, "eed")) {
-        /* "need", "feed": the e belongs to the word */
-    } else if (ends(w, n, "ied") && n > 4) {
-        w[n - 3] = 'y';
-        n -= 2;
-    } else if (ends(w, n, "ed") && n - 2 >= 3 && has_vowel(w, n - 2)) {
+        if (measure(w, n - 3) > 0) n--;
+    } else if (ends(w, n, "ed") && has_vowel(w, n - 2)) {
         cut = 2;
-    } else if (ends(w, n, "ing") && n - 3 >= 3 && has_vowel(w, n - 3)) {
+    } else if (ends(w, n, "ing") && has_vowel(w, n - 3)) {
         cut = 3;
     }
     if (cut) {
         n -= cut;
-        /* "shipp" -> "ship", but "bill", "pass" and "buzz" keep theirs, and
-         * "add" stays whole. */
-        char c = w[n - 1];
-        if (n >= 4 && c == w[n - 2] && !is_vowel(w, n - 1) && c != 'l' && c != 's' && c != 'z') n--;
+        /* Undo what the suffix did to the stem: "conflated" -> "conflate",
+         * "hopping" -> "hop", "filing" -> "file". */
+        if (ends(w, n, "at") || ends(w, n, "bl") || ends(w, n, "iz"))
+            n = replace(w, n, 0, "e");
+        else if (double_consonant(w, n) && w[n - 1] != 'l' && w[n - 1] != 's' && w[n - 1] != 'z')
+            n--;
+        else if (measure(w, n) == 1 && cvc(w, n))
+            n = replace(w, n, 0, "e");
     }
-    if (n >= 4 && w[n - 1] == 'e' && w[n - 2] != 'e') n--;
+
+    if (ends(w, n, "y") && has_vowel(w, n - 1)) w[n - 1] = 'i';
+    return n;
+}
+
+/* Step 5: a final e, and a double l. */
+static size_t step5(char *w, size_t n)
+{
+    if (ends(w, n, "e")) {
+        int m = measure(w, n - 1);
+        if (m > 1 || (m == 1 && !cvc(w, n - 1))) n--;
+    }
+    if (ends(w, n, "ll") && measure(w, n) > 1) n--;
+    return n;
+}
+
+/* Words the algorithm would cut into their root: undoubling after -ed or
+ * -ing turns "added" into "ad" while "add" stays, and "add" is a verb most
+ * tool catalogs use. Porter2 keeps a similar list of exceptional forms. */
+static const char *const kept_whole[] = {"add", "added", "adding"};
+
+/* Stems w (n bytes, NUL-terminated room for n + 1) in place when it is a
+ * lowercase ASCII word of three letters or more; returns the new length.
+ * Anything else (digits, other scripts) is left as it is. */
+static size_t stem(char *w, size_t n)
+{
+    if (n <= 2) return n;
+    for (size_t i = 0; i < n; i++)
+        if (w[i] < 'a' || w[i] > 'z') return n;
+    for (size_t i = 0; i < NRULES(kept_whole); i++) {
+        if (strcmp(w, kept_whole[i]) == 0) {
+            w[3] = '\0';
+            return 3;
+        }
+    }
+    n = step1(w, n);
+    n = apply_rules(w, n, step2, NRULES(step2), 0);
+    n = apply_rules(w, n, step3, NRULES(step3), 0);
+    n = apply_rules(w, n, step4, NRULES(step4), 1);
+    n = step5(w, n);
     w[n] = '\0';
     return n;
 }
@@ -474,6 +725,20 @@ static void add_schema(adder *a, const json_t *schema, int depth, size_t *budget
     }
 }
 
+static void stem_thesaurus(tg_search_index *ix)
+{
+    for (size_t g = 0; g < THESAURUS_GROUPS; g++) {
+        for (size_t k = 0; k < THESAURUS_WIDTH && thesaurus[g][k]; k++) {
+            char *w = ix->thesaurus[g][k];
+            size_t n = strlen(thesaurus[g][k]);
+            if (n > TG_SEARCH_MAX_TOKEN) n = TG_SEARCH_MAX_TOKEN;
+            memcpy(w, thesaurus[g][k], n);
+            w[n] = '\0';
+            stem(w, n);
+        }
+    }
+}
+
 tg_search_index *tg_search_build(const tg_search_doc *docs, size_t n)
 {
     if (n >= UINT32_MAX) return NULL;
@@ -482,6 +747,7 @@ tg_search_index *tg_search_build(const tg_search_doc *docs, size_t n)
     ix->ndocs = n;
     ix->len = calloc(n ? n * NFIELDS : 1, sizeof *ix->len);
     if (!ix->len || !grow_slots(ix)) goto fail;
+    stem_thesaurus(ix);
     for (size_t d = 0; d < n; d++) {
         adder a = {.ix = ix, .doc = (uint32_t)d};
         add_text(&a, F_NAME, docs[d].name);
@@ -524,36 +790,14 @@ void tg_search_free(tg_search_index *ix)
 
 /* ---- querying ------------------------------------------------------- */
 
-/* Words that name the same thing in tool vocabularies, applied to queries
- * only (so an index never changes with this table). Two kinds, both about
- * naming conventions rather than about any one catalog: the verbs of the
- * operations every API has, which products spell differently (REST's
- * create/add/new, delete/remove, update/edit, get/fetch/read, search/find),
- * and a few objects that products call by different names (a calendar
- * "event" is the user's "meeting"; a "file" is a "document"). Kept small on
- * purpose: each group must be true in every domain, since a wrong synonym
- * pulls unrelated tools up for every query that uses the word. */
-static const char *const synonyms[][6] = {
-    {"create", "add", "new", "make", NULL},
-    {"delete", "remove", "erase", NULL},
-    {"update", "edit", "modify", "change", NULL},
-    {"get", "fetch", "retrieve", "read", "view", NULL},
-    {"search", "find", "lookup", NULL},
-    {"event", "meeting", "appointment", NULL},
-    {"file", "document", NULL},
-    {"customer", "client", NULL},
-    {"issue", "bug", NULL},
-    {"package", "parcel", "shipment", NULL},
-    {"email", "mail", NULL},
-};
-
 typedef struct query_term {
     char text[TG_SEARCH_MAX_TOKEN + 1];
     double weight;
+    size_t from; /* the user's term this one stands for: itself, or the one it is equivalent to */
 } query_term;
 
 /* The user's terms (at most TG_SEARCH_MAX_QUERY_TERMS), then the synonyms
- * they bring (at most as many again). */
+ * the thesaurus brings (at most as many again). */
 typedef struct query_terms {
     query_term t[2 * TG_SEARCH_MAX_QUERY_TERMS];
     size_t n, cap;
@@ -561,7 +805,7 @@ typedef struct query_terms {
 
 /* Adds s with weight w, or raises the weight of s if already there.
  * Returns nonzero once the list is full. */
-static int add_query_term(query_terms *q, const char *s, double w)
+static int add_query_term(query_terms *q, const char *s, double w, size_t from)
 {
     for (size_t i = 0; i < q->n; i++) {
         if (strcmp(q->t[i].text, s) == 0) {
@@ -571,41 +815,31 @@ static int add_query_term(query_terms *q, const char *s, double w)
     }
     if (q->n == q->cap) return 1;
     memcpy(q->t[q->n].text, s, strlen(s) + 1);
+    q->t[q->n].from = from;
     q->t[q->n++].weight = w;
     return q->n == q->cap;
 }
 
 static int collect(const char *s, void *ctx)
 {
-    return add_query_term(ctx, s, 1.0);
+    query_terms *q = ctx;
+    return add_query_term(q, s, 1.0, q->n);
 }
 
-/* Whether the group's word w stems to s. */
-static bool stems_to(const char *w, const char *s)
+/* Adds the thesaurus groups of the user's terms, in the order of the terms,
+ * so that when the list fills, the first words of the query keep theirs. */
+static void expand(const tg_search_index *ix, query_terms *q)
 {
-    char buf[TG_SEARCH_MAX_TOKEN + 1];
-    size_t n = strlen(w);
-    memcpy(buf, w, n + 1);
-    stem(buf, n);
-    return strcmp(buf, s) == 0;
-}
-
-static void expand(query_terms *q)
-{
+    bool done[THESAURUS_GROUPS] = {false};
     size_t own = q->n;
     q->cap = sizeof q->t / sizeof q->t[0];
     for (size_t i = 0; i < own; i++) {
-        for (size_t g = 0; g < sizeof synonyms / sizeof synonyms[0]; g++) {
-            bool member = false;
-            for (size_t k = 0; synonyms[g][k] && !member; k++)
-                member = stems_to(synonyms[g][k], q->t[i].text);
-            for (size_t k = 0; member && synonyms[g][k]; k++) {
-                char buf[TG_SEARCH_MAX_TOKEN + 1];
-                size_t n = strlen(synonyms[g][k]);
-                memcpy(buf, synonyms[g][k], n + 1);
-                stem(buf, n);
-                if (add_query_term(q, buf, SYNONYM_WEIGHT)) return;
-            }
+        for (size_t g = 0; g < THESAURUS_GROUPS; g++) {
+            if (done[g]) continue;
+            for (size_t k = 0; k < THESAURUS_WIDTH && ix->thesaurus[g][k][0] && !done[g]; k++)
+                done[g] = strcmp(ix->thesaurus[g][k], q->t[i].text) == 0;
+            for (size_t k = 0; done[g] && k < THESAURUS_WIDTH && ix->thesaurus[g][k][0]; k++)
+                if (add_query_term(q, ix->thesaurus[g][k], THESAURUS_WEIGHT, i)) return;
         }
     }
 }
@@ -638,14 +872,18 @@ size_t tg_search_query(const tg_search_index *ix, const char *query, tg_search_h
     q.cap = TG_SEARCH_MAX_QUERY_TERMS;
     split(query, collect, &q);
     if (!q.n) return 0;
-    expand(&q);
+    expand(ix, &q);
     double *acc = calloc(ix->ndocs, sizeof *acc);
     if (!acc) return 0;
     for (size_t i = 0; i < q.n; i++) {
         const term *t = lookup(ix, q.t[i].text);
         if (!t) continue;
+        /* An equivalent is no more telling than the word the user wrote: a
+         * rare synonym of a common word must not outweigh the word. */
+        const term *said = q.t[i].from == i ? t : lookup(ix, q.t[q.t[i].from].text);
+        double idf = said && said->idf < t->idf ? said->idf : t->idf;
         for (size_t k = 0; k < t->n; k++)
-            acc[t->postings[k].doc] += q.t[i].weight * t->idf * weigh(ix, &t->postings[k]);
+            acc[t->postings[k].doc] += q.t[i].weight * idf * weigh(ix, &t->postings[k]);
     }
     size_t found = 0;
     for (size_t d = 0; d < ix->ndocs; d++)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the tool-search evaluation set as JSON to stdout: 300 tool
 definitions shaped like a real agent's SaaS catalog, and natural-language
-queries, each with the one tool a person would pick for it.
+queries, each with the one tool a person would pick for it, in two sets:
+"dev" queries, which the ranking may be tuned on, and "heldout" queries,
+which only measure it, so a gain on dev that does not carry over shows.
 
 The catalog is built to be hard on purpose: every object has its create /
 get / update / delete / list / search siblings, and the same objects recur in
@@ -715,6 +717,7 @@ tool("util_convert_currency", "Convert currency", "Converts an amount between cu
 tool("util_geocode", "Geocode address", "Turns a street address into latitude and longitude.",
      [("address", "string", "Address.", True)])
 
+# Dev queries: the ranking may be tuned against these.
 QUERIES = [
     ("find the phone number of a customer contact", "crm_search_contacts"),
     ("cancel tomorrow's meeting with Dana", "calendar_cancel_event"),
@@ -778,6 +781,73 @@ QUERIES = [
     ("how many opens and clicks did the newsletter get", "campaign_get_report"),
 ]
 
+# Held-out queries: written as an agent phrases a task, after the ranking
+# they evaluate was built and before any tuning against them, paraphrasing
+# rather than quoting descriptions. Tune on QUERIES; these only measure.
+HELDOUT = [
+    ("add Jane Doe from Acme to our CRM", "crm_create_contact"),
+    ("bump the Globex opportunity to the negotiation stage", "crm_move_deal_stage"),
+    ("note that I called the prospect this morning", "crm_log_activity"),
+    ("push my 3pm with Carlos to Thursday", "calendar_update_event"),
+    ("what's on my calendar tomorrow", "calendar_list_events"),
+    ("let my assistant see my work calendar", "calendar_share_calendar"),
+    ("move the customer's haircut appointment to next Tuesday", "booking_reschedule_booking"),
+    ("pass this email along to the legal team", "mail_forward_email"),
+    ("get rid of everything in my inbox from the old newsletter automatically", "mail_create_filter"),
+    ("draft a reply to the vendor but don't send it yet", "mail_create_draft"),
+    ("the customer says the issue is back, reopen their ticket", "helpdesk_reopen_ticket"),
+    ("this complaint is urgent, bump it up to tier 2", "helpdesk_escalate_ticket"),
+    ("how happy were customers with our support last month", "helpdesk_get_satisfaction"),
+    ("give the login bug to Priya to fix", "tracker_assign_issue"),
+    ("mark ENG-12 as blocking ENG-15", "tracker_link_issues"),
+    ("start a new two-week sprint for the platform board", "tracker_create_sprint"),
+    ("charge the customer's card on file for $40", "billing_create_charge"),
+    ("give new subscribers 20% off their first month", "billing_create_coupon"),
+    ("how much cash is sitting in our payments account", "billing_get_balance"),
+    ("log the team lunch I paid for with the company card", "ledger_record_expense"),
+    ("show our assets and liabilities at year end", "ledger_get_balance_sheet"),
+    ("match last month's bank transactions against the books", "ledger_reconcile_account"),
+    ("put this PDF into the Contracts folder in the cloud", "drive_upload_file"),
+    ("stop sharing the budget sheet with the contractor", "drive_remove_access"),
+    ("bring back last week's version of the proposal doc", "drive_list_file_versions"),
+    ("look up our vacation policy in the wiki", "wiki_search_pages"),
+    ("stick the announcement to the top of #general", "chat_pin_message"),
+    ("post the weekly reminder in the channel on Monday at 9", "chat_schedule_message"),
+    ("add the new hires to the onboarding channel", "chat_invite_to_channel"),
+    ("is Omar online right now", "chat_get_presence"),
+    ("let go of a staff member effective Friday", "hr_terminate_employee"),
+    ("who reports to the VP of engineering", "hr_get_org_chart"),
+    ("reject Sam's PTO request, we're short staffed that week", "hr_deny_time_off"),
+    ("set up an onsite interview with the backend applicant", "recruit_schedule_interview"),
+    ("pay everyone for this month", "payroll_run_payroll"),
+    ("an employee changed banks and needs salary sent to the new account", "payroll_update_bank_details"),
+    ("how many users are still active after four weeks", "analytics_get_retention"),
+    ("what is our monthly recurring revenue trend", "analytics_get_metric"),
+    ("kick off a build on the main branch", "ci_trigger_pipeline"),
+    ("turn it off and on again: the checkout service is stuck", "deploy_restart_service"),
+    ("change the DATABASE_URL config of the api service", "deploy_set_env_var"),
+    ("the site is down, declare an incident and page someone", "oncall_create_incident"),
+    ("stop the pager going off for the cpu alert, I'm on it", "oncall_acknowledge_alert"),
+    ("merge PR 381", "git_merge_pull_request"),
+    ("cut a v2.3.0 release with notes", "git_create_release"),
+    ("we got 50 more blue hoodies into the warehouse", "shop_update_inventory"),
+    ("the customer changed their mind, call off order 2211 before it ships", "shop_cancel_order"),
+    ("how much would it cost to send a 2 kg box to Berlin", "ship_get_rates"),
+    ("have the courier come get our packages tomorrow", "ship_schedule_pickup"),
+    ("take this person off our mailing list", "campaign_unsubscribe"),
+    ("tweet about our launch right now", "social_publish_post"),
+    ("ring the customer and play them a reminder", "sms_make_call"),
+    ("tick off the 'write docs' todo", "tasks_complete_task"),
+    ("collect feedback with a short questionnaire", "forms_create_form"),
+    ("send the NDA to the new contractor for signing", "esign_send_for_signature"),
+    ("she forgot her password, send her a link to set a new one", "idp_reset_password"),
+    ("give the new designer access to Figma", "idp_assign_app"),
+    ("snapshot the production database before the migration", "db_create_backup"),
+    ("find me a flight from Boston to Denver on June 3", "travel_search_flights"),
+    ("what does 'Feierabend' mean in English", "util_translate_text"),
+    ("what are the coordinates of 10 Downing Street", "util_geocode"),
+]
+
 
 def main():
     names = [t["name"] for t in TOOLS]
@@ -786,9 +856,11 @@ def main():
     for t in TOOLS:
         n = t["name"]
         assert 1 <= len(n) <= 64 and all(c.isascii() and (c.isalnum() or c in "_-") for c in n), n
-    for q, expect in QUERIES:
+    for q, expect in QUERIES + HELDOUT:
         assert expect in names, expect
-    doc = {"tools": TOOLS, "queries": [{"query": q, "expect": e} for q, e in QUERIES]}
+    queries = [{"query": q, "expect": e, "set": "dev"} for q, e in QUERIES]
+    queries += [{"query": q, "expect": e, "set": "heldout"} for q, e in HELDOUT]
+    doc = {"tools": TOOLS, "queries": queries}
     json.dump(doc, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
 

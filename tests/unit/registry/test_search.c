@@ -1,9 +1,11 @@
 /* The tool search index: the term pipeline (splitting, case, stopwords,
- * stemming, UTF-8), BM25F orderings that each fail if one part of the
- * ranking is missing (field weights, length normalisation, idf, saturation,
- * nested properties), hostile queries and documents, and the quality figures
- * on the 300-tool catalog of tests/search: precision at 1 and at 5 of the
- * expected tool for natural-language queries, with floors. */
+ * Porter stemming against the paper's examples, UTF-8), BM25F orderings
+ * that each fail if one part of the ranking is missing (field weights,
+ * length normalisation, idf, saturation, nested properties, the
+ * thesaurus), hostile queries and documents, and the quality figures on the
+ * 300-tool catalog of tests/search: precision at 1 and at 5 of the expected
+ * tool for natural-language queries, for the dev and held-out sets apart,
+ * with floors. */
 #include "check.h"
 #include "gateway/registry/search.h"
 
@@ -13,9 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-/* Measured figures less a small margin; raise them when the ranking improves. */
-#define P1_FLOOR 0.55
-#define P5_FLOOR 0.75
+/* Measured figures less a small margin; raise them when the ranking improves.
+ * The dev queries are the ones the ranking may be tuned on; the held-out ones
+ * only measure it, so their floors say what carries over to new phrasing. */
+#define DEV_P1_FLOOR     0.63
+#define DEV_P5_FLOOR     0.82
+#define HELDOUT_P1_FLOOR 0.40
+#define HELDOUT_P5_FLOOR 0.75
 
 typedef struct joined {
     char text[1024];
@@ -51,15 +57,15 @@ static void test_terms(void)
     CHECK_STR_EQ(terms("shipping shipped ships ship"), "ship ship ship ship");
     CHECK_STR_EQ(terms("create created creating creates"), "creat creat creat creat");
     CHECK_STR_EQ(terms("meetings meeting meet"), "meet meet meet");
-    CHECK_STR_EQ(terms("address addresses status analysis"), "address address status analysis");
-    CHECK_STR_EQ(terms("companies replied entries"), "company reply entry");
+    CHECK_STR_EQ(terms("address addresses status analysis"), "address address statu analysi");
+    CHECK_STR_EQ(terms("companies replied entries"), "compani repli entri");
     CHECK_STR_EQ(terms("boxes matches searches"), "box match search");
     CHECK_STR_EQ(terms("adding added add billing bills"), "add add add bill bill");
     CHECK_STR_EQ(terms("feed string"), "feed string");
     CHECK_STR_EQ(terms("oauth2 S3 v2"), "oauth2 s3 v2");
     CHECK_STR_EQ(terms("tomorrow's meeting w/ Dana"), "tomorrow meet dana");
     CHECK_STR_EQ(terms("Can you please find the phone number of my contact?"),
-                 "find phon number contact");
+                 "find phone number contact");
     CHECK_STR_EQ(terms("the a of to please"), "");
     CHECK_STR_EQ(terms(""), "");
     CHECK_STR_EQ(terms("Cr\xC3\xA8me BR\xC3\x9BL\xC3\x89"
@@ -87,6 +93,97 @@ static void test_terms(void)
     memcpy(straddle + TG_SEARCH_MAX_TOKEN - 1, "\xC3\xA9zz", 5);
     const char *cut = terms(straddle);
     CHECK_INT_EQ(strlen(cut), TG_SEARCH_MAX_TOKEN - 1);
+}
+
+/* Words and their stems as Porter's paper gives them, a few per rule of each
+ * step, and the forms the catalog's verbs and nouns take. */
+static void test_porter(void)
+{
+    static const char *const cases[][2] = {
+        {"caresses", "caress"},
+        {"ponies", "poni"},
+        {"ties", "ti"},
+        {"cats", "cat"},
+        {"feed", "feed"},
+        {"agreed", "agre"},
+        {"plastered", "plaster"},
+        {"bled", "bled"},
+        {"motoring", "motor"},
+        {"sing", "sing"},
+        {"conflated", "conflat"},
+        {"troubled", "troubl"},
+        {"sized", "size"},
+        {"hopping", "hop"},
+        {"tanned", "tan"},
+        {"falling", "fall"},
+        {"hissing", "hiss"},
+        {"fizzed", "fizz"},
+        {"failing", "fail"},
+        {"filing", "file"},
+        {"happy", "happi"},
+        {"sky", "sky"},
+        {"relational", "relat"},
+        {"conditional", "condit"},
+        {"rational", "ration"},
+        {"valenci", "valenc"},
+        {"digitizer", "digit"},
+        {"conformabli", "conform"},
+        {"radicalli", "radic"},
+        {"differentli", "differ"},
+        {"vileli", "vile"},
+        {"analogousli", "analog"},
+        {"vietnamization", "vietnam"},
+        {"predication", "predic"},
+        {"operator", "oper"},
+        {"feudalism", "feudal"},
+        {"decisiveness", "decis"},
+        {"hopefulness", "hope"},
+        {"callousness", "callous"},
+        {"formaliti", "formal"},
+        {"sensitiviti", "sensit"},
+        {"sensibiliti", "sensibl"},
+        {"triplicate", "triplic"},
+        {"formative", "form"},
+        {"formalize", "formal"},
+        {"electriciti", "electr"},
+        {"electrical", "electr"},
+        {"hopeful", "hope"},
+        {"goodness", "good"},
+        {"revival", "reviv"},
+        {"allowance", "allow"},
+        {"inference", "infer"},
+        {"airliner", "airlin"},
+        {"gyroscopic", "gyroscop"},
+        {"adjustable", "adjust"},
+        {"defensible", "defens"},
+        {"irritant", "irrit"},
+        {"replacement", "replac"},
+        {"adjustment", "adjust"},
+        {"dependent", "depend"},
+        {"adoption", "adopt"},
+        {"communism", "commun"},
+        {"activate", "activ"},
+        {"angulariti", "angular"},
+        {"homologous", "homolog"},
+        {"effective", "effect"},
+        {"bowdlerize", "bowdler"},
+        {"probate", "probat"},
+        {"rate", "rate"},
+        {"cease", "ceas"},
+        {"controll", "control"},
+        {"roll", "roll"},
+        {"generalizations", "gener"},
+        {"oscillators", "oscil"},
+        {"cancel", "cancel"},
+        {"cancelled", "cancel"},
+        {"cancellation", "cancel"},
+        {"invite", "invit"},
+        {"invitation", "invit"},
+        {"deactivate", "deactiv"},
+        {"deactivation", "deactiv"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_STR_EQ(terms(cases[i][0]), cases[i][1]);
 }
 
 static json_t *parse(const char *text)
@@ -185,6 +282,42 @@ static void test_ranking(void)
     tg_search_free(ix);
 }
 
+/* Thesaurus words reach a tool, but below the user's own word. */
+static void test_thesaurus(void)
+{
+    tg_search_doc docs[] = {
+        {"mail_reply_to_email", "Reply to email", "Replies to an email in its thread.", NULL},
+        {"mail_forward_email", "Forward email", "Forwards an email to other people.", NULL},
+        {"survey_answer", "Answer survey", "Records answers to a survey.", NULL},
+    };
+    tg_search_index *ix = tg_search_build(docs, 3);
+    CHECK(ix != NULL);
+    CHECK_INT_EQ(top(ix, "respond to the email from the landlord"), 0);
+    tg_search_hit hits[3];
+    CHECK_INT_EQ(tg_search_query(ix, "answer", hits, 3), 2);
+    CHECK_INT_EQ(hits[0].doc, 2);
+    CHECK_INT_EQ(hits[1].doc, 0);
+    CHECK_INT_EQ(tg_search_query(ix, "reply", hits, 3), 2);
+    CHECK_INT_EQ(hits[0].doc, 0);
+    tg_search_free(ix);
+
+    /* A rare equivalent of a common word does not outweigh the word. */
+    const char *notes = "Notes taken during a meeting by the team, with action items.";
+    tg_search_doc rooms[] = {
+        {"rooms_one", NULL, "Meeting rooms.", NULL},
+        {"rooms_two", NULL, "Appointment rooms.", NULL},
+        {"notes_one", NULL, notes, NULL},
+        {"notes_two", NULL, notes, NULL},
+        {"notes_three", NULL, notes, NULL},
+        {"notes_four", NULL, notes, NULL},
+    };
+    ix = tg_search_build(rooms, 6);
+    CHECK(ix != NULL);
+    CHECK_INT_EQ(top(ix, "meeting"), 0);
+    CHECK_INT_EQ(top(ix, "appointment"), 1);
+    tg_search_free(ix);
+}
+
 static double seconds_since(struct timespec t0)
 {
     struct timespec t1;
@@ -265,6 +398,39 @@ static json_t *load_catalog(void)
     return doc;
 }
 
+/* Precision at 1 and at 5 of the expected tool over the queries of one set,
+ * printed with each miss, and held to floors. */
+static void report_set(const tg_search_index *ix, const tg_search_doc *docs, const json_t *queries,
+                       const char *set, double p1_floor, double p5_floor)
+{
+    size_t nq = 0, at1 = 0, at5 = 0;
+    for (size_t i = 0; i < json_array_size(queries); i++) {
+        json_t *q = json_array_get(queries, i);
+        const char *in = json_string_value(json_object_get(q, "set"));
+        if (!in || strcmp(in, set) != 0) continue;
+        const char *text = json_string_value(json_object_get(q, "query"));
+        const char *want = json_string_value(json_object_get(q, "expect"));
+        tg_search_hit hits[5];
+        size_t k = tg_search_query(ix, text, hits, 5);
+        size_t rank = 0;
+        for (size_t h = 0; h < k && !rank; h++)
+            if (strcmp(docs[hits[h].doc].name, want) == 0) rank = h + 1;
+        nq++;
+        at1 += rank == 1;
+        at5 += rank >= 1;
+        if (rank != 1)
+            printf("  %s: rank %s for \"%s\": want %s, got %s\n", set, rank ? "2-5" : ">5", text,
+                   want, k ? docs[hits[0].doc].name : "(nothing)");
+    }
+    CHECK(nq >= 40);
+    if (!nq) return;
+    double p1 = (double)at1 / (double)nq, p5 = (double)at5 / (double)nq;
+    printf("catalog %s: %zu queries: precision@1 %.3f (%zu), precision@5 %.3f (%zu)\n", set, nq, p1,
+           at1, p5, at5);
+    CHECK(p1 >= p1_floor);
+    CHECK(p5 >= p5_floor);
+}
+
 static void test_catalog(void)
 {
     json_t *cat = load_catalog();
@@ -273,7 +439,7 @@ static void test_catalog(void)
     json_t *tools = json_object_get(cat, "tools"), *queries = json_object_get(cat, "queries");
     size_t n = json_array_size(tools), nq = json_array_size(queries);
     CHECK_INT_EQ(n, 300);
-    CHECK(nq >= 40);
+    CHECK(nq >= 100);
     tg_search_doc *docs = calloc(n, sizeof *docs);
     CHECK(docs != NULL);
     if (!docs) return;
@@ -286,27 +452,10 @@ static void test_catalog(void)
     }
     tg_search_index *ix = tg_search_build(docs, n);
     CHECK(ix != NULL);
-    size_t at1 = 0, at5 = 0;
-    for (size_t i = 0; ix && i < nq; i++) {
-        json_t *q = json_array_get(queries, i);
-        const char *text = json_string_value(json_object_get(q, "query"));
-        const char *want = json_string_value(json_object_get(q, "expect"));
-        tg_search_hit hits[5];
-        size_t k = tg_search_query(ix, text, hits, 5);
-        size_t rank = 0;
-        for (size_t h = 0; h < k && !rank; h++)
-            if (strcmp(docs[hits[h].doc].name, want) == 0) rank = h + 1;
-        at1 += rank == 1;
-        at5 += rank >= 1;
-        if (rank != 1)
-            printf("  rank %s for \"%s\": want %s, got %s\n", rank ? "2-5" : ">5", text, want,
-                   k ? docs[hits[0].doc].name : "(nothing)");
+    if (ix) {
+        report_set(ix, docs, queries, "dev", DEV_P1_FLOOR, DEV_P5_FLOOR);
+        report_set(ix, docs, queries, "heldout", HELDOUT_P1_FLOOR, HELDOUT_P5_FLOOR);
     }
-    double p1 = (double)at1 / (double)nq, p5 = (double)at5 / (double)nq;
-    printf("catalog: %zu tools, %zu queries: precision@1 %.3f (%zu), precision@5 %.3f (%zu)\n", n,
-           nq, p1, at1, p5, at5);
-    CHECK(p1 >= P1_FLOOR);
-    CHECK(p5 >= P5_FLOOR);
     tg_search_free(ix);
     free(docs);
     json_decref(cat);
@@ -315,7 +464,9 @@ static void test_catalog(void)
 int main(void)
 {
     test_terms();
+    test_porter();
     test_ranking();
+    test_thesaurus();
     test_hostile();
     test_catalog();
     return check_report();
