@@ -3,7 +3,8 @@
 # tests/search/catalog300.json deployed as tiny sh workers, one toolset of
 # them all and one in search mode. Prints the bytes of tools/list in each
 # (every page) and the context saved, then runs the catalog's queries
-# through search_tools and prints precision at 1 and at 5, holding floors;
+# through search_tools and prints precision at 1 and at 5 for each of its
+# query sets (dev, heldout), holding floors;
 # a tool is callable (and listed) in a 2025-11-25 session only once a search
 # returned it (or it is always loaded), and in 2026-07-28 requests as a tool
 # of the toolset.
@@ -15,10 +16,9 @@ toolgate=${1:?usage: $0 PATH/TO/toolgate}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-# The floors are the ranking's own (tests/unit/registry/test_search.c): the
-# gateway must not lose precision on the way.
-p1_floor=0.55
-p5_floor=0.75
+# The floors are the ranking's own (tests/unit/registry/test_search.c), per
+# query set: the gateway must not lose precision on the way.
+declare -A p1_floor=([dev]=0.63 [heldout]=0.40) p5_floor=([dev]=0.82 [heldout]=0.75)
 # Search mode must save at least this share of tools/list's bytes.
 saving_floor=0.9
 
@@ -99,27 +99,32 @@ check "an empty query: INVALID_ARGUMENTS" [ "$(jq_body "d['result']['structuredC
 call_tool search_tools '{"query":"refund","limit":99}'
 check "a limit past 20: INVALID_ARGUMENTS" [ "$(jq_body "d['result']['isError']")" = True ]
 
-# --- the catalog's queries through search_tools ---
+# --- the catalog's queries through search_tools, each set on its own:
+# "dev" tuned the ranking, "heldout" did not ---
 python3 - "$root/tests/search/catalog300.json" >"$tmp/queries" <<'EOF'
 import json, sys
 for q in json.load(open(sys.argv[1]))["queries"]:
     print(json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                       "params": {"name": "search_tools", "arguments": {"query": q["query"], "limit": 5}}}))
-    print(q["expect"])
+    print(q.get("set", "dev"), q["expect"])
 EOF
-at1=0 at5=0 nq=0
-while IFS= read -r request && IFS= read -r expect; do
+declare -A at1 at5 nq
+while IFS= read -r request && IFS=' ' read -r set expect; do
   post "$accept" "$json" "$s" "$request"
   rank=$(jq_body "([t['name'] for t in d['result']['structuredContent']['tools']] + ['$expect']).index('$expect')")
-  nq=$((nq + 1))
-  [ "$rank" = 0 ] && at1=$((at1 + 1))
-  [ "$rank" -lt 5 ] && at5=$((at5 + 1))
+  nq[$set]=$((${nq[$set]:-0} + 1))
+  [ "$rank" = 0 ] && at1[$set]=$((${at1[$set]:-0} + 1))
+  [ "$rank" -lt 5 ] && at5[$set]=$((${at5[$set]:-0} + 1))
 done <"$tmp/queries"
-p1=$(python3 -c "print(f'{$at1 / $nq:.3f}')")
-p5=$(python3 -c "print(f'{$at5 / $nq:.3f}')")
-echo "search_tools over $nq queries: precision@1 $p1 ($at1), precision@5 $p5 ($at5)"
-check "precision@1 at least $p1_floor ($p1)" python3 -c "import sys; sys.exit(0 if $p1 >= $p1_floor else 1)"
-check "precision@5 at least $p5_floor ($p5)" python3 -c "import sys; sys.exit(0 if $p5 >= $p5_floor else 1)"
+for set in dev heldout; do
+  [ -n "${nq[$set]:-}" ] || continue
+  p1=$(python3 -c "print(f'{${at1[$set]:-0} / ${nq[$set]}:.3f}')")
+  p5=$(python3 -c "print(f'{${at5[$set]:-0} / ${nq[$set]}:.3f}')")
+  echo "search_tools, $set queries (${nq[$set]}): precision@1 $p1 (${at1[$set]:-0}), precision@5 $p5 (${at5[$set]:-0})"
+  floor1=${p1_floor[$set]} floor5=${p5_floor[$set]}
+  check "$set: precision@1 at least $floor1 ($p1)" python3 -c "import sys; sys.exit(0 if $p1 >= $floor1 else 1)"
+  check "$set: precision@5 at least $floor5 ($p5)" python3 -c "import sys; sys.exit(0 if $p5 >= $floor5 else 1)"
+done
 
 # --- what a search found is callable, with the definition tools/list gives,
 # and listed in the session from then on ---
