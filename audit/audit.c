@@ -74,7 +74,7 @@ static const char *const field_names[NF] = {"kind",         "tenant",  "principa
 
 static const char *const kinds[] = {"call.begin",   "call.end",     "egress",      "deploy",
                                     "rollback",     "secret.write", "auth.denied", "trigger",
-                                    "schedule.run", "state.write",  "hook"};
+                                    "schedule.run", "state.write",  "hook",        "toolset.write"};
 static const char *const trigger_kinds[] = {"agent", "button",  "schedule",
                                             "cli",   "webhook", "contract"};
 

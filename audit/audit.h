@@ -33,9 +33,9 @@ typedef struct tg_audit_options {
 
 /* One record. Strings are borrowed for the call and may be NULL (stored as
  * NULL), except kind: one of call.begin, call.end, egress, deploy, rollback,
- * secret.write, auth.denied, trigger, schedule.run, state.write, hook. trigger_kind,
- * when set, is one of agent, button, schedule, cli, webhook, contract (a
- * deploy's fixture check). body (borrowed, NULL for {}) holds the
+ * secret.write, auth.denied, trigger, schedule.run, state.write, hook,
+ * toolset.write. trigger_kind, when set, is one of agent, button, schedule,
+ * cli, webhook, contract (a deploy's fixture check). body (borrowed, NULL for {}) holds the
  * kind-specific fields and must be an object. */
 typedef struct tg_audit_record {
     int64_t time_ms; /* ms since the epoch; 0 takes the time of the append */

@@ -237,5 +237,10 @@ bool tg_authn_check(const tg_authn *an, tg_http_request *req, tg_authn_request *
     r->who.tenant = r->token.tenant;
     r->who.principal = r->principal;
     r->who.scopes = r->token.scopes;
+    r->who.toolsets_restricted = r->token.toolsets_restricted;
+    r->who.n_toolsets = r->token.ntoolsets;
+    for (size_t i = 0; i < r->token.ntoolsets; i++)
+        r->toolsets[i] = r->token.toolsets[i];
+    r->who.toolsets = r->toolsets;
     return true;
 }

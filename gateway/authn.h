@@ -34,6 +34,7 @@ typedef struct tg_authn_request {
     tg_caller who;
     tg_principal token;
     char principal[400];
+    const char *toolsets[TG_AUTH_MAX_TOOLSETS]; /* into token.toolsets */
 } tg_authn_request;
 
 /* Sets an up for the gateway at base_url ("http://127.0.0.1:8080"), from

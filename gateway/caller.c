@@ -5,6 +5,7 @@
 #include "gateway/core/errors.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define RECORD_DEADLINE_NS 2000000000LL
@@ -52,4 +53,23 @@ void tg_caller_refuse(tg_http_request *req, const tg_caller *who, uint32_t scope
         req, (unsigned)tg_err_http_status(TG_EFORBIDDEN),
         json_pack("{s:o}", "error", tg_error_json(TG_EFORBIDDEN, message, NULL, NULL)));
     free(message);
+}
+
+bool tg_caller_may_use_toolset(const tg_caller *who, const char *name)
+{
+    if (!who->toolsets_restricted) return true;
+    for (size_t i = 0; i < who->n_toolsets; i++)
+        if (strcmp(who->toolsets[i], name) == 0) return true;
+    return false;
+}
+
+void tg_caller_refuse_toolset(tg_http_request *req, const tg_caller *who, const char *message)
+{
+    /* The refusal stands whether or not it could be recorded. */
+    tg_caller_record(who, "auth.denied", NULL, "forbidden",
+                     json_pack("{s:s, s:s, s:s}", "method", tg_http_method(req), "path",
+                               tg_http_path(req), "reason", message));
+    tg_http_reply_json(
+        req, (unsigned)tg_err_http_status(TG_EFORBIDDEN),
+        json_pack("{s:o}", "error", tg_error_json(TG_EFORBIDDEN, message, NULL, NULL)));
 }

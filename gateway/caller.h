@@ -18,7 +18,20 @@ typedef struct tg_caller {
     uint32_t scopes;          /* TG_SCOPE_* bits (gateway/auth/auth.h) */
     const char *metadata_url; /* RFC 9728 resource metadata, for WWW-Authenticate */
     tg_audit *audit;          /* where what the caller does is recorded */
+    /* The token's "toolsets" claim (docs/toolsets.md): when restricted, the
+     * only toolsets it may use, and the only tools it may run are theirs. */
+    bool toolsets_restricted;
+    size_t n_toolsets;
+    const char *const *toolsets;
 } tg_caller;
+
+/* True when who may use toolset name: its token has no toolsets claim, or
+ * the claim names it. */
+bool tg_caller_may_use_toolset(const tg_caller *who, const char *name);
+
+/* 403 FORBIDDEN with message (what the token's toolsets claim does not
+ * allow), recorded as auth.denied with the method, path and message. */
+void tg_caller_refuse_toolset(tg_http_request *req, const tg_caller *who, const char *message);
 
 /* True when who holds scope, or admin, which holds them all. */
 bool tg_caller_may(const tg_caller *who, uint32_t scope);

@@ -13,6 +13,7 @@ int tg_cmd_image(int argc, char **argv);
 int tg_cmd_token(int argc, char **argv);
 int tg_cmd_audit(int argc, char **argv);
 int tg_cmd_secret(int argc, char **argv);
+int tg_cmd_toolset(int argc, char **argv);
 int tg_cmd_runs(int argc, char **argv);
 int tg_cmd_contract(int argc, char **argv);
 int tg_cmd_status(int argc, char **argv);

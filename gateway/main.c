@@ -32,6 +32,7 @@ static const struct {
     {"token", tg_cmd_token, "mint a token with a gateway's development key"},
     {"audit", tg_cmd_audit, "verify, query or export a gateway's audit log"},
     {"secret", tg_cmd_secret, "set, list or delete a running gateway's secrets"},
+    {"toolset", tg_cmd_toolset, "define, show, list or delete a running gateway's toolsets"},
     {"runs", tg_cmd_runs, "list a running gateway's runs, or one run's logs"},
     {"contract", tg_cmd_contract, "replay or generate contract fixtures against a gateway"},
     {"config", tg_cmd_config, "check a configuration file, list its variables"},

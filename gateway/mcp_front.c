@@ -23,7 +23,16 @@
  * stream (log notifications only at the level its _meta names; the client
  * closing the stream cancels the call), and subscriptions/listen, a POST
  * whose response stream carries the tool list changes the GET stream carries
- * for a session. */
+ * for a session.
+ *
+ * Toolsets (docs/toolsets.md): /mcp/{toolset} serves the tenant's toolset
+ * of that name, and /mcp the toolset "default" when the tenant defines one,
+ * else every tool. Each request is checked against its endpoint before
+ * anything else (an unknown toolset is 404, one the token's toolsets claim
+ * does not name 403); a session is served only on the endpoint it was made
+ * on; a toolset in search mode lists search_tools (ranked by
+ * gateway/registry/search.h over an index cached per toolset) and, in a
+ * session, lets call only the tools a search returned. */
 #include "gateway/mcp_front.h"
 
 #include "gateway/auth/auth.h"
@@ -35,6 +44,7 @@
 #include "gateway/mcp/methods.h"
 #include "gateway/mcp/session.h"
 #include "gateway/mcp/stateless.h"
+#include "gateway/registry/search.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -60,6 +70,23 @@
  * deprecation: {sunset, message, replacement}. */
 #define DEPRECATION_KEY "dev.toolgate/deprecation"
 
+/* The tool a toolset in search mode lists in place of its tools. */
+#define SEARCH_TOOL          "search_tools"
+#define SEARCH_LIMIT_DEFAULT 5
+#define SEARCH_LIMIT_MAX     20
+#define SEARCH_QUERY_MAX     1000
+
+/* What one request's endpoint serves. */
+typedef struct endpoint {
+    const char *name;    /* "" for /mcp, else the toolset's name: what sessions bind to */
+    tg_toolset *toolset; /* NULL: every tool of the tenant */
+} endpoint;
+
+static bool search_mode(const endpoint *ep)
+{
+    return ep->toolset && tg_toolset_mode_of(ep->toolset) == TG_TOOLSET_SEARCH;
+}
+
 /* Answers with the transport's error body and the table's HTTP status. */
 static void reply_error(tg_http_request *req, tg_err_code code, const char *message)
 {
@@ -70,10 +97,17 @@ static void reply_error(tg_http_request *req, tg_err_code code, const char *mess
 /* Looks the session up, or answers: 404 for a session that is gone (the
  * client initializes again), the store's own error (UNAVAILABLE, 503,
  * retryable) when the shared session store cannot be read. */
-static bool session_found(tg_http_request *req, tg_mcp_front *front, const char *sid,
-                          const tg_caller *who, tg_session **out)
+static bool session_found(tg_http_request *req, tg_mcp_front *front, const endpoint *ep,
+                          const char *sid, const tg_caller *who, tg_session **out)
 {
     int rc = tg_session_lookup(front->sessions, sid, who->principal, out);
+    /* A session made on another endpoint is not one of this endpoint's: its
+     * tools and its unlocked ones belong to the toolset it was made for. */
+    if (rc == 0 && strcmp(tg_session_endpoint(*out), ep->name) != 0) {
+        tg_session_release(*out);
+        *out = NULL;
+        rc = TG_ENOT_FOUND;
+    }
     if (rc == 0) return true;
     reply_error(req, (tg_err_code)rc,
                 rc == TG_ENOT_FOUND ? "unknown or ended session: initialize again" : NULL);
@@ -117,7 +151,64 @@ static json_t *tool_definition(const tg_registry_snapshot *tool)
     return def;
 }
 
-static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, json_t *params, tg_error *err)
+/* Version pinned (a version id, or a semver: its newest version) of tool
+ * name. */
+static int resolve_pinned(tg_mcp_front *front, const char *tenant, const char *name,
+                          const char *pinned, tg_registry_snapshot **out, tg_registry_error *err)
+{
+    int rc = tg_registry_resolve_version(front->registry, tenant, name, pinned, out, err);
+    if (rc != TG_REGISTRY_ENOTFOUND) return rc;
+    tg_registry_error_clear(err);
+    json_t *worker = NULL;
+    if ((rc = tg_registry_get(front->registry, tenant, name, &worker, err)) != 0) return rc;
+    const char *version = NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(worker, "versions"), i,
+                       v) if (json_is_string(json_object_get(v, "semver")) &&
+                              strcmp(json_string_value(json_object_get(v, "semver")), pinned) == 0)
+        version = json_string_value(json_object_get(v, "version"));
+    rc = version ? tg_registry_resolve_version(front->registry, tenant, name, version, out, err)
+                 : TG_REGISTRY_ENOTFOUND;
+    json_decref(worker);
+    return rc;
+}
+
+/* Tool name as ep serves it: TG_REGISTRY_ENOTFOUND when the endpoint's
+ * toolset does not hold it, its pinned version when the toolset pins one. */
+static int resolve_tool(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
+                        const char *name, tg_registry_snapshot **out, tg_registry_error *err)
+{
+    const char *pinned = NULL;
+    if (ep->toolset && !tg_toolset_includes(ep->toolset, name, &pinned))
+        return TG_REGISTRY_ENOTFOUND;
+    if (pinned) return resolve_pinned(front, who->tenant, name, pinned, out, err);
+    return tg_registry_resolve(front->registry, who->tenant, name, out, err);
+}
+
+/* The definition of search_tools, which tells the model how to use it. */
+static json_t *search_tool_definition(void)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:i, s:i}, s:{s:s, s:s, s:i, s:i, s:i}}, s:[s],"
+        " s:b}, s:{s:b, s:b}}",
+        "name", SEARCH_TOOL, "title", "Search tools", "description",
+        "Finds the tools of this server that fit a task. This server lists only a few of its "
+        "tools; the rest are found with this one. Describe what you want to do in a few words "
+        "(for example \"refund a customer's payment\" or \"send an SMS\"); the answer holds the "
+        "best-matching tools' full definitions, best first, and those tools can be called "
+        "directly from then on. Search again with other words when none fits.",
+        "inputSchema", "type", "object", "properties", "query", "type", "string", "description",
+        "What you want to do, in a few words", "minLength", 1, "maxLength", SEARCH_QUERY_MAX,
+        "limit", "type", "integer", "description", "How many tools to return at most (default 5)",
+        "minimum", 1, "maximum", SEARCH_LIMIT_MAX, "default", SEARCH_LIMIT_DEFAULT, "required",
+        "query", "additionalProperties", 0, "annotations", "readOnlyHint", 1, "openWorldHint", 0);
+}
+
+/* tools/list of ep; session (NULL without one) adds, in search mode, the
+ * tools its searches found. */
+static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
+                          tg_session *session, json_t *params, tg_error *err)
 {
     size_t offset = 0;
     json_t *cursor = params ? json_object_get(params, "cursor") : NULL;
@@ -139,12 +230,21 @@ static json_t *tools_list(tg_mcp_front *front, const tg_caller *who, json_t *par
         return NULL;
     }
     json_t *tools = json_array();
+    bool search = search_mode(ep);
+    if (search && offset == 0) json_array_append_new(tools, search_tool_definition());
     size_t count = json_array_size(workers), i;
     for (i = offset; i < count && json_array_size(tools) < TOOLS_PAGE_SIZE; i++) {
         const char *name = json_string_value(json_object_get(json_array_get(workers, i), "name"));
         tg_registry_snapshot *tool = NULL;
-        /* A worker deleted since the list was read is simply not shown. */
-        if (!name || tg_registry_resolve(front->registry, who->tenant, name, &tool, &rerr) != 0) {
+        /* In search mode only the always-loaded tools are listed, and in a
+         * session those its searches found: the rest are found with
+         * search_tools. */
+        if (name && search && !tg_toolset_always_loaded(ep->toolset, name) &&
+            !(session && tg_session_unlocked(session, name)))
+            continue;
+        /* A worker deleted since the list was read, or one outside the
+         * endpoint's toolset, is simply not shown. */
+        if (!name || resolve_tool(front, who, ep, name, &tool, &rerr) != 0) {
             tg_registry_error_clear(&rerr);
             continue;
         }
@@ -250,11 +350,205 @@ static const char *request_header(void *req, const char *name)
     return tg_http_header(req, name);
 }
 
+/* ---- search mode ---- */
+
+/* Tells the GET streams of session sid that its tool list changed. */
+static void session_tools_changed(tg_mcp_front *front, const char *sid);
+
+/* One toolset's search index: the tools it ranks, as tools/list shows
+ * them, built once per change of the registry or of the toolsets. */
+struct tg_mcp_search_index {
+    char *tenant, *toolset;
+    unsigned long generation; /* front->search_generation when it was built */
+    tg_search_index *index;
+    json_t *definitions; /* doc i's tools/list entry */
+    tg_mcp_search_index *next;
+};
+
+static void search_index_free(tg_mcp_search_index *x)
+{
+    tg_search_free(x->index);
+    json_decref(x->definitions);
+    free(x->tenant);
+    free(x->toolset);
+    free(x);
+}
+
+/* Builds ep's index: every tool of its toolset, at the version it serves. */
+static tg_mcp_search_index *search_index_build(tg_mcp_front *front, const tg_caller *who,
+                                               const endpoint *ep, unsigned long generation,
+                                               tg_error *err)
+{
+    json_t *workers = NULL;
+    tg_registry_error rerr = {0};
+    if (tg_registry_list(front->registry, who->tenant, &workers, &rerr) != 0) {
+        tg_error_set(err, TG_EUNAVAILABLE, "%s", rerr.message);
+        tg_registry_error_clear(&rerr);
+        return NULL;
+    }
+    json_t *definitions = json_array();
+    size_t i;
+    json_t *w;
+    json_array_foreach(workers, i, w)
+    {
+        const char *name = json_string_value(json_object_get(w, "name"));
+        tg_registry_snapshot *tool = NULL;
+        if (!name || resolve_tool(front, who, ep, name, &tool, &rerr) != 0) {
+            tg_registry_error_clear(&rerr);
+            continue;
+        }
+        json_array_append_new(definitions, tool_definition(tool));
+        tg_registry_snapshot_unref(tool);
+    }
+    json_decref(workers);
+    size_t n = json_array_size(definitions);
+    tg_search_doc *docs = tg_xcalloc(n ? n : 1, sizeof *docs);
+    for (i = 0; i < n; i++) {
+        const json_t *def = json_array_get(definitions, i);
+        docs[i] = (tg_search_doc){
+            .name = json_string_value(json_object_get(def, "name")),
+            .title = json_string_value(json_object_get(def, "title")),
+            .description = json_string_value(json_object_get(def, "description")),
+            .input_schema = json_object_get(def, "inputSchema"),
+        };
+    }
+    tg_search_index *index = tg_search_build(docs, n);
+    free(docs);
+    if (!index) abort(); /* only out of memory, which ends the process as tg_xmalloc does */
+    tg_mcp_search_index *x = tg_xcalloc(1, sizeof *x);
+    x->tenant = tg_xstrdup(who->tenant);
+    x->toolset = tg_xstrdup(ep->name);
+    x->generation = generation;
+    x->index = index;
+    x->definitions = definitions;
+    return x;
+}
+
+/* The cached index of (tenant, toolset), or the link to put it at; the
+ * search lock is held. */
+static tg_mcp_search_index **find_index(tg_mcp_front *front, const char *tenant,
+                                        const char *toolset)
+{
+    tg_mcp_search_index **link = &front->searches;
+    while (*link &&
+           (strcmp((*link)->tenant, tenant) != 0 || strcmp((*link)->toolset, toolset) != 0))
+        link = &(*link)->next;
+    return link;
+}
+
+/* The tools ep's index ranks best for query: new array of their
+ * definitions, best first; NULL with err set when the tools cannot be
+ * read. */
+static json_t *search(tg_mcp_front *front, const tg_caller *who, const endpoint *ep,
+                      const char *query, size_t limit, tg_error *err)
+{
+    pthread_mutex_lock(&front->search_lock);
+    unsigned long generation = front->search_generation;
+    tg_mcp_search_index **link = find_index(front, who->tenant, ep->name);
+    if (!*link || (*link)->generation != generation) {
+        /* Built outside the lock, since it reads the registry; a change
+         * meanwhile makes it stale at once, and the next search builds
+         * again. Of two built at once, the newer stays. */
+        pthread_mutex_unlock(&front->search_lock);
+        tg_mcp_search_index *x = search_index_build(front, who, ep, generation, err);
+        if (!x) return NULL;
+        pthread_mutex_lock(&front->search_lock);
+        link = find_index(front, who->tenant, ep->name);
+        if (!*link) {
+            *link = x;
+        } else if ((*link)->generation <= x->generation) {
+            x->next = (*link)->next;
+            search_index_free(*link);
+            *link = x;
+        } else {
+            search_index_free(x);
+        }
+    }
+    /* Held while ranking, so no rebuild frees the index under the query. */
+    const tg_mcp_search_index *x = *link;
+    tg_search_hit hits[SEARCH_LIMIT_MAX];
+    size_t n = tg_search_query(x->index, query, hits, limit);
+    json_t *found = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(found, json_array_get(x->definitions, hits[i].doc));
+    pthread_mutex_unlock(&front->search_lock);
+    return found;
+}
+
+/* search_tools: the best matches' definitions as structuredContent
+ * {tools}, and a line per tool in the text, for a model that reads only
+ * text. In a session the tools found become callable in it. */
+static void search_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                        const endpoint *ep, tg_session *session, json_t *id, json_t *params)
+{
+    const json_t *args = json_object_get(params, "arguments");
+    const json_t *query = json_object_get(args, "query");
+    const json_t *limit = json_object_get(args, "limit");
+    json_t *details = json_array();
+    if (!json_is_string(query) || json_string_length(query) == 0 ||
+        json_string_length(query) > SEARCH_QUERY_MAX)
+        json_array_append_new(details,
+                              json_pack("{s:s, s:s, s:s}", "path", "/query", "keyword",
+                                        !json_is_string(query)           ? "type"
+                                        : json_string_length(query) == 0 ? "minLength"
+                                                                         : "maxLength",
+                                        "message", "must be a string of 1 to 1000 characters"));
+    if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+                  json_integer_value(limit) > SEARCH_LIMIT_MAX))
+        json_array_append_new(details,
+                              json_pack("{s:s, s:s, s:s}", "path", "/limit", "keyword", "maximum",
+                                        "message", "must be an integer from 1 to 20"));
+    json_t *result;
+    if (json_array_size(details)) {
+        result = tg_tool_error_result(TG_EINVALID_ARGUMENTS, NULL, details, NULL);
+    } else {
+        tg_error err = {0};
+        size_t n = limit ? (size_t)json_integer_value(limit) : SEARCH_LIMIT_DEFAULT;
+        json_t *found = search(front, who, ep, json_string_value(query), n, &err);
+        if (!found) {
+            result = tg_tool_error_result(err.code, err.message, NULL, NULL);
+        } else {
+            size_t count = json_array_size(found), i;
+            const char **names = tg_xcalloc(count ? count : 1, sizeof *names);
+            char *text = tg_xasprintf("%zu tool%s found%s", count, count == 1 ? "" : "s",
+                                      count ? ", now callable:" : ". Try other words.");
+            json_t *def;
+            json_array_foreach(found, i, def)
+            {
+                names[i] = json_string_value(json_object_get(def, "name"));
+                const char *d = json_string_value(json_object_get(def, "description"));
+                char *line = tg_xasprintf("%s\n- %s: %.200s", text, names[i], d ? d : "");
+                free(text);
+                text = line;
+            }
+            bool news = false;
+            for (i = 0; session && i < count; i++)
+                news = news || !tg_session_unlocked(session, names[i]);
+            int rc = session ? tg_session_unlock(session, names, count) : 0;
+            free(names);
+            /* The session's tools/list now shows them: a client that offers
+             * its model only listed tools lists again. */
+            if (!rc && news) session_tools_changed(front, tg_session_id(session));
+            if (rc) {
+                result = tg_tool_error_result((tg_err_code)rc, NULL, NULL, NULL);
+                json_decref(found);
+            } else {
+                result = json_pack("{s:[{s:s, s:s}], s:{s:o}}", "content", "type", "text", "text",
+                                   text, "structuredContent", "tools", found);
+            }
+            free(text);
+        }
+    }
+    json_decref(details);
+    if (!session) tg_stateless_complete(result);
+    reply_rpc(req, tg_jsonrpc_result(id, result));
+}
+
 /* A tools/call of a session (2025), or without one (session NULL: 2026-07-28,
  * with what its _meta asked for in stateless). */
 static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
-                       tg_session *session, const tg_stateless_request *stateless, json_t *id,
-                       json_t *params)
+                       const endpoint *ep, tg_session *session,
+                       const tg_stateless_request *stateless, json_t *id, json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
     json_t *args = json_object_get(params, "arguments");
@@ -276,9 +570,28 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
                                         NULL));
         return;
     }
+    if (search_mode(ep) && strcmp(name, SEARCH_TOOL) == 0) {
+        search_call(front, who, req, ep, session, id, params);
+        return;
+    }
     tg_registry_snapshot *tool = NULL;
     tg_registry_error rerr = {0};
-    int rc = tg_registry_resolve(front->registry, who->tenant, name, &tool, &rerr);
+    int rc = resolve_tool(front, who, ep, name, &tool, &rerr);
+    /* In a search-mode session a tool is callable once a search returned
+     * it (or it is always loaded); without a session (2026-07-28) there is
+     * nowhere to keep what was found, and the toolset is the boundary. */
+    bool hidden = rc == 0 && session && search_mode(ep) &&
+                  !tg_toolset_always_loaded(ep->toolset, name) &&
+                  !tg_session_unlocked(session, name);
+    if (hidden) {
+        tg_registry_snapshot_unref(tool);
+        char *msg = tg_xasprintf("unknown tool \"%s\": this server lists its tools through "
+                                 "search_tools; search for it, and call it once found",
+                                 name);
+        reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS, msg, NULL));
+        free(msg);
+        return;
+    }
     if (rc == TG_REGISTRY_ENOTFOUND) {
         char *msg = tg_xasprintf("unknown tool \"%s\"", name);
         reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS, msg, NULL));
@@ -357,8 +670,8 @@ static void tools_call(tg_mcp_front *front, const tg_caller *who, tg_http_reques
 }
 
 static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
-                           tg_session *session, const tg_mcp_method *method, json_t *id,
-                           json_t *params)
+                           const endpoint *ep, tg_session *session, const tg_mcp_method *method,
+                           json_t *id, json_t *params)
 {
     tg_error err = {0};
     uint32_t scope = tg_scopes_parse(method->scope);
@@ -369,12 +682,18 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
     switch (method->id) {
     case TG_MCP_INITIALIZE: {
         tg_session *created = NULL;
-        if (tg_session_create(front->sessions, params, who->principal, &created, &err) != 0) {
+        if (tg_session_create_at(front->sessions, params, who->principal, ep->name, &created,
+                                 &err) != 0) {
             reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
             return;
         }
         tg_http_set_header(req, "Mcp-Session-Id", tg_session_id(created));
-        reply_rpc(req, tg_jsonrpc_result(id, tg_session_initialize_result(created, NULL)));
+        reply_rpc(req, tg_jsonrpc_result(
+                           id, tg_session_initialize_result(
+                                   created, search_mode(ep)
+                                                ? "Most tools of this server are found with "
+                                                  "search_tools: call it with what you want to do."
+                                                : NULL)));
         tg_session_release(created);
         return;
     }
@@ -382,13 +701,13 @@ static void handle_request(tg_mcp_front *front, const tg_caller *who, tg_http_re
         reply_rpc(req, tg_jsonrpc_result(id, json_object()));
         return;
     case TG_MCP_TOOLS_LIST: {
-        json_t *result = tools_list(front, who, params, &err);
+        json_t *result = tools_list(front, who, ep, session, params, &err);
         reply_rpc(req, result ? tg_jsonrpc_result(id, result)
                               : tg_jsonrpc_error(id, err.code, err.message, NULL));
         return;
     }
     case TG_MCP_TOOLS_CALL:
-        tools_call(front, who, req, session, NULL, id, params);
+        tools_call(front, who, req, ep, session, NULL, id, params);
         return;
     case TG_MCP_LOGGING_SET_LEVEL: {
         tg_mcp_log_level level;
@@ -433,15 +752,15 @@ static json_t *discover(void)
 }
 
 /* subscriptions/listen, with the other streams that hear changes below. */
-static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req, json_t *id,
-                      json_t *params);
+static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                      const endpoint *ep, json_t *id, json_t *params);
 
 /* One 2026-07-28 request (no session): its headers and _meta checked, then
  * the method of that revision answered. Errors of the transport's checks are
  * HTTP 400 and an unknown method 404, each with its JSON-RPC error, so a
  * client can tell this endpoint speaks the revision. */
 static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
-                             const tg_jsonrpc_msg *msg)
+                             const endpoint *ep, const tg_jsonrpc_msg *msg)
 {
     /* The revision defines no client notifications over HTTP (cancellation
      * is closing the response stream): accepted, and nothing to do. */
@@ -480,7 +799,7 @@ static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_
         reply_rpc(req, tg_jsonrpc_result(id, discover()));
         return;
     case TG_MCP_TOOLS_LIST: {
-        json_t *result = tools_list(front, who, params, &err);
+        json_t *result = tools_list(front, who, ep, NULL, params, &err);
         if (!result) {
             reply_rpc(req, tg_jsonrpc_error(id, err.code, err.message, NULL));
             return;
@@ -492,10 +811,10 @@ static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_
         return;
     }
     case TG_MCP_TOOLS_CALL:
-        tools_call(front, who, req, NULL, &asked, id, params);
+        tools_call(front, who, req, ep, NULL, &asked, id, params);
         return;
     case TG_MCP_SUBSCRIPTIONS_LISTEN:
-        subscribe(front, who, req, id, params);
+        subscribe(front, who, req, ep, id, params);
         return;
     default:
         /* The table lists no other request of this era. */
@@ -504,7 +823,8 @@ static void handle_stateless(tg_mcp_front *front, const tg_caller *who, tg_http_
     }
 }
 
-static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
+static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                        const endpoint *ep)
 {
     const char *accept = tg_http_header(req, "Accept");
     if (!tg_http_accepts(accept, "application/json") ||
@@ -520,7 +840,7 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
     tg_session *session = NULL;
     const char *sid = tg_http_header(req, "Mcp-Session-Id");
     const char *header_version = tg_http_header(req, "MCP-Protocol-Version");
-    if (sid && !session_found(req, front, sid, who, &session)) return;
+    if (sid && !session_found(req, front, ep, sid, who, &session)) return;
     size_t len;
     const char *body = tg_http_body(req, &len);
     tg_jsonrpc_limits limits = {
@@ -542,7 +862,7 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
                            tg_jsonrpc_error(NULL, TG_EINVALID_REQUEST,
                                             "batches are not served by this gateway", NULL));
     } else if (!sid && tg_stateless_selected(header_version, tg_jsonrpc_msg_params(msg))) {
-        handle_stateless(front, who, req, msg);
+        handle_stateless(front, who, req, ep, msg);
     } else if (tg_mcp_method_lookup(tg_jsonrpc_msg_method(msg), kind == TG_JSONRPC_REQUEST,
                                     TG_MCP_ERA_SESSION, &method, &err) != 0) {
         if (kind == TG_JSONRPC_REQUEST)
@@ -561,7 +881,7 @@ static void handle_post(tg_mcp_front *front, const tg_caller *who, tg_http_reque
             if (session) handle_notification(front, session, method, tg_jsonrpc_msg_params(msg));
             tg_http_reply(req, 202, NULL, NULL, 0);
         } else {
-            handle_request(front, who, req, session, method, tg_jsonrpc_msg_id(msg),
+            handle_request(front, who, req, ep, session, method, tg_jsonrpc_msg_id(msg),
                            tg_jsonrpc_msg_params(msg));
         }
     }
@@ -581,10 +901,12 @@ struct tg_mcp_listener {
 };
 
 void tg_mcp_front_init(tg_mcp_front *front, tg_registry *registry, tg_session_table *sessions,
-                       tg_calls *calls)
+                       tg_calls *calls, tg_toolsets *toolsets)
 {
-    *front = (tg_mcp_front){.registry = registry, .sessions = sessions, .calls = calls};
+    *front = (tg_mcp_front){
+        .registry = registry, .sessions = sessions, .calls = calls, .toolsets = toolsets};
     pthread_mutex_init(&front->lock, NULL);
+    pthread_mutex_init(&front->search_lock, NULL);
 }
 
 static void listener_free(tg_mcp_listener *l)
@@ -620,6 +942,12 @@ void tg_mcp_front_close(tg_mcp_front *front)
     }
     pthread_mutex_unlock(&front->lock);
     pthread_mutex_destroy(&front->lock);
+    while (front->searches) {
+        tg_mcp_search_index *next = front->searches->next;
+        search_index_free(front->searches);
+        front->searches = next;
+    }
+    pthread_mutex_destroy(&front->search_lock);
 }
 
 /* Drops listeners whose client left or whose session ended (NULL: only the
@@ -640,6 +968,11 @@ static void prune(tg_mcp_front *front, const char *ended_session)
 
 void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
 {
+    /* Every cached search index is stale from here: the next search of each
+     * toolset builds its index again, once. */
+    pthread_mutex_lock(&front->search_lock);
+    front->search_generation++;
+    pthread_mutex_unlock(&front->search_lock);
     pthread_mutex_lock(&front->lock);
     prune(front, NULL);
     for (tg_mcp_listener *l = front->listeners; l; l = l->next) {
@@ -647,6 +980,16 @@ void tg_mcp_front_tools_changed(tg_mcp_front *front, const char *tenant)
         json_t *params = l->subscription ? json_pack("{s:o}", "_meta", subscription_meta(l)) : NULL;
         sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", params));
     }
+    pthread_mutex_unlock(&front->lock);
+}
+
+static void session_tools_changed(tg_mcp_front *front, const char *sid)
+{
+    pthread_mutex_lock(&front->lock);
+    prune(front, NULL);
+    for (tg_mcp_listener *l = front->listeners; l; l = l->next)
+        if (l->tools && l->session_id && strcmp(l->session_id, sid) == 0)
+            sse_send(l->stream, tg_jsonrpc_notification("notifications/tools/list_changed", NULL));
     pthread_mutex_unlock(&front->lock);
 }
 
@@ -660,7 +1003,8 @@ static void listen_on(tg_mcp_front *front, tg_mcp_listener *l)
     pthread_mutex_unlock(&front->lock);
 }
 
-static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
+static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                       const endpoint *ep)
 {
     if (!tg_http_accepts(tg_http_header(req, "Accept"), "text/event-stream")) {
         reply_error(req, TG_ENOT_ACCEPTABLE, "Accept must list text/event-stream");
@@ -672,7 +1016,7 @@ static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_reques
         reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
         return;
     }
-    if (!session_found(req, front, sid, who, &session)) return;
+    if (!session_found(req, front, ep, sid, who, &session)) return;
     tg_mcp_listener *l = tg_xcalloc(1, sizeof *l);
     l->session_id = tg_xstrdup(sid);
     l->tools = true;
@@ -687,9 +1031,10 @@ static void handle_get(tg_mcp_front *front, const tg_caller *who, tg_http_reques
 /* subscriptions/listen (2026-07-28): the response is a stream that stays
  * open, acknowledges the filter as the gateway honors it (tool list changes
  * only: it serves no prompts or resources), then carries those changes. */
-static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req, json_t *id,
-                      json_t *params)
+static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                      const endpoint *ep, json_t *id, json_t *params)
 {
+    (void)ep; /* every endpoint of a tenant hears the tenant's changes */
     json_t *filter = json_object_get(params, "notifications");
     if (!json_is_object(filter)) {
         reply_rpc(req, tg_jsonrpc_error(id, TG_EINVALID_PARAMS,
@@ -710,30 +1055,77 @@ static void subscribe(tg_mcp_front *front, const tg_caller *who, tg_http_request
     listen_on(front, l);
 }
 
-void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req)
+/* DELETE: ends the session, if it is this endpoint's. */
+static void end_session(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                        const endpoint *ep)
 {
+    const char *sid = tg_http_header(req, "Mcp-Session-Id");
+    tg_session *session = NULL;
+    if (!sid) {
+        reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
+        return;
+    }
+    if (!session_found(req, front, ep, sid, who, &session)) return;
+    tg_session_release(session);
+    int rc = tg_session_end(front->sessions, sid, who->principal);
+    if (rc != 0) {
+        reply_error(req, (tg_err_code)rc, rc == TG_ENOT_FOUND ? "unknown or ended session" : NULL);
+        return;
+    }
+    pthread_mutex_lock(&front->lock);
+    prune(front, sid);
+    pthread_mutex_unlock(&front->lock);
+    tg_http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* Which toolset the request's endpoint serves, into ep; answers (404 for an
+ * unknown toolset, 403 for one the token may not use, 503 when the store
+ * cannot say) and returns false when it may not be served. */
+static bool open_endpoint(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                          endpoint *ep)
+{
+    bool named = *ep->name != '\0';
+    const char *wanted = named ? ep->name : TG_TOOLSET_DEFAULT;
+    if (!tg_caller_may_use_toolset(who, wanted)) {
+        char *message =
+            named ? tg_xasprintf("this token may not use toolset \"%s\" (its toolsets claim "
+                                 "does not name it)",
+                                 ep->name)
+                  : tg_xstrdup("this token is restricted to toolsets (its toolsets claim): use "
+                               "/mcp/{toolset} for one of them");
+        tg_caller_refuse_toolset(req, who, message);
+        free(message);
+        return false;
+    }
+    if (!front->toolsets) {
+        if (named) reply_error(req, TG_ENOT_FOUND, "no such toolset");
+        return !named;
+    }
+    tg_error err = {0};
+    int rc = tg_toolsets_get(front->toolsets, who->tenant, wanted, &ep->toolset, &err);
+    /* Without a toolset "default", /mcp serves every tool of the tenant. */
+    if (rc == 0 || (rc == TG_ENOT_FOUND && !named)) return true;
+    reply_error(req, rc == TG_ENOT_FOUND ? TG_ENOT_FOUND : TG_EUNAVAILABLE,
+                rc == TG_ENOT_FOUND ? "no such toolset" : err.message);
+    return false;
+}
+
+void tg_mcp_front_handle(tg_mcp_front *front, const tg_caller *who, tg_http_request *req,
+                         const char *toolset)
+{
+    endpoint ep = {.name = toolset ? toolset : ""};
+    if (!open_endpoint(front, who, req, &ep)) return;
     const char *method = tg_http_method(req);
     if (strcmp(method, "POST") == 0) {
-        handle_post(front, who, req);
+        handle_post(front, who, req, &ep);
     } else if (strcmp(method, "DELETE") == 0) {
-        const char *sid = tg_http_header(req, "Mcp-Session-Id");
-        int rc;
-        if (!sid) {
-            reply_error(req, TG_EBAD_REQUEST, "Mcp-Session-Id is required");
-        } else if ((rc = tg_session_end(front->sessions, sid, who->principal)) != 0) {
-            reply_error(req, (tg_err_code)rc,
-                        rc == TG_ENOT_FOUND ? "unknown or ended session" : NULL);
-        } else {
-            pthread_mutex_lock(&front->lock);
-            prune(front, sid);
-            pthread_mutex_unlock(&front->lock);
-            tg_http_reply(req, 204, NULL, NULL, 0);
-        }
+        end_session(front, who, req, &ep);
     } else if (strcmp(method, "GET") == 0) {
-        handle_get(front, who, req);
+        handle_get(front, who, req, &ep);
     } else {
         tg_http_set_header(req, "Allow", "GET, POST, DELETE");
         reply_error(req, TG_EMETHOD_NOT_ALLOWED,
                     "use POST for messages and DELETE to end a session");
     }
+    tg_toolset_unref(ep.toolset);
 }

@@ -22,6 +22,7 @@
 #include "gateway/registry/registry.h"
 #include "gateway/egress/egress.h"
 #include "gateway/registry/secrets.h"
+#include "gateway/registry/toolsets.h"
 #include "gateway/runs/runs.h"
 #include "gateway/schedules.h"
 #include "gateway/state/state.h"
@@ -204,7 +205,11 @@ static void route(server_ctx *ctx, tg_http_request *req)
         tg_authn_request caller;
         if (!tg_authn_check(&ctx->authn, req, &caller)) return;
         if (strcmp(path, "/mcp") == 0)
-            tg_mcp_front_handle(&ctx->front, &caller.who, req);
+            tg_mcp_front_handle(&ctx->front, &caller.who, req, NULL);
+        else if (strncmp(path, "/mcp/", 5) == 0 && path[5] != '\0')
+            tg_mcp_front_handle(&ctx->front, &caller.who, req, path + 5);
+        else if (tg_admin_is_toolsets(path))
+            tg_admin_toolsets(&ctx->admin, &caller.who, req);
         else if (tg_admin_is_trigger(path))
             tg_admin_trigger(&ctx->admin, &caller.who, req);
         else if (strncmp(path, "/v1/workers", 11) == 0 && (path[11] == '\0' || path[11] == '/'))
@@ -257,12 +262,10 @@ static int notify_fail(void *err, tg_store_failure kind, const char *what, const
     return -1;
 }
 
-/* Tells the other replicas, which apply it as their own (remote_changed). */
-static void tell_replicas(server_ctx *ctx, const tg_registry_change *change)
+/* Tells the other replicas of a change (doc stolen), which they apply as
+ * their own (remote_changed). */
+static void notify_replicas(server_ctx *ctx, json_t *doc, const char *tenant, const char *name)
 {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:b}", "replica", ctx->replica, "event",
-                            event_names[change->event], "tenant", change->tenant, "name",
-                            change->name, "definition_changed", change->definition_changed);
     char *payload = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     char why[256] = "out of memory";
@@ -272,10 +275,31 @@ static void tell_replicas(server_ctx *ctx, const tg_registry_change *change)
                  : -1;
     pthread_mutex_unlock(&ctx->notify_lock);
     if (rc)
-        tg_log_warn(&(tg_log_ctx){.tenant = change->tenant},
-                    "other replicas may list %s late (until their next tools/list): %s",
-                    change->name, why);
+        tg_log_warn(&(tg_log_ctx){.tenant = tenant},
+                    "other replicas may list %s late (until their next tools/list): %s", name, why);
     free(payload);
+}
+
+static void tell_replicas(server_ctx *ctx, const tg_registry_change *change)
+{
+    notify_replicas(ctx,
+                    json_pack("{s:s, s:s, s:s, s:s, s:b}", "replica", ctx->replica, "event",
+                              event_names[change->event], "tenant", change->tenant, "name",
+                              change->name, "definition_changed", change->definition_changed),
+                    change->tenant, change->name);
+}
+
+/* A toolset was put or deleted through this replica: its clients, and
+ * those of every replica, list their tools again. */
+static void toolsets_changed(void *userdata, const char *tenant, const char *name)
+{
+    server_ctx *ctx = userdata;
+    tg_mcp_front_tools_changed(&ctx->front, tenant);
+    if (ctx->notifier)
+        notify_replicas(ctx,
+                        json_pack("{s:s, s:s, s:s, s:s}", "replica", ctx->replica, "event",
+                                  "toolset", "tenant", tenant, "name", name),
+                        tenant, name);
 }
 
 /* The registry's change callback, for changes made through this replica.
@@ -315,6 +339,12 @@ static void remote_changed(const char *payload, void *userdata)
         .definition_changed = json_is_true(json_object_get(doc, "definition_changed")),
     };
     bool known = false;
+    if (event && strcmp(event, "toolset") == 0) {
+        if (replica && change.tenant && strcmp(replica, ctx->replica) != 0)
+            tg_mcp_front_tools_changed(&ctx->front, change.tenant);
+        json_decref(doc);
+        return;
+    }
     for (size_t i = 0; event && i < sizeof event_names / sizeof *event_names; i++)
         if (strcmp(event, event_names[i]) == 0) {
             change.event = (tg_registry_event)i;
@@ -923,6 +953,7 @@ int tg_cmd_serve(int argc, char **argv)
     tg_runs *runs = NULL;
     tg_state *state = NULL;
     tg_hooks *hooks = NULL;
+    tg_toolsets *toolsets = NULL;
     tg_schedules *schedules = NULL;
     tg_egress *egress = NULL;
     retention keeper;
@@ -1000,6 +1031,14 @@ int tg_cmd_serve(int argc, char **argv)
         free(path);
         if (opened != 0) goto out;
     }
+    {
+        char *path = store_at(&o, "toolsets.db");
+        tg_error terr;
+        int opened = tg_toolsets_open(path, &toolsets, &terr);
+        if (opened != 0) tg_log_error(NULL, "cannot open the toolset store: %s", terr.message);
+        free(path);
+        if (opened != 0) goto out;
+    }
     if (o.retention_days) {
         if (!(keeping = retention_start(&keeper, audit, o.retention_days))) {
             tg_log_error(NULL, "cannot start audit retention");
@@ -1059,7 +1098,7 @@ int tg_cmd_serve(int argc, char **argv)
 
     prepare_all(registry, calls);
 
-    tg_mcp_front_init(&ctx.front, registry, sessions, calls);
+    tg_mcp_front_init(&ctx.front, registry, sessions, calls, toolsets);
     front_ready = true;
     {
         char *path = store_at(&o, "schedules.db");
@@ -1097,7 +1136,10 @@ int tg_cmd_serve(int argc, char **argv)
                            .runs = runs,
                            .hooks = hooks,
                            .schedules = schedules,
-                           .verified = tg_admin_verify_cache_new()};
+                           .verified = tg_admin_verify_cache_new(),
+                           .toolsets = toolsets,
+                           .toolsets_changed = toolsets_changed,
+                           .changed_ctx = &ctx};
     ctx.audit = audit;
     ctx.calls = calls;
     ctx.pool = pool;
@@ -1176,6 +1218,7 @@ out:
     curl_global_cleanup();
     /* After the server: its handlers read the hooks. */
     tg_hooks_close(hooks);
+    tg_toolsets_close(toolsets); /* after the server: its handlers read the toolsets */
     tg_secrets_close(secrets);
     tg_runs_close(runs);   /* after the pipeline: its last calls report here */
     tg_state_close(state); /* after the pipeline: its calls read and write here */

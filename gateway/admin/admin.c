@@ -282,6 +282,13 @@ static void deploy(tg_admin *admin, tg_http_request *req)
         json_decref(doc);
         return;
     }
+    /* A deploy runs the worker (its setup, its fixtures): a token restricted
+     * to toolsets deploys only their tools. */
+    const char *tool = json_string_value(json_object_get(manifest, "name"));
+    if (!tg_admin_tool_allowed(admin, admin->who, req, tool ? tool : "")) {
+        json_decref(doc);
+        return;
+    }
     deploy_checks checks = {0};
     if (!flag(req, doc, "require_fixtures", &checks.require_fixtures) ||
         !flag(req, doc, "strict", &checks.strict)) {
@@ -522,6 +529,11 @@ void tg_admin_handle(const tg_admin *shared, const tg_caller *who, tg_http_reque
     char *slash = strchr(name, '/');
     const char *action = slash ? slash + 1 : "";
     if (slash) *slash = '\0';
+    /* A token restricted to toolsets changes only their tools. */
+    if (strcmp(method, "GET") != 0 && !tg_admin_tool_allowed(admin, who, req, name)) {
+        free(name);
+        return;
+    }
     if (*action == '\0' && strcmp(method, "GET") == 0) {
         if ((rc = tg_registry_get(admin->registry, admin->tenant, name, &out, &err)) != 0)
             reply_registry_error(req, rc, &err);

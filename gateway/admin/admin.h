@@ -8,6 +8,7 @@
 #include "gateway/calls/call.h"
 #include "gateway/registry/registry.h"
 #include "gateway/registry/secrets.h"
+#include "gateway/registry/toolsets.h"
 #include "gateway/runs/runs.h"
 #include "gateway/schedules.h"
 #include "gateway/triggers/hooks.h"
@@ -23,8 +24,13 @@ typedef struct tg_admin {
     tg_hooks *hooks;         /* borrowed: the webhooks /v1/workers/{name}/hooks manages */
     tg_schedules *schedules; /* borrowed: what /v1/schedules lists */
     tg_admin_verify_cache *verified; /* GET /v1/audit/verify's last answer */
-    const tg_caller *who;            /* set per request */
-    const char *tenant;              /* set per request from the caller */
+    tg_toolsets *toolsets;           /* borrowed: the store /v1/toolsets writes */
+    /* Told of each toolset put or deleted, so its clients relist their
+     * tools (the front, and other replicas). */
+    void (*toolsets_changed)(void *ctx, const char *tenant, const char *name);
+    void *changed_ctx;
+    const tg_caller *who; /* set per request */
+    const char *tenant;   /* set per request from the caller */
 } tg_admin;
 
 /* Answers one request under /v1/workers for who (its tenant's workers only;
@@ -114,10 +120,34 @@ void tg_admin_secrets(const tg_admin *admin, const tg_caller *who, tg_http_reque
  *                                once pruned, or for a run unknown to who */
 void tg_admin_runs(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
 
+/* True for /v1/toolsets and what is under it. */
+bool tg_admin_is_toolsets(const char *path);
+
+/* The tenant's toolsets (docs/toolsets.md); reads take tools:list or
+ * workers:deploy, changes workers:deploy:
+ *   GET    /v1/toolsets          {"toolsets": [...]} sorted by name
+ *   GET    /v1/toolsets/{name}   {name, tools, mode, alwaysLoaded, description, updated_at}
+ *   PUT    /v1/toolsets/{name}   the definition: 201 created or 200 replaced, with it;
+ *                                400 with every problem as details
+ *   DELETE /v1/toolsets/{name}   204, or 404
+ * A token restricted to toolsets reads only those (403 for others) and
+ * changes none (403). Each change is a toolset.write record (status
+ * created, replaced or deleted) and tells toolsets_changed. */
+void tg_admin_toolsets(const tg_admin *admin, const tg_caller *who, tg_http_request *req);
+
+/* Whether who may run tool: a token without a toolsets claim may run any,
+ * a restricted one only the tools of its toolsets (with "default" standing
+ * for every tool while the tenant defines no toolset of that name). Else
+ * answers (403, recorded as auth.denied; 503 when the toolsets cannot be
+ * read) and returns false. */
+bool tg_admin_tool_allowed(const tg_admin *admin, const tg_caller *who, tg_http_request *req,
+                           const char *tool);
+
 /* True when path is a button trigger's, /v1/workers/{name}/run. */
 bool tg_admin_is_trigger(const char *path);
 
-/* POST /v1/workers/{name}/run (scope workers:trigger): runs the worker with
+/* POST /v1/workers/{name}/run (scope workers:trigger; a token restricted to
+ * toolsets only for their tools): runs the worker with
  * the body as its arguments (an object; an empty body is {}) as a "button"
  * call of who's, and answers 200 with the CallToolResult, isError or not,
  * plus "call_id". The answer comes from the pipeline's thread: no HTTP

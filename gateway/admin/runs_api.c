@@ -257,6 +257,7 @@ void tg_admin_trigger(const tg_admin *admin, const tg_caller *who, tg_http_reque
     char name[MAX_NAME];
     memcpy(name, path, n);
     name[n] = '\0';
+    if (!tg_admin_tool_allowed(admin, who, req, name)) return;
     size_t len;
     const char *body = tg_http_body(req, &len);
     json_t *arguments = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : json_object();

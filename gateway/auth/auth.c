@@ -95,6 +95,33 @@ static bool is_pem(const char *s)
     return strstr(s, "-----BEGIN") != NULL;
 }
 
+/* ^[a-z0-9][a-z0-9_-]{0,63}$, as gateway/registry/toolsets.h names toolsets. */
+static bool valid_toolset(const char *s, size_t n)
+{
+    if (n == 0 || n > TG_AUTH_TOOLSET_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        bool alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+        if (!alnum && (i == 0 || (s[i] != '_' && s[i] != '-'))) return false;
+    }
+    return true;
+}
+
+/* The "toolsets" claim into who; false when it is not a short array of names. */
+static bool read_toolsets(const json_t *v, tg_principal *who)
+{
+    if (!json_is_array(v) || json_array_size(v) > TG_AUTH_MAX_TOOLSETS) return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *name = json_array_get(v, i);
+        if (!json_is_string(name) ||
+            !valid_toolset(json_string_value(name), json_string_length(name)))
+            return false;
+        memcpy(who->toolsets[i], json_string_value(name), json_string_length(name) + 1);
+    }
+    who->ntoolsets = json_array_size(v);
+    who->toolsets_restricted = true;
+    return true;
+}
+
 static bool valid_tenant(const char *s, size_t n)
 {
     if (n < 1 || n > 128) return false;
@@ -437,6 +464,11 @@ static int check_claims(const tg_auth *a, const json_t *claims, int64_t now_s, t
         return TG_AUTH_ECLAIMS;
     }
     who->scopes = tg_scopes_parse(json_string_value(v));
+    v = json_object_get(claims, "toolsets");
+    if (v && !read_toolsets(v, who)) {
+        *why = "the token's toolsets claim is not an array of at most 16 toolset names";
+        return TG_AUTH_ECLAIMS;
+    }
     who->exp = exp;
     return 0;
 }
@@ -572,18 +604,56 @@ char *tg_auth_mint_hs256(const char *kid, const char *secret, const char *issuer
                          const char *audience, const char *sub, const char *tenant,
                          const char *scope, int64_t now_s, int64_t ttl_s)
 {
+    return tg_auth_mint_hs256_toolsets(kid, secret, issuer, audience, sub, tenant, scope, NULL,
+                                       now_s, ttl_s);
+}
+
+/* Returns: new string, {"toolsets": [...]} of a comma-separated list, or
+ * NULL when a name is not one or there are too many. */
+static char *toolsets_grant(const char *list)
+{
+    json_t *names = json_array();
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        json_t *name = json_stringn(p, n);
+        if (!name || !valid_toolset(p, n) || json_array_size(names) == TG_AUTH_MAX_TOOLSETS) {
+            json_decref(name);
+            json_decref(names);
+            return NULL;
+        }
+        json_array_append_new(names, name);
+        p += n;
+        if (*p == ',') p++;
+    }
+    json_t *doc = json_pack("{s:o}", "toolsets", names);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+char *tg_auth_mint_hs256_toolsets(const char *kid, const char *secret, const char *issuer,
+                                  const char *audience, const char *sub, const char *tenant,
+                                  const char *scope, const char *toolsets, int64_t now_s,
+                                  int64_t ttl_s)
+{
     if (!secret || strlen(secret) < TG_AUTH_HS_MIN_SECRET || is_pem(secret) || !issuer ||
         !*issuer || !audience || !*audience || !sub || !valid_sub(sub, strlen(sub)) || !tenant ||
         !valid_tenant(tenant, strlen(tenant)) || now_s < 0 || now_s > MAX_TIME || ttl_s <= 0 ||
         ttl_s > MAX_TIME - now_s)
         return NULL;
+    char *grant = NULL;
+    if (toolsets && !(grant = toolsets_grant(toolsets))) return NULL;
     jwt_t *jwt = NULL;
     char *token = NULL;
-    if (jwt_new(&jwt) != 0) return NULL;
+    if (jwt_new(&jwt) != 0) {
+        free(grant);
+        return NULL;
+    }
     if ((kid && *kid && jwt_add_header(jwt, "kid", kid) != 0) ||
         jwt_add_grant(jwt, "iss", issuer) != 0 || jwt_add_grant(jwt, "aud", audience) != 0 ||
         jwt_add_grant(jwt, "sub", sub) != 0 || jwt_add_grant(jwt, "tenant", tenant) != 0 ||
         (scope && *scope && jwt_add_grant(jwt, "scope", scope) != 0) ||
+        (grant && jwt_add_grants_json(jwt, grant) != 0) ||
         jwt_add_grant_int(jwt, "iat", (long)now_s) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)(now_s + ttl_s)) != 0 ||
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) != 0)
@@ -591,5 +661,6 @@ char *tg_auth_mint_hs256(const char *kid, const char *secret, const char *issuer
     token = jwt_encode_str(jwt);
 out:
     jwt_free(jwt);
+    free(grant);
     return token;
 }

@@ -12,6 +12,7 @@
 #ifndef TG_AUTH_AUTH_H
 #define TG_AUTH_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,11 @@ const char *tg_scope_name(uint32_t scope);
  * claim, RFC 8693 section 4.2); unknown names are ignored. NULL gives 0. */
 uint32_t tg_scopes_parse(const char *space_separated);
 
+/* The "toolsets" claim: at most this many toolset names, each matching
+ * ^[a-z0-9][a-z0-9_-]{0,63}$ (docs/toolsets.md). */
+#define TG_AUTH_MAX_TOOLSETS     16
+#define TG_AUTH_TOOLSET_NAME_MAX 64
+
 /* Who a verified token speaks for. sub is 1..255 bytes of UTF-8 without
  * control characters; tenant matches ^[A-Za-z0-9_.-]{1,128}$. */
 typedef struct tg_principal {
@@ -104,6 +110,11 @@ typedef struct tg_principal {
     char tenant[129];
     uint32_t scopes; /* TG_SCOPE_* bits of the "scope" claim */
     int64_t exp;     /* seconds since the epoch */
+    /* A token with a "toolsets" claim may use only those toolsets (an empty
+     * array: none); one without is not restricted. */
+    bool toolsets_restricted;
+    size_t ntoolsets;
+    char toolsets[TG_AUTH_MAX_TOOLSETS][TG_AUTH_TOOLSET_NAME_MAX + 1];
 } tg_principal;
 
 /* Checks an Authorization header value: "Bearer <JWT>" (the scheme in any
@@ -129,5 +140,12 @@ int tg_auth_check(const tg_auth *a, const char *authorization, int64_t now_s, tg
 char *tg_auth_mint_hs256(const char *kid, const char *secret, const char *issuer,
                          const char *audience, const char *sub, const char *tenant,
                          const char *scope, int64_t now_s, int64_t ttl_s);
+/* tg_auth_mint_hs256 with a "toolsets" claim: toolsets is a comma-separated
+ * list of toolset names ("" restricts the token to none); NULL leaves the
+ * claim out. NULL as well for a name tg_auth_check would refuse, or too many. */
+char *tg_auth_mint_hs256_toolsets(const char *kid, const char *secret, const char *issuer,
+                                  const char *audience, const char *sub, const char *tenant,
+                                  const char *scope, const char *toolsets, int64_t now_s,
+                                  int64_t ttl_s);
 
 #endif

@@ -83,9 +83,12 @@ struct tg_session {
     char *principal;               /* NULL: no auth */
     json_t *client_info;           /* owned, never changed */
     json_t *capabilities;
-    session_store *store; /* a reference; NULL without a store */
-    int64_t last_used_ms; /* table mutex; with a store, the last use on this replica */
-    tg_session *next;     /* bucket chain, table mutex */
+    char *endpoint;              /* never changed; "" for /mcp */
+    pthread_mutex_t unlocked_mu; /* guards unlocked */
+    json_t *unlocked;            /* an object used as a set of tool names */
+    session_store *store;        /* a reference; NULL without a store */
+    int64_t last_used_ms;        /* table mutex; with a store, the last use on this replica */
+    tg_session *next;            /* bucket chain, table mutex */
 };
 
 struct tg_session_table {
@@ -181,6 +184,14 @@ static const tg_store_migration migrations[] = {
                     " initialized BOOLEAN NOT NULL,"
                     " created_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL);"
                     "CREATE INDEX sessions_idle ON sessions (last_seen_ms);",
+    },
+    {
+        /* The endpoint a session was made on ("" for /mcp, else a toolset's
+         * name), and the tools search_tools unlocked in it (a JSON array). */
+        .sqlite = "ALTER TABLE sessions ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';"
+                  "ALTER TABLE sessions ADD COLUMN unlocked TEXT NOT NULL DEFAULT '[]';",
+        .postgres = "ALTER TABLE sessions ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';"
+                    "ALTER TABLE sessions ADD COLUMN unlocked TEXT NOT NULL DEFAULT '[]';",
     },
 };
 
@@ -309,6 +320,9 @@ int tg_session_table_new(const tg_session_options *opts, tg_session_table **out)
 static void session_free(tg_session *s)
 {
     free(s->principal);
+    free(s->endpoint);
+    json_decref(s->unlocked);
+    pthread_mutex_destroy(&s->unlocked_mu);
     json_decref(s->client_info);
     json_decref(s->capabilities);
     store_release(s->store);
@@ -548,12 +562,13 @@ static int insert_row(session_store *ss, const tg_session *s, int64_t now, tg_er
     }
     rc = tg_store_prepare(ss->db, &st, store_fail, err,
                           "INSERT INTO sessions (id_hash, principal, version, client_info,"
-                          " capabilities, log_level, initialized, created_ms, last_seen_ms)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE, ?7, ?7)",
+                          " capabilities, log_level, initialized, created_ms, last_seen_ms,"
+                          " endpoint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, FALSE, ?7, ?7, ?8)",
                           6, s->id_hash, s->principal, s->version, info, caps,
                           tg_mcp_log_level_name(TG_MCP_LOG_INFO));
     if (rc) goto out;
     tg_stmt_bind_int64(st, 7, now);
+    tg_stmt_bind_text(st, 8, s->endpoint);
     rc = tg_stmt_run(st, store_fail, err);
 out:
     tg_stmt_finalize(st);
@@ -565,13 +580,29 @@ out:
 int tg_session_create(tg_session_table *t, const json_t *init_params, const char *principal,
                       tg_session **out, tg_error *err)
 {
+    return tg_session_create_at(t, init_params, principal, NULL, out, err);
+}
+
+/* A new session's or a stored one's parts that are not in the row's
+ * immutable columns. */
+static void session_init_common(tg_session *s, const char *endpoint)
+{
+    s->endpoint = tg_xstrdup(endpoint ? endpoint : "");
+    pthread_mutex_init(&s->unlocked_mu, NULL);
+    s->unlocked = json_object();
+}
+
+int tg_session_create_at(tg_session_table *t, const json_t *init_params, const char *principal,
+                         const char *endpoint, tg_session **out, tg_error *err)
+{
     *out = NULL;
     int rc = check_init_params(init_params, err);
     if (rc) return rc;
 
     tg_session *s = tg_xcalloc(1, sizeof *s);
+    session_init_common(s, endpoint);
     if (new_id(s->id) != 0) {
-        free(s);
+        session_free(s);
         return tg_error_set(err, TG_EINTERNAL, "no randomness for a session id");
     }
     atomic_init(&s->refs, 1); /* the caller's; the table takes its own */
@@ -645,7 +676,7 @@ typedef struct lookup_ctx {
     const char *hash, *principal;
     int64_t now, cutoff;
     bool found;
-    char *version, *client_info, *capabilities, *log_level; /* owned */
+    char *version, *client_info, *capabilities, *log_level, *endpoint, *unlocked; /* owned */
     bool initialized;
 } lookup_ctx;
 
@@ -655,7 +686,9 @@ static void lookup_ctx_clear(lookup_ctx *c)
     free(c->client_info);
     free(c->capabilities);
     free(c->log_level);
-    c->version = c->client_info = c->capabilities = c->log_level = NULL;
+    free(c->endpoint);
+    free(c->unlocked);
+    c->version = c->client_info = c->capabilities = c->log_level = c->endpoint = c->unlocked = NULL;
     c->found = false;
 }
 
@@ -676,7 +709,7 @@ static int lookup_op(tg_store *db, void *ctx, tg_error *err)
                               " AND (principal = ?3 OR (principal IS NULL AND ?3 IS NULL))"
                               " AND last_seen_ms >= ?4"
                               " RETURNING version, client_info, capabilities, log_level,"
-                              " initialized",
+                              " initialized, endpoint, unlocked",
                               0);
     if (!rc) {
         tg_stmt_bind_int64(st, 1, c->now);
@@ -692,6 +725,8 @@ static int lookup_op(tg_store *db, void *ctx, tg_error *err)
         c->capabilities = tg_xstrdup(tg_stmt_text(st, 2));
         c->log_level = tg_xstrdup(tg_stmt_text(st, 3));
         c->initialized = tg_stmt_int64(st, 4) != 0;
+        c->endpoint = tg_xstrdup(tg_stmt_text(st, 5));
+        c->unlocked = tg_xstrdup(tg_stmt_text(st, 6));
     }
     tg_stmt_finalize(st);
     return rc < 0 ? rc : 0;
@@ -719,6 +754,7 @@ static tg_session *session_from_row(tg_session_table *t, const char *id, const l
         return NULL;
     }
     tg_session *s = tg_xcalloc(1, sizeof *s);
+    session_init_common(s, c->endpoint);
     memcpy(s->id, id, TG_SESSION_ID_LEN + 1);
     memcpy(s->id_hash, c->hash, ID_HASH_LEN + 1);
     atomic_init(&s->refs, 1);
@@ -741,6 +777,15 @@ static void refresh(tg_session *s, const lookup_ctx *c)
     tg_mcp_log_level_parse(c->log_level, &level);
     atomic_store(&s->log_level, (int)level);
     if (c->initialized) atomic_store(&s->initialized, true);
+    /* Tools another replica unlocked are unlocked here too. */
+    json_t *names = json_loads(c->unlocked ? c->unlocked : "[]", 0, NULL);
+    size_t i;
+    json_t *name;
+    pthread_mutex_lock(&s->unlocked_mu);
+    json_array_foreach(names, i, name) if (json_is_string(name))
+        json_object_set(s->unlocked, json_string_value(name), json_true());
+    pthread_mutex_unlock(&s->unlocked_mu);
+    json_decref(names);
 }
 
 static int lookup_stored(tg_session_table *t, const char *id, const char *principal,
@@ -880,6 +925,19 @@ const char *tg_session_version(const tg_session *s)
     return s->version;
 }
 
+const char *tg_session_endpoint(const tg_session *s)
+{
+    return s->endpoint;
+}
+
+bool tg_session_unlocked(tg_session *s, const char *tool)
+{
+    pthread_mutex_lock(&s->unlocked_mu);
+    bool found = json_object_get(s->unlocked, tool) != NULL;
+    pthread_mutex_unlock(&s->unlocked_mu);
+    return found;
+}
+
 const json_t *tg_session_client_info(const tg_session *s)
 {
     return s->client_info;
@@ -950,6 +1008,45 @@ int tg_session_set_log_level(tg_session *s, tg_mcp_log_level level)
 {
     return write_through(s, "UPDATE sessions SET log_level = ?2 WHERE id_hash = ?1",
                          tg_mcp_log_level_name(level), false, (int)level);
+}
+
+int tg_session_unlock(tg_session *s, const char *const *tools, size_t n)
+{
+    session_store *ss = s->store;
+    if (ss) pthread_mutex_lock(&ss->mu);
+    pthread_mutex_lock(&s->unlocked_mu);
+    json_t *set = json_copy(s->unlocked);
+    for (size_t i = 0; i < n && json_object_size(set) < TG_SESSION_MAX_UNLOCKED; i++)
+        json_object_set(set, tools[i], json_true());
+    pthread_mutex_unlock(&s->unlocked_mu);
+    int rc = 0;
+    if (ss) {
+        json_t *names = json_array();
+        const char *key;
+        json_t *v;
+        json_object_foreach(set, key, v) json_array_append_new(names, json_string(key));
+        char *text = json_dumps(names, JSON_COMPACT);
+        json_decref(names);
+        tg_error err = {0};
+        set_ctx c = {.sql = "UPDATE sessions SET unlocked = ?2 WHERE id_hash = ?1",
+                     .hash = s->id_hash,
+                     .value = text};
+        if (!text || store_run(ss, set_op, &c, &err) != 0) {
+            tg_log_warn(NULL, "cannot change a session: %s", text ? err.message : "out of memory");
+            rc = TG_EUNAVAILABLE;
+        }
+        free(text);
+    }
+    if (!rc) {
+        pthread_mutex_lock(&s->unlocked_mu);
+        json_decref(s->unlocked);
+        s->unlocked = set;
+        set = NULL;
+        pthread_mutex_unlock(&s->unlocked_mu);
+    }
+    json_decref(set);
+    if (ss) pthread_mutex_unlock(&ss->mu);
+    return rc;
 }
 
 bool tg_session_ended(tg_session *s)

@@ -112,6 +112,11 @@ size_t tg_session_table_count(tg_session_table *t);
  * (no randomness). */
 int tg_session_create(tg_session_table *t, const json_t *init_params, const char *principal,
                       tg_session **out, tg_error *err);
+/* tg_session_create for a session bound to endpoint (a toolset's name;
+ * NULL or "" for /mcp itself), which the front compares at every use: a
+ * session is served only on the endpoint it was made on. */
+int tg_session_create_at(tg_session_table *t, const json_t *init_params, const char *principal,
+                         const char *endpoint, tg_session **out, tg_error *err);
 /* Finds a live session by id for principal and marks it used. With a store,
  * asks the store every time (one round trip), so an end or expiry on another
  * replica is seen, and refreshes the cached log level and initialized flag
@@ -139,7 +144,8 @@ void tg_session_release(tg_session *s);
 
 /* Borrowed, valid while the reference is held. */
 const char *tg_session_id(const tg_session *s);
-const char *tg_session_version(const tg_session *s); /* the negotiated version */
+const char *tg_session_version(const tg_session *s);  /* the negotiated version */
+const char *tg_session_endpoint(const tg_session *s); /* "" for /mcp */
 const json_t *tg_session_client_info(const tg_session *s);
 const json_t *tg_session_client_capabilities(const tg_session *s);
 /* notifications/initialized arrived. */
@@ -156,6 +162,17 @@ int tg_session_set_log_level(tg_session *s, tg_mcp_log_level level);
  * gone, or the table freed. An end on another replica shows at the next
  * lookup or sweep here. */
 bool tg_session_ended(tg_session *s);
+
+/* The tools search_tools made callable in a session of a toolset in search
+ * mode (docs/toolsets.md). A session keeps at most this many. */
+#define TG_SESSION_MAX_UNLOCKED 1000
+bool tg_session_unlocked(tg_session *s, const char *tool);
+/* Adds tools[0..n) to the session's unlocked tools, writing through to the
+ * store (another replica's lookup sees them). Returns 0, or TG_EUNAVAILABLE
+ * when the store cannot be written (nothing is unlocked then). Two replicas
+ * unlocking in one session at the same instant may lose one's additions: the
+ * client searches again. */
+int tg_session_unlock(tg_session *s, const char *const *tools, size_t n);
 
 /* Returns: new reference, the InitializeResult for s: {protocolVersion,
  * capabilities: {tools: {listChanged: true}, logging: {}}, serverInfo: {name:

@@ -1,7 +1,9 @@
 // Drives a real toolgate daemon with the official MCP TypeScript SDK client:
 // connect over Streamable HTTP, list the tools, call one with an outputSchema
 // (the SDK itself validates structuredContent against it), call one with bad
-// arguments and read the structured error, and follow a call's progress.
+// arguments and read the structured error, and follow a call's progress;
+// then connect to a toolset's endpoint (/mcp/{toolset}), in search mode,
+// where only search_tools is listed and what it finds becomes callable.
 //
 //   node client_test.mjs PATH/TO/toolgate
 import { spawn } from "node:child_process";
@@ -128,6 +130,38 @@ try {
   check("unknown tool: JSON-RPC -32602", unknownRejected);
 
   await client.close();
+
+  // A toolset in search mode, as the SDK sees it at /mcp/{toolset}.
+  const put = await fetch(url.replace(/\/mcp$/, "") + "/v1/toolsets/texts", {
+    method: "PUT", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ tools: ["format_text", "test_*"], mode: "search" }),
+  });
+  check("PUT /v1/toolsets/texts answers 201", put.status === 201, put.status);
+  const scoped = new Client({ name: "toolgate-sdk-test", version: "1.0.0" });
+  await scoped.connect(new StreamableHTTPClientTransport(new URL(url + "/texts")));
+  const searchable = (await scoped.listTools()).tools.map((t) => t.name);
+  check("a search-mode toolset lists search_tools only", searchable.join() === "search_tools", searchable);
+  let hidden = false;
+  try {
+    await scoped.callTool({ name: "format_text", arguments: { text: "a", case: "upper" } });
+  } catch (e) {
+    hidden = /search_tools/.test(String(e?.message ?? ""));
+  }
+  check("a tool not yet found: unknown, with a hint to search", hidden);
+  const found = await scoped.callTool({ name: "search_tools", arguments: { query: "format text in upper case" } });
+  const foundNames = found.structuredContent?.tools?.map((t) => t.name) ?? [];
+  check("search_tools finds format_text first", foundNames[0] === "format_text", found);
+  check("and only tools of the toolset", foundNames.every((n) => n === "format_text" || n.startsWith("test_")), foundNames);
+  const formatted = await scoped.callTool({ name: "format_text", arguments: { text: "a", case: "upper" } });
+  check("the found tool runs", formatted.structuredContent?.text === "A", formatted);
+  let outside = false;
+  try {
+    await scoped.callTool({ name: "date_time", arguments: {} });
+  } catch (e) {
+    outside = /-32602|unknown tool/i.test(String(e?.code ?? "") + String(e?.message ?? ""));
+  }
+  check("a tool outside the toolset is unknown", outside);
+  await scoped.close();
 } catch (e) {
   check("the SDK session ran to the end", false, String(e?.stack ?? e));
 } finally {

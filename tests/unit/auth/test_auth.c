@@ -512,6 +512,61 @@ static void test_algorithms_and_keys(void)
     free(c);
 }
 
+/* The toolsets claim: absent (unrestricted), names, an empty array (none),
+ * and every malformed form refused; minted by tg_auth_mint_hs256_toolsets. */
+static void test_toolsets_claim(void)
+{
+    struct {
+        const char *extra;
+        int rc;
+        bool restricted;
+        size_t n;
+    } cases[] = {
+        {", \"exp\": 1767225900", 0, false, 0},
+        {", \"exp\": 1767225900, \"toolsets\": [\"crm\", \"default\"]", 0, true, 2},
+        {", \"exp\": 1767225900, \"toolsets\": []", 0, true, 0},
+        {", \"exp\": 1767225900, \"toolsets\": \"crm\"", TG_AUTH_ECLAIMS, false, 0},
+        {", \"exp\": 1767225900, \"toolsets\": [\"Crm\"]", TG_AUTH_ECLAIMS, false, 0},
+        {", \"exp\": 1767225900, \"toolsets\": [\"\"]", TG_AUTH_ECLAIMS, false, 0},
+        {", \"exp\": 1767225900, \"toolsets\": [1]", TG_AUTH_ECLAIMS, false, 0},
+        {", \"exp\": 1767225900, \"toolsets\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\","
+         "\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]",
+         TG_AUTH_ECLAIMS, false, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *c = std_claims(cases[i].extra);
+        tg_principal who;
+        int rc = check_token(hs1(c), &who);
+        if (rc != cases[i].rc) fprintf(stderr, "case %s: %s\n", c, last_why);
+        CHECK_INT_EQ(rc, cases[i].rc);
+        CHECK_INT_EQ(who.toolsets_restricted, cases[i].restricted);
+        CHECK_INT_EQ(who.ntoolsets, cases[i].n);
+        if (i == 1) CHECK_STR_EQ(who.toolsets[1], "default");
+        free(c);
+    }
+    tg_auth_key key = {"k", "HS256", HS1};
+    tg_auth *a = make_auth(&key, 1, 0);
+    char h[2048];
+    tg_principal who;
+    char *t = tg_auth_mint_hs256_toolsets("k", HS1, ISS, AUD, "s", "t", "x", "crm,ops-1", NOW, 60);
+    CHECK(t != NULL);
+    snprintf(h, sizeof h, "Bearer %s", t ? t : "");
+    CHECK_INT_EQ(tg_auth_check(a, h, NOW, &who, NULL, 0), 0);
+    CHECK(who.toolsets_restricted);
+    CHECK_INT_EQ(who.ntoolsets, 2);
+    CHECK_STR_EQ(who.toolsets[0], "crm");
+    CHECK_STR_EQ(who.toolsets[1], "ops-1");
+    free(t);
+    t = tg_auth_mint_hs256_toolsets("k", HS1, ISS, AUD, "s", "t", "x", "", NOW, 60);
+    snprintf(h, sizeof h, "Bearer %s", t ? t : "");
+    CHECK_INT_EQ(tg_auth_check(a, h, NOW, &who, NULL, 0), 0);
+    CHECK(who.toolsets_restricted && who.ntoolsets == 0);
+    free(t);
+    CHECK(tg_auth_mint_hs256_toolsets("k", HS1, ISS, AUD, "s", "t", "x", "a,,b", NOW, 60) == NULL);
+    CHECK(tg_auth_mint_hs256_toolsets("k", HS1, ISS, AUD, "s", "t", "x", "Bad", NOW, 60) == NULL);
+    tg_auth_free(a);
+}
+
 static void test_rotation_and_mint(void)
 {
     tg_auth_key keys[] = {{"2025", "HS256", HS1}, {"2026", "HS256", HS2}};
@@ -673,6 +728,7 @@ int main(void)
     test_subject_tenant_scope();
     test_algorithms_and_keys();
     test_rotation_and_mint();
+    test_toolsets_claim();
     test_config();
     test_threads();
 

@@ -77,6 +77,26 @@ static void test_versions(void)
     CHECK_STR_EQ(tg_mcp_log_level_name(TG_MCP_LOG_CRITICAL), "critical");
 }
 
+/* Without a store: the endpoint and the unlocked tools live in the session. */
+static void test_endpoint_in_memory(void)
+{
+    tg_session_table *t = NULL;
+    CHECK_INT_EQ(tg_session_table_new(NULL, &t), 0);
+    json_t *p = init_params("2025-11-25");
+    tg_session *s = NULL;
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_session_create_at(t, p, NULL, "ops", &s, &err), 0);
+    json_decref(p);
+    if (s) {
+        CHECK_STR_EQ(tg_session_endpoint(s), "ops");
+        const char *names[] = {"a"};
+        CHECK_INT_EQ(tg_session_unlock(s, names, 1), 0);
+        CHECK(tg_session_unlocked(s, "a") && !tg_session_unlocked(s, "b"));
+    }
+    tg_session_release(s);
+    tg_session_table_free(t);
+}
+
 static void test_lifecycle(void)
 {
     tg_session_options o = {.idle_timeout_ms = 1000, .now_ms = fake_clock};
@@ -714,9 +734,61 @@ static void test_store_concurrency(void)
     free(at);
 }
 
+/* A session's endpoint (the toolset it was made on) and the tools search
+ * unlocked in it: the endpoint is what it was made with, through either
+ * replica; tools unlocked through one are unlocked through the other, and
+ * unlocking adds (never drops) names. */
+static void test_store_endpoint_and_unlocked(void)
+{
+    char *at = store_at("unlocked");
+    if (!at) return;
+    fake_now = T0;
+    tg_session_table *a = open_table(at, 0, 1000, true);
+    tg_session_table *b = open_table(at, 0, 1000, true);
+    tg_session *s = NULL, *f = NULL, *g = NULL, *plain = NULL;
+    if (!a || !b) goto out;
+    json_t *p = init_params("2025-11-25");
+    tg_error err = {0};
+    CHECK_INT_EQ(tg_session_create_at(a, p, "alice", "crm", &s, &err), 0);
+    CHECK_INT_EQ(tg_session_create(a, p, "alice", &plain, &err), 0);
+    json_decref(p);
+    if (!s || !plain) goto out;
+    CHECK_STR_EQ(tg_session_endpoint(s), "crm");
+    CHECK_STR_EQ(tg_session_endpoint(plain), "");
+    CHECK(!tg_session_unlocked(s, "crm_find"));
+    const char *first[] = {"crm_find", "crm_update"};
+    CHECK_INT_EQ(tg_session_unlock(s, first, 2), 0);
+    CHECK(tg_session_unlocked(s, "crm_find") && tg_session_unlocked(s, "crm_update"));
+    CHECK(!tg_session_unlocked(plain, "crm_find"));
+
+    CHECK_INT_EQ(tg_session_lookup(b, tg_session_id(s), "alice", &f), 0);
+    if (!f) goto out;
+    CHECK_STR_EQ(tg_session_endpoint(f), "crm");
+    CHECK(tg_session_unlocked(f, "crm_find") && tg_session_unlocked(f, "crm_update"));
+    CHECK(!tg_session_unlocked(f, "report"));
+    const char *second[] = {"report", "crm_find"};
+    CHECK_INT_EQ(tg_session_unlock(f, second, 2), 0);
+    CHECK_INT_EQ(tg_session_lookup(a, tg_session_id(s), "alice", &g), 0);
+    CHECK(g == s);
+    CHECK(tg_session_unlocked(s, "report") && tg_session_unlocked(s, "crm_update"));
+    tg_session_release(g);
+    g = NULL;
+    CHECK_INT_EQ(tg_session_lookup(b, tg_session_id(plain), "alice", &g), 0);
+    CHECK(g && strcmp(tg_session_endpoint(g), "") == 0 && !tg_session_unlocked(g, "report"));
+out:
+    tg_session_release(g);
+    tg_session_release(f);
+    tg_session_release(s);
+    tg_session_release(plain);
+    tg_session_table_free(a);
+    tg_session_table_free(b);
+    free(at);
+}
+
 static void run_store_cases(void)
 {
     test_store_replicas();
+    test_store_endpoint_and_unlocked();
     test_store_expiry();
     test_store_capacity();
     test_store_foreign_rows();
@@ -728,6 +800,7 @@ int main(void)
 {
     test_versions();
     test_lifecycle();
+    test_endpoint_in_memory();
     test_bad_init_params();
     test_capacity();
     test_initialize_result();
