@@ -39,6 +39,7 @@
 #include "gateway/calls/call.h"
 #include "gateway/core/alloc.h"
 #include "gateway/core/errors.h"
+#include "gateway/core/text.h"
 #include "gateway/http/headers.h"
 #include "gateway/mcp/jsonrpc.h"
 #include "gateway/mcp/methods.h"
@@ -517,7 +518,8 @@ static void search_call(tg_mcp_front *front, const tg_caller *who, tg_http_reque
             {
                 names[i] = json_string_value(json_object_get(def, "name"));
                 const char *d = json_string_value(json_object_get(def, "description"));
-                char *line = tg_xasprintf("%s\n- %s: %.200s", text, names[i], d ? d : "");
+                char *line = tg_xasprintf("%s\n- %s: %.*s", text, names[i],
+                                          tg_utf8_excerpt(d ? d : "", 200), d ? d : "");
                 free(text);
                 text = line;
             }

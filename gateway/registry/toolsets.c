@@ -8,6 +8,7 @@
 
 #include "gateway/core/alloc.h"
 #include "gateway/core/clock.h"
+#include "gateway/core/text.h"
 #include "gateway/store/store.h"
 
 #include <fnmatch.h>
@@ -187,7 +188,7 @@ int tg_toolset_parse(const char *name, const json_t *def, tg_toolset **out, json
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 ok = ok || strcmp(key, known[i]) == 0;
             if (!ok) {
-                char *path = tg_xasprintf("/%.60s", key);
+                char *path = tg_xasprintf("/%.*s", tg_utf8_excerpt(key, 60), key);
                 problem(found, path,
                         "is not a field of a toolset (tools, mode, alwaysLoaded, description)");
                 free(path);

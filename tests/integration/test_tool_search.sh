@@ -148,6 +148,24 @@ url=$base/mcp/everything
 call_tool shop_refund_order '{}'
 check "the search-mode session is not usable on another toolset ($status)" [ "$status" = 404 ]
 
+# --- a description over the 200 bytes search_tools quotes, with a character
+# across the cut: the text stops before it (JSON holds no half character) ---
+mkdir -p "$tmp/wide"
+python3 - "$tmp/wide" <<'EOF'
+import json, os, sys
+head = "Keeps a candidate's curriculum vitae for the hiring team. "
+description = head + "x" * (199 - len(head)) + "\u00e9 and the rest of a long description."
+json.dump({"name": "hr_keep_cv", "version": "1.0.0", "description": description, "runtime": "sh",
+           "entry": "main.sh", "inputSchema": {"type": "object", "additionalProperties": False}},
+          open(os.path.join(sys.argv[1], "toolgate.json"), "w"))
+open(os.path.join(sys.argv[1], "main.sh"), "w").write("echo '{}'\n")
+EOF
+check "a tool with a long description deploys" "$toolgate" deploy "$tmp/wide" --url "$base" >/dev/null
+url=$base/mcp/searchable
+call_tool search_tools '{"query":"curriculum vitae","limit":1}'
+check "search_tools finds it, its text cut between characters" \
+  [ "$(jq_body "(d['result']['structuredContent']['tools'][0]['name'], d['result']['content'][0]['text'].endswith('x' * 20))")" = "('hr_keep_cv', True)" ]
+
 # --- 2026-07-28: no session, the toolset is the boundary ---
 url=$base/mcp/searchable
 v='MCP-Protocol-Version: 2026-07-28'

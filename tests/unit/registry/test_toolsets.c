@@ -97,6 +97,12 @@ static void test_validation(void)
     check_refused("t", "{\"tools\":[\"a\"],\"description\":3}", "/description");
     check_refused("t", "{\"tools\":[\"a\"],\"extra\":true}", "/extra");
     check_refused("t", "{\"tools\":[\"a\"],\"name\":\"other\"}", "/name");
+    /* An unknown field's path quotes 60 bytes of its name, never half a
+     * character (é straddles the cut here). */
+    check_refused("t",
+                  "{\"tools\":[\"a\"],\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "x\xC3\xA9\":1}",
+                  "/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     /* Every problem at once, not only the first. */
     char *s = problems_of("t", "{\"tools\":[1, \"ok\", \"a b\"],\"mode\":\"x\",\"zz\":1}");
     CHECK(strstr(s, "/tools/0") && strstr(s, "/tools/2") && strstr(s, "/mode") && strstr(s, "/zz"));
